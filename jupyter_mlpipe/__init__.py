@@ -1,0 +1,23 @@
+"""jupyter_mlpipe: notebook cells as cached, parallel pipeline steps.
+
+Re-exports only; everything heavy is imported lazily so `mlpipe status` stays fast.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["Pipeline", "__version__", "load_ipython_extension"]
+
+
+def load_ipython_extension(ipython):  # %load_ext jupyter_mlpipe
+    from .magic import load_ipython_extension as load
+
+    load(ipython)
+
+
+def __getattr__(name: str):
+    if name == "Pipeline":
+        from .pipeline import Pipeline
+
+        return Pipeline
+    raise AttributeError(name)

@@ -1,0 +1,285 @@
+"""`mlpipe`: thin command line over the same functions as the API. Keeps imports light:
+`status` and a warm `run` never import nbformat, papermill or IPython."""
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .errors import MlpipeError
+from .models import Status
+
+SYMBOL = {"succeeded": "✓", "reused": "↺", "failed": "✗", "skipped": "-", "running": "▶",
+          "cached": "✓", "stale": "•"}
+
+
+def _value(text: str):
+    """-p values: Python literals where they parse (3, 0.1, True, [1, 2]), else strings."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _fmt_time(sec: float | None) -> str:
+    if sec is None:
+        return ""
+    return f"{sec:.2f}s" if sec < 10 else f"{sec:.1f}s" if sec < 600 else f"{sec / 60:.1f}min"
+
+
+def _out(line: str = "") -> None:
+    print(line, flush=True)
+
+
+class Progress:
+    """Prints each step's state changes; every 15 s lists the steps still running."""
+
+    def __init__(self, stream=sys.stdout, heartbeat: float = 15.0):
+        self.stream = stream
+        self.t0 = time.time()
+        self.running: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(heartbeat,), daemon=True)
+        self._thread.start()
+
+    def __call__(self, run, s) -> None:
+        state = str(s.state)
+        if s.state is Status.RUNNING:
+            self.running[s.name] = time.time()
+            detail = "; ".join(s.reasons)
+        else:
+            self.running.pop(s.name, None)
+            if s.state is Status.REUSED:
+                detail = "; ".join(s.reasons)
+            elif s.state is Status.SUCCEEDED:
+                detail = _fmt_time(s.duration)
+            else:
+                detail = (s.error or "").splitlines()[0] if s.error else ""
+        sym = SYMBOL.get(state, " ")
+        print(f"[{time.time() - self.t0:7.1f}s] {sym} {s.name:<24} {state:<9} {detail}",
+              file=self.stream, flush=True)
+
+    def _beat(self, every: float) -> None:
+        while not self._stop.wait(every):
+            if self.running:
+                now = time.time()
+                items = ", ".join(f"{n} ({now - t:.0f}s)" for n, t in self.running.items())
+                print(f"[{now - self.t0:7.1f}s]   still running: {items}", file=self.stream,
+                      flush=True)
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def cmd_run(a) -> int:
+    from .notebook import load_pipeline
+    from .runner import run_pipeline
+
+    spec = load_pipeline(a.notebook)
+    for w in spec.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    params = {k: _value(v) for k, v in a.param}
+    progress = Progress()
+    try:
+        run = run_pipeline(spec, params=params, jobs=a.jobs, only=a.only or None, force=a.force,
+                           fail_fast=a.fail_fast, listener=progress)
+    except KeyboardInterrupt:
+        progress.close()
+        print("\ninterrupted: running steps were stopped; finished steps are stored. "
+              f"Run `mlpipe run {a.notebook}` to resume.", file=sys.stderr)
+        return 130
+    finally:
+        progress.close()
+    _out(run.summary())
+    if not run.ok:
+        for s in run.failed:
+            print(f"\n✗ step '{s.name}' failed", file=sys.stderr)
+            if s.traceback:
+                print(s.traceback, file=sys.stderr)
+            print(s.error or "", file=sys.stderr)
+        done = [n for n, s in run.steps.items() if s.state in (Status.SUCCEEDED, Status.REUSED)]
+        print(f"\n{len(done)} step(s) are stored and will be reused. Fix the failing step, then "
+              f"`mlpipe run {a.notebook}` runs only what is left.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_status(a) -> int:
+    from .pipeline import Pipeline
+
+    pipe = Pipeline.from_notebook(a.notebook)
+    for w in pipe.spec.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    rows = pipe.status(params={k: _value(v) for k, v in a.param})
+    width = max([len(r.name) for r in rows] + [4])
+    for r in rows:
+        sym = SYMBOL.get(str(r.state), " ")
+        why = "" if r.state is Status.CACHED else "; ".join(r.reasons)
+        _out(f"{sym} {r.name:<{width}}  {str(r.state):<7} {why}".rstrip())
+    stale = sum(1 for r in rows if r.state is not Status.CACHED)
+    _out(f"{len(rows) - stale} cached, {stale} stale")
+    return 0
+
+
+def cmd_graph(a) -> int:
+    from .pipeline import Pipeline
+
+    pipe = Pipeline.from_notebook(a.notebook)
+    dot = pipe.to_dot()
+    if not a.output:
+        sys.stdout.write(dot)
+        return 0
+    out = Path(a.output)
+    fmt = out.suffix.lstrip(".").lower()
+    if fmt in ("dot", "gv"):
+        out.write_text(dot)
+        _out(f"wrote {out}")
+        return 0
+    exe = shutil.which("dot")
+    if exe is None:
+        raise MlpipeError(
+            f"writing {out.name} needs Graphviz's `dot`, which is not installed. Install it "
+            "(Debian/Ubuntu: `apt-get install graphviz`; macOS: `brew install graphviz`; conda: "
+            "`conda install graphviz`), or write DOT with `-o pipeline.dot`.")
+    subprocess.run([exe, f"-T{fmt}", "-o", str(out)], input=dot.encode(), check=True)
+    _out(f"wrote {out}")
+    return 0
+
+
+def _store_for(notebook: str | None):
+    from .store.files import Store, store_home
+
+    if notebook:
+        return Store.for_notebook(notebook)
+    env = os.environ.get("MLPIPE_HOME")
+    return Store(Path(env) if env else store_home(Path.cwd() / "x.ipynb"))
+
+
+def cmd_runs(a) -> int:
+    from .store.history import History
+
+    store = _store_for(a.notebook)
+    h = History(store.home)
+    nb = str(Path(a.notebook).resolve()) if a.notebook else None
+    rows = h.runs(nb, a.limit)
+    if not rows:
+        _out("no runs recorded yet")
+        return 0
+    _out(f"{'RUN':<24} {'STATE':<11} {'STARTED':<17} {'TIME':>8}  STEPS  NOTEBOOK")
+    for r in rows:
+        took = _fmt_time((r["finished"] or time.time()) - r["started"])
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"]))
+        steps = " ".join(f"{n} {k}" for k, n in sorted(r["counts"].items()))
+        _out(f"{r['run_id']:<24} {r['state']:<11} {started:<17} {took:>8}  {steps}  "
+             f"{Path(r['notebook']).name}")
+    return 0
+
+
+def cmd_show(a) -> int:
+    from .store.history import History
+
+    store = _store_for(a.notebook)
+    run = History(store.home).run(a.run_id)
+    if run is None:
+        raise MlpipeError(f"no run '{a.run_id}' in {store.home}; `mlpipe runs` lists them")
+    _out(f"run {run['run_id']}  {run['state']}  {Path(run['notebook']).name}  ({run['kind']})")
+    if run["params"]:
+        _out("parameters: " + ", ".join(f"{k}={v!r}" for k, v in run["params"].items()))
+    for s in run["steps"]:
+        took = _fmt_time((s["finished"] or 0) - (s["started"] or 0)) if s["finished"] else ""
+        _out(f"  {SYMBOL.get(s['state'], ' ')} {s['step']:<24} {s['state']:<9} {took:>8}  "
+             + (s["error"].splitlines()[0] if s["error"] else (s["notebook"] or "")))
+    for m in run.get("metrics", []):
+        _out(f"  metric {m['step']}.{m['name']} = {m['value']}")
+    return 0
+
+
+def cmd_cache(a) -> int:
+    store = _store_for(a.notebook)
+    if a.action == "ls":
+        entries = list(store.iter_entries())
+        latest = store.latest_keys()
+        for _, e in entries:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.get("computed_at", 0)))
+            mark = "*" if e.get("key") in latest else " "
+            _out(f"{mark} {e['key'][:12]}  {e.get('notebook', ''):<24} {e.get('step', ''):<20} "
+                 f"{when}  {', '.join(e.get('outputs', {}))}")
+        usage = store.usage()
+        n, size = usage["objects"]
+        nb, bsize = usage["blobs"]
+        _out(f"{len(entries)} entries (* = current), {n} artifacts {size / 1e6:.1f} MB, "
+             f"{nb} files {bsize / 1e6:.1f} MB in {store.home}")
+    elif a.action == "gc":
+        r = store.gc(older_than_days=a.older_than)
+        _out(f"removed {r['entries']} entries, {r['objects']} artifacts, {r['blobs']} files "
+             f"({r['bytes'] / 1e6:.1f} MB)")
+    elif a.action == "clear":
+        store.clear()
+        _out(f"cleared the cache in {store.home} (run history kept)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mlpipe", description="Notebook cells as pipeline steps.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run the pipeline, reusing what did not change")
+    r.add_argument("notebook")
+    r.add_argument("-p", "--param", nargs=2, action="append", default=[],
+                   metavar=("NAME", "VALUE"), help="override a parameter")
+    r.add_argument("-j", "--jobs", type=int, default=None, help="steps at once (default: cores)")
+    r.add_argument("--only", nargs="+", metavar="STEP", help="these steps (and what they need)")
+    r.add_argument("--force", action="store_true", help="execute even if a result is stored")
+    r.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
+    r.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("status", help="each step: cached, or stale and why")
+    s.add_argument("notebook")
+    s.add_argument("-p", "--param", nargs=2, action="append", default=[],
+                   metavar=("NAME", "VALUE"))
+    s.set_defaults(func=cmd_status)
+
+    g = sub.add_parser("graph", help="the DAG as DOT, SVG or PNG")
+    g.add_argument("notebook")
+    g.add_argument("-o", "--output", help="FILE.dot, .svg or .png (default: DOT to stdout)")
+    g.set_defaults(func=cmd_graph)
+
+    rs = sub.add_parser("runs", help="run history")
+    rs.add_argument("notebook", nargs="?")
+    rs.add_argument("-n", "--limit", type=int, default=20)
+    rs.set_defaults(func=cmd_runs)
+
+    sh = sub.add_parser("show", help="one run, step by step")
+    sh.add_argument("run_id")
+    sh.add_argument("--notebook", help="whose store to look in (default: ./.mlpipe)")
+    sh.set_defaults(func=cmd_show)
+
+    c = sub.add_parser("cache", help="inspect or clean the artifact store")
+    c.add_argument("action", choices=["ls", "gc", "clear"])
+    c.add_argument("--notebook", help="whose store (default: ./.mlpipe or $MLPIPE_HOME)")
+    c.add_argument("--older-than", type=float, default=7.0, metavar="DAYS",
+                   help="gc: keep superseded results younger than this (default 7)")
+    c.set_defaults(func=cmd_cache)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except MlpipeError as exc:
+        print(f"mlpipe: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except SyntaxError as exc:
+        print(f"mlpipe: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

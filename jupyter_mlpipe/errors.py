@@ -1,0 +1,125 @@
+"""One error tree for everything jupyter_mlpipe reports to users.
+
+Every message names the culprit and the fix; execution errors carry the step, the
+cell's exception and traceback, and survive pickling across processes.
+"""
+from __future__ import annotations
+
+
+class MlpipeError(Exception):
+    """Base of every error jupyter_mlpipe raises on purpose."""
+
+    exit_code = 1
+
+
+class StepDefinitionError(MlpipeError):
+    """A notebook does not describe a valid pipeline (bad magic, duplicate name, ...)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, cell: int | None = None, step: str | None = None):
+        self.cell = cell
+        self.step = step
+        where = []
+        if cell is not None:
+            where.append(f"cell {cell}")
+        if step is not None:
+            where.append(f"step '{step}'")
+        prefix = f"{', '.join(where)}: " if where else ""
+        super().__init__(prefix + message)
+        self.message = message
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.cell, self.step))
+
+
+class CycleError(StepDefinitionError):
+    """The steps' inputs and outputs form a cycle."""
+
+    def __init__(self, cycle: list[str]):
+        self.cycle = list(cycle)
+        super().__init__(
+            "the steps form a cycle: "
+            + " -> ".join(self.cycle)
+            + ". Break it by removing one of these variables from an --in list, "
+            "or by moving the shared computation into its own step."
+        )
+
+    def __reduce__(self):
+        return (type(self), (self.cycle,))
+
+
+class MissingInputError(StepDefinitionError):
+    """A step declares an input no step produces."""
+
+    def __init__(self, step: str, variable: str, cell: int | None = None, hint: str = ""):
+        self.variable = variable
+        msg = (
+            f"input '{variable}' is not produced by any step. "
+            f"Add '--out {variable}' to the step that computes it, or remove it from --in"
+        )
+        msg += f" ({hint})." if hint else "."
+        super().__init__(msg, cell=cell, step=step)
+        self._args = (step, variable, cell, hint)
+
+    def __reduce__(self):
+        return (type(self), self._args)
+
+
+class UnknownStepError(MlpipeError):
+    """A step name given on the command line or over the API does not exist."""
+
+    exit_code = 2
+
+
+class CacheError(MlpipeError):
+    """The artifact store cannot read or write an entry."""
+
+
+class UnpicklableOutputError(MlpipeError):
+    """An output variable cannot be serialized with cloudpickle."""
+
+    def __init__(self, step: str, variable: str, reason: str):
+        self.step, self.variable, self.reason = step, variable, reason
+        super().__init__(
+            f"step '{step}': output '{variable}' cannot be pickled ({reason}). "
+            f"Return something picklable (convert it to data), or drop '{variable}' from --out."
+        )
+
+    def __reduce__(self):
+        return (type(self), (self.step, self.variable, self.reason))
+
+
+class StepExecutionError(MlpipeError):
+    """A step failed while executing: carries the cell's own exception and traceback."""
+
+    def __init__(
+        self,
+        step: str,
+        ename: str,
+        evalue: str,
+        traceback: str = "",
+        notebook: str | None = None,
+        kernel_died: bool = False,
+    ):
+        self.step, self.ename, self.evalue = step, ename, evalue
+        self.traceback, self.notebook, self.kernel_died = traceback, notebook, kernel_died
+        if kernel_died:
+            head = f"step '{step}': the kernel died while running it ({evalue})"
+        else:
+            head = f"step '{step}' failed: {ename}: {evalue}"
+        if notebook:
+            head += f"\n  executed notebook: {notebook}"
+        super().__init__(head)
+
+    def __reduce__(self):
+        return (
+            type(self),
+            (self.step, self.ename, self.evalue, self.traceback, self.notebook, self.kernel_died),
+        )
+
+
+class TargetError(MlpipeError):
+    """A compute target is unknown, misconfigured or unreachable."""
+
+    exit_code = 2

@@ -1,0 +1,1 @@
+"""Executors run one step each; the runner schedules them (see base.Executor)."""

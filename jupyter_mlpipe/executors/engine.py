@@ -1,0 +1,27 @@
+"""A papermill engine that runs on a kernel someone already started and connected.
+
+papermill's own nbclient engine starts a kernel per notebook; nbclient then makes a new client
+and waits for it (about 0.2 s). Handing over a ready client brings a call to about 15 ms.
+"""
+from __future__ import annotations
+
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import NBClientEngine, logger
+
+
+class MlpipeEngine(NBClientEngine):
+    @classmethod
+    def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
+                                 stderr_file=None, start_timeout=60, execution_timeout=None,
+                                 km=None, kc=None, **kwargs):
+        if km is None:  # nothing started for us: behave like papermill's default engine
+            return super().execute_managed_notebook(
+                nb_man, kernel_name, log_output=log_output, stdout_file=stdout_file,
+                stderr_file=stderr_file, start_timeout=start_timeout,
+                execution_timeout=execution_timeout, **kwargs)
+        client = PapermillNotebookClient(
+            nb_man, km=km, kernel_name=kernel_name, timeout=execution_timeout,
+            startup_timeout=start_timeout, log=logger, log_output=log_output,
+            stdout_file=stdout_file, stderr_file=stderr_file)
+        client.kc = kc
+        return client.execute()

@@ -1,0 +1,53 @@
+"""Code that runs inside a step's kernel: load inputs from the store, save outputs to it.
+
+The generated step notebook calls these; the result (output digests, stored files) goes to a
+small JSON file that the runner reads once papermill returns.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .store.files import Store
+
+_missing = object()
+
+
+def load(home: str, digest: str) -> Any:
+    return Store(home).get_value(digest)
+
+
+def save(home: str, step: str, namespace: dict, outputs: list[str], declared: bool,
+         writes: list[str], result_path: str) -> None:
+    """Store each output variable and --writes path; write the result file last."""
+    store = Store(home)
+    stored: dict[str, str] = {}
+    dropped: list[str] = []
+    for var in outputs:
+        value = namespace.get(var, _missing)
+        if value is _missing:
+            if declared:
+                raise NameError(
+                    f"step '{step}' declares --out {var} but never assigns '{var}'. "
+                    f"Assign it in the step, or remove it from --out.")
+            continue
+        try:
+            stored[var] = store.put_value(value, step, var)
+        except Exception as exc:
+            from .errors import UnpicklableOutputError
+
+            if isinstance(exc, UnpicklableOutputError) and not declared:
+                dropped.append(f"{var} ({exc.reason})")  # inferred outputs: keep what pickles
+                continue
+            raise
+    files = {p: store.put_path(Path(p), Path.cwd()) for p in writes}
+    result = {"outputs": stored, "writes": files, "dropped": dropped, "saved_at": time.time()}
+    tmp = result_path + f".{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f)
+    os.replace(tmp, result_path)
+    if dropped:
+        print("jupyter_mlpipe: not stored (cannot be pickled): " + ", ".join(dropped))

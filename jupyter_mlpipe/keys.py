@@ -1,0 +1,159 @@
+"""The cache key: a digest of everything that can change a step's results, and the
+human reasons why a stored result no longer matches ("why stale")."""
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from typing import Any
+
+from .analysis import local_module_files, name_use, normalize, parse
+from .models import PreludeStatement, StepSpec
+from .notebook import PipelineSpec
+from .store import serialize
+from .store.files import CACHE_FORMAT_VERSION
+from .store.history import History
+from .store.reads import path_digest
+
+
+def _h(text: str) -> str:
+    return serialize.hasher().update(text.encode()).hexdigest()
+
+
+def prelude_closure(prelude: tuple[PreludeStatement, ...], names: set[str]) -> list[PreludeStatement]:
+    """Prelude statements a step depends on: those defining names it uses (transitively),
+    plus those that define nothing or use `import *` (their effects cannot be traced)."""
+    needed: set[int] = set()
+    todo = list(names)
+    seen_names: set[str] = set()
+    while todo:
+        n = todo.pop()
+        if n in seen_names:
+            continue
+        seen_names.add(n)
+        for i, st in enumerate(prelude):
+            if n in st.defines and i not in needed:
+                needed.add(i)
+                todo.extend(st.uses)
+    for i, st in enumerate(prelude):
+        if not st.defines or "*" in st.defines:
+            needed.add(i)
+            todo.extend(st.uses)
+    # names used by the always-included statements may pull in more
+    while todo:
+        n = todo.pop()
+        for i, st in enumerate(prelude):
+            if n in st.defines and i not in needed:
+                needed.add(i)
+                todo.extend(st.uses)
+    return [prelude[i] for i in sorted(needed)]
+
+
+def _label(st: PreludeStatement) -> str:
+    first = st.source.splitlines()[0] if st.source else ""
+    return first if len(first) <= 60 else first[:57] + "..."
+
+
+class KeyContext:
+    """What keys of one pipeline share: the spec, parameter values, digest caches."""
+
+    def __init__(self, spec: PipelineSpec, params: dict[str, Any] | None = None,
+                 history: History | None = None, env: dict[str, dict] | None = None,
+                 prelude_override: dict[str, str] | None = None):
+        self.spec = spec
+        self.params = {**spec.parameters, **(params or {})}
+        self.history = history
+        self.env = env or {}
+        self._reads: dict[str, str] = {}
+        self._modules: dict[Path, str] = {}
+        self.prelude_override = prelude_override or {}  # saved source -> live source
+
+    def _read_digest(self, rel: str, step: str) -> str:
+        if rel not in self._reads:
+            self._reads[rel] = path_digest(rel, self.spec.root, self.history, step)
+        return self._reads[rel]
+
+    def _module_digest(self, path: Path) -> str:
+        if path not in self._modules:
+            self._modules[path] = serialize.file_digest(path)
+        return self._modules[path]
+
+    def static_parts(self, step: StepSpec, body: str | None = None) -> dict[str, Any]:
+        """Every key component except input digests (known only once upstream has run)."""
+        body = step.body if body is None else body
+        tree = parse(body, f"the body of step '{step.name}'")
+        use = name_use(tree)
+        closure = prelude_closure(self.spec.prelude, set(use.reads))
+        used = set(use.reads) | {n for st in closure for n in st.uses}
+        params = {n: self.params[n] for n in sorted(used) if n in self.params}
+        modules: dict[str, str] = {}
+        root = self.spec.root
+        trees = [tree] + [ast.parse(st.source) for st in closure]
+        for t in trees:
+            for f in local_module_files(t, root):
+                modules[f.relative_to(root.resolve()).as_posix()] = self._module_digest(f)
+        prelude = [[_label(st), _h(self.prelude_override.get(st.source, st.source))]
+                   for st in closure]
+        return {
+            "version": CACHE_FORMAT_VERSION,
+            "body": _h(normalize(tree)),
+            "options": {"in": sorted(step.inputs), "out": sorted(step.outputs),
+                        "reads": list(step.reads), "writes": list(step.writes)},
+            "env": self.env.get(step.target, {"target": step.target,
+                                              "kernel": self.spec.kernel_name}),
+            "reads": {p: self._read_digest(p, step.name) for p in step.reads},
+            "prelude": prelude,
+            "modules": modules,
+            "params": {n: serialize.digest_value(v) for n, v in params.items()},
+            "param_values": {n: _short_repr(v) for n, v in params.items()},
+        }
+
+
+def _short_repr(v: Any) -> str:
+    r = repr(v)
+    return r if len(r) <= 40 else r[:37] + "..."
+
+
+def make_key(static: dict[str, Any], inputs: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    components = {**static, "inputs": dict(sorted(inputs.items()))}
+    hashed = {k: v for k, v in components.items() if k != "param_values"}
+    return _h(json.dumps(hashed, sort_keys=True)), components
+
+
+def why_stale(old: dict | None, new: dict, producers: dict[str, str] | None = None) -> list[str]:
+    """Human reasons a step's new key differs from the last recorded one."""
+    if old is None:
+        return ["never run"]
+    reasons: list[str] = []
+    if old.get("version") != new.get("version"):
+        return ["cache format changed"]
+    if old.get("body") != new.get("body"):
+        reasons.append("body changed")
+    if old.get("options") != new.get("options"):
+        changed = [k for k in new["options"] if old.get("options", {}).get(k) != new["options"][k]]
+        reasons.append("options changed (" + ", ".join(f"--{c}" for c in changed) + ")")
+    if old.get("env") != new.get("env"):
+        reasons.append("target environment changed")
+    for var, d in new.get("inputs", {}).items():
+        if old.get("inputs", {}).get(var) != d:
+            src = f" (from '{producers[var]}')" if producers and var in producers else ""
+            reasons.append(f"input '{var}'{src} changed")
+    for p, d in new.get("reads", {}).items():
+        if old.get("reads", {}).get(p) != d:
+            reasons.append(f"{p} changed")
+    old_prelude = {tuple(x) for x in old.get("prelude", [])}
+    changed_prelude = [lbl for lbl, d in new.get("prelude", []) if (lbl, d) not in old_prelude]
+    if changed_prelude or len(old.get("prelude", [])) != len(new.get("prelude", [])):
+        what = ", ".join(changed_prelude[:3]) or "a statement was removed"
+        reasons.append(f"prelude changed ({what})")
+    for m, d in new.get("modules", {}).items():
+        if old.get("modules", {}).get(m) != d:
+            reasons.append(f"module {m} changed")
+    for n, d in new.get("params", {}).items():
+        if old.get("params", {}).get(n) != d:
+            before = old.get("param_values", {}).get(n, "?")
+            after = new.get("param_values", {}).get(n, "?")
+            reasons.append(f"parameter '{n}' changed ({before} -> {after})")
+    for n in set(old.get("params", {})) - set(new.get("params", {})):
+        reasons.append(f"no longer reads parameter '{n}'")
+    return reasons or ["no stored result for this key"]

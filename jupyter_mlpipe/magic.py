@@ -1,0 +1,73 @@
+"""Thin IPython layer: `%%step` and `%mlpipe` parse their arguments and call plain functions."""
+from __future__ import annotations
+
+from IPython.core import magic_arguments
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+
+from .errors import MlpipeError
+from .notebook import STEP_OPTIONS, check_step_args
+
+
+def _with_step_arguments(func):
+    """Decorate with one magic_arguments.argument per row of the shared option table."""
+    for flags, kwargs in reversed(STEP_OPTIONS):
+        func = magic_arguments.argument(*flags, **kwargs)(func)
+    return magic_arguments.magic_arguments()(func)
+
+
+@magics_class
+class MlpipeMagics(Magics):
+    notebook: str | None = None
+
+    @_with_step_arguments
+    @cell_magic
+    def step(self, line: str, cell: str):
+        """Run this cell as a pipeline step: reuse its stored result when nothing changed."""
+        from .interactive import run_step_cell
+
+        try:
+            args = magic_arguments.parse_argstring(self.step, line)
+            check_step_args(args)
+            run_step_cell(self.shell, line, cell, self.notebook)
+        except MlpipeError as exc:
+            print(f"jupyter_mlpipe: {exc}")
+            raise _Quiet() from None
+
+    @line_magic
+    def mlpipe(self, line: str):
+        """%mlpipe notebook PATH | status | graph"""
+        from pathlib import Path
+
+        from .interactive import find_notebook
+
+        words = line.split()
+        cmd = words[0] if words else "status"
+        if cmd == "notebook" and len(words) == 2:
+            MlpipeMagics.notebook = str(Path(words[1]).resolve())
+            return None
+        path = find_notebook(self.shell.user_ns, self.notebook)
+        if path is None:
+            print("jupyter_mlpipe: run `%mlpipe notebook PATH` first")
+            return None
+        from .pipeline import Pipeline
+
+        pipe = Pipeline.from_notebook(path)
+        if cmd == "status":
+            for s in pipe.status():
+                print(f"{s.name:20} {s.describe()}")
+            return None
+        if cmd == "graph":
+            return pipe.widget()
+        print("usage: %mlpipe notebook PATH | status | graph")
+        return None
+
+
+class _Quiet(Exception):
+    """Raised after printing a one-paragraph error, so Run All stops without a traceback."""
+
+    def _render_traceback_(self):
+        return []
+
+
+def load_ipython_extension(ipython) -> None:
+    ipython.register_magics(MlpipeMagics)

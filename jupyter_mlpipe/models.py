@@ -1,0 +1,95 @@
+"""Frozen value objects shared by every layer: step specs, states, run records."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Status(str, enum.Enum):
+    """What a step is or did. Values are what the CLI, REST API and panel show."""
+
+    CACHED = "cached"  # a stored result matches the current key
+    STALE = "stale"  # would execute; `reasons` says why
+    PENDING = "pending"  # waiting for upstream steps in a run
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"  # executed in this run
+    REUSED = "reused"  # restored from the store in this run
+    FAILED = "failed"
+    SKIPPED = "skipped"  # upstream failed, or not selected
+
+    def __str__(self) -> str:  # so f-strings print "cached", not "Status.CACHED"
+        return self.value
+
+
+FINAL_STATES = frozenset({Status.SUCCEEDED, Status.REUSED, Status.FAILED, Status.SKIPPED})
+
+
+@dataclass(frozen=True, slots=True)
+class StepSpec:
+    """One `%%step` cell, with inputs/outputs resolved (declared or inferred)."""
+
+    name: str
+    cell: int  # index of the cell in the notebook
+    cell_id: str | None
+    body: str  # the cell without its magic line
+    magic_line: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    target: str = "local"
+    reuse: bool = True
+    inputs_declared: bool = True
+    outputs_declared: bool = True
+    module: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PreludeStatement:
+    """One top-level statement of a prelude cell: what it defines and what it uses."""
+
+    cell: int
+    source: str  # normalized
+    defines: frozenset[str]
+    uses: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class StepStatus:
+    """`mlpipe status` for one step: cached, or stale with human reasons."""
+
+    name: str
+    state: Status
+    reasons: tuple[str, ...] = ()
+    key: str | None = None
+    computed_at: float | None = None
+    duration: float | None = None
+
+    def describe(self) -> str:
+        if self.state is Status.CACHED:
+            return "cached"
+        return f"{self.state}: " + "; ".join(self.reasons) if self.reasons else str(self.state)
+
+
+@dataclass(slots=True)
+class StepRun:
+    """What happened to one step in one run (mutable while the run goes on)."""
+
+    name: str
+    state: Status = Status.PENDING
+    key: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    reused: bool = False
+    saved_seconds: float | None = None  # for reuse: how long the stored result took to compute
+    error: str | None = None
+    traceback: str | None = None
+    notebook: str | None = None  # executed step notebook
+    outputs: dict[str, str] = field(default_factory=dict)  # variable -> artifact digest
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None or self.finished is None:
+            return None
+        return self.finished - self.started

@@ -1,0 +1,85 @@
+"""The Python API: `Pipeline.from_notebook(path)` with steps, graph, status() and run()."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .graph import Graph
+from .models import StepSpec, StepStatus
+from .notebook import PipelineSpec, load_pipeline
+from .plan import Planner
+from .runner import Listener, RunResult, run_pipeline
+from .store.files import Store
+from .store.history import History
+
+
+class Pipeline:
+    """A notebook seen as a pipeline. Re-reads nothing: call from_notebook again after edits."""
+
+    def __init__(self, spec: PipelineSpec):
+        self.spec = spec
+        self._graph: Graph | None = None
+
+    @classmethod
+    def from_notebook(cls, path: str | Path, convert: bool = False) -> "Pipeline":
+        if convert:
+            from .convert import convert_notebook
+
+            return cls(convert_notebook(path).spec)
+        return cls(load_pipeline(path))
+
+    @property
+    def path(self) -> Path:
+        return self.spec.path
+
+    @property
+    def steps(self) -> list[StepSpec]:
+        return list(self.spec.steps)
+
+    @property
+    def graph(self) -> Graph:
+        if self._graph is None:
+            self._graph = Graph(self.spec)
+        return self._graph
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return dict(self.spec.parameters)
+
+    @property
+    def store(self) -> Store:
+        return Store.for_notebook(self.spec.path)
+
+    def status(self, params: dict[str, Any] | None = None) -> list[StepStatus]:
+        history = History(self.store.home)
+        try:
+            return Planner(self.spec, self.store, history, params).status()
+        finally:
+            history.close()
+
+    def run(self, jobs: int | None = None, params: dict[str, Any] | None = None,
+            only: list[str] | str | None = None, force: bool = False, fail_fast: bool = False,
+            listener: Listener | None = None) -> RunResult:
+        if isinstance(only, str):
+            only = [only]
+        return run_pipeline(self.spec, params=params, jobs=jobs, only=only, force=force,
+                            fail_fast=fail_fast, listener=listener)
+
+    def runs(self, limit: int = 20) -> list[dict]:
+        history = History(self.store.home)
+        try:
+            return history.runs(str(self.spec.path), limit)
+        finally:
+            history.close()
+
+    def to_dot(self) -> str:
+        states = {s.name: str(s.state) for s in self.status()}
+        return self.graph.to_dot(states)
+
+    def widget(self):
+        from .widget import PipelineWidget
+
+        return PipelineWidget(self)
+
+    def __repr__(self) -> str:
+        return f"<Pipeline {self.spec.path.name}: {', '.join(self.graph.order)}>"

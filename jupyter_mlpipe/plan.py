@@ -1,0 +1,102 @@
+"""Reuse decisions: a step's key from its upstream digests, and whether the store has it.
+
+Shared by `status` (no execution: a step below a stale one is stale too, since its input
+may change) and the runner (which decides each step once its upstream is done, so a
+re-executed step whose output is unchanged lets its downstream be reused: early cutoff).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .graph import Graph
+from .keys import KeyContext, make_key, why_stale
+from .models import Status, StepStatus
+from .notebook import PipelineSpec
+from .store.files import Store
+from .store.history import History
+
+
+@dataclass(slots=True)
+class Decision:
+    key: str
+    components: dict[str, Any]
+    entry: dict | None  # the stored result to reuse, or None
+    reasons: list[str]
+
+    @property
+    def hit(self) -> bool:
+        return self.entry is not None
+
+
+class Planner:
+    def __init__(self, spec: PipelineSpec, store: Store, history: History | None = None,
+                 params: dict[str, Any] | None = None, env: dict[str, dict] | None = None):
+        self.spec = spec
+        self.graph = Graph(spec)
+        self.store = store
+        self.ctx = KeyContext(spec, params, history, env)
+        self.notebook = spec.path.name
+        self._static: dict[str, dict[str, Any]] = {}
+
+    def static(self, name: str) -> dict[str, Any]:
+        if name not in self._static:
+            self._static[name] = self.ctx.static_parts(self.spec.step(name))
+        return self._static[name]
+
+    def input_digests(self, name: str, outputs: dict[str, dict[str, str]]) -> dict[str, str]:
+        """Digests of a step's inputs, from its producers' outputs (all must be known)."""
+        return {var: outputs[producer][var]
+                for var, producer in self.graph.producer[name].items()}
+
+    def decide(self, name: str, outputs: dict[str, dict[str, str]],
+               force: bool = False) -> Decision:
+        step = self.spec.step(name)
+        key, components = make_key(self.static(name), self.input_digests(name, outputs))
+        if force:
+            return Decision(key, components, None, ["forced (--force)"])
+        if not step.reuse:
+            return Decision(key, components, None, ["--no-reuse"])
+        entry = self.store.get_entry(key)
+        if entry is not None:
+            return Decision(key, components, entry, [])
+        latest = self.store.get_latest(self.notebook, name)
+        old = latest.get("components") if latest else None
+        reasons = why_stale(old, components, self.graph.producer[name])
+        if latest and latest.get("key") == key:
+            reasons = ["stored result was removed (cache cleared or collected)"]
+        return Decision(key, components, None, reasons)
+
+    def status(self) -> list[StepStatus]:
+        """Each step in order: cached, or stale with the reasons."""
+        outputs: dict[str, dict[str, str]] = {}
+        stale: set[str] = set()
+        result: list[StepStatus] = []
+        for name in self.graph.order:
+            stale_up = [u for u in self.graph.upstream[name] if u in stale]
+            if stale_up:
+                stale.add(name)
+                reasons = [f"upstream '{u}' is stale" for u in stale_up]
+                reasons += self._static_reasons(name)
+                result.append(StepStatus(name, Status.STALE, tuple(reasons)))
+                continue
+            d = self.decide(name, outputs)
+            if d.hit:
+                outputs[name] = d.entry["outputs"]
+                result.append(StepStatus(name, Status.CACHED, (), d.key,
+                                         d.entry.get("computed_at"), d.entry.get("duration")))
+            else:
+                stale.add(name)
+                result.append(StepStatus(name, Status.STALE, tuple(d.reasons), d.key))
+        order = {n: i for i, n in enumerate(s.name for s in self.spec.steps)}
+        return sorted(result, key=lambda s: order[s.name])
+
+    def _static_reasons(self, name: str) -> list[str]:
+        """Reasons other than inputs, for a step whose inputs are not known yet."""
+        latest = self.store.get_latest(self.notebook, name)
+        if latest is None:
+            return ["never run"]
+        _, now = make_key(self.static(name), {})
+        old = {**latest["components"], "inputs": {}}
+        reasons = why_stale(old, now)
+        return [] if reasons == ["no stored result for this key"] else reasons

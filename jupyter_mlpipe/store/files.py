@@ -1,0 +1,283 @@
+"""The on-disk store: artifacts and files by content digest, cache entries by key.
+
+Layout under the store home (`.mlpipe/` beside the notebook, or `$MLPIPE_HOME`):
+  objects/ab/<digest>   pickled values (see serialize.py)
+  blobs/ab/<digest>     raw bytes of files a step --writes
+  entries/ab/<key>.json one cached step result: output digests, written files, timings
+  latest/<notebook>/<step>.json   the last key components of a step, to explain "stale"
+  runs/<run id>/<step>.ipynb      executed step notebooks
+  history.sqlite        run history (history.py)
+Every write goes to tmp/ first and is renamed into place, so a killed run never leaves a
+half-written file under a name a later run would trust.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import shutil
+import stat
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ..errors import CacheError, UnpicklableOutputError
+from . import serialize
+
+CACHE_FORMAT_VERSION = 1
+
+
+def store_home(notebook: str | os.PathLike) -> Path:
+    env = os.environ.get("MLPIPE_HOME")
+    return Path(env).expanduser().resolve() if env else Path(notebook).resolve().parent / ".mlpipe"
+
+
+def _shard(root: Path, name: str, suffix: str = "") -> Path:
+    return root / name[:2] / (name + suffix)
+
+
+class Store:
+    def __init__(self, home: str | os.PathLike):
+        self.home = Path(home)
+        self.objects = self.home / "objects"
+        self.blobs = self.home / "blobs"
+        self.entries = self.home / "entries"
+        self.latest = self.home / "latest"
+        self.runs = self.home / "runs"
+        self.tmp = self.home / "tmp"
+
+    @classmethod
+    def for_notebook(cls, notebook: str | os.PathLike) -> "Store":
+        return cls(store_home(notebook))
+
+    # ---- atomic writes -----------------------------------------------------------------
+    @contextlib.contextmanager
+    def _atomic(self, dest: Path, what: str) -> Iterator[Any]:
+        """Yield a temp file; rename it to `dest` on success, remove it on any failure."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        tmp = self.tmp / f"{os.getpid()}-{uuid.uuid4().hex}"
+        try:
+            with open(tmp, "wb") as f:
+                yield f
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dest)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise CacheError(
+                    f"the disk holding {self.home} is full while storing {what}. Nothing already "
+                    "stored was changed. Free space (`mlpipe cache gc`) or set MLPIPE_HOME to a "
+                    "larger disk, then run again.") from None
+            raise CacheError(f"cannot store {what} in {self.home}: {exc}") from None
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+
+    def _write_json(self, dest: Path, data: dict, what: str) -> None:
+        with self._atomic(dest, what) as f:
+            f.write(json.dumps(data, indent=1, sort_keys=True).encode())
+
+    # ---- values ------------------------------------------------------------------------
+    def put_value(self, value: Any, step: str = "?", variable: str = "?") -> str:
+        """Store a value; returns its content digest. Same content is stored once."""
+        try:
+            s = serialize.dumps(value)
+        except Exception as exc:  # pickling raises many types
+            raise UnpicklableOutputError(step, variable, f"{type(exc).__name__}: {exc}") from None
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        tmp = self.tmp / f"{os.getpid()}-{uuid.uuid4().hex}"
+        try:
+            with open(tmp, "wb") as f:
+                digest = serialize.digest_and_write(value, s, f)
+            dest = _shard(self.objects, digest)
+            if dest.exists():
+                tmp.unlink()
+            else:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, dest)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise CacheError(
+                    f"the disk holding {self.home} is full while storing output '{variable}' of "
+                    f"step '{step}' ({s.nbytes:,} bytes). Nothing already stored was changed. "
+                    "Free space (`mlpipe cache gc`) or set MLPIPE_HOME to a larger disk.") from None
+            raise CacheError(f"cannot store output '{variable}' of step '{step}': {exc}") from None
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        return digest
+
+    def has_value(self, digest: str) -> bool:
+        return _shard(self.objects, digest).is_file()
+
+    def value_path(self, digest: str) -> Path:
+        return _shard(self.objects, digest)
+
+    def get_value(self, digest: str) -> Any:
+        path = _shard(self.objects, digest)
+        try:
+            with open(path, "rb") as f:
+                return serialize.read_artifact(f)
+        except FileNotFoundError:
+            raise CacheError(
+                f"artifact {digest[:12]} is missing from {self.objects}; it was removed "
+                "(`mlpipe cache clear`?). Run the step again with --force.") from None
+        except (ValueError, EOFError) as exc:
+            raise CacheError(f"artifact {path} is unreadable ({exc}); run with --force") from None
+
+    # ---- files a step writes -----------------------------------------------------------
+    def put_path(self, path: Path, root: Path) -> dict:
+        """Store a file or folder; returns its manifest (relative names -> digest, mode)."""
+        full = (root / path).resolve()
+        if full.is_dir():
+            files = {}
+            for p in sorted(full.rglob("*")):
+                if p.is_file():
+                    files[p.relative_to(full).as_posix()] = self._put_blob(p)
+            return {"type": "dir", "files": files}
+        if full.is_file():
+            return {"type": "file", **self._put_blob(full)}
+        raise CacheError(f"declared --writes {path} but the step did not create it")
+
+    def _put_blob(self, p: Path) -> dict:
+        digest = serialize.file_digest(p)
+        dest = _shard(self.blobs, digest)
+        if not dest.exists():
+            with self._atomic(dest, f"file {p}") as f, open(p, "rb") as src:
+                shutil.copyfileobj(src, f, 1 << 20)
+        return {"digest": digest, "mode": stat.S_IMODE(p.stat().st_mode)}
+
+    def restore_path(self, path: str, manifest: dict, root: Path) -> None:
+        full = root / path
+        items = ([(full, manifest)] if manifest["type"] == "file"
+                 else [(full / rel, m) for rel, m in manifest["files"].items()])
+        for dest, m in items:
+            if dest.is_file() and serialize.file_digest(dest) == m["digest"]:
+                continue
+            blob = _shard(self.blobs, m["digest"])
+            if not blob.is_file():
+                raise CacheError(f"stored copy of {dest} is missing; run the step with --force")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".{dest.name}.mlpipe-{uuid.uuid4().hex[:8]}")
+            shutil.copyfile(blob, tmp)
+            os.chmod(tmp, m["mode"])
+            os.replace(tmp, dest)
+
+    def has_blobs(self, manifest: dict) -> bool:
+        ms = [manifest] if manifest["type"] == "file" else list(manifest["files"].values())
+        return all(_shard(self.blobs, m["digest"]).is_file() for m in ms)
+
+    # ---- cache entries -----------------------------------------------------------------
+    def put_entry(self, entry: dict) -> None:
+        entry = {**entry, "format": CACHE_FORMAT_VERSION}
+        self._write_json(_shard(self.entries, entry["key"], ".json"), entry,
+                         f"the cache entry of step '{entry.get('step')}'")
+
+    def get_entry(self, key: str) -> dict | None:
+        """The entry for a key, if it is complete: every artifact it names still exists."""
+        try:
+            with open(_shard(self.entries, key, ".json"), "rb") as f:
+                entry = json.loads(f.read())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        if entry.get("format") != CACHE_FORMAT_VERSION:
+            return None  # older format: recompute, never misread
+        if not all(self.has_value(d) for d in entry["outputs"].values()):
+            return None
+        if not all(self.has_blobs(m) for m in entry.get("writes", {}).values()):
+            return None
+        return entry
+
+    def set_latest(self, notebook: str, step: str, record: dict) -> None:
+        self._write_json(self.latest / _safe(notebook) / f"{step}.json", record,
+                         f"the status record of step '{step}'")
+
+    def get_latest(self, notebook: str, step: str) -> dict | None:
+        try:
+            with open(self.latest / _safe(notebook) / f"{step}.json", "rb") as f:
+                return json.loads(f.read())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    # ---- maintenance -------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, exclusive: bool = False, wait: bool = True) -> Iterator[None]:
+        """Runs hold a shared lock; `cache gc/clear` an exclusive one, so they never delete
+        what a run is about to reference."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        with open(self.home / "lock", "a+b") as f:
+            flags = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+            try:
+                fcntl.flock(f, flags | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                raise CacheError(f"a run is using {self.home}; try again when it ends") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def iter_entries(self) -> Iterator[tuple[Path, dict]]:
+        for p in sorted(self.entries.glob("*/*.json")):
+            try:
+                yield p, json.loads(p.read_bytes())
+            except (OSError, json.JSONDecodeError):
+                continue
+
+    def latest_keys(self) -> set[str]:
+        keys = set()
+        for p in self.latest.glob("*/*.json"):
+            with contextlib.suppress(OSError, json.JSONDecodeError):
+                keys.add(json.loads(p.read_bytes()).get("key"))
+        return keys
+
+    def gc(self, older_than_days: float = 7.0, now: float | None = None) -> dict:
+        """Drop superseded entries older than the cutoff, then unreferenced artifacts."""
+        now = now or time.time()
+        removed = {"entries": 0, "objects": 0, "blobs": 0, "bytes": 0}
+        with self.lock(exclusive=True, wait=False):
+            keep_keys = self.latest_keys()
+            referenced: set[str] = set()
+            for p, e in self.iter_entries():
+                old = now - e.get("computed_at", 0) > older_than_days * 86400
+                if e.get("key") not in keep_keys and old or e.get("format") != CACHE_FORMAT_VERSION:
+                    p.unlink()
+                    removed["entries"] += 1
+                    continue
+                referenced.update(e.get("outputs", {}).values())
+                for m in e.get("writes", {}).values():
+                    ms = [m] if m["type"] == "file" else m["files"].values()
+                    referenced.update(x["digest"] for x in ms)
+            for kind, root in (("objects", self.objects), ("blobs", self.blobs)):
+                for p in root.glob("*/*"):
+                    if p.name not in referenced:
+                        removed["bytes"] += p.stat().st_size
+                        p.unlink()
+                        removed[kind] += 1
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return removed
+
+    def clear(self) -> None:
+        with self.lock(exclusive=True, wait=False):
+            for d in (self.objects, self.blobs, self.entries, self.latest, self.tmp):
+                shutil.rmtree(d, ignore_errors=True)
+
+    def usage(self) -> dict:
+        def size(root: Path) -> tuple[int, int]:
+            files = [p for p in root.glob("*/*") if p.is_file()]
+            return len(files), sum(p.stat().st_size for p in files)
+
+        return {"objects": size(self.objects), "blobs": size(self.blobs)}
+
+
+def _safe(notebook: str) -> str:
+    return notebook.replace(os.sep, "__").replace("/", "__")
+
+

@@ -1,0 +1,120 @@
+"""Run history and the file-digest cache, in one SQLite database (WAL, safe for concurrent runs)."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+  run_id TEXT PRIMARY KEY, notebook TEXT, kind TEXT, started REAL, finished REAL,
+  state TEXT, params TEXT, selected TEXT, jobs INTEGER, error TEXT);
+CREATE TABLE IF NOT EXISTS step_runs (
+  run_id TEXT, step TEXT, state TEXT, key TEXT, started REAL, finished REAL,
+  reused INTEGER, saved REAL, error TEXT, notebook TEXT, outputs TEXT,
+  PRIMARY KEY (run_id, step));
+CREATE TABLE IF NOT EXISTS metrics (
+  run_id TEXT, step TEXT, name TEXT, value REAL, at REAL, kind TEXT DEFAULT 'metric');
+CREATE TABLE IF NOT EXISTS file_digests (
+  path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, ino INTEGER,
+  digest TEXT, recorded REAL);
+"""
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+class History:
+    def __init__(self, home: str | os.PathLike):
+        self.path = Path(home) / "history.sqlite"
+        self._db: sqlite3.Connection | None = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                 check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(SCHEMA)
+            db.row_factory = sqlite3.Row
+            self._db = db
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    # ---- runs --------------------------------------------------------------------------
+    def start_run(self, run_id: str, notebook: str, kind: str, params: dict,
+                  selected: list[str] | None, jobs: int) -> None:
+        self.db.execute(
+            "INSERT INTO runs (run_id, notebook, kind, started, state, params, selected, jobs)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (run_id, notebook, kind, time.time(), "running", json.dumps(params, default=repr),
+             json.dumps(selected), jobs))
+
+    def finish_run(self, run_id: str, state: str, error: str | None = None) -> None:
+        self.db.execute("UPDATE runs SET finished=?, state=?, error=? WHERE run_id=?",
+                        (time.time(), state, error, run_id))
+
+    def record_step(self, run_id: str, step: Any) -> None:
+        """Insert or update one StepRun."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO step_runs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (run_id, step.name, str(step.state), step.key, step.started, step.finished,
+             int(step.reused), step.saved_seconds, step.error, step.notebook,
+             json.dumps(step.outputs)))
+
+    def runs(self, notebook: str | None = None, limit: int = 20) -> list[dict]:
+        q = "SELECT * FROM runs"
+        args: tuple = ()
+        if notebook:
+            q += " WHERE notebook=?"
+            args = (notebook,)
+        rows = self.db.execute(q + " ORDER BY started DESC LIMIT ?", args + (limit,)).fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            counts = self.db.execute(
+                "SELECT state, COUNT(*) AS n FROM step_runs WHERE run_id=? GROUP BY state",
+                (d["run_id"],)).fetchall()
+            d["counts"] = {c["state"]: c["n"] for c in counts}
+            d["params"] = json.loads(d["params"] or "{}")
+            out.append(d)
+        return out
+
+    def run(self, run_id: str) -> dict | None:
+        r = self.db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        if r is None:
+            matches = self.db.execute("SELECT * FROM runs WHERE run_id LIKE ?",
+                                      (run_id + "%",)).fetchall()
+            if len(matches) != 1:
+                return None
+            r = matches[0]
+        d = dict(r)
+        d["params"] = json.loads(d["params"] or "{}")
+        d["steps"] = [
+            {**dict(s), "outputs": json.loads(s["outputs"] or "{}")}
+            for s in self.db.execute(
+                "SELECT * FROM step_runs WHERE run_id=? ORDER BY started", (d["run_id"],))]
+        d["metrics"] = [dict(m) for m in self.db.execute(
+            "SELECT step, name, value, at, kind FROM metrics WHERE run_id=? ORDER BY at",
+            (d["run_id"],))]
+        return d
+
+    # ---- file digest cache (the stat fast path for --reads) ----------------------------
+    def cached_digest(self, path: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM file_digests WHERE path=?", (path,)).fetchone()
+
+    def store_digest(self, path: str, st: os.stat_result, digest: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO file_digests VALUES (?,?,?,?,?,?,?)",
+                        (path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, digest,
+                         time.time()))

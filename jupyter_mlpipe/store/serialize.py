@@ -1,0 +1,217 @@
+"""Values <-> bytes: cloudpickle protocol 5 with out-of-band buffers, and content digests.
+
+A value's digest is taken from its content, not its pickle bytes: NumPy arrays and pandas
+objects hash their data (so equal values get equal digests and downstream steps are not
+recomputed needlessly); other values hash their pickle stream plus the raw buffers.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+import struct
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import blake3
+
+MAGIC = b"MLPIPE-ARTIFACT\n"
+FORMAT = 1
+_BIG = 1 << 20  # above this, blake3 uses all cores
+
+
+def hasher(size_hint: int = 0) -> blake3.blake3:
+    return blake3.blake3(max_threads=blake3.blake3.AUTO if size_hint > _BIG else 1)
+
+
+@dataclass(slots=True)
+class Serialized:
+    main: bytes
+    buffers: list[memoryview]
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.main) + sum(b.nbytes for b in self.buffers)
+
+
+def dumps(value: Any) -> Serialized:
+    import cloudpickle
+
+    buffers: list[pickle.PickleBuffer] = []
+    main = cloudpickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+    views = []
+    for b in buffers:
+        try:
+            views.append(b.raw())  # flat, no copy (C- or F-contiguous)
+        except BufferError:  # non-contiguous: one copy is unavoidable
+            views.append(memoryview(bytes(b)))
+    return Serialized(main, views)
+
+
+# ---- content digests -------------------------------------------------------------------
+
+def _update_array(h: blake3.blake3, arr: Any) -> bool:
+    """Hash a NumPy array by dtype, shape and data; False if it holds Python objects."""
+    import numpy as np
+
+    if arr.dtype.hasobject:
+        return False
+    h.update(f"ndarray:{arr.dtype.str}:{arr.shape}:".encode())
+    data = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
+    h.update(memoryview(data).cast("B"))
+    return True
+
+
+def _update(h: blake3.blake3, value: Any, serialized: Serialized | None = None) -> None:
+    mod = type(value).__module__
+    if mod == "numpy" and type(value).__name__ == "ndarray":
+        if _update_array(h, value):
+            return
+    elif mod.startswith("pandas") and _update_pandas(h, value):
+        return
+    elif type(value) in (list, tuple):
+        h.update(f"{type(value).__name__}:{len(value)}:".encode())
+        for v in value:
+            _update(h, v)
+        return
+    elif type(value) is dict:
+        h.update(f"dict:{len(value)}:".encode())
+        for k, v in value.items():
+            _update(h, k)
+            _update(h, v)
+        return
+    elif type(value) in (set, frozenset):  # order depends on hash seeds: sort member digests
+        h.update(f"{type(value).__name__}:".encode())
+        for d in sorted(digest_value(v) for v in value):
+            h.update(d.encode())
+        return
+    elif type(value) in (str, bytes, int, float, bool, complex, type(None)):
+        h.update(f"{type(value).__name__}:{value!r}".encode())
+        return
+    s = serialized or dumps(value)
+    h.update(b"pickle:")
+    h.update(s.main)
+    for b in s.buffers:
+        h.update(b)
+
+
+def _update_pandas(h: blake3.blake3, value: Any) -> bool:
+    import pandas as pd
+
+    if isinstance(value, pd.DataFrame):
+        h.update(b"DataFrame:")
+        _update_pandas(h, value.columns)
+        _update_pandas(h, value.index)
+        for i in range(value.shape[1]):
+            _update_pandas(h, value.iloc[:, i])
+        return True
+    if isinstance(value, (pd.Series, pd.Index)):
+        h.update(f"{type(value).__name__}:{value.dtype}:{value.name!r}:".encode())
+        if isinstance(value, pd.Series):
+            _update_pandas(h, value.index)
+        arr = value.to_numpy()
+        if arr.dtype.hasobject:
+            _update(h, arr.tolist())
+        else:
+            _update_array(h, arr)
+        return True
+    return False
+
+
+def digest_value(value: Any, serialized: Serialized | None = None) -> str:
+    """Digest of a value's content (blake3, hex); equal data gives equal digests.
+
+    `serialized`, when the caller has it already, saves pickling a generic value twice.
+    """
+    h = hasher(serialized.nbytes if serialized else (getattr(value, "nbytes", 0) or 0))
+    _update(h, value, serialized)
+    return h.hexdigest()
+
+
+# ---- artifact files ---------------------------------------------------------------------
+# Layout: MAGIC, 8-byte header length, JSON header, pickle stream, then each buffer.
+
+def write_artifact(f: BinaryIO, s: Serialized) -> None:
+    header = json.dumps({"format": FORMAT, "python": list(sys.version_info[:2]),
+                         "main": len(s.main), "buffers": [b.nbytes for b in s.buffers]}).encode()
+    f.write(MAGIC)
+    f.write(struct.pack("<Q", len(header)))
+    f.write(header)
+    f.write(s.main)
+    for b in s.buffers:
+        f.write(b)
+
+
+def _empty_buffer(n: int) -> Any:
+    """Writable memory without zero-filling it (numpy.empty), else a bytearray."""
+    try:
+        import numpy as np
+    except ImportError:
+        return bytearray(n)
+    return np.empty(n, dtype=np.uint8)
+
+
+def read_artifact(f: BinaryIO) -> Any:
+    if f.read(len(MAGIC)) != MAGIC:
+        raise ValueError("not a jupyter_mlpipe artifact")
+    (n,) = struct.unpack("<Q", f.read(8))
+    header = json.loads(f.read(n))
+    if header.get("format") != FORMAT:
+        raise ValueError(f"artifact format {header.get('format')} is not {FORMAT}")
+    main = f.read(header["main"])
+    buffers = []
+    for size in header["buffers"]:
+        buf = _empty_buffer(size)
+        view = memoryview(buf).cast("B") if not isinstance(buf, bytearray) else memoryview(buf)
+        got = 0
+        while got < size:
+            k = f.readinto(view[got:])
+            if not k:
+                raise ValueError("artifact is truncated")
+            got += k
+        buffers.append(buf)
+    import cloudpickle  # noqa: F401  (functions pickled by value need it importable)
+
+    return pickle.loads(main, buffers=buffers)
+
+
+def digest_and_write(value: Any, s: Serialized, f: BinaryIO) -> str:
+    """Write the artifact while another thread hashes the value (both release the GIL)."""
+    result: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            result["digest"] = digest_value(value, s)
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+
+    if s.nbytes > _BIG:
+        t = threading.Thread(target=work)
+        t.start()
+        try:
+            write_artifact(f, s)
+        finally:
+            t.join()
+    else:
+        write_artifact(f, s)
+        work()
+    if "error" in result:
+        raise result["error"]
+    return result["digest"]
+
+
+def loads_bytes(data: bytes) -> Any:
+    return read_artifact(io.BytesIO(data))
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """blake3 of a file's bytes, memory-mapped and multi-threaded for large files."""
+    size = os.path.getsize(path)
+    h = hasher(size)
+    if size == 0:
+        return h.hexdigest()
+    h.update_mmap(os.fspath(path))
+    return h.hexdigest()
