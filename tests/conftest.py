@@ -1,0 +1,73 @@
+"""Shared fixtures: build small notebooks from cell sources, in a fresh folder each test."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_notebook(path: Path, cells: list, params: str | None = None) -> Path:
+    """cells: source strings (code) or ("md", text). A parameters cell goes first if given."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells.append(nbformat.v4.new_code_cell("%load_ext jupyter_mlpipe"))
+    if params is not None:
+        c = nbformat.v4.new_code_cell(params)
+        c.metadata["tags"] = ["parameters"]
+        nb.cells.append(c)
+    for c in cells:
+        if isinstance(c, tuple):
+            nb.cells.append(nbformat.v4.new_markdown_cell(c[1]))
+        else:
+            nb.cells.append(nbformat.v4.new_code_cell(c))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def make_nb(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLPIPE_HOME", raising=False)
+
+    def make(cells, params=None, name="pipe.ipynb"):
+        return write_notebook(tmp_path / name, cells, params)
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _quiet_kernels(monkeypatch):
+    monkeypatch.setenv("PYTHONWARNINGS", "ignore")
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
+    yield
+
+
+def replace_cell(path: Path, startswith: str, new_source: str) -> None:
+    nb = nbformat.read(path, as_version=4)
+    for c in nb.cells:
+        if c.source.startswith(startswith):
+            c.source = new_source
+            break
+    else:
+        raise AssertionError(f"no cell starts with {startswith!r}")
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def mlpipe_cli():
+    """Run the real `mlpipe` console script of this environment."""
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).with_name("mlpipe")
+
+    def run(*args, cwd=None, env=None):
+        return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True,
+                              cwd=cwd, env={**os.environ, **(env or {})}, timeout=600)
+
+    return run
