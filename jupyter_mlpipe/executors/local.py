@@ -54,8 +54,14 @@ class _Kernel:
         raise RuntimeError(f"kernel '{kernel_name}' failed to start: {last}")
 
     def exit_code(self) -> int | None:
-        proc = getattr(self.km.provisioner, "process", None)
+        proc = getattr(self.km.provisioner, "process", None) if self.km.provisioner else None
         return proc.poll() if proc is not None else None
+
+    def kill(self) -> None:
+        """Kill the kernel process from any thread (zmq sockets stay with their owner)."""
+        proc = getattr(self.km.provisioner, "process", None) if self.km.provisioner else None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
 
     def shutdown(self) -> None:
         try:
@@ -216,7 +222,7 @@ class LocalExecutor(Executor):
             self._jobs.put(None)
         if now:
             for k in list(self._live):
-                k.shutdown()
+                k.kill()
         for t in self._slots:
             t.join(timeout=None if not now else 5)
 
