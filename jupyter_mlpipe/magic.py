@@ -4,8 +4,10 @@ from __future__ import annotations
 from IPython.core import magic_arguments
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
-from .errors import MlpipeError
-from .notebook import STEP_OPTIONS, check_step_args
+from IPython.core.error import UsageError
+
+from .errors import MlpipeError, StepDefinitionError
+from .notebook import STEP_OPTIONS, USAGE, check_step_args
 
 
 def _with_step_arguments(func):
@@ -26,7 +28,11 @@ class MlpipeMagics(Magics):
         from .interactive import run_step_cell
 
         try:
-            args = magic_arguments.parse_argstring(self.step, line)
+            try:
+                args = magic_arguments.parse_argstring(self.step, line)
+            except UsageError as exc:
+                raise StepDefinitionError(
+                    f"bad %%step line '%%step {line.strip()}': {exc}. Usage: {USAGE}") from None
             check_step_args(args)
             run_step_cell(self.shell, line, cell, self.notebook)
         except MlpipeError as exc:

@@ -65,7 +65,7 @@ def _update_array(h: blake3.blake3, arr: Any) -> bool:
     return True
 
 
-def _update(h: blake3.blake3, value: Any, serialized: Serialized | None = None) -> None:
+def _update(h: blake3.blake3, value: Any) -> None:
     mod = type(value).__module__
     if mod == "numpy" and type(value).__name__ == "ndarray":
         if _update_array(h, value):
@@ -91,11 +91,57 @@ def _update(h: blake3.blake3, value: Any, serialized: Serialized | None = None) 
     elif type(value) in (str, bytes, int, float, bool, complex, type(None)):
         h.update(f"{type(value).__name__}:{value!r}".encode())
         return
-    s = serialized or dumps(value)
     h.update(b"pickle:")
-    h.update(s.main)
-    for b in s.buffers:
-        h.update(b)
+    h.update(_pickle_digest(value))
+
+
+def _pickle_digest(value: Any) -> bytes:
+    # Without memoization, the stream does not depend on which equal objects happen to be
+    # identical (interned strings, say), which changes when a value is unpickled.
+    probe = hasher()
+    try:
+        p = _CanonicalPickler(probe)
+        p.fast = True
+        p.dump(value)
+    except (ValueError, RecursionError, pickle.PicklingError):  # cycles need the memo
+        probe = hasher()
+        _CanonicalPickler(probe).dump(value)
+    return probe.digest()
+
+
+class _HashWriter:
+    def __init__(self, h: blake3.blake3):
+        self.write = h.update
+
+
+def _array_token(dtype: str, shape: tuple, digest: str) -> None:
+    """Stands for an array's content in the stream that is hashed (never unpickled)."""
+
+
+def _canonical_pickler():
+    import cloudpickle
+
+    class CanonicalPickler(cloudpickle.Pickler):
+        """Pickles into a hash; arrays become (dtype, shape, data digest) tokens, so an array's
+        memory layout and in-band/out-of-band pickling cannot change the digest."""
+
+        def __init__(self, h: blake3.blake3):
+            super().__init__(_HashWriter(h), protocol=5)
+
+        def reducer_override(self, obj: Any) -> Any:
+            t = type(obj)
+            if t.__module__ == "numpy" and t.__name__ == "ndarray" and not obj.dtype.hasobject:
+                return _array_token, (obj.dtype.str, obj.shape, digest_value(obj))
+            return super().reducer_override(obj)
+
+    return CanonicalPickler
+
+
+def _CanonicalPickler(h: blake3.blake3):  # noqa: N802 - a class, built on first use
+    global _CanonicalPickler
+    cls = _canonical_pickler()
+    _CanonicalPickler = cls  # type: ignore[misc]
+    return cls(h)
 
 
 def _update_pandas(h: blake3.blake3, value: Any) -> bool:
@@ -124,10 +170,15 @@ def _update_pandas(h: blake3.blake3, value: Any) -> bool:
 def digest_value(value: Any, serialized: Serialized | None = None) -> str:
     """Digest of a value's content (blake3, hex); equal data gives equal digests.
 
-    `serialized`, when the caller has it already, saves pickling a generic value twice.
+    `serialized` only sizes the hasher; the digest never depends on pickle bytes.
     """
     h = hasher(serialized.nbytes if serialized else (getattr(value, "nbytes", 0) or 0))
-    _update(h, value, serialized)
+    try:
+        _update(h, value)
+    except RecursionError:  # a container that contains itself
+        h = hasher()
+        h.update(b"pickle:")
+        h.update(_pickle_digest(value))
     return h.hexdigest()
 
 

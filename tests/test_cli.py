@@ -1,0 +1,96 @@
+"""The `mlpipe` command as a user types it: exit codes, messages, status reasons."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.conftest import replace_cell
+
+STEPS = [
+    "%%step load --out raw\nraw = list(range(5))",
+    "%%step total --in raw --out t\nt = sum(raw) * k",
+]
+
+
+def test_run_status_runs_show(make_nb, mlpipe_cli, tmp_path):
+    path = make_nb(STEPS, params="k = 1")
+    r = mlpipe_cli("run", path, "--jobs", "2")
+    assert r.returncode == 0, r.stderr
+    assert "load" in r.stdout and "succeeded" in r.stdout
+    r = mlpipe_cli("status", path)
+    assert r.returncode == 0 and "2 cached, 0 stale" in r.stdout
+    r = mlpipe_cli("status", path, "-p", "k", "3")
+    assert "parameter 'k' changed (1 -> 3)" in r.stdout
+    r = mlpipe_cli("run", path, "-p", "k", "3")
+    assert r.returncode == 0 and "1 reused, 1 succeeded" in r.stdout
+    r = mlpipe_cli("runs", path)
+    assert r.stdout.count("succeeded") >= 2
+    run_id = r.stdout.splitlines()[1].split()[0]
+    r = mlpipe_cli("show", run_id, "--notebook", path)
+    assert r.returncode == 0 and "total" in r.stdout and "k=3" in r.stdout
+
+
+def test_failing_run_exits_nonzero_with_traceback_and_resume_hint(make_nb, mlpipe_cli):
+    path = make_nb(STEPS + ["%%step broken --in t\nraise RuntimeError('bad data in ' + str(t))"],
+                   params="k = 1")
+    r = mlpipe_cli("run", path)
+    assert r.returncode == 1
+    assert "step 'broken' failed" in r.stderr
+    assert "RuntimeError: bad data in 10" in r.stderr
+    assert "executed notebook:" in r.stderr and "broken.ipynb" in r.stderr
+    assert "2 step(s) are stored" in r.stderr and "mlpipe run" in r.stderr
+
+
+def test_definition_errors_are_one_paragraph(make_nb, mlpipe_cli):
+    path = make_nb(["%%step load --outt raw\nraw = 1"])
+    r = mlpipe_cli("run", path)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert "cell 1: bad %%step line" in r.stderr and "unrecognized arguments: --outt" in r.stderr
+    cyc = make_nb(["%%step a --in y --out x\nx = y", "%%step b --in x --out y\ny = x"],
+                  name="cyc.ipynb")
+    r = mlpipe_cli("status", cyc)
+    assert r.returncode == 2 and "cycle" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_unknown_step_and_parameter(make_nb, mlpipe_cli):
+    path = make_nb(STEPS, params="k = 1")
+    r = mlpipe_cli("run", path, "--only", "nope")
+    assert r.returncode == 2 and "no step named 'nope'" in r.stderr and "load, total" in r.stderr
+    r = mlpipe_cli("run", path, "-p", "kk", "2")
+    assert r.returncode == 2 and "unknown parameter(s) kk" in r.stderr
+
+
+def test_graph_dot_and_svg(make_nb, mlpipe_cli, tmp_path):
+    path = make_nb(STEPS, params="k = 1")
+    r = mlpipe_cli("graph", path)
+    assert r.returncode == 0 and '"load" -> "total" [label="raw"]' in r.stdout
+    r = mlpipe_cli("graph", path, "-o", tmp_path / "g.svg")
+    if shutil.which("dot"):
+        assert r.returncode == 0 and (tmp_path / "g.svg").read_text().lstrip().startswith("<")
+    else:
+        assert r.returncode == 1 and "apt-get install graphviz" in r.stderr
+
+
+def test_cache_commands(make_nb, mlpipe_cli, tmp_path):
+    path = make_nb(STEPS, params="k = 1")
+    assert mlpipe_cli("run", path).returncode == 0
+    r = mlpipe_cli("cache", "ls", "--notebook", path)
+    assert "2 entries" in r.stdout and "load" in r.stdout
+    replace_cell(path, "%%step total", "%%step total --in raw --out t\nt = sum(raw) * k * 2")
+    assert mlpipe_cli("run", path).returncode == 0
+    r = mlpipe_cli("cache", "gc", "--notebook", path, "--older-than", "0")
+    assert "removed 1 entries" in r.stdout
+    r = mlpipe_cli("status", path)
+    assert "2 cached" in r.stdout
+    r = mlpipe_cli("cache", "clear", "--notebook", path)
+    assert r.returncode == 0
+    r = mlpipe_cli("status", path)
+    assert "stored result was removed" in r.stdout or "0 cached" in r.stdout
+
+
+@pytest.mark.parametrize("args", [["run"], ["status"]])
+def test_missing_notebook(mlpipe_cli, tmp_path, args):
+    r = mlpipe_cli(*args, tmp_path / "nope.ipynb")
+    assert r.returncode == 2 and "does not exist" in r.stderr

@@ -1,0 +1,95 @@
+"""%%step in a live IPython shell: reuse on a hit, run and store on a miss, sharing the
+store with batch runs."""
+from __future__ import annotations
+
+import pytest
+from IPython.testing.globalipapp import start_ipython
+
+from jupyter_mlpipe import Pipeline
+
+PRELUDE = "def double(x):\n    return 2 * x"
+LOAD = "%%step load --out raw\nraw = [1, 2, 3]"
+TOTAL = "%%step total --in raw --out t\nt = double(sum(raw))"
+
+
+@pytest.fixture(scope="module")
+def shell():
+    ip = start_ipython()
+    ip.run_line_magic("load_ext", "jupyter_mlpipe")
+    return ip
+
+
+@pytest.fixture
+def session(shell, make_nb, capsys):
+    path = make_nb([PRELUDE, LOAD, TOTAL])
+    shell.user_ns.clear()
+    shell.run_line_magic("mlpipe", f"notebook {path}")
+    shell.run_cell(PRELUDE)
+
+    def cell(source):
+        capsys.readouterr()
+        result = shell.run_cell(source)
+        return result, capsys.readouterr().out
+
+    return path, cell
+
+
+def test_miss_then_hit(shell, session):
+    path, cell = session
+    res, out = cell(LOAD)
+    assert res.success and "reused" not in out
+    cell(TOTAL)
+    assert shell.user_ns["t"] == 12
+    del shell.user_ns["t"]
+    res, out = cell(TOTAL)
+    assert out.startswith("reused total (computed ") and "s saved)" in out
+    assert shell.user_ns["t"] == 12
+
+
+def test_batch_results_are_reused_interactively(shell, session):
+    path, cell = session
+    assert Pipeline.from_notebook(path).run(jobs=1).ok
+    _, out = cell(LOAD)
+    assert "reused load" in out
+    _, out = cell(TOTAL)
+    assert "reused total" in out and shell.user_ns["t"] == 12
+
+
+def test_interactive_results_are_reused_by_batch(shell, session):
+    path, cell = session
+    cell(LOAD)
+    cell(TOTAL)
+    run = Pipeline.from_notebook(path).run(jobs=1)
+    assert {n: str(s.state) for n, s in run.steps.items()} == {"load": "reused",
+                                                              "total": "reused"}
+
+
+def test_input_mutated_in_place_is_not_mistaken_for_stored(shell, session):
+    path, cell = session
+    cell(LOAD)
+    cell(TOTAL)
+    shell.user_ns["raw"].append(10)
+    _, out = cell(TOTAL)
+    assert "reused" not in out and shell.user_ns["t"] == 32
+
+
+def test_edited_unsaved_prelude_function_is_not_reused(shell, session):
+    path, cell = session
+    cell(LOAD)
+    cell(TOTAL)
+    shell.run_cell("def double(x):\n    return 3 * x")  # edited and re-run, not saved
+    _, out = cell(TOTAL)
+    assert "reused" not in out and shell.user_ns["t"] == 18
+
+
+def test_bad_magic_line_is_one_clear_message(shell, session):
+    path, cell = session
+    res, out = cell("%%step load --outt raw\nraw = 1")
+    assert not res.success
+    assert "unrecognized arguments: --outt" in out
+
+
+def test_missing_input_says_which_step_to_run(shell, session):
+    path, cell = session
+    res, out = cell(TOTAL)
+    assert not res.success and "run step 'load' first" in out
