@@ -13,6 +13,7 @@ import logging
 import os
 import queue
 import tempfile
+import uuid
 import threading
 from typing import Any
 
@@ -33,6 +34,12 @@ def register_engine() -> None:
         papermill_engines.register(ENGINE, MlpipeEngine)
 
 
+def _ipc_dir() -> str:
+    path = os.path.join(tempfile.gettempdir(), f"mlpipe-ipc-{os.getuid()}")
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
 class _Kernel:
     def __init__(self, kernel_name: str, cwd: str, env: dict[str, str]):
         from jupyter_client.manager import AsyncKernelManager
@@ -41,7 +48,9 @@ class _Kernel:
         self.loop = ensure_event_loop()  # this thread's loop: nbclient's run_sync uses it too
         last: Exception | None = None
         for _attempt in range(3):  # jupyter_client's port race can kill a kernel at start
-            self.km = AsyncKernelManager(kernel_name=kernel_name)
+            # IPC sockets: no TCP port race at start (jupyter_client#154), nothing on the network
+            self.km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc",
+                                         ip=os.path.join(_ipc_dir(), uuid.uuid4().hex[:12]))
             try:
                 self.loop.run_until_complete(self.km.start_kernel(cwd=cwd, env=env))
                 self.kc = self.km.client()
