@@ -87,6 +87,7 @@ class StepRun:
     notebook: str | None = None  # executed step notebook
     outputs: dict[str, str] = field(default_factory=dict)  # variable -> artifact digest
     reasons: tuple[str, ...] = ()
+    body_seconds: float | None = None  # time in the step's own cell, for overhead figures
 
     @property
     def duration(self) -> float | None:

@@ -251,6 +251,7 @@ def _store_result(store: Store, spec: PipelineSpec, s: StepRun, d, outcome, run_
     store.put_entry(entry)
     _set_latest(store, spec, s.name, d, now, duration)
     s.state, s.outputs = Status.SUCCEEDED, dict(outcome.outputs)
+    s.body_seconds = outcome.body_seconds
 
 
 def _when(ts: float | None) -> str:

@@ -94,3 +94,33 @@ def test_cache_commands(make_nb, mlpipe_cli, tmp_path):
 def test_missing_notebook(mlpipe_cli, tmp_path, args):
     r = mlpipe_cli(*args, tmp_path / "nope.ipynb")
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_ctrl_c_stops_kernels_keeps_finished_steps(make_nb, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    path = make_nb(["%%step quick --out q\nq = 41",
+                    "%%step slow --in q --out s\nimport time\ntime.sleep(60)\ns = q + 1"])
+    exe = Path(sys.executable).with_name("mlpipe")
+    proc = subprocess.Popen([str(exe), "run", str(path), "--jobs", "1"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    for line in proc.stdout:
+        if "slow" in line and "running" in line:
+            break
+        assert time.time() < deadline
+    time.sleep(1.0)
+    t0 = time.time()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert time.time() - t0 < 15
+    assert "interrupted" in err and "to resume" in err
+    runs = subprocess.run([str(exe), "runs", str(path)], capture_output=True, text=True).stdout
+    assert "interrupted" in runs
+    status = subprocess.run([str(exe), "status", str(path)], capture_output=True, text=True).stdout
+    assert "quick  cached" in status and "slow   stale" in status
