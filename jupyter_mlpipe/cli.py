@@ -225,6 +225,34 @@ def cmd_cache(a) -> int:
     return 0
 
 
+def cmd_convert(a) -> int:
+    from .convert import convert_notebook
+
+    src = Path(a.notebook)
+    out = Path(a.output) if a.output else src.with_name(src.stem + "_pipeline.ipynb")
+    if out.exists() and not a.force and out.resolve() != src.resolve():
+        raise MlpipeError(f"{out} exists; pass --force to overwrite it, or choose another -o")
+    if out.resolve() == src.resolve():
+        raise MlpipeError("-o must differ from the notebook being converted")
+    result = convert_notebook(src, out)
+    result.write(out)
+    _out(result.describe())
+    _out(f"wrote {out}. Run it with `mlpipe run {out}`")
+    return 0
+
+
+def cmd_export(a) -> int:
+    from .export import export_script
+
+    text = export_script(a.notebook)
+    if a.output:
+        Path(a.output).write_text(text, encoding="utf-8")
+        _out(f"wrote {a.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mlpipe", description="Notebook cells as pipeline steps.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -249,6 +277,18 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("notebook")
     g.add_argument("-o", "--output", help="FILE.dot, .svg or .png (default: DOT to stdout)")
     g.set_defaults(func=cmd_graph)
+
+    cv = sub.add_parser("convert", help="split a plain notebook into %%%%step cells")
+    cv.add_argument("notebook")
+    cv.add_argument("-o", "--output", help="converted notebook (default: NAME_pipeline.ipynb)")
+    cv.add_argument("--force", action="store_true", help="overwrite the output")
+    cv.set_defaults(func=cmd_convert)
+
+    ex = sub.add_parser("export", help="write the pipeline as a plain Python script")
+    ex.add_argument("notebook")
+    ex.add_argument("--to", choices=["script"], default="script")
+    ex.add_argument("-o", "--output", help="FILE.py (default: stdout)")
+    ex.set_defaults(func=cmd_export)
 
     rs = sub.add_parser("runs", help="run history")
     rs.add_argument("notebook", nargs="?")
