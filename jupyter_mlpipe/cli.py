@@ -163,21 +163,56 @@ def _store_for(notebook: str | None):
 
 def cmd_runs(a) -> int:
     from .store.history import History
+    from .tracking import compare, fmt_value, run_record
 
     store = _store_for(a.notebook)
     h = History(store.home)
+    if a.compare:
+        return _print_compare(compare(h, *a.compare))
     nb = str(Path(a.notebook).resolve()) if a.notebook else None
     rows = h.runs(nb, a.limit)
     if not rows:
         _out("no runs recorded yet")
         return 0
-    _out(f"{'RUN':<24} {'STATE':<11} {'STARTED':<17} {'TIME':>8}  STEPS  NOTEBOOK")
+    _out(f"{'RUN':<24} {'STATE':<11} {'STARTED':<17} {'TIME':>8}  {'REUSED':>6}  STEPS  NOTEBOOK")
     for r in rows:
+        rec = run_record(h, r["run_id"]) or {}
         took = _fmt_time((r["finished"] or time.time()) - r["started"])
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"]))
         steps = " ".join(f"{n} {k}" for k, n in sorted(r["counts"].items()))
-        _out(f"{r['run_id']:<24} {r['state']:<11} {started:<17} {took:>8}  {steps}  "
+        reused = f"{rec.get('reused', 0)}/{sum(r['counts'].values())}"
+        _out(f"{r['run_id']:<24} {r['state']:<11} {started:<17} {took:>8}  {reused:>6}  {steps}  "
              f"{Path(r['notebook']).name}")
+        params = rec.get("logged_params") or {}
+        if params:
+            _out("    params:  " + ", ".join(f"{k}={fmt_value(v)}" for k, v in params.items()))
+        metrics = rec.get("last_metrics") or {}
+        if metrics:
+            _out("    metrics: " + ", ".join(f"{k}={fmt_value(m['value'])}"
+                                           for k, m in metrics.items()))
+    return 0
+
+
+def _print_compare(diff: dict) -> int:
+    from .tracking import fmt_value
+
+    a, b = diff["a"]["run_id"], diff["b"]["run_id"]
+    _out(f"compare {a} -> {b}")
+    _out("parameters:" + ("" if diff["params"] else " same"))
+    for k, (va, vb) in diff["params"].items():
+        _out(f"  {k}: {fmt_value(va)} -> {fmt_value(vb)}")
+    _out("metrics:" + ("" if diff["metrics"] else " same"))
+    for k, (va, vb) in diff["metrics"].items():
+        delta = f" ({vb - va:+.4g})" if isinstance(va, float) and isinstance(vb, float) else ""
+        _out(f"  {k}: {fmt_value(va)} -> {fmt_value(vb)}{delta}")
+    changed = [n for n, s in diff["steps"].items() if s != "same"]
+    _out("steps:" + ("" if changed else " all the same (same keys)"))
+    for n, s in diff["steps"].items():
+        if s != "same":
+            _out(f"  {n}: {s}")
+    same = [n for n, s in diff["steps"].items() if s == "same"]
+    if same and changed:
+        _out("  unchanged: " + ", ".join(same))
     return 0
 
 
@@ -293,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     rs = sub.add_parser("runs", help="run history")
     rs.add_argument("notebook", nargs="?")
     rs.add_argument("-n", "--limit", type=int, default=20)
+    rs.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"),
+                    help="differences in parameters, metrics and steps between two runs")
     rs.set_defaults(func=cmd_runs)
 
     sh = sub.add_parser("show", help="one run, step by step")
