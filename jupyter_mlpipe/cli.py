@@ -288,6 +288,37 @@ def cmd_export(a) -> int:
     return 0
 
 
+def cmd_module(a) -> int:
+    from . import modules
+
+    if a.action == "publish":
+        if len(a.args) != 2 or not a.name or not a.version:
+            raise MlpipeError("usage: mlpipe module publish NOTEBOOK STEP --name N --version V")
+        rec = modules.publish(a.args[0], a.args[1], a.name, a.version, a.description or "")
+        _out(f"published {rec['name']}@{rec['version']} (in: {', '.join(rec['inputs']) or '-'}; "
+             f"out: {', '.join(rec['outputs']) or '-'}) to {modules.registry()}")
+        return 0
+    if a.action == "ls":
+        rows = modules.list_modules(a.args[0] if a.args else None)
+        if not rows:
+            _out(f"no modules in {modules.registry()}")
+        for r in rows:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["published_at"]))
+            mark = "*" if r["default"] else " "
+            _out(f"{mark} {r['name']}@{r['version']:<10} {r['state']:<10} {when}  "
+                 f"in: {', '.join(r['inputs']) or '-'}; out: {', '.join(r['outputs']) or '-'}")
+        return 0
+    if len(a.args) != 1:
+        raise MlpipeError(f"usage: mlpipe module {a.action} NAME@VERSION")
+    if a.action == "default":
+        modules.set_default(a.args[0])
+    else:
+        modules.set_state(a.args[0], {"deprecate": "deprecated", "disable": "disabled",
+                                      "enable": "active"}[a.action])
+    _out(f"{a.args[0]}: {a.action} done")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mlpipe", description="Notebook cells as pipeline steps.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -324,6 +355,17 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--to", choices=["script"], default="script")
     ex.add_argument("-o", "--output", help="FILE.py (default: stdout)")
     ex.set_defaults(func=cmd_export)
+
+    md = sub.add_parser("module", help="reusable, versioned steps: publish|ls|deprecate|"
+                        "disable|enable|default")
+    md.add_argument("action", choices=["publish", "ls", "deprecate", "disable", "enable",
+                                       "default"])
+    md.add_argument("args", nargs="*", help="publish: NOTEBOOK STEP; ls: [NAME]; "
+                    "others: NAME@VERSION")
+    md.add_argument("--name", help="publish: module name")
+    md.add_argument("--version", help="publish: version")
+    md.add_argument("--description", help="publish: one line about the module")
+    md.set_defaults(func=cmd_module)
 
     rs = sub.add_parser("runs", help="run history")
     rs.add_argument("notebook", nargs="?")
