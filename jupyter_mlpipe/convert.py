@@ -310,7 +310,8 @@ def _flow(units: list[_Unit], base: set[str], prelude_uses: dict[str, set[str]])
 
 def _merge(units: list[_Unit], a: int, b: int) -> None:
     merged = _Unit([p for u in units[a:b + 1] for p in u.pieces], units[a].name,
-                   [x for u in units[a:b + 1] for x in u.prev])
+                   [x for u in units[a:b + 1] for x in u.prev],
+                   any(u.merged_unsafe for u in units[a:b + 1]))
     units[a:b + 1] = [merged]
 
 
@@ -376,7 +377,7 @@ def _names(units: list[_Unit], flow: _Flow) -> list[str]:
     names = []
     for i, u in enumerate(units):
         outs = set(flow.needed[i] + flow.terminal[i])
-        base = u.name or next((b for b in flow.facts[i].binds if b in outs), f"cell{u.cells[0]}")
+        base = u.name or next((b for b in flow.facts[i].binds + flow.facts[i].mutates if b in outs), f"cell{u.cells[0]}")
         base = base if STEP_NAME.match(base) else _slug(base)
         name, k = base, 2
         while name in used:

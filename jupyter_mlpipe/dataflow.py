@@ -47,6 +47,7 @@ class Facts:
     files_written: list[str] = field(default_factory=list)
     unsafe: list[str] = field(default_factory=list)
     not_outputs: set[str] = field(default_factory=set)  # loop/with targets, open() handles
+    exec_binds: list[str] = field(default_factory=list)  # names a literal exec() string binds
 
 
 def root_name(node: ast.AST) -> str | None:
@@ -143,6 +144,14 @@ def _statement_effects(stmt: ast.stmt, out: Facts) -> tuple[set[str], set[str]]:
                     out.unsafe.append(UNSAFE_MAGICS[name] + (f" ({arg})" if arg else ""))
             elif isinstance(f, ast.Name) and f.id in ("exec", "eval", "execfile"):
                 out.unsafe.append(f"{f.id}() runs code the converter cannot analyse")
+                code = _str(node.args[0]) if node.args and f.id == "exec" else None
+                if code is not None:  # a literal: its names are known after all
+                    try:
+                        use = name_use(code)
+                        out.reads += [r for r in use.reads if r not in out.reads]
+                        out.exec_binds += [b for b in use.binds if b not in out.exec_binds]
+                    except SyntaxError:
+                        pass
             elif isinstance(f, ast.Name) and f.id in ("globals", "locals", "vars") and not node.args:
                 out.unsafe.append(f"{f.id}() reads or writes variables by name")
             elif isinstance(f, ast.Attribute):
@@ -189,6 +198,8 @@ def analyse(source: str, what: str = "cell") -> Facts:
         new = name_use(ast.Module(body=[stmt], type_ignores=[])).binds
         bound.update(new)
         out.deletes -= set(new) - deleted  # bound again after a del: exists at the end
+    out.binds += [b for b in out.exec_binds if b not in out.binds]
+    out.reads = [r for r in out.reads if r not in out.exec_binds]
     out.unsafe = list(dict.fromkeys(out.unsafe))
     out.files_read = list(dict.fromkeys(out.files_read))
     out.files_written = list(dict.fromkeys(out.files_written))
