@@ -239,7 +239,7 @@ def _use_module(r: _RawStep, parameters: dict[str, Any]) -> list[str]:
         record, notes = resolve(r.args.module)
     except StepDefinitionError as exc:
         raise StepDefinitionError(exc.message, cell=r.cell, step=r.args.name) from None
-    if r.body.strip():
+    if normalize(r.body).strip():  # a comment-only body (IPython needs one) is fine
         notes.append(f"step '{r.args.name}' (cell {r.cell}) uses --module {r.args.module}; "
                      "the code in its cell is ignored")
     r.body = module_code(record, parameters)
