@@ -71,3 +71,13 @@ def assert_same(a, b, name: str = "") -> None:
 
 def copy_example(dest: Path) -> Path:
     return Path(shutil.copy(EXAMPLE, dest / "example.ipynb"))
+
+
+def ipython_shell():
+    """The one test IPython shell (globalipapp starts it once per process)."""
+    from IPython import get_ipython
+    from IPython.testing.globalipapp import start_ipython
+
+    ip = start_ipython() or get_ipython()
+    ip.run_line_magic("load_ext", "jupyter_mlpipe")
+    return ip

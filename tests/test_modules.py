@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers_convert import make_notebook
+from helpers_convert import ipython_shell, make_notebook
 from jupyter_mlpipe import Pipeline
 from jupyter_mlpipe.cli import main as mlpipe
 from jupyter_mlpipe.errors import StepDefinitionError
@@ -103,14 +103,11 @@ def test_versions_default_deprecated_disabled(tmp_path, capsys):
 
 
 def test_interactive_module_step_runs_the_published_code(tmp_path):
-    from IPython.testing.globalipapp import start_ipython
-
     src = _source_notebook(tmp_path / "src.ipynb")
     assert mlpipe(["module", "publish", str(src), "scale", "--name", "scaler",
                    "--version", "1"]) == 0
     user = _user_notebook(tmp_path / "user.ipynb", "scaler@1")
-    ip = start_ipython()
-    ip.run_line_magic("load_ext", "jupyter_mlpipe")
+    ip = ipython_shell()
     ip.run_line_magic("mlpipe", f"notebook {user}")
     ip.run_cell_magic("step", "numbers --out xs", "xs = [10, 20]")
     ip.run_cell_magic("step", "scaled --module scaler@1", "# published code")

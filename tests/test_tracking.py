@@ -5,7 +5,7 @@ import importlib.util
 
 import pytest
 
-from helpers_convert import make_notebook
+from helpers_convert import ipython_shell, make_notebook
 from jupyter_mlpipe import Pipeline
 from jupyter_mlpipe.cli import main as mlpipe
 from jupyter_mlpipe.store.history import History
@@ -56,10 +56,7 @@ def test_metrics_and_params_are_recorded_shown_and_compared(tracked, capsys):
 
 
 def test_interactive_step_records_metrics(tracked):
-    from IPython.testing.globalipapp import start_ipython
-
-    ip = start_ipython()
-    ip.run_line_magic("load_ext", "jupyter_mlpipe")
+    ip = ipython_shell()
     ip.run_line_magic("mlpipe", f"notebook {tracked}")
     ip.run_cell("alpha = 0.5\nimport jupyter_mlpipe as mp")
     ip.run_cell_magic("step", "load --out data",
