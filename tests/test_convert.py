@@ -155,11 +155,14 @@ def test_example_converted_runs_same_as_original(tmp_path, capsys):
 def test_unsafe_and_mutating_notebook_runs_same_as_original(tmp_path):
     nb = make_notebook(tmp_path / "x.ipynb", [
         "items = []\nbase = 5",
+        "def bump(v):\n    return v + shift  # a global that a step produces\n\n"
+        "shift = len(items) + 1",
+        "final = bump(base)",
         "items.append(base)",
         "exec('extra = base * 3')",
         "items.append(extra)\nscore = sum(items)",
     ])
-    before = run_original(nb, ["items", "extra", "score", "base"])
+    before = run_original(nb, ["items", "extra", "score", "base", "final"])
     r = convert_notebook(nb, tmp_path / "x_pipeline.ipynb")
     assert any(n.kind == "unsafe" for n in r.notes)
     r.write(tmp_path / "x_pipeline.ipynb")
@@ -168,5 +171,6 @@ def test_unsafe_and_mutating_notebook_runs_same_as_original(tmp_path):
     assert run.ok, [s.error for s in run.failed]
     after = final_outputs(pipe, run)
     assert "base" in "".join(src for _, src in pipe.spec.prelude_cells)  # a constant
-    for name in ("items", "extra", "score"):
+    assert "shift" in pipe.spec.step("final").inputs
+    for name in ("items", "extra", "score", "final"):
         assert_same(before[name], after[name], name)
