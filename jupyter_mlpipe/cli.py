@@ -231,7 +231,7 @@ def cmd_show(a) -> int:
         _out(f"  {SYMBOL.get(s['state'], ' ')} {s['step']:<24} {s['state']:<9} {took:>8}  "
              + (s["error"].splitlines()[0] if s["error"] else (s["notebook"] or "")))
     for m in run.get("metrics", []):
-        _out(f"  metric {m['step']}.{m['name']} = {m['value']}")
+        _out(f"  {m['kind'] or 'metric'} {m['step']}.{m['name']} = {m['value']}")
     return 0
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .analysis import BUILTINS, name_use, to_python
-from .dataflow import HARMLESS_MAGICS, Facts, _magic_call, analyse
+from .dataflow import Facts, Hoister, analyse
 from .errors import StepDefinitionError
 from .notebook import (STEP_NAME, PipelineSpec, cell_source, pipeline_from_json,
                        read_notebook_json, split_magic)
@@ -101,92 +101,6 @@ def _python_text(src: str, cell: int, notes: list[Note]) -> str:
         return to_python(src)  # one get_ipython().run_cell_magic(...) call
     py = to_python(src)
     return src if py.count("\n") == src.count("\n") else py
-
-
-def _header_names(stmt: ast.stmt) -> set[str]:
-    """Names a def/class statement evaluates when it is defined (not when called)."""
-    nodes: list[ast.AST] = list(getattr(stmt, "decorator_list", []))
-    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        nodes += stmt.args.defaults + [d for d in stmt.args.kw_defaults if d is not None]
-        nodes += [a.annotation for a in stmt.args.args if a.annotation is not None]
-    elif isinstance(stmt, ast.ClassDef):
-        nodes += stmt.bases + [k.value for k in stmt.keywords]
-        nodes += [s for s in stmt.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    return {n.id for node in nodes for n in ast.walk(node)
-            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-
-
-def _is_literal(node: ast.AST) -> bool:
-    try:
-        ast.literal_eval(node)
-        return True
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False
-
-
-class _Hoister:
-    """Decides which top-level statements become prelude: imports, functions and classes
-    defined once, harmless line magics, and literal constants bound once and never mutated."""
-
-    def __init__(self, texts: dict[int, str], params: set[str]):
-        self.trees: dict[int, ast.Module] = {}
-        bind_count: dict[str, int] = {}
-        self.mutated: set[str] = set()
-        self.imported: set[str] = set()
-        for cell, text in texts.items():
-            tree = ast.parse(to_python(text))
-            self.trees[cell] = tree
-            self.mutated.update(analyse(text).mutates)
-            for stmt in tree.body:
-                use = name_use(ast.Module(body=[stmt], type_ignores=[]))
-                self.imported.update(use.imports)
-                for b in use.binds:
-                    if b not in use.imports:
-                        bind_count[b] = bind_count.get(b, 0) + 1
-        self.once = {n for n, c in bind_count.items() if c == 1} - self.mutated
-        self.params = params
-        self.names: set[str] = set(self.imported) | set(params)
-        for tree in self.trees.values():  # candidate names, for def/class headers
-            for stmt in tree.body:
-                n = self._defined(stmt)
-                if n and n in self.once:
-                    self.names.add(n)
-
-    @staticmethod
-    def _defined(stmt: ast.stmt) -> str | None:
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            return stmt.name
-        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
-                and isinstance(stmt.targets[0], ast.Name) and _is_literal(stmt.value)):
-            return stmt.targets[0].id
-        return None
-
-    def hoistable(self, stmt: ast.stmt) -> bool:
-        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-            return True
-        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
-            magic = _magic_call(stmt.value)
-            return bool(magic and magic[0] in HARMLESS_MAGICS and "jupyter_mlpipe" not in magic[1])
-        name = self._defined(stmt)
-        if name is None or name not in self.once or name in self.params:
-            return False
-        return _header_names(stmt) <= self.names | BUILTINS
-
-    def split(self, cell: int, text: str, everything: bool) -> tuple[str, str]:
-        """(body, prelude) texts of one cell."""
-        lines = text.splitlines(keepends=True)
-        hoisted: set[int] = set()
-        kept: set[int] = set()
-        for stmt in self.trees[cell].body:
-            start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])])
-            span = set(range(start - 1, stmt.end_lineno))
-            (hoisted if everything or self.hoistable(stmt) else kept).update(span)
-        hoisted -= kept  # statements sharing a line with kept code stay in the body
-        body = "".join(l for i, l in enumerate(lines) if i not in hoisted)
-        prelude = "".join(l for i, l in enumerate(lines) if i in hoisted)
-        if not any(l.strip() and not l.lstrip().startswith("#") for l in body.splitlines()):
-            body = ""
-        return body, prelude.strip("\n")
 
 
 def _slug(text: str) -> str:
@@ -433,7 +347,7 @@ def convert_json(nb: dict, path: Path) -> ConversionResult:
         tags_of[i] = tags
     tag_mode = any(_step_tag(t) or t & {"imports", "functions", "skip"}
                    for t in tags_of.values())
-    hoister = _Hoister(texts, params)
+    hoister = Hoister(texts, params)
     pieces: list[_Piece] = []
     prelude_only: dict[int, str] = {}
     for i, text in texts.items():
