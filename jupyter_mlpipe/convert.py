@@ -100,7 +100,8 @@ def _python_text(src: str, cell: int, notes: list[Note]) -> str:
             return rest
         return to_python(src)  # one get_ipython().run_cell_magic(...) call
     py = to_python(src)
-    return src if py.count("\n") == src.count("\n") else py
+    same_lines = py.rstrip("\n").count("\n") == src.rstrip("\n").count("\n")
+    return src if same_lines else py
 
 
 def _slug(text: str) -> str:
@@ -372,6 +373,10 @@ def convert_json(nb: dict, path: Path) -> ConversionResult:
             break
     names = _names(units, flow)
     for i, u in enumerate(units):
+        if flow.facts[i].seeds:
+            notes.append(Note(u.cells[0], "unsafe", "seeds a global random generator, which "
+                              "only this step's kernel sees: later steps start unseeded. Pass "
+                              "seeds or random_state explicitly where the results must match"))
         for v in flow.unresolved[i]:
             notes.append(Note(u.cells[0], "unresolved",
                               f"reads '{v}', which no earlier cell defines (left as is)"))

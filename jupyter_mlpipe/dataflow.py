@@ -29,6 +29,11 @@ _PATHLIKE = re.compile(r"(/|\\|\.[A-Za-z0-9]{1,8}$)")
 # line magics that only configure the kernel: safe to run before every step
 HARMLESS_MAGICS = frozenset({"matplotlib", "config", "load_ext", "autoreload", "aimport",
                              "precision", "pylab"})
+# calls that configure a library for the whole process: run before every step, like imports
+CONFIG_CALLS = frozenset({"use", "filterwarnings", "simplefilter", "set_option", "set_printoptions",
+                          "set_style", "set_theme", "set_context", "seterr", "basicConfig",
+                          "setLevel", "set_loglevel", "disable_eager_execution", "enable_x64"})
+SEED_CALLS = frozenset({"seed", "manual_seed", "set_seed", "set_random_seed"})
 UNSAFE_MAGICS = {"run": "%run executes a script whose names the converter cannot see",
                  "store": "%store moves variables outside the notebook's dataflow",
                  "reset": "%reset deletes variables the converter cannot track",
@@ -48,6 +53,7 @@ class Facts:
     unsafe: list[str] = field(default_factory=list)
     not_outputs: set[str] = field(default_factory=set)  # loop/with targets, open() handles
     exec_binds: list[str] = field(default_factory=list)  # names a literal exec() string binds
+    seeds: bool = False  # seeds a global random generator (which does not cross steps)
 
 
 def root_name(node: ast.AST) -> str | None:
@@ -156,6 +162,7 @@ def _statement_effects(stmt: ast.stmt, out: Facts) -> tuple[set[str], set[str]]:
                 out.unsafe.append(f"{f.id}() reads or writes variables by name")
             elif isinstance(f, ast.Attribute):
                 r = root_name(f.value)
+                out.seeds = out.seeds or f.attr in SEED_CALLS
                 if f.attr in MUTATING_METHODS or any(
                         k.arg == "inplace" and isinstance(k.value, ast.Constant)
                         and k.value.value is True for k in node.keywords):
@@ -270,7 +277,12 @@ class Hoister:
             return True
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
             magic = _magic_call(stmt.value)
-            return bool(magic and magic[0] in HARMLESS_MAGICS and "jupyter_mlpipe" not in magic[1])
+            if magic is not None:
+                return magic[0] in HARMLESS_MAGICS and "jupyter_mlpipe" not in magic[1]
+            f = stmt.value.func  # matplotlib.use("Agg"), warnings.filterwarnings(...), ...
+            loads = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
+            return (isinstance(f, ast.Attribute) and f.attr in CONFIG_CALLS
+                    and root_name(f) in self.imported and loads <= self.imported)
         name = self._defined(stmt)
         if name is None or name not in self.once or name in self.params:
             return False

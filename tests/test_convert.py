@@ -174,3 +174,22 @@ def test_unsafe_and_mutating_notebook_runs_same_as_original(tmp_path):
     assert "shift" in pipe.spec.step("final").inputs
     for name in ("items", "extra", "score", "final"):
         assert_same(before[name], after[name], name)
+
+
+def test_magics_config_calls_and_seeds(tmp_path):
+    nb = make_notebook(tmp_path / "g.ipynb", [
+        "%matplotlib inline\nimport warnings\nimport numpy as np\n"
+        "warnings.filterwarnings('ignore')\nnp.random.seed(0)",
+        "xs = np.arange(3)\n!echo hi",
+        "%%time\ntotal = int(xs.sum())",
+        "%%bash\necho done",
+    ])
+    r = convert_notebook(nb)
+    prelude = "\n".join(src for _, src in r.spec.prelude_cells)
+    assert "%matplotlib inline" in prelude and "warnings.filterwarnings('ignore')" in prelude
+    assert "np.random.seed(0)" not in prelude  # kept in its step, and reported
+    assert any("random generator" in n.message for n in r.notes)
+    assert any("%%time" in n.message for n in r.notes)
+    bodies = "\n".join(s.body for s in r.spec.steps)
+    assert "!echo hi" in bodies and "%%time" not in bodies
+    assert "run_cell_magic('bash'" in bodies
