@@ -129,7 +129,7 @@ def _group(pieces: list[_Piece], headings: dict[int, str], tag_mode: bool,
                 if any(u.name == name for u in units):
                     notes.append(Note(p.cell, "tags", f"step '{name}' appears again after "
                                       "other steps; this part becomes its own step"))
-                    name = f"{name}_{sum(u.name is not None and u.name.startswith(name) for u in units) + 1}"
+                    name = f"{name}_{sum(1 for u in units if (u.name or '').startswith(name)) + 1}"
                 units.append(_Unit([p], name))
             elif units:
                 units[-1].pieces.append(p)
@@ -139,11 +139,11 @@ def _group(pieces: list[_Piece], headings: dict[int, str], tag_mode: bool,
         return units, "tags"
     if headings:
         units, current, pending = [], None, None
-        events = sorted([(c, "h") for c in headings] + [(p.cell, p) for p in pieces],
+        events = sorted([(c, None) for c in headings] + [(p.cell, p) for p in pieces],
                         key=lambda e: e[0])
-        for _, p in events:
-            if isinstance(p, str):
-                pending = headings[_]
+        for cell, p in events:
+            if p is None:  # a markdown heading: the next code starts a step named after it
+                pending = headings[cell]
                 continue
             if current is None or pending is not None:
                 current = _Unit([p], _slug(pending) if pending else None)
