@@ -1,6 +1,8 @@
-"""`mlpipe convert`: split a plain notebook into `%%step` cells with explicit --in/--out, by
-cell tags, markdown headings or the dataflow between cells; what cannot be converted safely
-is reported per cell and merged into one step rather than guessed."""
+"""Plain notebook -> `%%step` notebook, so existing analyses become cached pipelines.
+
+Steps come from cell tags, markdown headings or the dataflow between cells, with explicit
+--in/--out; what cannot be converted safely is reported per cell and merged into one step
+rather than guessed."""
 from __future__ import annotations
 
 import ast

@@ -1,6 +1,7 @@
-"""Dataflow facts about plain notebook code that `%%step` inference does not need, for the
-converter: in-place mutation, `del`, literal file paths read and written, and constructs
-that defeat static analysis (`exec`, `%run`, `globals()` writes)."""
+"""What plain notebook code does beyond names read and bound, which the converter needs.
+
+In-place mutation, `del`, literal file paths read and written, constructs that defeat static
+analysis (`exec`, `%run`, `globals()` writes), and which statements can move to the prelude."""
 from __future__ import annotations
 
 import ast

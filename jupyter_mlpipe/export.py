@@ -1,6 +1,7 @@
-"""`mlpipe export --to script`: the pipeline as a plain Python module (one function per step,
-inputs as parameters, outputs returned, a `main` that runs them in order), for places with
-no Jupyter and no jupyter_mlpipe."""
+"""Pipeline -> plain Python script, for running where there is no Jupyter or jupyter_mlpipe.
+
+One function per step (inputs as parameters, outputs returned), the prelude at module level,
+parameters as constants and `main()` arguments, and a `main` that runs the steps in order."""
 from __future__ import annotations
 
 import ast

@@ -1,6 +1,7 @@
-"""Reusable, versioned steps (Azure ML's modules): publish a step's code to a registry folder,
-resolve `%%step NAME --module N[@V]` into that code, and manage versions (default,
-deprecated, disabled).
+"""Versioned steps shared between notebooks (Azure ML's modules), so good code is reused.
+
+Publish a step's code to a registry folder, resolve `%%step NAME --module N[@V]` into that
+code, and manage versions (default, deprecated, disabled).
 
 Registry layout (default `~/.mlpipe/modules`, or `$MLPIPE_MODULES`):
   <name>/<version>.json   body, the prelude statements it needs, inputs, outputs, parameters

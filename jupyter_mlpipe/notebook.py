@@ -40,7 +40,7 @@ STEP_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
                          help="use a published step from the module registry")),
 ]
 USAGE = ("%%step NAME [-i VAR ...] [-o VAR ...] [--reads PATH ...] [--writes PATH ...] "
-         "[--target NAME] [--no-reuse]")
+         "[--target NAME] [--no-reuse] [--module NAME[@VERSION]]")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,6 +1,7 @@
-"""Run tracking: `log_metric`/`log_param` inside steps write to the run history (SQLite),
-mirrored to MLflow when it is installed and MLFLOW_TRACKING_URI is set; plus the queries
-behind `mlpipe runs` and `mlpipe runs --compare`."""
+"""Metrics and parameters logged inside steps, so runs can be compared, not just cached.
+
+`log_metric`/`log_param` write to the run history (SQLite), mirrored to MLflow when it is
+installed and MLFLOW_TRACKING_URI is set; plus the queries behind `mlpipe runs [--compare]`."""
 from __future__ import annotations
 
 import json
