@@ -199,10 +199,12 @@ def _flow(units: list[_Unit], base: set[str], prelude_uses: dict[str, set[str]])
                     todo.append(g)
                 elif g not in reads and g not in f.binds:  # bound here: seen at call time
                     reads.append(g)
+        # a builtin name an earlier cell rebinds (`sum = 0`): conservatively an input
+        reads += [v for v in sorted(f.builtin_loads) if v in last and v not in reads]
         if f.unsafe:  # exec/globals(): may read anything defined so far
             reads += [v for v in last if v not in reads]
         for v in reads:
-            if v in base or v in BUILTINS:
+            if v in base or (v in BUILTINS and v not in last):
                 continue
             j = last.get(v)
             if j is None:

@@ -55,6 +55,7 @@ class Facts:
     not_outputs: set[str] = field(default_factory=set)  # loop/with targets, open() handles
     exec_binds: list[str] = field(default_factory=list)  # names a literal exec() string binds
     seeds: bool = False  # seeds a global random generator (which does not cross steps)
+    builtin_loads: set[str] = field(default_factory=set)  # `sum`, `id`, ...: maybe rebound
 
 
 def root_name(node: ast.AST) -> str | None:
@@ -184,6 +185,8 @@ def analyse(source: str, what: str = "cell") -> Facts:
     tree = parse(source, what)
     use = name_use(tree)
     out = Facts(reads=list(use.reads), binds=list(use.binds))
+    out.builtin_loads = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
+                         and isinstance(n.ctx, ast.Load) and n.id in BUILTINS}
     bound: set[str] = set()
     for stmt in tree.body:
         mutated, deleted = _statement_effects(stmt, out)

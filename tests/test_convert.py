@@ -53,6 +53,12 @@ def test_cells_mode_finds_dataflow_mutation_files_and_prelude(tmp_path):
             assert "--out data" in c["source"]
 
 
+def test_a_rebound_builtin_name_is_an_input(tmp_path):
+    nb = make_notebook(tmp_path / "b.ipynb", ["sum = len('abc')", "total = sum * 2"])
+    r = convert_notebook(nb)
+    assert _steps(r) == {"sum": (set(), {"sum"}), "total": ({"sum"}, {"total"})}
+
+
 def test_tags_mode_follows_kale_tags(tmp_path):
     nb = make_notebook(tmp_path / "k.ipynb", [
         "import json",
