@@ -393,6 +393,7 @@ def convert_json(nb: dict, path: Path) -> ConversionResult:
     out = copy.deepcopy({k: v for k, v in nb.items() if k != "cells"})
     cells: list[dict] = [_new_cell("code", LOAD_EXT, nb)]
     first_of = {u.cells[0]: i for i, u in enumerate(units)}
+    written: set[str] = set()  # files that earlier steps write
     members = {c for u in units for c in u.cells}
     for ci, cell in enumerate(nb["cells"]):
         if cell.get("cell_type") != "code":
@@ -408,12 +409,23 @@ def convert_json(nb: dict, path: Path) -> ConversionResult:
             if hoisted:
                 cells.append(_new_cell("code", hoisted, nb))
             f = flow.facts[i]
-            rel = [p for p in f.files_written if not Path(p).is_absolute()]
-            reads = [p for p in f.files_read if p not in rel and not Path(p).is_absolute()]
-            for p in f.files_read + f.files_written:
-                if Path(p).is_absolute():
-                    notes.append(Note(ci, "files", f"'{p}' is an absolute path; add it to "
-                                      "--reads/--writes by hand if the step depends on it"))
+            local = [p for p in f.files_read + f.files_written
+                     if not (Path(p).is_absolute() or p.startswith("~"))]
+            for p in dict.fromkeys(f.files_read + f.files_written):
+                if p not in local:
+                    notes.append(Note(ci, "files", f"'{p}' is outside the notebook's folder; "
+                                      "add it to --reads/--writes by hand if the step depends on it"))
+            rel = [p for p in f.files_written if p in local]
+            reads = []
+            for p in f.files_read:
+                if p not in local or p in rel:
+                    continue
+                if p in written or (path.parent / p).exists():
+                    reads.append(p)
+                else:
+                    notes.append(Note(ci, "files", f"reads '{p}', which does not exist now and "
+                                      "no earlier cell writes: not declared as --reads"))
+            written.update(rel)
             outs = set(flow.needed[i] + flow.terminal[i])
             order = [b for b in f.binds + f.mutates if b in outs]
             magic = _magic(names[i], flow.inputs[i], list(dict.fromkeys(order)), reads, rel)

@@ -199,3 +199,17 @@ def test_magics_config_calls_and_seeds(tmp_path):
     bodies = "\n".join(s.body for s in r.spec.steps)
     assert "!echo hi" in bodies and "%%time" not in bodies
     assert "run_cell_magic('bash'" in bodies
+
+
+def test_files_that_cannot_be_declared_are_reported(tmp_path):
+    (tmp_path / "present.csv").write_text("a\n1\n")
+    nb = make_notebook(tmp_path / "f.ipynb", [
+        "import pandas as pd\nraw = pd.read_csv('present.csv')",
+        "extra = open('missing.txt').read() if raw.empty else ''",
+        "home = open('/etc/hostname').read()"])
+    r = convert_notebook(nb)
+    assert r.spec.step("raw").reads == ("present.csv",)
+    assert r.spec.step("extra").reads == ()
+    messages = " ".join(n.message for n in r.notes if n.kind == "files")
+    assert "'missing.txt', which does not exist now" in messages
+    assert "'/etc/hostname' is outside the notebook's folder" in messages
