@@ -243,9 +243,9 @@ def _use_module(r: _RawStep, parameters: dict[str, Any]) -> list[str]:
         notes.append(f"step '{r.args.name}' (cell {r.cell}) uses --module {r.args.module}; "
                      "the code in its cell is ignored")
     r.body = module_code(record, parameters)
-    for opt, key in (("inputs", "inputs"), ("outputs", "outputs")):
+    for opt in ("inputs", "outputs"):  # the cell's own --in/--out win, else the module's
         if getattr(r.args, opt) is None:
-            setattr(r.args, opt, list(record[key]) or None)
+            setattr(r.args, opt, list(record[opt]) or None)
     r.args.reads = r.args.reads or list(record.get("reads", []))
     r.args.writes = r.args.writes or list(record.get("writes", []))
     use = name_use(parse(r.body, f"module {r.args.module}"))

@@ -114,7 +114,11 @@ def finish() -> None:
     for target in _mlflow_runs.values():
         if target is not None:
             client, run_id = target
-            client.set_terminated(run_id)
+            try:
+                client.set_terminated(run_id)
+            except Exception as exc:  # noqa: BLE001 - the mirror must not fail the step
+                warnings.warn(f"jupyter_mlpipe: could not end the MLflow run: {exc}",
+                              stacklevel=2)
     _mlflow_runs.clear()
 
 
