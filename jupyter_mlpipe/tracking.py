@@ -99,14 +99,19 @@ def _mlflow_run(where: dict[str, str]):
 
 
 def _mirror(where: dict[str, str], kind: str, name: str, value: Any, step: int | None) -> None:
-    target = _mlflow_run(where)
-    if target is None:
-        return
-    client, run_id = target
-    if kind == "metric":
-        client.log_metric(run_id, name, value, step=step or 0)
-    else:
-        client.log_param(run_id, name, value)
+    """Best effort: the run history has the value already; MLflow trouble only warns."""
+    try:
+        target = _mlflow_run(where)
+        if target is None:
+            return
+        client, run_id = target
+        if kind == "metric":
+            client.log_metric(run_id, name, value, step=step or 0)
+        else:
+            client.log_param(run_id, name, value)
+    except Exception as exc:  # noqa: BLE001
+        warnings.warn(f"jupyter_mlpipe: could not mirror {kind} '{name}' to MLflow: {exc}",
+                      stacklevel=3)
 
 
 def finish() -> None:

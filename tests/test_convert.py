@@ -213,3 +213,29 @@ def test_files_that_cannot_be_declared_are_reported(tmp_path):
     messages = " ".join(n.message for n in r.notes if n.kind == "files")
     assert "'missing.txt', which does not exist now" in messages
     assert "'/etc/hostname' is outside the notebook's folder" in messages
+
+
+def test_converted_notebook_run_all_restores_every_step_from_the_batch_run(tmp_path):
+    import nbformat
+    import papermill
+
+    nb = make_notebook(tmp_path / "n.ipynb", [
+        "import numpy as np",
+        "xs = np.arange(10.0)",
+        "xs[0] = 5.0\nmean = xs.mean()",
+        "centered = xs - mean",
+    ])
+    out = tmp_path / "n_pipeline.ipynb"
+    convert_notebook(nb, out).write(out)
+    assert Pipeline.from_notebook(out).run(jobs=2).ok
+    # "Run All" in a kernel (as JupyterLab would, which names the notebook itself)
+    converted = nbformat.read(out, as_version=4)
+    converted.cells.insert(1, nbformat.v4.new_code_cell(f"%mlpipe notebook {out}"))
+    converted.cells.append(nbformat.v4.new_code_cell("print('centered', centered.sum())"))
+    nbformat.write(converted, tmp_path / "run_all.ipynb")
+    done = papermill.execute_notebook(str(tmp_path / "run_all.ipynb"), None, cwd=str(tmp_path),
+                                      kernel_name="python3", progress_bar=False)
+    printed = ["".join(o.get("text", "") for o in c.outputs) for c in done.cells
+               if c.cell_type == "code" and c.source.startswith("%%step")]
+    assert len(printed) == 3 and all(p.startswith("reused ") for p in printed), printed
+    assert "centered 0.0" in "".join(o.get("text", "") for o in done.cells[-1].outputs)
