@@ -6,7 +6,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["Pipeline", "__version__", "load_ipython_extension"]
+__all__ = ["Pipeline", "__version__", "load_ipython_extension", "log_metric", "log_param"]
 
 
 def load_ipython_extension(ipython):  # %load_ext jupyter_mlpipe
@@ -20,4 +20,8 @@ def __getattr__(name: str):
         from .pipeline import Pipeline
 
         return Pipeline
+    if name in ("log_metric", "log_param"):
+        from . import tracking
+
+        return getattr(tracking, name)
     raise AttributeError(name)

@@ -163,21 +163,56 @@ def _store_for(notebook: str | None):
 
 def cmd_runs(a) -> int:
     from .store.history import History
+    from .tracking import compare, fmt_value, run_record
 
     store = _store_for(a.notebook)
     h = History(store.home)
+    if a.compare:
+        return _print_compare(compare(h, *a.compare))
     nb = str(Path(a.notebook).resolve()) if a.notebook else None
     rows = h.runs(nb, a.limit)
     if not rows:
         _out("no runs recorded yet")
         return 0
-    _out(f"{'RUN':<24} {'STATE':<11} {'STARTED':<17} {'TIME':>8}  STEPS  NOTEBOOK")
+    _out(f"{'RUN':<24} {'STATE':<11} {'STARTED':<17} {'TIME':>8}  {'REUSED':>6}  STEPS  NOTEBOOK")
     for r in rows:
+        rec = run_record(h, r["run_id"]) or {}
         took = _fmt_time((r["finished"] or time.time()) - r["started"])
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"]))
         steps = " ".join(f"{n} {k}" for k, n in sorted(r["counts"].items()))
-        _out(f"{r['run_id']:<24} {r['state']:<11} {started:<17} {took:>8}  {steps}  "
+        reused = f"{rec.get('reused', 0)}/{sum(r['counts'].values())}"
+        _out(f"{r['run_id']:<24} {r['state']:<11} {started:<17} {took:>8}  {reused:>6}  {steps}  "
              f"{Path(r['notebook']).name}")
+        params = rec.get("logged_params") or {}
+        if params:
+            _out("    params:  " + ", ".join(f"{k}={fmt_value(v)}" for k, v in params.items()))
+        metrics = rec.get("last_metrics") or {}
+        if metrics:
+            _out("    metrics: " + ", ".join(f"{k}={fmt_value(m['value'])}"
+                                           for k, m in metrics.items()))
+    return 0
+
+
+def _print_compare(diff: dict) -> int:
+    from .tracking import fmt_value
+
+    a, b = diff["a"]["run_id"], diff["b"]["run_id"]
+    _out(f"compare {a} -> {b}")
+    _out("parameters:" + ("" if diff["params"] else " same"))
+    for k, (va, vb) in diff["params"].items():
+        _out(f"  {k}: {fmt_value(va)} -> {fmt_value(vb)}")
+    _out("metrics:" + ("" if diff["metrics"] else " same"))
+    for k, (va, vb) in diff["metrics"].items():
+        delta = f" ({vb - va:+.4g})" if isinstance(va, float) and isinstance(vb, float) else ""
+        _out(f"  {k}: {fmt_value(va)} -> {fmt_value(vb)}{delta}")
+    changed = [n for n, s in diff["steps"].items() if s != "same"]
+    _out("steps:" + ("" if changed else " all the same (same keys)"))
+    for n, s in diff["steps"].items():
+        if s != "same":
+            _out(f"  {n}: {s}")
+    same = [n for n, s in diff["steps"].items() if s == "same"]
+    if same and changed:
+        _out("  unchanged: " + ", ".join(same))
     return 0
 
 
@@ -196,7 +231,7 @@ def cmd_show(a) -> int:
         _out(f"  {SYMBOL.get(s['state'], ' ')} {s['step']:<24} {s['state']:<9} {took:>8}  "
              + (s["error"].splitlines()[0] if s["error"] else (s["notebook"] or "")))
     for m in run.get("metrics", []):
-        _out(f"  metric {m['step']}.{m['name']} = {m['value']}")
+        _out(f"  {m['kind'] or 'metric'} {m['step']}.{m['name']} = {m['value']}")
     return 0
 
 
@@ -225,6 +260,65 @@ def cmd_cache(a) -> int:
     return 0
 
 
+def cmd_convert(a) -> int:
+    from .convert import convert_notebook
+
+    src = Path(a.notebook)
+    out = Path(a.output) if a.output else src.with_name(src.stem + "_pipeline.ipynb")
+    if out.exists() and not a.force and out.resolve() != src.resolve():
+        raise MlpipeError(f"{out} exists; pass --force to overwrite it, or choose another -o")
+    if out.resolve() == src.resolve():
+        raise MlpipeError("-o must differ from the notebook being converted")
+    result = convert_notebook(src, out)
+    result.write(out)
+    _out(result.describe())
+    _out(f"wrote {out}. Run it with `mlpipe run {out}`")
+    return 0
+
+
+def cmd_export(a) -> int:
+    from .export import export_script
+
+    text = export_script(a.notebook)
+    if a.output:
+        Path(a.output).write_text(text, encoding="utf-8")
+        _out(f"wrote {a.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_module(a) -> int:
+    from . import modules
+
+    if a.action == "publish":
+        if len(a.args) != 2 or not a.name or not a.version:
+            raise MlpipeError("usage: mlpipe module publish NOTEBOOK STEP --name N --version V")
+        rec = modules.publish(a.args[0], a.args[1], a.name, a.version, a.description or "")
+        _out(f"published {rec['name']}@{rec['version']} (in: {', '.join(rec['inputs']) or '-'}; "
+             f"out: {', '.join(rec['outputs']) or '-'}) to {modules.registry()}")
+        return 0
+    if a.action == "ls":
+        rows = modules.list_modules(a.args[0] if a.args else None)
+        if not rows:
+            _out(f"no modules in {modules.registry()}")
+        for r in rows:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["published_at"]))
+            mark = "*" if r["default"] else " "
+            _out(f"{mark} {r['name']}@{r['version']:<10} {r['state']:<10} {when}  "
+                 f"in: {', '.join(r['inputs']) or '-'}; out: {', '.join(r['outputs']) or '-'}")
+        return 0
+    if len(a.args) != 1:
+        raise MlpipeError(f"usage: mlpipe module {a.action} NAME@VERSION")
+    if a.action == "default":
+        modules.set_default(a.args[0])
+    else:
+        modules.set_state(a.args[0], {"deprecate": "deprecated", "disable": "disabled",
+                                      "enable": "active"}[a.action])
+    _out(f"{a.args[0]}: {a.action} done")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mlpipe", description="Notebook cells as pipeline steps.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -250,9 +344,34 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-o", "--output", help="FILE.dot, .svg or .png (default: DOT to stdout)")
     g.set_defaults(func=cmd_graph)
 
+    cv = sub.add_parser("convert", help="split a plain notebook into %%%%step cells")
+    cv.add_argument("notebook")
+    cv.add_argument("-o", "--output", help="converted notebook (default: NAME_pipeline.ipynb)")
+    cv.add_argument("--force", action="store_true", help="overwrite the output")
+    cv.set_defaults(func=cmd_convert)
+
+    ex = sub.add_parser("export", help="write the pipeline as a plain Python script")
+    ex.add_argument("notebook")
+    ex.add_argument("--to", choices=["script"], default="script")
+    ex.add_argument("-o", "--output", help="FILE.py (default: stdout)")
+    ex.set_defaults(func=cmd_export)
+
+    md = sub.add_parser("module", help="reusable, versioned steps: publish|ls|deprecate|"
+                        "disable|enable|default")
+    md.add_argument("action", choices=["publish", "ls", "deprecate", "disable", "enable",
+                                       "default"])
+    md.add_argument("args", nargs="*", help="publish: NOTEBOOK STEP; ls: [NAME]; "
+                    "others: NAME@VERSION")
+    md.add_argument("--name", help="publish: module name")
+    md.add_argument("--version", help="publish: version")
+    md.add_argument("--description", help="publish: one line about the module")
+    md.set_defaults(func=cmd_module)
+
     rs = sub.add_parser("runs", help="run history")
     rs.add_argument("notebook", nargs="?")
     rs.add_argument("-n", "--limit", type=int, default=20)
+    rs.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"),
+                    help="differences in parameters, metrics and steps between two runs")
     rs.set_defaults(func=cmd_runs)
 
     sh = sub.add_parser("show", help="one run, step by step")

@@ -121,7 +121,13 @@ def run_step_cell(shell: Any, line: str, body: str, notebook: str | None = None)
             print(f"reused {step.name} (computed {when}, {saved:.1f} s saved)")
             _set_latest(store, spec, step.name, key, components, entry)
             return
-        result = shell.run_cell(body, store_history=False)
+        from . import kernel
+
+        kernel.begin(str(store.home), run_id, step.name)  # for log_metric / log_param
+        try:  # step.body: a --module step runs the published code, not the cell's
+            result = shell.run_cell(step.body, store_history=False)
+        finally:
+            kernel.end()
         run.finished = time.time()
         if not result.success:
             run.state, run.error = Status.FAILED, repr(result.error_in_exec or result.error_before_exec)

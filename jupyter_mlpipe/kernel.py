@@ -14,6 +14,23 @@ from typing import Any
 from .store.files import Store
 
 _missing = object()
+# the run this kernel works for, for log_metric/log_param (tracking.py); set by begin()
+context: dict[str, str] = {}
+
+
+def begin(home: str, run_id: str, step: str) -> None:
+    """Called first in a step notebook (and around an interactive step)."""
+    context.clear()
+    context.update(home=str(home), run_id=run_id, step=step)
+
+
+def end() -> None:
+    import sys
+
+    tracking = sys.modules.get("jupyter_mlpipe.tracking")
+    if tracking is not None:
+        tracking.finish()
+    context.clear()
 
 
 def load(home: str, digest: str) -> Any:
@@ -49,5 +66,6 @@ def save(home: str, step: str, namespace: dict, outputs: list[str], declared: bo
     with open(tmp, "w") as f:
         json.dump(result, f)
     os.replace(tmp, result_path)
+    end()
     if dropped:
         print("jupyter_mlpipe: not stored (cannot be pickled): " + ", ".join(dropped))

@@ -40,7 +40,7 @@ STEP_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
                          help="use a published step from the module registry")),
 ]
 USAGE = ("%%step NAME [-i VAR ...] [-o VAR ...] [--reads PATH ...] [--writes PATH ...] "
-         "[--target NAME] [--no-reuse]")
+         "[--target NAME] [--no-reuse] [--module NAME[@VERSION]]")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -224,9 +224,35 @@ def pipeline_from_json(nb: dict, path: Path) -> PipelineSpec:
             parameters.update(parse_parameters(src))
         except SyntaxError as exc:
             raise StepDefinitionError(f"the parameters cell is not valid Python: {exc}") from None
+    module_notes = [n for r in raw if r.args.module for n in _use_module(r, parameters)]
     steps, notes = _resolve(raw, prelude, set(parameters))
+    notes = module_notes + notes
     return PipelineSpec(path, kernel, tuple(steps), tuple(prelude), tuple(prelude_cells),
                         parameters, "\n".join(params_src), tuple(notes))
+
+
+def _use_module(r: _RawStep, parameters: dict[str, Any]) -> list[str]:
+    """`--module N[@V]`: the published code becomes the step's body (and so its key)."""
+    from .modules import module_code, resolve
+
+    try:
+        record, notes = resolve(r.args.module)
+    except StepDefinitionError as exc:
+        raise StepDefinitionError(exc.message, cell=r.cell, step=r.args.name) from None
+    if normalize(r.body).strip():  # a comment-only body (IPython needs one) is fine
+        notes.append(f"step '{r.args.name}' (cell {r.cell}) uses --module {r.args.module}; "
+                     "the code in its cell is ignored")
+    r.body = module_code(record, parameters)
+    for opt in ("inputs", "outputs"):  # the cell's own --in/--out win, else the module's
+        if getattr(r.args, opt) is None:
+            setattr(r.args, opt, list(record[opt]) or None)
+    r.args.reads = r.args.reads or list(record.get("reads", []))
+    r.args.writes = r.args.writes or list(record.get("writes", []))
+    use = name_use(parse(r.body, f"module {r.args.module}"))
+    r.reads, r.binds = use.reads, tuple(b for b in use.binds if b not in use.imports)
+    for n in notes:
+        warnings.warn(n, stacklevel=3)
+    return notes
 
 
 def _resolve(raw: list[_RawStep], prelude: list[PreludeStatement],

@@ -103,7 +103,7 @@ def run_pipeline(spec: PipelineSpec, *, params: dict[str, Any] | None = None,
     notify = listener or (lambda r, s: None)
 
     with store.lock():
-        history.start_run(run.run_id, str(spec.path), kind, params, only, jobs)
+        history.start_run(run.run_id, str(spec.path), kind, run.params, only, jobs)
         executor = None
         outputs: dict[str, dict[str, str]] = {}
         running: dict[cf.Future, str] = {}

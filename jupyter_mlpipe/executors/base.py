@@ -86,9 +86,9 @@ def step_notebook(job: StepJob, kernel_name: str) -> Any:
                                  "language": "python"}
     nb.metadata["mlpipe"] = {"step": s.name, "key": job.key, "run_id": job.run_id}
     home = str(job.store_home)
-    load = "\n".join(f"{var} = _mlpipe_kernel.load({home!r}, {d!r})"
-                     for var, d in job.inputs.items())
-    nb.cells.append(_code(load or "# no inputs", ["mlpipe-inputs"]))
+    load = "\n".join([f"_mlpipe_kernel.begin({home!r}, {job.run_id!r}, {s.name!r})"] + [
+        f"{var} = _mlpipe_kernel.load({home!r}, {d!r})" for var, d in job.inputs.items()])
+    nb.cells.append(_code(load, ["mlpipe-inputs"]))
     body = _code(s.body, [STEP_TAG])
     body.metadata["mlpipe"] = {"notebook_cell": s.cell}
     nb.cells.append(body)

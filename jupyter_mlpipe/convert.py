@@ -1,0 +1,447 @@
+"""Plain notebook -> `%%step` notebook, so existing analyses become cached pipelines.
+
+Steps come from cell tags, markdown headings or the dataflow between cells, with explicit
+--in/--out; what cannot be converted safely is reported per cell and merged into one step
+rather than guessed."""
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import re
+import shlex
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .analysis import BUILTINS, name_use, to_python
+from .dataflow import Facts, Hoister, analyse
+from .errors import StepDefinitionError
+from .notebook import (STEP_NAME, PipelineSpec, cell_source, pipeline_from_json,
+                       read_notebook_json, split_magic)
+
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+_DROPPED_CELL_MAGICS = ("%%time", "%%timeit", "%%capture")
+LOAD_EXT = "%load_ext jupyter_mlpipe"
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """One thing the converter wants the user to know about a cell."""
+
+    cell: int | None
+    kind: str  # unsafe | merged | skipped | prelude | unresolved | files | tags
+    message: str
+
+    def __str__(self) -> str:
+        return (f"cell {self.cell}: " if self.cell is not None else "") + self.message
+
+
+@dataclass
+class ConversionResult:
+    notebook: dict
+    spec: PipelineSpec
+    notes: list[Note]
+    mode: str  # how steps were found: "tags", "headings" or "cells"
+
+    def write(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.notebook, indent=1, ensure_ascii=False) + "\n",
+                        encoding="utf-8")
+        return path
+
+    def describe(self) -> str:
+        lines = [f"{len(self.spec.steps)} steps (split by {self.mode}):"]
+        for s in self.spec.steps:
+            io = f"in: {', '.join(s.inputs) or '-'}; out: {', '.join(s.outputs) or '-'}"
+            lines.append(f"  {s.name:<20} {io}")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+@dataclass
+class _Piece:
+    cell: int
+    body: str  # code left after hoisting to the prelude
+    prelude: str  # hoisted statements, in their original text
+    tags: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Unit:
+    pieces: list[_Piece]
+    name: str | None = None
+    prev: list[str] = field(default_factory=list)
+    merged_unsafe: bool = False
+
+    @property
+    def cells(self) -> list[int]:
+        return [p.cell for p in self.pieces]
+
+    @property
+    def body(self) -> str:
+        return "\n\n".join(p.body.strip("\n") for p in self.pieces if p.body.strip())
+
+
+def convert_notebook(path: str | Path, output: str | Path | None = None) -> ConversionResult:
+    """Convert the notebook at `path`; the spec's path is `output` (or `path`), whose folder
+    is the working directory and store home of the steps."""
+    path = Path(path).resolve()
+    return convert_json(read_notebook_json(path), Path(output).resolve() if output else path)
+
+
+# ---- step 1: cells, and what goes to the prelude ------------------------------------------
+def _python_text(src: str, cell: int, notes: list[Note]) -> str:
+    """Cell text as a step body can hold it: magics kept where lines map one to one."""
+    stripped = src.lstrip()
+    if stripped.startswith("%%"):
+        first, _, rest = stripped.partition("\n")
+        if first.split()[0] in _DROPPED_CELL_MAGICS:
+            notes.append(Note(cell, "prelude", f"dropped '{first.split()[0]}' (timing only)"))
+            return rest
+        return to_python(src)  # one get_ipython().run_cell_magic(...) call
+    py = to_python(src)
+    same_lines = py.rstrip("\n").count("\n") == src.rstrip("\n").count("\n")
+    return src if same_lines else py
+
+
+def _slug(text: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9_]+", "_", text.strip().lower()).strip("_")
+    s = re.sub(r"^\d+_?", "", s)[:30].strip("_")  # "1. Load data" -> load_data
+    return s or "step"
+
+
+def _step_tag(tags: set[str]) -> str | None:
+    for t in tags:
+        for prefix in ("step:", "block:"):
+            if t.startswith(prefix) and t[len(prefix):].strip():
+                return t[len(prefix):].strip()
+    return None
+
+
+def _group(pieces: list[_Piece], headings: dict[int, str], tag_mode: bool,
+           notes: list[Note]) -> tuple[list[_Unit], str]:
+    if tag_mode:
+        units: list[_Unit] = []
+        for p in pieces:
+            name = _step_tag(p.tags)
+            prev = [t[5:] for t in p.tags if t.startswith("prev:")]
+            if name is not None and (not units or units[-1].name != name):
+                if any(u.name == name for u in units):
+                    notes.append(Note(p.cell, "tags", f"step '{name}' appears again after "
+                                      "other steps; this part becomes its own step"))
+                    name = f"{name}_{sum(1 for u in units if (u.name or '').startswith(name)) + 1}"
+                units.append(_Unit([p], name))
+            elif units:
+                units[-1].pieces.append(p)
+            else:
+                units.append(_Unit([p]))
+            units[-1].prev += prev
+        return units, "tags"
+    if headings:
+        units, current, pending = [], None, None
+        events = sorted([(c, None) for c in headings] + [(p.cell, p) for p in pieces],
+                        key=lambda e: e[0])
+        for cell, p in events:
+            if p is None:  # a markdown heading: the next code starts a step named after it
+                pending = headings[cell]
+                continue
+            if current is None or pending is not None:
+                current = _Unit([p], _slug(pending) if pending else None)
+                units.append(current)
+                pending = None
+            else:
+                current.pieces.append(p)
+        if len(units) > 1:
+            return units, "headings"
+    return [_Unit([p]) for p in pieces], "cells"
+
+
+# ---- step 2: dataflow between units ---------------------------------------------------------
+@dataclass
+class _Flow:
+    facts: list[Facts]
+    inputs: list[list[str]]
+    needed: list[list[str]]  # outputs some later unit reads
+    terminal: list[list[str]]  # last value of names nobody reads later
+    unresolved: list[list[str]]
+
+
+def _prelude_uses(prelude_src: list[str]) -> dict[str, set[str]]:
+    """name -> free names of the prelude statement defining it (what a call may read)."""
+    uses: dict[str, set[str]] = {}
+    for src in prelude_src:
+        for stmt in ast.parse(to_python(src)).body:
+            use = name_use(ast.Module(body=[stmt], type_ignores=[]))
+            for b in use.binds:
+                uses.setdefault(b, set()).update(use.reads)
+    return uses
+
+
+def _flow(units: list[_Unit], base: set[str], prelude_uses: dict[str, set[str]]) -> _Flow:
+    facts = [analyse(u.body, f"cell {u.cells[0]}") for u in units]
+    n = len(units)
+    inputs: list[list[str]] = [[] for _ in range(n)]
+    needed: list[list[str]] = [[] for _ in range(n)]
+    unresolved: list[list[str]] = [[] for _ in range(n)]
+    last: dict[str, int] = {}
+    for i, f in enumerate(facts):
+        reads = list(f.reads)
+        todo, seen = [r for r in f.reads if r in prelude_uses], set()
+        while todo:  # prelude functions read globals when called: those are inputs too
+            r = todo.pop()
+            if r in seen:
+                continue
+            seen.add(r)
+            for g in sorted(prelude_uses.get(r, ())):
+                if g in prelude_uses:
+                    todo.append(g)
+                elif g not in reads and g not in f.binds:  # bound here: seen at call time
+                    reads.append(g)
+        # a builtin name an earlier cell rebinds (`sum = 0`): conservatively an input
+        reads += [v for v in sorted(f.builtin_loads) if v in last and v not in reads]
+        if f.unsafe:  # exec/globals(): may read anything defined so far
+            reads += [v for v in last if v not in reads]
+        for v in reads:
+            if v in base or (v in BUILTINS and v not in last):
+                continue
+            j = last.get(v)
+            if j is None:
+                unresolved[i].append(v)
+                continue
+            if v not in inputs[i]:
+                inputs[i].append(v)
+            if v not in needed[j]:
+                needed[j].append(v)
+        for v in f.binds + f.mutates:
+            last[v] = i
+        for v in f.deletes:
+            last.pop(v, None)
+    terminal: list[list[str]] = [[] for _ in range(n)]
+    for v, i in last.items():
+        f = facts[i]
+        if (v not in needed[i] and not v.startswith("_") and v not in f.not_outputs
+                and v not in base):
+            terminal[i].append(v)
+    return _Flow(facts, inputs, needed, terminal, unresolved)
+
+
+def _merge(units: list[_Unit], a: int, b: int) -> None:
+    merged = _Unit([p for u in units[a:b + 1] for p in u.pieces], units[a].name,
+                   [x for u in units[a:b + 1] for x in u.prev],
+                   any(u.merged_unsafe for u in units[a:b + 1]))
+    units[a:b + 1] = [merged]
+
+
+def _next_merge(units: list[_Unit], flow: _Flow, mode: str,
+                notes: list[Note]) -> _Unit | None:
+    """Apply the first merge rule that fires; return None when none does."""
+    for i, f in enumerate(flow.facts):
+        if f.unsafe and not units[i].merged_unsafe and i < len(units) - 1:
+            for reason in f.unsafe:
+                notes.append(Note(units[i].cells[0], "unsafe",
+                                  f"cannot be converted safely: {reason}"))
+            notes.append(Note(units[i].cells[0], "merged",
+                              f"cells {', '.join(map(str, units[i].cells + [c for u in units[i + 1:] for c in u.cells]))} "
+                              "are merged into one step, since what the unsafe cell defines "
+                              "cannot be known"))
+            _merge(units, i, len(units) - 1)
+            units[i].merged_unsafe = True
+            return units[i]
+        if f.unsafe and not units[i].merged_unsafe:
+            for reason in f.unsafe:
+                notes.append(Note(units[i].cells[0], "unsafe",
+                                  f"cannot be converted safely: {reason}; it stays the last step"))
+            units[i].merged_unsafe = True
+    mutators: dict[str, list[int]] = {}
+    for i, f in enumerate(flow.facts):
+        for v in f.mutates:
+            mutators.setdefault(v, []).append(i)
+    for v, idx in mutators.items():
+        if len(idx) > 1:
+            a, b = idx[0], idx[-1]
+            cells = [c for u in units[a:b + 1] for c in u.cells]
+            for i in idx[1:]:
+                notes.append(Note(units[i].cells[0], "unsafe",
+                                  f"mutates '{v}' in place, which cell {units[a].cells[0]} "
+                                  "also mutates: cells " + ", ".join(map(str, cells))
+                                  + " are merged into one step"))
+            _merge(units, a, b)
+            return units[a]
+    if mode == "cells":
+        for i in range(len(units)):
+            if (not flow.needed[i] and not flow.terminal[i] and len(units) > 1
+                    and units[i].name is None):
+                target = i - 1 if i > 0 else 0
+                _merge(units, target, target + 1)
+                return units[target]
+    return None
+
+
+# ---- step 3: write the notebook ------------------------------------------------------------
+def _new_cell(kind: str, source: str, nb: dict, tags: list[str] | None = None) -> dict:
+    cell: dict = {"cell_type": kind, "metadata": {}, "source": source}
+    if tags:
+        cell["metadata"]["tags"] = tags
+    if kind == "code":
+        cell.update(execution_count=None, outputs=[])
+    if (nb.get("nbformat", 4), nb.get("nbformat_minor", 0)) >= (4, 5):
+        cell["id"] = uuid.uuid4().hex[:8]
+    return cell
+
+
+def _names(units: list[_Unit], flow: _Flow) -> list[str]:
+    used: set[str] = set()
+    names = []
+    for i, u in enumerate(units):
+        outs = set(flow.needed[i] + flow.terminal[i])
+        base = u.name or next((b for b in flow.facts[i].binds + flow.facts[i].mutates if b in outs), f"cell{u.cells[0]}")
+        base = base if STEP_NAME.match(base) else _slug(base)
+        name, k = base, 2
+        while name in used:
+            name, k = f"{base}_{k}", k + 1
+        used.add(name)
+        names.append(name)
+    return names
+
+
+def _magic(name: str, inputs: list[str], outputs: list[str], reads: list[str],
+           writes: list[str]) -> str:
+    parts = ["%%step", name]
+    for flag, vals in (("--in", inputs), ("--out", outputs), ("--reads", reads),
+                       ("--writes", writes)):
+        if vals:
+            parts += [flag] + [shlex.quote(v) for v in vals]
+    return " ".join(parts)
+
+
+def convert_json(nb: dict, path: Path) -> ConversionResult:
+    """Convert notebook JSON; `path` is where the converted notebook is meant to live."""
+    notes: list[Note] = []
+    params: set[str] = set()
+    texts: dict[int, str] = {}
+    tags_of: dict[int, set[str]] = {}
+    headings: dict[int, str] = {}
+    for i, cell in enumerate(nb["cells"]):
+        src = cell_source(cell)
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if cell.get("cell_type") == "markdown":
+            m = _HEADING.search(src)
+            if m:
+                headings[i] = m.group(1)
+            continue
+        if cell.get("cell_type") != "code" or not src.strip():
+            continue
+        if split_magic(src) is not None:
+            raise StepDefinitionError("this notebook already has %%step cells; convert takes a "
+                                      "plain notebook", cell=i)
+        if src.strip().startswith("%load_ext") and "jupyter_mlpipe" in src:
+            continue
+        if tags & {"parameters", "pipeline-parameters"}:
+            from .notebook import parse_parameters
+
+            params.update(parse_parameters(to_python(src)))
+            continue
+        try:
+            texts[i] = _python_text(src, i, notes)
+            ast.parse(to_python(texts[i]))
+        except SyntaxError as exc:
+            raise StepDefinitionError(f"not valid Python, so it cannot be analysed: {exc}",
+                                      cell=i) from None
+        tags_of[i] = tags
+    tag_mode = any(_step_tag(t) or t & {"imports", "functions", "skip"}
+                   for t in tags_of.values())
+    hoister = Hoister(texts, params)
+    pieces: list[_Piece] = []
+    prelude_only: dict[int, str] = {}
+    for i, text in texts.items():
+        tags = tags_of[i]
+        if tag_mode and "skip" in tags:
+            notes.append(Note(i, "skipped", "left out (tag 'skip')"))
+            continue
+        everything = tag_mode and bool(tags & {"imports", "functions"})
+        body, prelude = hoister.split(i, text, everything)
+        if body:
+            pieces.append(_Piece(i, body, prelude, tags))
+        elif prelude:
+            prelude_only[i] = prelude
+    units, mode = _group(pieces, headings, tag_mode, notes)
+    prelude_src = list(prelude_only.values()) + [p.prelude for p in pieces if p.prelude]
+    base = set(params) | {n for src in prelude_src
+                          for n in name_use(to_python(src)).binds}
+    uses = _prelude_uses(prelude_src)
+    while True:
+        flow = _flow(units, base, uses)
+        if _next_merge(units, flow, mode, notes) is None:
+            break
+    names = _names(units, flow)
+    for i, u in enumerate(units):
+        if flow.facts[i].seeds:
+            notes.append(Note(u.cells[0], "unsafe", "seeds a global random generator, which "
+                              "only this step's kernel sees: later steps start unseeded. Pass "
+                              "seeds or random_state explicitly where the results must match"))
+        for v in flow.unresolved[i]:
+            notes.append(Note(u.cells[0], "unresolved",
+                              f"reads '{v}', which no earlier cell defines (left as is)"))
+        ups = {names[j] for j in range(i) if set(flow.needed[j]) & set(flow.inputs[i])}
+        for p in dict.fromkeys(u.prev):
+            if p not in ups:
+                notes.append(Note(u.cells[0], "tags", f"tag 'prev:{p}' ignored: no variable "
+                                  f"flows from '{p}' to '{names[i]}'; steps follow their data"))
+    # write
+    out = copy.deepcopy({k: v for k, v in nb.items() if k != "cells"})
+    cells: list[dict] = [_new_cell("code", LOAD_EXT, nb)]
+    first_of = {u.cells[0]: i for i, u in enumerate(units)}
+    written: set[str] = set()  # files that earlier steps write
+    members = {c for u in units for c in u.cells}
+    for ci, cell in enumerate(nb["cells"]):
+        if cell.get("cell_type") != "code":
+            cells.append(copy.deepcopy(cell))
+            continue
+        src = cell_source(cell)
+        if ci in prelude_only:
+            cells.append(_new_cell("code", prelude_only[ci], nb))
+        elif ci in first_of:
+            i = first_of[ci]
+            u = units[i]
+            hoisted = "\n\n".join(p.prelude for p in u.pieces if p.prelude)
+            if hoisted:
+                cells.append(_new_cell("code", hoisted, nb))
+            f = flow.facts[i]
+            local = [p for p in f.files_read + f.files_written
+                     if not (Path(p).is_absolute() or p.startswith("~"))]
+            for p in dict.fromkeys(f.files_read + f.files_written):
+                if p not in local:
+                    notes.append(Note(ci, "files", f"'{p}' is outside the notebook's folder; "
+                                      "add it to --reads/--writes by hand if the step depends on it"))
+            rel = [p for p in f.files_written if p in local]
+            reads = []
+            for p in f.files_read:
+                if p not in local or p in rel:
+                    continue
+                if p in written or (path.parent / p).exists():
+                    reads.append(p)
+                else:
+                    notes.append(Note(ci, "files", f"reads '{p}', which does not exist now and "
+                                      "no earlier cell writes: not declared as --reads"))
+            written.update(rel)
+            outs = set(flow.needed[i] + flow.terminal[i])
+            order = [b for b in f.binds + f.mutates if b in outs]
+            magic = _magic(names[i], flow.inputs[i], list(dict.fromkeys(order)), reads, rel)
+            c = _new_cell("code", magic + "\n" + u.body + "\n", nb)
+            cells.append(c)
+        elif ci in members or ci not in texts:
+            if src.strip() and set(cell.get("metadata", {}).get("tags", [])) & {
+                    "parameters", "pipeline-parameters"}:
+                c = copy.deepcopy(cell)
+                c["metadata"]["tags"] = sorted(set(c["metadata"].get("tags", [])) | {"parameters"})
+                c["outputs"], c["execution_count"] = [], None
+                cells.append(c)
+    out["cells"] = cells
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spec = pipeline_from_json(out, path)
+    for w in spec.warnings:
+        notes.append(Note(None, "unresolved", w))
+    return ConversionResult(out, spec, notes, mode)
