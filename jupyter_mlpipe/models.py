@@ -88,6 +88,7 @@ class StepRun:
     outputs: dict[str, str] = field(default_factory=dict)  # variable -> artifact digest
     reasons: tuple[str, ...] = ()
     body_seconds: float | None = None  # time in the step's own cell, for overhead figures
+    exec_seconds: float | None = None  # from getting a ready kernel to outputs stored
 
     @property
     def duration(self) -> float | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import StepDefinitionError
 from .graph import Graph
 from .keys import KeyContext, make_key, why_stale
 from .models import Status, StepStatus
@@ -27,6 +28,11 @@ class Decision:
     @property
     def hit(self) -> bool:
         return self.entry is not None
+
+
+class _Stale(Exception):
+    def __init__(self, reasons: list[str]):
+        self.reasons = reasons
 
 
 class Planner:
@@ -74,13 +80,17 @@ class Planner:
         result: list[StepStatus] = []
         for name in self.graph.order:
             stale_up = [u for u in self.graph.upstream[name] if u in stale]
-            if stale_up:
+            try:
+                if stale_up:
+                    reasons = [f"upstream '{u}' is stale" for u in stale_up]
+                    reasons += self._static_reasons(name)
+                    raise _Stale(reasons)
+                d = self.decide(name, outputs)
+            except (_Stale, StepDefinitionError) as exc:  # e.g. a --reads file is missing
                 stale.add(name)
-                reasons = [f"upstream '{u}' is stale" for u in stale_up]
-                reasons += self._static_reasons(name)
+                reasons = exc.reasons if isinstance(exc, _Stale) else [exc.message]
                 result.append(StepStatus(name, Status.STALE, tuple(reasons)))
                 continue
-            d = self.decide(name, outputs)
             if d.hit:
                 outputs[name] = d.entry["outputs"]
                 result.append(StepStatus(name, Status.CACHED, (), d.key,

@@ -247,11 +247,12 @@ def _store_result(store: Store, spec: PipelineSpec, s: StepRun, d, outcome, run_
     entry = {"key": d.key, "step": s.name, "notebook": spec.path.name, "run_id": run_id,
              "outputs": outcome.outputs, "writes": outcome.writes, "computed_at": now,
              "duration": duration, "body_seconds": outcome.body_seconds,
+             "exec_seconds": outcome.exec_seconds,
              "components": d.components}
     store.put_entry(entry)
     _set_latest(store, spec, s.name, d, now, duration)
     s.state, s.outputs = Status.SUCCEEDED, dict(outcome.outputs)
-    s.body_seconds = outcome.body_seconds
+    s.body_seconds, s.exec_seconds = outcome.body_seconds, outcome.exec_seconds
 
 
 def _when(ts: float | None) -> str:

@@ -124,3 +124,17 @@ def test_ctrl_c_stops_kernels_keeps_finished_steps(make_nb, tmp_path):
     assert "interrupted" in runs
     status = subprocess.run([str(exe), "status", str(path)], capture_output=True, text=True).stdout
     assert "quick  cached" in status and "slow   stale" in status
+
+
+def test_status_with_a_missing_reads_file_says_so(make_nb, mlpipe_cli, tmp_path):
+    (tmp_path / "data.csv").write_text("a\n1\n")
+    path = make_nb(["%%step load --reads data.csv --out raw\nraw = open('data.csv').read()",
+                    "%%step use --in raw --out n\nn = len(raw)"])
+    assert mlpipe_cli("run", path).returncode == 0
+    (tmp_path / "data.csv").unlink()
+    r = mlpipe_cli("status", path)
+    assert r.returncode == 0
+    assert "--reads data.csv: no such file or folder" in r.stdout
+    assert "upstream 'load' is stale" in r.stdout
+    r = mlpipe_cli("run", path)
+    assert r.returncode == 1 and "--reads data.csv: no such file" in r.stderr

@@ -47,6 +47,7 @@ class StepOutcome:
     writes: dict[str, Any]
     notebook: str
     body_seconds: float | None = None
+    exec_seconds: float | None = None  # set by executors that know when the step got a kernel
     dropped: list[str] = field(default_factory=list)
 
 
