@@ -6,6 +6,7 @@ import argparse
 import ast
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -77,6 +78,10 @@ class Progress:
         self._stop.set()
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def cmd_run(a) -> int:
     from .notebook import load_pipeline
     from .runner import run_pipeline
@@ -85,6 +90,8 @@ def cmd_run(a) -> int:
     for w in spec.warnings:
         print(f"warning: {w}", file=sys.stderr)
     params = {k: _value(v) for k, v in a.param}
+    # `kill PID` stops a run the way Ctrl-C does: kernels stopped, the run recorded
+    signal.signal(signal.SIGTERM, _interrupt)
     progress = Progress()
     try:
         run = run_pipeline(spec, params=params, jobs=a.jobs, only=a.only or None, force=a.force,

@@ -96,7 +96,8 @@ def test_missing_notebook(mlpipe_cli, tmp_path, args):
     assert r.returncode == 2 and "does not exist" in r.stderr
 
 
-def test_ctrl_c_stops_kernels_keeps_finished_steps(make_nb, tmp_path):
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_killed_run_stops_kernels_keeps_finished_steps(make_nb, tmp_path, sig):
     import signal
     import subprocess
     import sys
@@ -115,7 +116,7 @@ def test_ctrl_c_stops_kernels_keeps_finished_steps(make_nb, tmp_path):
         assert time.time() < deadline
     time.sleep(1.0)
     t0 = time.time()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, sig))
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert time.time() - t0 < 15
@@ -124,6 +125,23 @@ def test_ctrl_c_stops_kernels_keeps_finished_steps(make_nb, tmp_path):
     assert "interrupted" in runs
     status = subprocess.run([str(exe), "status", str(path)], capture_output=True, text=True).stdout
     assert "quick  cached" in status and "slow   stale" in status
+    time.sleep(1.0)
+    assert kernels_in(tmp_path) == [], "kernels of the stopped run are still alive"
+
+
+def kernels_in(folder):
+    """Live kernel processes whose working directory is `folder`."""
+    import psutil
+
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if "ipykernel_launcher" in " ".join(p.info["cmdline"] or []) and \
+                    p.cwd() == str(folder) and p.status() != psutil.STATUS_ZOMBIE:
+                found.append(p.pid)
+        except psutil.Error:
+            continue
+    return found
 
 
 def test_status_with_a_missing_reads_file_says_so(make_nb, mlpipe_cli, tmp_path):
