@@ -260,7 +260,7 @@ def cmd_cache(a) -> int:
     elif a.action == "gc":
         r = store.gc(older_than_days=a.older_than)
         _out(f"removed {r['entries']} entries, {r['objects']} artifacts, {r['blobs']} files "
-             f"({r['bytes'] / 1e6:.1f} MB)")
+             f"({r['bytes'] / 1e6:.1f} MB), {r['runs']} run folders")
     elif a.action == "clear":
         store.clear()
         _out(f"cleared the cache in {store.home} (run history kept)")

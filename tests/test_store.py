@@ -117,6 +117,10 @@ def test_gc_keeps_current_results(tmp_path):
     store.put_entry({"key": "k1", "step": "a", "outputs": {"x": d1}, "computed_at": 0})
     store.put_entry({"key": "k2", "step": "a", "outputs": {"x": d2}, "computed_at": 0})
     store.set_latest("nb.ipynb", "a", {"key": "k2", "components": {}})
+    (tmp_path / "s" / "runs" / "old-run").mkdir(parents=True)
     removed = store.gc(older_than_days=1)
     assert removed["entries"] == 1 and removed["objects"] == 1
+    assert removed["runs"] == 0  # a fresh run folder stays
+    removed = store.gc(older_than_days=0)
+    assert removed["runs"] == 1
     assert store.get_entry("k2") is not None and store.get_entry("k1") is None

@@ -262,6 +262,11 @@ class Store:
                         p.unlink()
                         removed[kind] += 1
             shutil.rmtree(self.tmp, ignore_errors=True)
+            removed["runs"] = 0
+            for d in self.runs.glob("*"):  # executed step notebooks of old runs
+                if d.is_dir() and now - d.stat().st_mtime > older_than_days * 86400:
+                    shutil.rmtree(d, ignore_errors=True)
+                    removed["runs"] += 1
         return removed
 
     def clear(self) -> None:
