@@ -70,24 +70,10 @@ class Graph:
         return names
 
     def ancestors(self, name: str) -> set[str]:
-        out: set[str] = set()
-        todo = list(self.upstream[name])
-        while todo:
-            n = todo.pop()
-            if n not in out:
-                out.add(n)
-                todo.extend(self.upstream[n])
-        return out
+        return _reach(name, self.upstream)
 
     def descendants(self, name: str) -> set[str]:
-        out: set[str] = set()
-        todo = list(self.downstream[name])
-        while todo:
-            n = todo.pop()
-            if n not in out:
-                out.add(n)
-                todo.extend(self.downstream[n])
-        return out
+        return _reach(name, self.downstream)
 
     def closure(self, names: Iterable[str]) -> set[str]:
         """The steps plus every step they need."""
@@ -118,3 +104,15 @@ def _overlaps(a: str, b: str) -> bool:
     """True if one path is the other or lies inside it."""
     a, b = a.rstrip("/").removeprefix("./"), b.rstrip("/").removeprefix("./")
     return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def _reach(start: str, edges: dict[str, list[str]]) -> set[str]:
+    """Every node reachable from `start` along `edges` (not `start` itself)."""
+    out: set[str] = set()
+    todo = list(edges[start])
+    while todo:
+        n = todo.pop()
+        if n not in out:
+            out.add(n)
+            todo.extend(edges[n])
+    return out

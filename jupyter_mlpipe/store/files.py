@@ -55,28 +55,36 @@ class Store:
 
     # ---- atomic writes -----------------------------------------------------------------
     @contextlib.contextmanager
-    def _atomic(self, dest: Path, what: str) -> Iterator[Any]:
-        """Yield a temp file; rename it to `dest` on success, remove it on any failure."""
+    def _temp(self, what: str) -> Iterator[tuple[Any, Path]]:
+        """Yield (open file, its path) in tmp/; on any failure remove it and say why.
+        The caller renames it into place before the block ends."""
         self.tmp.mkdir(parents=True, exist_ok=True)
         tmp = self.tmp / f"{os.getpid()}-{uuid.uuid4().hex}"
         try:
             with open(tmp, "wb") as f:
-                yield f
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, dest)
+                yield f, tmp
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise CacheError(
                     f"the disk holding {self.home} is full while storing {what}. Nothing already "
                     "stored was changed. Free space (`mlpipe cache gc`) or set MLPIPE_HOME to a "
                     "larger disk, then run again.") from None
             raise CacheError(f"cannot store {what} in {self.home}: {exc}") from None
-        except BaseException:
+        finally:
             with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
+                tmp.unlink()  # already renamed on success
+
+    @staticmethod
+    def _publish(f: Any, tmp: Path, dest: Path) -> None:
+        f.close()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, dest)
+
+    @contextlib.contextmanager
+    def _atomic(self, dest: Path, what: str) -> Iterator[Any]:
+        with self._temp(what) as (f, tmp):
+            yield f
+            self._publish(f, tmp, dest)
 
     def _write_json(self, dest: Path, data: dict, what: str) -> None:
         with self._atomic(dest, what) as f:
@@ -89,30 +97,12 @@ class Store:
             s = serialize.dumps(value)
         except Exception as exc:  # pickling raises many types
             raise UnpicklableOutputError(step, variable, f"{type(exc).__name__}: {exc}") from None
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        tmp = self.tmp / f"{os.getpid()}-{uuid.uuid4().hex}"
-        try:
-            with open(tmp, "wb") as f:
-                digest = serialize.digest_and_write(value, s, f)
+        what = f"output '{variable}' of step '{step}' ({s.nbytes:,} bytes)"
+        with self._temp(what) as (f, tmp):
+            digest = serialize.digest_and_write(value, s, f)
             dest = _shard(self.objects, digest)
-            if dest.exists():
-                tmp.unlink()
-            else:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp, dest)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise CacheError(
-                    f"the disk holding {self.home} is full while storing output '{variable}' of "
-                    f"step '{step}' ({s.nbytes:,} bytes). Nothing already stored was changed. "
-                    "Free space (`mlpipe cache gc`) or set MLPIPE_HOME to a larger disk.") from None
-            raise CacheError(f"cannot store output '{variable}' of step '{step}': {exc}") from None
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
+            if not dest.exists():
+                self._publish(f, tmp, dest)
         return digest
 
     def has_value(self, digest: str) -> bool:
