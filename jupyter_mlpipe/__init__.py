@@ -28,4 +28,4 @@ def _jupyter_server_extension_points() -> list[dict]:  # jupyter_server finds th
 
 
 def _jupyter_labextension_paths() -> list[dict]:  # the prebuilt JupyterLab panel
-    return [{"src": "labextension", "dest": "jupyter_mlpipe"}]
+    return [{"src": "labextension", "dest": "jupyter-mlpipe-labextension"}]
