@@ -148,6 +148,34 @@ def test_panel_runs_the_pipeline_and_jumps_to_cells(lab):
             (REPO / "docs").mkdir(exist_ok=True)
             page.screenshot(path=str(REPO / "docs" / "panel.png"))
             shutil.copy(REPO / "docs" / "panel.png", artifacts / "panel.png")
+
+            # the executed notebook of the selected step opens in a new tab
+            with page.expect_popup() as popup:
+                page.click(f'{PANEL} button[data-action="open-notebook"]')
+            popup.value.wait_for_load_state()
+            assert "90" in popup.value.content()  # what the join step printed
+            popup.value.close()
+
+            # an edit, once saved, turns the step stale; running it shows the failure in red
+            page.click(".jp-Notebook .jp-Cell.jp-mod-active .cm-content")
+            page.keyboard.press("Control+End")
+            page.keyboard.type("\nraise ValueError")
+            page.keyboard.press("Control+s")
+            page.wait_for_function(
+                f"""() => document.querySelector('{PANEL} g[data-step="join"]')
+                       .dataset.status === 'stale'""", timeout=30_000)
+            assert node_states(page)["load"] == "cached"
+            page.click(f'{PANEL} button[data-action="run-all"]')
+            page.wait_for_selector(f'{PANEL} .jp-mlpipe-runs li[data-state="failed"]',
+                                   timeout=120_000)
+            page.wait_for_function(
+                f"""() => document.querySelector('{PANEL} g[data-step="join"]')
+                       .dataset.status === 'failed'""", timeout=30_000)
+            assert node_states(page) == {"load": "cached", "left": "cached",
+                                         "right": "cached", "join": "failed"}
+            error = page.inner_text(f"{PANEL} .jp-mlpipe-error")
+            assert "join" in error and "ValueError" in error
+            page.screenshot(path=str(artifacts / "panel_failed.png"))
         except Exception:
             page.screenshot(path=str(artifacts / "panel_failure.png"))
             raise

@@ -210,3 +210,17 @@ async def test_errors_map_to_status_codes(jp_fetch, demo, jp_root_dir):
     assert code == 404
     code, msg = await fails(jp_fetch("mlpipe", "api", "graph"))
     assert code == 400 and "path" in msg
+
+
+def test_openapi_describes_every_route():
+    import re
+
+    import yaml
+
+    from jupyter_mlpipe.server.handlers import routes
+
+    spec = yaml.safe_load((Path(__file__).parent.parent / "jupyter_mlpipe" / "server"
+                           / "openapi.yaml").read_text())
+    served = {re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", r[0]).removeprefix("/mlpipe/api")
+              for r in routes("/")}
+    assert served == set(spec["paths"])

@@ -51,6 +51,7 @@ export class PipelinePanel extends Widget {
     this.graph = null;
     this.selected = null;
     this.states = {};
+    this.outcome = {};
     if (!nb) {
       this.render();
       return;
@@ -61,6 +62,7 @@ export class PipelinePanel extends Widget {
 
   private onSave(_: unknown, state: DocumentRegistry.SaveState): void {
     if (state === 'completed' && !this.liveRun) {
+      this.outcome = {};
       void this.refresh();
     }
   }
@@ -82,6 +84,13 @@ export class PipelinePanel extends Widget {
       }
       this.graph = graph;
       this.states = {};
+      for (const s of graph.steps) {
+        // a step that failed (or was skipped) in the last run stays red (grey) until it runs again
+        const last = this.outcome[s.name];
+        if (last && s.status === 'stale') {
+          this.states[s.name] = last.state;
+        }
+      }
       this.showError(null);
       this.render();
       if (graph.active_run && !this.liveRun) {
@@ -114,9 +123,11 @@ export class PipelinePanel extends Widget {
   private renderDetails(): void {
     const box = this.node.querySelector('.jp-mlpipe-details')!;
     const step = this.graph?.steps.find(s => s.name === this.selected);
+    const error = step && this.states[step.name] ? this.outcome[step.name]?.error : null;
     box.textContent = step
       ? `${step.name}: ${this.states[step.name] || step.status}` +
-        (step.reasons.length && !this.states[step.name] ? ` (${step.reasons.join('; ')})` : '')
+        (step.reasons.length && !this.states[step.name] ? ` (${step.reasons.join('; ')})` : '') +
+        (error ? `\n${error}` : '')
       : 'Click a step to select it and jump to its cell.';
   }
 
@@ -191,6 +202,11 @@ export class PipelinePanel extends Widget {
   private applyRun(run: api.IRun): void {
     for (const s of run.steps || []) {
       this.states[s.name] = s.state;
+      if (s.state === 'failed' || s.state === 'skipped') {
+        this.outcome[s.name] = s;
+      } else {
+        delete this.outcome[s.name];
+      }
     }
     const svg = this.node.querySelector('svg.jp-mlpipe-svg');
     if (svg) {
@@ -202,9 +218,15 @@ export class PipelinePanel extends Widget {
   /** Follow a live run: server-sent events, falling back to polling. */
   private watch(runId: string): void {
     this.liveRun = runId;
-    const finish = () => {
+    const finish = async () => {
       this.liveRun = null;
-      void this.refresh();
+      await this.refresh();
+      const failed = Object.values(this.outcome).filter(s => s.state === 'failed');
+      if (failed.length) {
+        this.showError(
+          new Error(`Run ${runId} failed:\n` + failed.map(s => s.error || s.name).join('\n'))
+        );
+      }
     };
     const source = new EventSource(api.eventsUrl(runId));
     source.addEventListener('snapshot', ev => this.applyRun(JSON.parse((ev as MessageEvent).data)));
@@ -215,10 +237,7 @@ export class PipelinePanel extends Widget {
     source.addEventListener('run', ev => {
       source.close();
       const data = JSON.parse((ev as MessageEvent).data);
-      if (data.error) {
-        this.showError(new Error(data.error));
-      }
-      finish();
+      void finish().then(() => data.error && this.showError(new Error(data.error)));
     });
     source.onerror = () => {
       source.close();
@@ -227,7 +246,7 @@ export class PipelinePanel extends Widget {
     void this.loadRuns();
   }
 
-  private async poll(runId: string, finish: () => void): Promise<void> {
+  private async poll(runId: string, finish: () => Promise<void>): Promise<void> {
     const path = this.path;
     while (path && this.liveRun === runId) {
       try {
@@ -242,7 +261,7 @@ export class PipelinePanel extends Widget {
       }
       await new Promise(r => setTimeout(r, 500));
     }
-    finish();
+    await finish();
   }
 
   private async loadRuns(): Promise<void> {
@@ -282,6 +301,7 @@ export class PipelinePanel extends Widget {
   private notebook: NotebookPanel | null = null;
   private graph: api.IGraph | null = null;
   private states: Record<string, string> = {};
+  private outcome: Record<string, api.IStepProgress> = {};
   private selected: string | null = null;
   private liveRun: string | null = null;
 }
