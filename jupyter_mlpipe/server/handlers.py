@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import tornado.web
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
@@ -50,6 +51,8 @@ def _json_safe(value: Any) -> Any:
 
 class MlpipeHandler(APIHandler):
     """Shared helpers: the served root, the run manager, notebook path confinement."""
+
+    auth_resource = "mlpipe"  # for jupyter_server's Authorizer: GET is read, a run is execute
 
     @property
     def root(self) -> str:
@@ -92,6 +95,7 @@ def graph_json(nb: Path, rel: str) -> dict[str, Any]:
 
 class GraphHandler(MlpipeHandler):
     @tornado.web.authenticated
+    @authorized
     @_mapped
     async def get(self):
         """GET /mlpipe/api/graph?path=NB: the DAG with each step cached/stale and why."""
@@ -104,6 +108,7 @@ class GraphHandler(MlpipeHandler):
 
 class RunsHandler(MlpipeHandler):
     @tornado.web.authenticated
+    @authorized
     @_mapped
     async def get(self):
         """GET /mlpipe/api/runs?path=NB[&limit=N]: recent runs of a notebook, newest first."""
@@ -117,6 +122,7 @@ class RunsHandler(MlpipeHandler):
         self.finish({"runs": rows})
 
     @tornado.web.authenticated
+    @authorized(action="execute")
     @_mapped
     async def post(self):
         """POST /mlpipe/api/runs {path, only?, upto?, params?, force?, jobs?} -> 202 {run_id}."""
@@ -130,12 +136,14 @@ class RunsHandler(MlpipeHandler):
         if body.get("upto"):
             only = list(only or []) + [body["upto"]]
         params = body.get("params") or {}
+        jobs = body.get("jobs")
         if not isinstance(params, dict) or (only is not None and not all(
-                isinstance(o, str) for o in only)):
-            raise tornado.web.HTTPError(400, "'params' must be an object and 'only' a list "
-                                             "of step names")
+                isinstance(o, str) for o in only)) or not (
+                jobs is None or (isinstance(jobs, int) and jobs > 0)):
+            raise tornado.web.HTTPError(400, "'params' must be an object, 'only' a list of "
+                                             "step names and 'jobs' a positive integer")
         job = await self.runs.start(nb, body["path"], only=only or None, params=params,
-                                    force=bool(body.get("force")), jobs=body.get("jobs"))
+                                    force=bool(body.get("force")), jobs=jobs)
         self.set_status(202)
         self.set_header("Location", url_path_join(self.base_url, "mlpipe/api/runs",
                                                   str(job.run_id)))
@@ -169,6 +177,7 @@ def _history_run(nb: Path, run_id: str) -> dict | None:
 
 class RunHandler(MlpipeHandler):
     @tornado.web.authenticated
+    @authorized
     @_mapped
     async def get(self, run_id: str):
         """GET /mlpipe/api/runs/ID[?path=NB]: progress of a live run, or one from history."""
@@ -191,6 +200,7 @@ class RunHandler(MlpipeHandler):
 
 class RunEventsHandler(MlpipeHandler):
     @tornado.web.authenticated
+    @authorized
     @_mapped
     async def get(self, run_id: str):
         """GET /mlpipe/api/runs/ID/events: server-sent events, one per step change, then 'run'."""
@@ -224,6 +234,7 @@ class RunEventsHandler(MlpipeHandler):
 
 class StepNotebookHandler(MlpipeHandler):
     @tornado.web.authenticated
+    @authorized
     @_mapped
     async def get(self, run_id: str, step: str):
         """GET /mlpipe/api/runs/ID/steps/STEP/notebook?path=NB[&format=html]: the executed
