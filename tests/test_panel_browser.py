@@ -66,7 +66,8 @@ def lab(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--allow-root", "--ip", "127.0.0.1",
          "--port", str(port), f"--ServerApp.token={token}", "--no-browser",
-         f"--ServerApp.root_dir={root}", f"--LabApp.workspaces_dir={tmp_path / 'ws'}"],
+         f"--ServerApp.root_dir={root}", "--ServerApp.log_level=" + os.environ.get(
+             "MLPIPE_TEST_LAB_LOG_LEVEL", "INFO"), f"--LabApp.workspaces_dir={tmp_path / 'ws'}"],
         env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -108,6 +109,8 @@ def test_panel_runs_the_pipeline_and_jumps_to_cells(lab):
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 860})
+        console = open(artifacts / "panel_browser_console.log", "w")
+        page.on("console", lambda m: console.write(f"{m.type}: {m.text}\n"))
         try:
             page.goto(f"{url}/lab/tree/demo.ipynb?token={token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
@@ -176,9 +179,11 @@ def test_panel_runs_the_pipeline_and_jumps_to_cells(lab):
             error = page.inner_text(f"{PANEL} .jp-mlpipe-error")
             assert "join" in error and "ValueError" in error
             page.screenshot(path=str(artifacts / "panel_failed.png"))
+
         except Exception:
             page.screenshot(path=str(artifacts / "panel_failure.png"))
             raise
         finally:
             browser.close()
+            console.close()
     assert (root / ".mlpipe" / "history.sqlite").exists()

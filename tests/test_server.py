@@ -224,3 +224,19 @@ def test_openapi_describes_every_route():
     served = {re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", r[0]).removeprefix("/mlpipe/api")
               for r in routes("/")}
     assert served == set(spec["paths"])
+
+
+async def test_a_failing_step_fails_the_run_and_says_why(jp_fetch, jp_root_dir, monkeypatch):
+    monkeypatch.delenv("MLPIPE_HOME", raising=False)
+    nb = json.loads((NOTEBOOKS / "panel_demo.ipynb").read_text())
+    nb["cells"][6]["source"] += "\nraise ValueError('boom')"
+    (jp_root_dir / "broken.ipynb").write_text(json.dumps(nb))
+    for _ in range(2):  # the second time the upstream steps are reused
+        started = await post_run(jp_fetch, path="broken.ipynb", jobs=2)
+        run = await wait_done(jp_fetch, "broken.ipynb", started["run_id"], timeout=60)
+        assert run["state"] == "failed"
+        join = next(s for s in run["steps"] if s["name"] == "join")
+        assert join["state"] == "failed" and "ValueError: boom" in join["error"]
+        assert join["has_notebook"]
+    g = await get_json(jp_fetch, "graph", path="broken.ipynb")
+    assert {s["name"]: s["status"] for s in g["steps"]}["join"] == "stale"

@@ -17,6 +17,32 @@ class RunConflictError(MlpipeError):
     """A run of this notebook is already going on (HTTP 409)."""
 
 
+class _GracefulClose:
+    """Wraps the runner's executor so that `close(now=True)` waits for its kernel threads.
+
+    LocalExecutor.close(now=True) shuts kernels down from the calling thread while their own
+    threads use the same ZMQ sockets; in a long-lived Jupyter server that has aborted the whole
+    process ("Assertion failed: pfd.revents & POLLIN (src/signaler.cpp)"). The server never
+    uses --fail-fast, so every step has finished when a failed run closes its executor, and a
+    graceful close loses nothing.
+    """
+
+    def __init__(self, inner: Any):
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def close(self, now: bool = False) -> None:
+        self._inner.close(now=False)
+
+
+def _graceful_executor(*args: Any, **kwargs: Any) -> _GracefulClose:
+    from .. import runner
+
+    return _GracefulClose(runner.make_executor(*args, **kwargs))
+
+
 def step_json(s: StepRun) -> dict[str, Any]:
     return {"name": s.name, "state": str(s.state), "started": s.started, "finished": s.finished,
             "duration": s.duration, "reused": s.reused, "error": s.error,
@@ -86,6 +112,7 @@ class RunManager:
                     jobs: int | None = None) -> RunJob:
         """Start a run; returns once its run id is known. Definition errors raise here."""
         from ..pipeline import Pipeline
+        from ..runner import run_pipeline
 
         loop = self.loop
         with self._lock:
@@ -120,8 +147,9 @@ class RunManager:
                 pipe = Pipeline.from_notebook(notebook)
                 if only:
                     pipe.graph.check(only)
-                result = pipe.run(jobs=jobs or self.jobs, params=params, only=only,
-                                  force=force, listener=listener)
+                result = run_pipeline(pipe.spec, jobs=jobs or self.jobs, params=params,
+                                      only=only, force=force, listener=listener,
+                                      executor_factory=_graceful_executor)
                 with self._lock:
                     job.run_id = result.run_id
                     self.by_id[result.run_id] = job
