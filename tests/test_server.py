@@ -166,7 +166,8 @@ async def test_every_route_needs_the_token(jp_fetch, demo, route):
 
 
 async def test_token_is_checked_by_a_plain_client(http_server_client, jp_base_url, demo):
-    for url in (f"graph?path={demo}", "runs/20260101-000000-abcdef/events",
+    for url in (f"graph?path={demo}", f"runs?path={demo}",
+                f"runs/20260101-000000-abcdef?path={demo}", "runs/20260101-000000-abcdef/events",
                 "runs/20260101-000000-abcdef/steps/load/notebook?path=" + demo):
         with pytest.raises(HTTPClientError) as info:
             await http_server_client.fetch(f"{jp_base_url}mlpipe/api/{url}",
