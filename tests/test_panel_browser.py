@@ -27,6 +27,8 @@ NOTEBOOKS = Path(__file__).parent / "notebooks"
 PANEL = "#jp-mlpipe-panel"
 DONE = ("succeeded", "reused", "cached")
 
+sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not Path(CHROMIUM).exists(),
@@ -102,7 +104,6 @@ def node_states(page) -> dict[str, str]:
 
 
 def test_panel_runs_the_pipeline_and_jumps_to_cells(lab):
-    sync_api = pytest.importorskip("playwright.sync_api")
     url, token, root = lab
     artifacts = REPO / "test-artifacts"
     artifacts.mkdir(exist_ok=True)

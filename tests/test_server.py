@@ -239,5 +239,7 @@ async def test_a_failing_step_fails_the_run_and_says_why(jp_fetch, jp_root_dir, 
         join = next(s for s in run["steps"] if s["name"] == "join")
         assert join["state"] == "failed" and "ValueError: boom" in join["error"]
         assert join["has_notebook"]
+        assert str(jp_root_dir) not in join["error"]  # paths relative to the served root
+        assert ".mlpipe/runs/" in join["error"]
     g = await get_json(jp_fetch, "graph", path="broken.ipynb")
     assert {s["name"]: s["status"] for s in g["steps"]}["join"] == "stale"

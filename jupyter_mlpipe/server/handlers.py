@@ -16,7 +16,7 @@ from jupyter_server.utils import url_path_join
 
 from ..errors import MlpipeError, StepDefinitionError, TargetError, UnknownStepError
 from .paths import NotebookPathError, relative, resolve_notebook
-from .runs import RunConflictError, RunManager
+from .runs import RunConflictError, RunManager, relative_text
 
 STATUS_FOR: list[tuple[type[MlpipeError], int]] = [
     (UnknownStepError, 404),
@@ -191,6 +191,7 @@ class RunHandler(MlpipeHandler):
         run["path"] = relative(self.root, run.pop("notebook"))
         for s in run["steps"]:
             s["name"] = s.pop("step")
+            s["error"] = relative_text(s["error"], self.root)
             s["has_notebook"] = bool(s.pop("notebook", None))
             s["duration"] = (s["finished"] - s["started"]) if s["finished"] and s["started"] \
                 else None

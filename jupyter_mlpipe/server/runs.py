@@ -13,6 +13,11 @@ from ..errors import MlpipeError
 from ..models import StepRun
 
 
+def relative_text(text: str | None, root: str) -> str | None:
+    """Messages name paths relative to the served root, not the server's absolute paths."""
+    return text.replace(root.rstrip("/") + "/", "") if text and root else text
+
+
 class RunConflictError(MlpipeError):
     """A run of this notebook is already going on (HTTP 409)."""
 
@@ -43,9 +48,9 @@ def _graceful_executor(*args: Any, **kwargs: Any) -> _GracefulClose:
     return _GracefulClose(runner.make_executor(*args, **kwargs))
 
 
-def step_json(s: StepRun) -> dict[str, Any]:
+def step_json(s: StepRun, root: str = "") -> dict[str, Any]:
     return {"name": s.name, "state": str(s.state), "started": s.started, "finished": s.finished,
-            "duration": s.duration, "reused": s.reused, "error": s.error,
+            "duration": s.duration, "reused": s.reused, "error": relative_text(s.error, root),
             "reasons": list(s.reasons), "has_notebook": bool(s.notebook)}
 
 
@@ -77,7 +82,9 @@ class RunJob:
 class RunManager:
     """Starts runs off the event loop and wakes SSE handlers when a step changes state."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop | None = None, jobs: int | None = None):
+    def __init__(self, root: str = "", loop: asyncio.AbstractEventLoop | None = None,
+                 jobs: int | None = None):
+        self.root = root
         self._loop = loop
         self._lock = threading.Lock()
         self.active: dict[Path, RunJob] = {}  # notebook -> its running job
@@ -133,10 +140,10 @@ class RunManager:
             first = job.run_id is None
             with self._lock:
                 job.run_id, job.state = run.run_id, "running"
-                job.steps[s.name] = step_json(s)
+                job.steps[s.name] = step_json(s, self.root)
                 if first:
                     self.by_id[run.run_id] = job
-                    job.steps = {**{n: step_json(r) for n, r in run.steps.items()},
+                    job.steps = {**{n: step_json(r, self.root) for n, r in run.steps.items()},
                                  **job.steps}
             if first:
                 loop.call_soon_threadsafe(resolve, run.run_id)
@@ -153,12 +160,12 @@ class RunManager:
                 with self._lock:
                     job.run_id = result.run_id
                     self.by_id[result.run_id] = job
-                    job.steps = {n: step_json(r) for n, r in result.steps.items()}
+                    job.steps = {n: step_json(r, self.root) for n, r in result.steps.items()}
                     job.state = result.state
                 loop.call_soon_threadsafe(resolve, result.run_id)
             except BaseException as exc:  # noqa: BLE001 - reported to the client, not lost
                 with self._lock:
-                    job.state, job.error = "failed", str(exc)
+                    job.state, job.error = "failed", relative_text(str(exc), self.root)
                 loop.call_soon_threadsafe(resolve, None, exc)
             finally:
                 with self._lock:
