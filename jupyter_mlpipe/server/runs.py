@@ -12,6 +12,8 @@ from typing import Any
 from ..errors import MlpipeError
 from ..models import StepRun
 
+KEEP_FINISHED = 50  # finished runs kept in memory for polling; older ones come from History
+
 
 def relative_text(text: str | None, root: str) -> str | None:
     """Messages name paths relative to the served root, not the server's absolute paths."""
@@ -171,6 +173,9 @@ class RunManager:
                 with self._lock:
                     job.finished = time.time()
                     self.active.pop(notebook, None)
+                    for old in list(self.by_id)[:-KEEP_FINISHED]:  # the history has the rest
+                        if self.by_id[old].done:
+                            del self.by_id[old]
                 self._emit(job, {"type": "run", "run_id": job.run_id, "state": job.state,
                                  "error": job.error})
 
@@ -183,9 +188,3 @@ class RunManager:
 
     def active_for(self, notebook: Path) -> RunJob | None:
         return self.active.get(notebook)
-
-    async def wait_all(self, timeout: float = 60) -> None:
-        """For tests and shutdown: wait until no run is active."""
-        end = time.time() + timeout
-        while self.active and time.time() < end:
-            await asyncio.sleep(0.05)
