@@ -52,6 +52,7 @@ export class PipelinePanel extends Widget {
     this.selected = null;
     this.states = {};
     this.outcome = {};
+    this.liveRun = null; // a run of the previous notebook goes on; its events are ignored
     if (!nb) {
       this.render();
       return;
@@ -218,7 +219,12 @@ export class PipelinePanel extends Widget {
   /** Follow a live run: server-sent events, falling back to polling. */
   private watch(runId: string): void {
     this.liveRun = runId;
+    const path = this.path;
+    const mine = () => this.path === path && this.liveRun === runId;
     const finish = async () => {
+      if (!mine()) {
+        return;
+      }
       this.liveRun = null;
       await this.refresh();
       const failed = Object.values(this.outcome).filter(s => s.state === 'failed');
@@ -229,15 +235,23 @@ export class PipelinePanel extends Widget {
       }
     };
     const source = new EventSource(api.eventsUrl(runId));
-    source.addEventListener('snapshot', ev => this.applyRun(JSON.parse((ev as MessageEvent).data)));
+    source.addEventListener('snapshot', ev => {
+      if (mine()) {
+        this.applyRun(JSON.parse((ev as MessageEvent).data));
+      }
+    });
     source.addEventListener('step', ev => {
+      if (!mine()) {
+        return;
+      }
       const step = JSON.parse((ev as MessageEvent).data).step as api.IStepProgress;
       this.applyRun({ steps: [step] } as api.IRun);
     });
     source.addEventListener('run', ev => {
       source.close();
       const data = JSON.parse((ev as MessageEvent).data);
-      void finish().then(() => data.error && this.showError(new Error(data.error)));
+      const shown = mine();
+      void finish().then(() => shown && data.error && this.showError(new Error(data.error)));
     });
     source.onerror = () => {
       source.close();
