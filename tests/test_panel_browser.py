@@ -57,6 +57,13 @@ def lab(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
     shutil.copy(NOTEBOOKS / "panel_demo.ipynb", root / "demo.ipynb")
+    (root / "widget.ipynb").write_text(json.dumps({
+        "cells": [{"cell_type": "code", "execution_count": None, "id": "w", "metadata": {},
+                   "outputs": [], "source": "from jupyter_mlpipe import Pipeline\n"
+                   "Pipeline.from_notebook('demo.ipynb').widget()"}],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                    "language": "python"}},
+        "nbformat": 4, "nbformat_minor": 5}))
     config = tmp_path / "config"
     (config / "labconfig").mkdir(parents=True)
     (config / "labconfig" / "page_config.json").write_text(json.dumps(
@@ -68,8 +75,9 @@ def lab(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--allow-root", "--ip", "127.0.0.1",
          "--port", str(port), f"--ServerApp.token={token}", "--no-browser",
-         f"--ServerApp.root_dir={root}", "--ServerApp.log_level=" + os.environ.get(
-             "MLPIPE_TEST_LAB_LOG_LEVEL", "INFO"), f"--LabApp.workspaces_dir={tmp_path / 'ws'}"],
+         f"--ServerApp.root_dir={root}", f"--LabApp.workspaces_dir={tmp_path / 'ws'}",
+         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp, to run the widget cell
+         "--ServerApp.log_level=" + os.environ.get("MLPIPE_TEST_LAB_LOG_LEVEL", "INFO")],
         env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -180,6 +188,28 @@ def test_panel_runs_the_pipeline_and_jumps_to_cells(lab):
             error = page.inner_text(f"{PANEL} .jp-mlpipe-error")
             assert "join" in error and "ValueError" in error
             page.screenshot(path=str(artifacts / "panel_failed.png"))
+
+            # the notebook widget (pipe.widget()) draws the same graph with the same states
+            page.evaluate("window.jupyterapp.commands.execute('docmanager:open', "
+                          "{path: 'widget.ipynb'})")
+            page.wait_for_function(
+                "() => window.jupyterapp.shell.currentWidget?.context?.path === 'widget.ipynb'"
+                " && window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel",
+                timeout=60_000)
+            page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.ready.then("
+                          "() => window.jupyterapp.commands.execute('notebook:run-all-cells'))")
+            page.wait_for_selector('.jp-OutputArea svg.mlpipe-graph g[data-step="join"]',
+                                   timeout=60_000)
+            widget = page.eval_on_selector_all(
+                ".jp-OutputArea svg.mlpipe-graph g[data-step]",
+                "els => Object.fromEntries(els.map(e => [e.dataset.step, e.dataset.status]))")
+            assert widget == {"load": "cached", "left": "cached", "right": "cached",
+                              "join": "stale"}
+            page.screenshot(path=str(artifacts / "widget.png"))
+            # the panel follows the active notebook: this one has no steps
+            assert (page.inner_text(f"{PANEL} .jp-mlpipe-graph")
+                    == "No %%step cells in this notebook.")
+            assert page.inner_text(f"{PANEL} .jp-mlpipe-details") == ""
 
         except Exception:
             page.screenshot(path=str(artifacts / "panel_failure.png"))

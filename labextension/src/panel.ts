@@ -110,6 +110,7 @@ export class PipelinePanel extends Widget {
     path.textContent = this.path || '(open a notebook)';
     const box = this.node.querySelector('.jp-mlpipe-graph')!;
     box.replaceChildren();
+    this.node.querySelector('.jp-mlpipe-details')!.textContent = '';
     if (!this.graph) {
       return;
     }
