@@ -92,7 +92,8 @@ class PipelineWidget(ipywidgets.HTML):
         statuses = self.pipeline.status()
         self.states = {s.name: str(s.state) for s in statuses}
         self.details = {s.name: s.describe() for s in statuses}
-        self.caption = "cached: green · stale: yellow · running: blue · failed: red · skipped: grey"
+        self.caption = ("cached: green · stale: yellow · running: blue · failed: red · "
+                        "skipped: grey")
         self._draw()
 
     def listener(self, run: Any, step: Any) -> None:

@@ -187,7 +187,8 @@ class RunHandler(MlpipeHandler):
         nb = self.notebook()
         run = await self.blocking(_history_run, nb, run_id)
         if run is None or Path(run["notebook"] or "") != nb:
-            raise tornado.web.HTTPError(404, f"no run {run_id} of {self.get_query_argument('path')}")
+            raise tornado.web.HTTPError(
+                404, f"no run {run_id} of {self.get_query_argument('path')}")
         run["path"] = relative(self.root, run.pop("notebook"))
         for s in run["steps"]:
             s["name"] = s.pop("step")
@@ -243,7 +244,8 @@ class StepNotebookHandler(MlpipeHandler):
         nb = self.notebook()
         run = await self.blocking(_history_run, nb, run_id)
         if run is None or Path(run["notebook"] or "") != nb:
-            raise tornado.web.HTTPError(404, f"no run {run_id} of {self.get_query_argument('path')}")
+            raise tornado.web.HTTPError(
+                404, f"no run {run_id} of {self.get_query_argument('path')}")
         rows = [s for s in run["steps"] if s["step"] == step]
         if not rows:
             raise UnknownStepError(f"step '{step}' was not part of run {run_id}; its steps are: "
