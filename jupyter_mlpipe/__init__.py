@@ -25,3 +25,11 @@ def __getattr__(name: str):
 
         return getattr(tracking, name)
     raise AttributeError(name)
+
+
+def _jupyter_server_extension_points() -> list[dict]:  # jupyter_server finds the REST API here
+    return [{"module": "jupyter_mlpipe.server"}]
+
+
+def _jupyter_labextension_paths() -> list[dict]:  # the prebuilt JupyterLab panel
+    return [{"src": "labextension", "dest": "jupyter-mlpipe-labextension"}]

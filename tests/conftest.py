@@ -1,4 +1,5 @@
-"""Shared fixtures: build small notebooks from cell sources, in a fresh folder each test."""
+"""Shared fixtures: build small notebooks from cell sources, in a fresh folder each test;
+pytest-jupyter's server fixtures (jp_fetch, jp_serverapp, ...)."""
 from __future__ import annotations
 
 import os
@@ -6,6 +7,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 ROOT = Path(__file__).resolve().parent.parent
 

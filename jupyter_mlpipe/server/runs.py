@@ -1,0 +1,190 @@
+"""Background runs for the server: one thread per run, one run per notebook, progress kept in
+memory for polling and pushed to server-sent-event subscribers on the event loop."""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import MlpipeError
+from ..models import StepRun
+
+KEEP_FINISHED = 50  # finished runs kept in memory for polling; older ones come from History
+
+
+def relative_text(text: str | None, root: str) -> str | None:
+    """Messages name paths relative to the served root, not the server's absolute paths."""
+    return text.replace(root.rstrip("/") + "/", "") if text and root else text
+
+
+class RunConflictError(MlpipeError):
+    """A run of this notebook is already going on (HTTP 409)."""
+
+
+class _GracefulClose:
+    """Wraps the runner's executor so that `close(now=True)` waits for its kernel threads.
+
+    LocalExecutor.close(now=True) shuts kernels down from the calling thread while their own
+    threads use the same ZMQ sockets; in a long-lived Jupyter server that has aborted the whole
+    process ("Assertion failed: pfd.revents & POLLIN (src/signaler.cpp)"). The server never
+    uses --fail-fast, so every step has finished when a failed run closes its executor, and a
+    graceful close loses nothing.
+    """
+
+    def __init__(self, inner: Any):
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def close(self, now: bool = False) -> None:
+        self._inner.close(now=False)
+
+
+def _graceful_executor(*args: Any, **kwargs: Any) -> _GracefulClose:
+    from .. import runner
+
+    return _GracefulClose(runner.make_executor(*args, **kwargs))
+
+
+def step_json(s: StepRun, root: str = "") -> dict[str, Any]:
+    return {"name": s.name, "state": str(s.state), "started": s.started, "finished": s.finished,
+            "duration": s.duration, "reused": s.reused, "error": relative_text(s.error, root),
+            "reasons": list(s.reasons), "has_notebook": bool(s.notebook)}
+
+
+@dataclass
+class RunJob:
+    """A run the server started; `events` is the ordered log that pollers and streams read."""
+
+    notebook: Path
+    path: str  # as the client named it
+    run_id: str | None = None
+    state: str = "starting"
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    error: str | None = None
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return self.state not in ("starting", "running")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "path": self.path, "state": self.state,
+                "started": self.started, "finished": self.finished, "error": self.error,
+                "duration": (self.finished or time.time()) - self.started,
+                "steps": list(self.steps.values()), "live": not self.done}
+
+
+class RunManager:
+    """Starts runs off the event loop and wakes SSE handlers when a step changes state."""
+
+    def __init__(self, root: str = "", loop: asyncio.AbstractEventLoop | None = None,
+                 jobs: int | None = None):
+        self.root = root
+        self._loop = loop
+        self._lock = threading.Lock()
+        self.active: dict[Path, RunJob] = {}  # notebook -> its running job
+        self.by_id: dict[str, RunJob] = {}
+        self.jobs = jobs
+        self._changed: asyncio.Event | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    def changed(self) -> asyncio.Event:
+        """An event set (and replaced) each time any run changes; await it to wait for news."""
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        return self._changed
+
+    def _wake(self) -> None:
+        ev, self._changed = self.changed(), asyncio.Event()
+        ev.set()
+
+    def _emit(self, job: RunJob, event: dict[str, Any]) -> None:
+        """Called from the run thread."""
+        with self._lock:
+            job.events.append(event)
+        self.loop.call_soon_threadsafe(self._wake)
+
+    async def start(self, notebook: Path, path: str, *, only: list[str] | None = None,
+                    params: dict[str, Any] | None = None, force: bool = False,
+                    jobs: int | None = None) -> RunJob:
+        """Start a run; returns once its run id is known. Definition errors raise here."""
+        from ..pipeline import Pipeline
+        from ..runner import run_pipeline
+
+        loop = self.loop
+        with self._lock:
+            current = self.active.get(notebook)
+            if current is not None:
+                raise RunConflictError(
+                    f"{path} is already running (run {current.run_id}); wait for it to "
+                    "finish, or follow it at /mlpipe/api/runs/" + str(current.run_id))
+            job = RunJob(notebook, path)
+            self.active[notebook] = job
+        id_known: asyncio.Future = loop.create_future()
+
+        def resolve(value=None, exc: BaseException | None = None) -> None:
+            if not id_known.done():
+                id_known.set_exception(exc) if exc else id_known.set_result(value)
+
+        def listener(run, s: StepRun) -> None:
+            first = job.run_id is None
+            with self._lock:
+                job.run_id, job.state = run.run_id, "running"
+                job.steps[s.name] = step_json(s, self.root)
+                if first:
+                    self.by_id[run.run_id] = job
+                    job.steps = {**{n: step_json(r, self.root) for n, r in run.steps.items()},
+                                 **job.steps}
+            if first:
+                loop.call_soon_threadsafe(resolve, run.run_id)
+            self._emit(job, {"type": "step", "run_id": run.run_id, "step": job.steps[s.name]})
+
+        def work() -> None:
+            try:
+                pipe = Pipeline.from_notebook(notebook)
+                if only:
+                    pipe.graph.check(only)
+                result = run_pipeline(pipe.spec, jobs=jobs or self.jobs, params=params,
+                                      only=only, force=force, listener=listener,
+                                      executor_factory=_graceful_executor)
+                with self._lock:
+                    job.run_id = result.run_id
+                    self.by_id[result.run_id] = job
+                    job.steps = {n: step_json(r, self.root) for n, r in result.steps.items()}
+                    job.state = result.state
+                loop.call_soon_threadsafe(resolve, result.run_id)
+            except BaseException as exc:  # noqa: BLE001 - reported to the client, not lost
+                with self._lock:
+                    job.state, job.error = "failed", relative_text(str(exc), self.root)
+                loop.call_soon_threadsafe(resolve, None, exc)
+            finally:
+                with self._lock:
+                    job.finished = time.time()
+                    self.active.pop(notebook, None)
+                    for old in list(self.by_id)[:-KEEP_FINISHED]:  # the history has the rest
+                        if self.by_id[old].done:
+                            del self.by_id[old]
+                self._emit(job, {"type": "run", "run_id": job.run_id, "state": job.state,
+                                 "error": job.error})
+
+        threading.Thread(target=work, name=f"mlpipe-run-{notebook.name}", daemon=True).start()
+        await id_known
+        return job
+
+    def get(self, run_id: str) -> RunJob | None:
+        return self.by_id.get(run_id)
+
+    def active_for(self, notebook: Path) -> RunJob | None:
+        return self.active.get(notebook)
