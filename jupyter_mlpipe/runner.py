@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,7 +80,10 @@ def make_executor(spec: PipelineSpec, params: dict[str, Any], jobs: int):
 def run_pipeline(spec: PipelineSpec, *, params: dict[str, Any] | None = None,
                  jobs: int | None = None, only: list[str] | None = None, force: bool = False,
                  fail_fast: bool = False, listener: Listener | None = None,
-                 executor_factory: Callable | None = None, kind: str = "batch") -> RunResult:
+                 executor_factory: Callable | None = None, kind: str = "batch",
+                 run_id: str | None = None, cancel: threading.Event | None = None) -> RunResult:
+    """Run the selected steps. `cancel`, when set from another thread, stops the run like
+    Ctrl-C does (running kernels killed, finished steps kept) and returns it as cancelled."""
     params = dict(params or {})
     unknown = sorted(set(params) - set(spec.parameters))
     if unknown:
@@ -97,7 +101,7 @@ def run_pipeline(spec: PipelineSpec, *, params: dict[str, Any] | None = None,
     selected = graph.closure(only) if only else set(graph.names)
     forced = (set(graph.check(only)) if only else selected) if force else set()
     order = [n for n in graph.order if n in selected]
-    run = RunResult(new_run_id(), spec.path, store.home, {**spec.parameters, **params})
+    run = RunResult(run_id or new_run_id(), spec.path, store.home, {**spec.parameters, **params})
     run.steps = {n: StepRun(n) for n in order}
     run_dir = store.runs / run.run_id
     notify = listener or (lambda r, s: None)
@@ -126,6 +130,8 @@ def run_pipeline(spec: PipelineSpec, *, params: dict[str, Any] | None = None,
 
         try:
             while True:
+                if cancel is not None and cancel.is_set():
+                    raise _Cancelled
                 progressed = True
                 while progressed and not stop:
                     progressed = False
@@ -166,7 +172,10 @@ def run_pipeline(spec: PipelineSpec, *, params: dict[str, Any] | None = None,
                         record(s)
                 if not running:
                     break
-                done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)
+                done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED,
+                                  timeout=0.2 if cancel is not None else None)
+                if cancel is not None and cancel.is_set():
+                    raise _Cancelled
                 for fut in done:
                     name = running.pop(fut)
                     s = run.steps[name]
@@ -203,17 +212,19 @@ def run_pipeline(spec: PipelineSpec, *, params: dict[str, Any] | None = None,
             run.state = "succeeded" if all(
                 s.state in (Status.SUCCEEDED, Status.REUSED) for s in run.steps.values()
             ) else "failed"
-        except BaseException as exc:  # Ctrl-C, or a bug: record it, stop kernels, re-raise
-            run.state = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        except BaseException as exc:  # Ctrl-C, cancel, or a bug: record it, stop kernels
+            run.state = ("cancelled" if isinstance(exc, _Cancelled) else
+                         "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
             for s in run.steps.values():
                 if s.state not in FINAL_STATES:
                     s.state, s.finished = Status.FAILED, time.time()
-                    s.error = "interrupted" if run.state == "interrupted" else str(exc)
-                    history.record_step(run.run_id, s)
+                    s.error = run.state if run.state != "failed" else str(exc)
+                    record(s)
             if executor is not None:
                 executor.close(now=True)
                 executor = None
-            raise
+            if not isinstance(exc, _Cancelled):
+                raise
         finally:
             run.finished = time.time()
             history.finish_run(run.run_id, run.state)
@@ -221,6 +232,10 @@ def run_pipeline(spec: PipelineSpec, *, params: dict[str, Any] | None = None,
                 executor.close(now=run.state != "succeeded")
             history.close()
     return run
+
+
+class _Cancelled(Exception):
+    """Raised inside the run loop when its cancel event is set."""
 
 
 def _reuse(store: Store, spec: PipelineSpec, s: StepRun, d) -> None:

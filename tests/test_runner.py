@@ -189,3 +189,26 @@ def test_run_history_is_recorded(make_nb):
     assert runs[0]["counts"] == {"reused": 4} and runs[1]["counts"] == {"succeeded": 4}
     db = json.dumps(runs[1]["params"])
     assert "{}" == db or "factor" in db
+
+
+def test_cancel_from_another_thread_stops_the_run(make_nb):
+    path = make_nb(["%%step quick --out q\nq = 1",
+                    "%%step slow --in q --out s\nimport time\ntime.sleep(60)\ns = 2"])
+    cancel = threading.Event()
+    seen = []
+
+    def listener(run, step):
+        seen.append((step.name, str(step.state)))
+        if step.name == "slow" and step.state is Status.RUNNING:
+            threading.Timer(1.0, cancel.set).start()
+
+    from jupyter_mlpipe.runner import run_pipeline
+
+    run = run_pipeline(Pipeline.from_notebook(path).spec, jobs=1, cancel=cancel,
+                       listener=listener, run_id="my-run-1")
+    assert run.run_id == "my-run-1" and run.state == "cancelled"
+    assert states(run) == {"quick": "succeeded", "slow": "failed"}
+    assert run.steps["slow"].error == "cancelled"
+    assert run.finished - run.started < 30
+    assert ("slow", "failed") in seen  # listeners hear about it
+    assert Pipeline.from_notebook(path).runs()[0]["state"] == "cancelled"
