@@ -243,3 +243,29 @@ async def test_a_failing_step_fails_the_run_and_says_why(jp_fetch, jp_root_dir, 
         assert ".mlpipe/runs/" in join["error"]
     g = await get_json(jp_fetch, "graph", path="broken.ipynb")
     assert {s["name"]: s["status"] for s in g["steps"]}["join"] == "stale"
+
+
+async def test_cancel_a_live_run(jp_fetch, jp_root_dir, monkeypatch):
+    monkeypatch.delenv("MLPIPE_HOME", raising=False)
+    nb = json.loads((NOTEBOOKS / "panel_demo.ipynb").read_text())
+    nb["cells"][3]["source"] = "%%step load --out raw\nimport time\ntime.sleep(60)\nraw = [1]"
+    (jp_root_dir / "slow.ipynb").write_text(json.dumps(nb))
+    started = await post_run(jp_fetch, path="slow.ipynb")
+    end = time.time() + 60
+    while (await get_json(jp_fetch, "runs", started["run_id"], path="slow.ipynb"))[
+            "steps"][0]["state"] != "running":
+        assert time.time() < end
+        await asyncio.sleep(0.2)
+    code, _ = await fails(jp_fetch("mlpipe", "api", "runs", started["run_id"], method="DELETE",
+                                   headers={"Authorization": ""}))
+    assert code == 403
+    r = await jp_fetch("mlpipe", "api", "runs", started["run_id"], method="DELETE")
+    assert r.code == 202
+    t0 = time.time()
+    run = await wait_done(jp_fetch, "slow.ipynb", started["run_id"], timeout=30)
+    assert time.time() - t0 < 20
+    assert run["state"] == "cancelled"
+    load = next(s for s in run["steps"] if s["name"] == "load")
+    assert load["state"] == "failed" and load["error"] == "cancelled"
+    code, _ = await fails(jp_fetch("mlpipe", "api", "runs", started["run_id"], method="DELETE"))
+    assert code == 404  # no longer live

@@ -199,6 +199,18 @@ class RunHandler(MlpipeHandler):
         run["live"] = False
         self.finish(_json_safe(run))
 
+    @tornado.web.authenticated
+    @authorized(action="execute")
+    @_mapped
+    async def delete(self, run_id: str):
+        """DELETE /mlpipe/api/runs/ID: cancel a live run (kernels stopped, finished steps kept)."""
+        job = self.runs.get(run_id)
+        if job is None or job.done:
+            raise tornado.web.HTTPError(404, f"run {run_id} is not running on this server")
+        job.cancel.set()
+        self.set_status(202)
+        self.finish(job.to_json())
+
 
 class RunEventsHandler(MlpipeHandler):
     @tornado.web.authenticated

@@ -24,32 +24,6 @@ class RunConflictError(MlpipeError):
     """A run of this notebook is already going on (HTTP 409)."""
 
 
-class _GracefulClose:
-    """Wraps the runner's executor so that `close(now=True)` waits for its kernel threads.
-
-    LocalExecutor.close(now=True) shuts kernels down from the calling thread while their own
-    threads use the same ZMQ sockets; in a long-lived Jupyter server that has aborted the whole
-    process ("Assertion failed: pfd.revents & POLLIN (src/signaler.cpp)"). The server never
-    uses --fail-fast, so every step has finished when a failed run closes its executor, and a
-    graceful close loses nothing.
-    """
-
-    def __init__(self, inner: Any):
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def close(self, now: bool = False) -> None:
-        self._inner.close(now=False)
-
-
-def _graceful_executor(*args: Any, **kwargs: Any) -> _GracefulClose:
-    from .. import runner
-
-    return _GracefulClose(runner.make_executor(*args, **kwargs))
-
-
 def step_json(s: StepRun, root: str = "") -> dict[str, Any]:
     return {"name": s.name, "state": str(s.state), "started": s.started, "finished": s.finished,
             "duration": s.duration, "reused": s.reused, "error": relative_text(s.error, root),
@@ -69,6 +43,7 @@ class RunJob:
     error: str | None = None
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
+    cancel: threading.Event = field(default_factory=threading.Event)
 
     @property
     def done(self) -> bool:
@@ -158,7 +133,7 @@ class RunManager:
                     pipe.graph.check(only)
                 result = run_pipeline(pipe.spec, jobs=jobs or self.jobs, params=params,
                                       only=only, force=force, listener=listener,
-                                      executor_factory=_graceful_executor)
+                                      cancel=job.cancel)
                 with self._lock:
                     job.run_id = result.run_id
                     self.by_id[result.run_id] = job
