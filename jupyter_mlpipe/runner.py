@@ -197,7 +197,7 @@ def run_pipeline(spec: PipelineSpec, *, params: dict[str, Any] | None = None,
                             stop = True
                 if stop and running:
                     executor.close(now=True)
-                    for fut, name in list(running.items()):
+                    for name in list(running.values()):
                         s = run.steps[name]
                         s.state, s.finished = Status.FAILED, time.time()
                         s.error = "stopped: another step failed and --fail-fast is set"

@@ -6,7 +6,6 @@ import threading
 from pathlib import Path
 
 import nbformat
-import pytest
 
 from jupyter_mlpipe import Pipeline
 from jupyter_mlpipe.models import Status

@@ -22,7 +22,7 @@ import stat
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from ..errors import CacheError, UnpicklableOutputError
 from . import serialize
