@@ -167,12 +167,13 @@ def _update_pandas(h: blake3.blake3, value: Any) -> bool:
     return False
 
 
-def digest_value(value: Any, serialized: Serialized | None = None) -> str:
+def digest_value(value: Any, single_thread: bool = False) -> str:
     """Digest of a value's content (blake3, hex); equal data gives equal digests.
 
-    `serialized` only sizes the hasher; the digest never depends on pickle bytes.
+    Large arrays are hashed on all cores unless `single_thread` (when another thread is busy
+    writing the same value out, as in digest_and_write, two cores are already in use).
     """
-    h = hasher(serialized.nbytes if serialized else (getattr(value, "nbytes", 0) or 0))
+    h = hasher(0 if single_thread else (getattr(value, "nbytes", 0) or 0))
     try:
         _update(h, value)
     except RecursionError:  # a container that contains itself
@@ -235,7 +236,7 @@ def digest_and_write(value: Any, s: Serialized, f: BinaryIO) -> str:
 
     def work() -> None:
         try:
-            result["digest"] = digest_value(value, s)
+            result["digest"] = digest_value(value, single_thread=True)
         except BaseException as exc:  # re-raised in the caller's thread
             result["error"] = exc
 
