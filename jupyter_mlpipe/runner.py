@@ -19,6 +19,7 @@ from .notebook import PipelineSpec
 from .plan import Planner
 from .store.files import Store
 from .store.history import History, new_run_id
+from .targets import check_targets, override_target
 
 Listener = Callable[["RunResult", StepRun], None]
 
@@ -71,15 +72,18 @@ def default_jobs() -> int:
 
 
 def make_executor(spec: PipelineSpec, params: dict[str, Any], jobs: int):
-    from .executors.local import LocalExecutor
+    """One executor per compute target the steps use (mlpipe.toml); `local` is LocalExecutor."""
+    from .executors.routing import RoutingExecutor
 
-    return LocalExecutor(spec, params, jobs)
+    return RoutingExecutor(spec, params, jobs)
 
 
 def run_pipeline(spec: PipelineSpec, *, params: dict[str, Any] | None = None,
                  jobs: int | None = None, only: list[str] | None = None, force: bool = False,
                  fail_fast: bool = False, listener: Listener | None = None,
-                 executor_factory: Callable | None = None, kind: str = "batch") -> RunResult:
+                 executor_factory: Callable | None = None, kind: str = "batch",
+                 target: str | None = None) -> RunResult:
+    """`target` runs every step on that compute target (`mlpipe run --target NAME`)."""
     params = dict(params or {})
     unknown = sorted(set(params) - set(spec.parameters))
     if unknown:
@@ -90,6 +94,8 @@ def run_pipeline(spec: PipelineSpec, *, params: dict[str, Any] | None = None,
             + (", ".join(spec.parameters) or "nothing") + ". Add them to the cell tagged "
             "'parameters', or fix the name.")
     jobs = jobs or default_jobs()
+    if target:
+        spec = override_target(spec, target)
     store = Store.for_notebook(spec.path)
     history = History(store.home)
     planner = Planner(spec, store, history, params)
@@ -97,6 +103,8 @@ def run_pipeline(spec: PipelineSpec, *, params: dict[str, Any] | None = None,
     selected = graph.closure(only) if only else set(graph.names)
     forced = (set(graph.check(only)) if only else selected) if force else set()
     order = [n for n in graph.order if n in selected]
+    # unknown targets, unreachable gateways/schedulers: fail here, before any step starts
+    planner.ctx.env.update(check_targets(spec, {spec.step(n).target for n in order}, store.home))
     run = RunResult(new_run_id(), spec.path, store.home, {**spec.parameters, **params})
     run.steps = {n: StepRun(n) for n in order}
     run_dir = store.runs / run.run_id
