@@ -193,6 +193,18 @@ def _recorded_path(home: Path, name: str) -> Path:
     return home / "targets" / f"{name}.json"
 
 
+def _key_env(env: dict) -> dict:
+    """Keys starting with _ are recorded facts about a target, not part of the cache key."""
+    return {k: v for k, v in env.items() if not k.startswith("_")}
+
+
+def read_recorded(home: Path, name: str) -> dict | None:
+    try:
+        return json.loads(_recorded_path(home, name).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def record_env(home: Path, name: str, env: dict) -> None:
     path = _recorded_path(home, name)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -215,10 +227,9 @@ def recorded_envs(spec: PipelineSpec, home: Path) -> dict[str, dict]:
         if t.kind == "local":
             envs[name] = local_env(spec, t)
             continue
-        try:
-            envs[name] = json.loads(_recorded_path(home, name).read_text())
-        except (OSError, ValueError):
-            envs[name] = base_env(spec, t)  # never run: every step on it is stale anyway
+        recorded = read_recorded(home, name)
+        # never run there: every step on it is stale anyway
+        envs[name] = _key_env(recorded) if recorded else base_env(spec, t)
     return envs
 
 
@@ -234,11 +245,12 @@ def check_targets(spec: PipelineSpec, names: Iterable[str], home: Path,
         if t.kind == "gateway":
             from .executors.gateway import probe_gateway
 
-            env = {**base_env(spec, t), **probe_gateway(t, t.kernel_name(spec))}
+            env = {**base_env(spec, t),
+                   **probe_gateway(t, t.kernel_name(spec), read_recorded(home, name))}
         elif t.kind == "dask":
             from .executors.dask import probe_scheduler
 
-            env = {**base_env(spec, t), **probe_scheduler(t)}
+            env = {**base_env(spec, t), **probe_scheduler(t, t.kernel_name(spec), home)}
         else:
             env = local_env(spec, t)
             if t.gpus and len(gpu_devices()) < t.gpus:
@@ -246,6 +258,6 @@ def check_targets(spec: PipelineSpec, names: Iterable[str], home: Path,
                     f"target '{name}' asks for {t.gpus} GPU(s), but this machine has "
                     f"{len(gpu_devices())} (nvidia-smi {'absent' if not shutil.which('nvidia-smi') else 'lists fewer'}). "
                     "Run those steps on a machine with GPUs, or use another --target.")
-        envs[name] = env
         record_env(home, name, env)
+        envs[name] = _key_env(env)
     return envs

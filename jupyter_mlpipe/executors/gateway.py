@@ -161,8 +161,11 @@ class RemoteKernel:
             pass
 
 
-def probe_gateway(target: Target, kernel_name: str) -> dict[str, Any]:
-    """The gateway answers and has the kernelspec; the kernel's Python version (for the key)."""
+def probe_gateway(target: Target, kernel_name: str, recorded: dict | None = None) -> dict[str, Any]:
+    """The gateway answers and has the kernelspec; the kernel's Python version (for the key).
+
+    The version is asked of a kernel only when the gateway's kernelspec differs from the one
+    recorded last time, so a cached re-run costs one HTTP request."""
     import urllib.error
     import urllib.request
 
@@ -189,13 +192,17 @@ def probe_gateway(target: Target, kernel_name: str) -> dict[str, Any]:
         raise TargetError(f"target '{target.name}': gateway {url} has no kernel '{kernel_name}'; "
                           f"it has: {', '.join(sorted(specs.get('kernelspecs', {})))}. Set "
                           "`kernel` in the target.")
+    spec = serialize.hasher().update(json.dumps(specs["kernelspecs"][kernel_name],
+                                                sort_keys=True).encode()).hexdigest()
+    if recorded and recorded.get("_kernelspec") == spec and "python" in recorded:
+        return {"python": recorded["python"], "_kernelspec": spec}
     kernel = RemoteKernel(target, kernel_name)
     try:
         info = kernel.run(kernel.kc.kernel_info(reply=True, timeout=30))
         version = info["content"].get("language_info", {}).get("version", "?")
     finally:
         kernel.shutdown()
-    return {"python": ".".join(version.split(".")[:2]), "gateway": url}
+    return {"python": ".".join(version.split(".")[:2]), "_kernelspec": spec}
 
 
 def adopt_artifact(store: Store, tmp: Path) -> str:
