@@ -56,22 +56,67 @@ def configure_gateway(target: Target) -> None:
 
 
 def _client_class():
-    """GatewayKernelClient that authenticates its websocket (it sends no token: 401)."""
+    """GatewayKernelClient, mended for batch use:
+    - its websocket sends the token (upstream sends none: 401 on protected gateways);
+    - it notices a dead or restarted kernel (upstream reports a restarted kernel as alive,
+      so nbclient would wait forever for the reply of the cell that killed it);
+    - waiting for a message sleeps instead of spinning a CPU core (upstream polls with
+      asyncio.sleep(0))."""
+    import asyncio as aio
+    from queue import Empty
+
     import websocket
     from jupyter_client.asynchronous import AsyncKernelClient
     from jupyter_core.utils import ensure_async
     from jupyter_server.gateway.gateway_client import GatewayClient
-    from jupyter_server.gateway.managers import GatewayKernelClient
+    from jupyter_server.gateway.managers import ChannelQueue, GatewayKernelClient
     from jupyter_server.utils import url_escape, url_path_join
 
+    class PoliteQueue(ChannelQueue):
+        def send(self, msg):
+            msg["channel"] = self.channel_name  # else the gateway assumes shell (and warns)
+            super().send(msg)
+
+        async def _async_get(self, timeout=None):
+            end = None if timeout is None else time.monotonic() + timeout
+            delay = 0.0
+            while True:
+                try:
+                    return self.get(block=False)
+                except Empty:
+                    if self.response_router_finished:
+                        raise RuntimeError("Response router had finished") from None
+                    if end is not None and time.monotonic() > end:
+                        raise
+                    await aio.sleep(delay)
+                    delay = min(0.005, delay + 0.0005)
+
+    def channel(name: str):
+        attr = f"_{name}_channel"
+
+        def get(self):
+            if getattr(self, attr) is None:
+                q = PoliteQueue(name, self.channel_socket, self.log)
+                setattr(self, attr, q)
+                self._channel_queues[name] = q
+            return getattr(self, attr)
+
+        return property(get)
+
     class AuthGatewayKernelClient(GatewayKernelClient):
+        lost: str | None = None
+        shell_channel = channel("shell")
+        iopub_channel = channel("iopub")
+        stdin_channel = channel("stdin")
+        control_channel = channel("control")
+
         async def start_channels(self, shell=True, iopub=True, stdin=True, hb=True,
                                  control=True):
             gc = GatewayClient.instance()
             url = url_path_join(gc.ws_url or "", gc.kernels_endpoint, url_escape(self.kernel_id),
                                 "channels")
-            header = ([f"{gc.auth_header_key}: {gc.auth_scheme} {gc.auth_token}".replace(
-                ":  ", ": ")] if gc.auth_token else [])
+            scheme = f"{gc.auth_scheme} " if gc.auth_scheme else ""
+            header = [f"{gc.auth_header_key}: {scheme}{gc.auth_token}"] if gc.auth_token else []
             self.channel_socket = websocket.create_connection(
                 url, timeout=gc.KERNEL_LAUNCH_TIMEOUT, enable_multithread=True, header=header)
             self.channel_socket.settimeout(None)  # a silent step may run for hours
@@ -79,6 +124,30 @@ def _client_class():
                 self, shell=shell, iopub=iopub, stdin=stdin, hb=hb, control=control))
             self.response_router = threading.Thread(target=self._route_responses, daemon=True)
             self.response_router.start()
+
+        def _route_responses(self):
+            try:
+                while not self._channels_stopped:
+                    raw = self.channel_socket.recv()
+                    if not raw:
+                        break
+                    msg = json.loads(raw)
+                    if msg.get("msg_type") == "status" and msg["content"].get(
+                            "execution_state") in ("restarting", "dead"):
+                        self.lost = f"the gateway reports the kernel {msg['content']['execution_state']}"
+                    self._channel_queues[msg["channel"]].put_nowait(msg)
+            except Exception as exc:  # noqa: BLE001 - closed socket, or shut down
+                if not self._channels_stopped:
+                    self.lost = self.lost or f"connection to the gateway lost ({exc})"
+            if not self._channels_stopped:
+                self.lost = self.lost or "connection to the gateway closed"
+            for q in (self._channel_queues or {}).values():
+                q.response_router_finished = True
+
+        async def _async_is_alive(self) -> bool:
+            return self.lost is None
+
+        is_alive = _async_is_alive
 
     return AuthGatewayKernelClient
 
@@ -109,6 +178,8 @@ class RemoteKernel:
 
     def alive(self) -> bool:
         """False once the gateway lost the kernel, or the kernel restarted (its state is gone)."""
+        if self.kc is None or self.kc.lost:
+            return False
         try:
             model = self.run(self.km.refresh_model())
         except Exception:  # noqa: BLE001 - no answer is as good as dead
@@ -148,8 +219,7 @@ class RemoteKernel:
             raise RuntimeError(f"{error['ename']}: {error['evalue']}")
 
     async def _still_there(self) -> bool:
-        router = getattr(self.kc, "response_router", None)
-        return router is not None and router.is_alive()
+        return self.kc.lost is None
 
     def shutdown(self) -> None:
         try:
@@ -269,10 +339,10 @@ class GatewayExecutor(Executor):
             if isinstance(exc, RuntimeError) and not dead:
                 raise StepExecutionError(step.name, "TransferError", str(exc),
                                          notebook=str(out)) from None
+            why = (kernel.kc.lost if kernel.kc is not None else None) or f"{type(exc).__name__}: {exc}"
             raise StepExecutionError(
-                step.name, "KernelLost",
-                f"the remote kernel on {self.target.gateway} died or the connection to it was "
-                f"lost ({type(exc).__name__}: {exc})", notebook=str(out),
+                step.name, "KernelLost", f"remote kernel on {self.target.gateway}: {why}",
+                notebook=str(out),
                 kernel_died=True) from None
         _save_combined(warm, out, executed)
         return executed
