@@ -104,7 +104,12 @@ def run_pipeline(spec: PipelineSpec, *, params: dict[str, Any] | None = None,
     forced = (set(graph.check(only)) if only else selected) if force else set()
     order = [n for n in graph.order if n in selected]
     # unknown targets, unreachable gateways/schedulers: fail here, before any step starts
-    planner.ctx.env.update(check_targets(spec, {spec.step(n).target for n in order}, store.home))
+    try:
+        planner.ctx.env.update(check_targets(spec, {spec.step(n).target for n in order},
+                                             store.home))
+    except BaseException:
+        history.close()
+        raise
     run = RunResult(new_run_id(), spec.path, store.home, {**spec.parameters, **params})
     run.steps = {n: StepRun(n) for n in order}
     run_dir = store.runs / run.run_id

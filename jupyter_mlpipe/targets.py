@@ -1,4 +1,4 @@
-"""Compute targets: read them from mlpipe.toml / pyproject.toml, check them, describe their environment.
+"""Compute targets: read them from mlpipe.toml / pyproject.toml, check them, describe their env.
 
 A target says where a step's kernel runs: `local` (a kernel on this machine, the default),
 `gateway = URL` (a kernel started by Jupyter Kernel / Enterprise Gateway) or `dask = ADDRESS`
@@ -155,24 +155,43 @@ def gpu_devices() -> list[tuple[str, str]]:
             if "," in line]
 
 
+_PYTHONS: dict[tuple, str] = {}
+
+
+def _kernelspec_argv(kernel_name: str) -> list[str] | None:
+    """argv of a local kernelspec, read from its kernel.json (jupyter_client's search path)."""
+    from jupyter_core.paths import jupyter_path
+
+    for folder in jupyter_path("kernels"):
+        f = Path(folder) / kernel_name / "kernel.json"
+        if f.is_file():
+            try:
+                return list(json.loads(f.read_text()).get("argv") or ["python"])
+            except (OSError, ValueError):
+                return None
+    return ["python"] if kernel_name == "python3" else None  # ipykernel's built-in spec
+
+
 def local_kernel_python(kernel_name: str) -> str:
     """major.minor of the Python a local kernelspec runs, without starting a kernel."""
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    try:
-        argv = KernelSpecManager().get_kernel_spec(kernel_name).argv
-    except NoSuchKernel:
+    argv = _kernelspec_argv(kernel_name)
+    if argv is None:
         raise TargetError(f"no kernelspec named '{kernel_name}' here; `jupyter kernelspec list` "
-                          "shows those installed") from None
-    exe = argv[0] if argv else "python"
+                          "shows those installed")
+    exe = argv[0]
     v = sys.version_info
     if exe in ("python", f"python{v[0]}", f"python{v[0]}.{v[1]}", sys.executable):
         return f"{v[0]}.{v[1]}"  # jupyter_client runs these with sys.executable
-    try:
-        return subprocess.run([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                              capture_output=True, text=True, timeout=20).stdout.strip() or "?"
-    except OSError:
-        return "?"
+    found = shutil.which(exe)
+    key = (found, os.stat(found).st_mtime if found else None)
+    if key not in _PYTHONS:
+        try:
+            _PYTHONS[key] = subprocess.run(
+                [exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True, text=True, timeout=20).stdout.strip() or "?"
+        except (OSError, subprocess.SubprocessError):
+            _PYTHONS[key] = "?"
+    return _PYTHONS[key]
 
 
 def base_env(spec: PipelineSpec, t: Target) -> dict[str, Any]:
@@ -225,12 +244,24 @@ def recorded_envs(spec: PipelineSpec, home: Path) -> dict[str, dict]:
         if t is None:
             continue
         if t.kind == "local":
-            envs[name] = local_env(spec, t)
+            try:
+                envs[name] = local_env(spec, t)
+            except TargetError:  # no such kernelspec here: `run` will say so
+                envs[name] = base_env(spec, t)
             continue
         recorded = read_recorded(home, name)
         # never run there: every step on it is stale anyway
         envs[name] = _key_env(recorded) if recorded else base_env(spec, t)
     return envs
+
+
+def _needs(t: Target, *modules: str) -> None:
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise TargetError(f"target '{t.name}' ({t.kind}) needs {', '.join(missing)}: "
+                          "pip install 'jupyter_mlpipe[targets]'")
 
 
 def check_targets(spec: PipelineSpec, names: Iterable[str], home: Path,
@@ -243,11 +274,13 @@ def check_targets(spec: PipelineSpec, names: Iterable[str], home: Path,
     for name in sorted(set(names)):
         t = config.get(name)
         if t.kind == "gateway":
+            _needs(t, "jupyter_server", "websocket")
             from .executors.gateway import probe_gateway
 
             env = {**base_env(spec, t),
                    **probe_gateway(t, t.kernel_name(spec), read_recorded(home, name))}
         elif t.kind == "dask":
+            _needs(t, "distributed")
             from .executors.dask import probe_scheduler
 
             env = {**base_env(spec, t), **probe_scheduler(t, t.kernel_name(spec), home)}
@@ -255,9 +288,9 @@ def check_targets(spec: PipelineSpec, names: Iterable[str], home: Path,
             env = local_env(spec, t)
             if t.gpus and len(gpu_devices()) < t.gpus:
                 raise TargetError(
-                    f"target '{name}' asks for {t.gpus} GPU(s), but this machine has "
-                    f"{len(gpu_devices())} (nvidia-smi {'absent' if not shutil.which('nvidia-smi') else 'lists fewer'}). "
-                    "Run those steps on a machine with GPUs, or use another --target.")
+                    f"target '{name}' asks for {t.gpus} GPU(s), but nvidia-smi lists "
+                    f"{len(gpu_devices())} here. Run those steps on a machine with GPUs, or use "
+                    "another --target.")
         record_env(home, name, env)
         envs[name] = _key_env(env)
     return envs

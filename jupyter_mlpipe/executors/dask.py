@@ -1,4 +1,4 @@
-"""Steps as tasks on a Dask distributed cluster: each task runs the step notebook with papermill in a fresh kernel on its worker.
+"""Steps as tasks on a Dask distributed cluster; a worker runs each step notebook in a fresh kernel.
 
 Artifacts go through the store as usual, so every worker must see the store at the same path
 (true for `dask = "local"`, a LocalCluster on this machine; on a real cluster, a shared
@@ -10,6 +10,7 @@ import concurrent.futures as cf
 import os
 import threading
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -55,14 +56,18 @@ def run_on_worker(nb_json: str, out: str, cwd: str, kernel_name: str, params: di
 
 
 def _local_cluster(target: Target):
+    import logging
+
     import dask
     from distributed import Client, LocalCluster
 
     # our retry policy (`retries`) is the one that applies: a lost worker fails the task at once
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "port 8787 in use": we show no dashboard anyway
         cluster = LocalCluster(n_workers=target.workers, threads_per_worker=1, processes=True,
                                resources=dict(target.resources) or None,
-                               dashboard_address=None)
+                               dashboard_address=None, silence_logs=logging.ERROR)
     return cluster, Client(cluster)
 
 

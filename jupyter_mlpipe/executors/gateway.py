@@ -1,4 +1,4 @@
-"""Steps on remote kernels started by Jupyter Kernel Gateway / Enterprise Gateway, with data moved over the kernel channel.
+"""Steps on remote kernels of Jupyter Kernel / Enterprise Gateway; data moves over their channel.
 
 Per step: start a kernel over the gateway's REST API (jupyter_server's GatewayKernelManager),
 send remote_helper.py into it, push the step's input artifacts and --reads files in base64
@@ -134,7 +134,8 @@ def _client_class():
                     msg = json.loads(raw)
                     if msg.get("msg_type") == "status" and msg["content"].get(
                             "execution_state") in ("restarting", "dead"):
-                        self.lost = f"the gateway reports the kernel {msg['content']['execution_state']}"
+                        state = msg["content"]["execution_state"]
+                        self.lost = f"the gateway reports the kernel {state}"
                     self._channel_queues[msg["channel"]].put_nowait(msg)
             except Exception as exc:  # noqa: BLE001 - closed socket, or shut down
                 if not self._channels_stopped:
@@ -339,7 +340,8 @@ class GatewayExecutor(Executor):
             if isinstance(exc, RuntimeError) and not dead:
                 raise StepExecutionError(step.name, "TransferError", str(exc),
                                          notebook=str(out)) from None
-            why = (kernel.kc.lost if kernel.kc is not None else None) or f"{type(exc).__name__}: {exc}"
+            why = ((kernel.kc.lost if kernel.kc is not None else None)
+                   or f"{type(exc).__name__}: {exc}")
             raise StepExecutionError(
                 step.name, "KernelLost", f"remote kernel on {self.target.gateway}: {why}",
                 notebook=str(out),

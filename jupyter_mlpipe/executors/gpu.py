@@ -1,4 +1,4 @@
-"""Local GPU steps: each running step gets its own devices through CUDA_VISIBLE_DEVICES, and its notebook says which.
+"""Local GPU steps: each running step gets its own CUDA_VISIBLE_DEVICES; its notebook says which.
 
 `assign_devices` is the whole policy and a pure function; `DevicePool` adds waiting. A GPU
 kernel is started for its step (the device must be fixed before the kernel starts), so these

@@ -1,4 +1,4 @@
-"""Code sent into a remote kernel (it imports nothing from jupyter_mlpipe, which the remote side may lack).
+"""Code sent into a remote kernel; imports nothing from jupyter_mlpipe (the remote may lack it).
 
 The remote kernel shares no disk with the runner. Everything travels over the kernel's own
 channels, in chunks, so a large artifact is never held whole as a message:
@@ -49,8 +49,14 @@ def load(path):
         main = f.read(header["main"])
         buffers = []
         for size in header["buffers"]:
-            buf = bytearray(size)
-            f.readinto(buf)
+            try:  # numpy.empty: no zero-filling of large buffers
+                import numpy
+
+                buf = numpy.empty(size, dtype=numpy.uint8)
+            except ImportError:
+                buf = bytearray(size)
+            if f.readinto(memoryview(buf).cast("B")) != size:
+                raise ValueError(f"{path} is truncated")
             buffers.append(buf)
     import cloudpickle  # noqa: F401  (values pickled by value need it)
 

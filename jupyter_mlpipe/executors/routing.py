@@ -1,4 +1,4 @@
-"""One executor per compute target in use, behind the Executor interface: routes each job by its step's target.
+"""One executor per compute target in use, behind the Executor interface; routes jobs by target.
 
 It also owns the retry policy (`retries = N` in a target): a step is submitted again only when
 its kernel or worker was lost, never when the step's own code raised.
@@ -6,6 +6,8 @@ its kernel or worker was lost, never when the step's own code raised.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
+import sys
 import threading
 from typing import Any, Callable
 
@@ -24,7 +26,8 @@ def retryable(exc: BaseException) -> bool:
 
 def executor_for(target: Target, spec: PipelineSpec, params: dict[str, Any],
                  jobs: int) -> Executor:
-    """The executor that runs steps on one target."""
+    """The executor that runs steps on one target (with the target's kernel, if it names one)."""
+    spec = dataclasses.replace(spec, kernel_name=target.kernel_name(spec))
     if target.kind == "gateway":
         from .gateway import GatewayExecutor
 
@@ -89,7 +92,7 @@ class RoutingExecutor(Executor):
                 print(f"jupyter_mlpipe: step '{job.step.name}' lost its "
                       f"{'worker' if exc.ename == 'WorkerLost' else 'kernel'} ({exc.evalue}); "
                       f"retrying ({retries} retr{'y' if retries == 1 else 'ies'} left)",
-                      flush=True)
+                      file=sys.stderr, flush=True)
                 try:
                     self._attach(outer, job, ex, retries - 1)
                 except BaseException as again:  # noqa: BLE001 - e.g. executor closed

@@ -1,4 +1,4 @@
-"""Steps on a real Jupyter Kernel Gateway: data travels over the kernel channel, not a shared disk."""
+"""Steps on a real Jupyter Kernel Gateway: data travels over the kernel channel, not a disk."""
 from __future__ import annotations
 
 import json

@@ -56,7 +56,11 @@ def test_pool_never_hands_one_device_to_two_holders():
 def test_concurrent_gpu_steps_get_distinct_devices(tmp_path):
     # real kernels; only the device list is made up (CUDA_VISIBLE_DEVICES is just a variable)
     fake = [("0", "Fake GPU A"), ("1", "Fake GPU B")]
-    steps = [f"%%step g{i} --out d{i} --target accel\nimport os, time\ntime.sleep(1)\n"
+    # each step waits until both run (files as a barrier), so they hold devices at once
+    steps = [f"%%step g{i} --out d{i} --target accel\nimport os, pathlib, time\n"
+             f"pathlib.Path('running-{i}').touch()\nt = time.time()\n"
+             "while not all(pathlib.Path(f'running-{j}').exists() for j in (0, 1)):\n"
+             "    assert time.time() - t < 60\n    time.sleep(0.05)\n"
              f"d{i} = os.environ['CUDA_VISIBLE_DEVICES']" for i in range(2)]
     nb = write_notebook(tmp_path, steps, toml="[targets.accel]\n")
 
