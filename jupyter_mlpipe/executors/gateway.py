@@ -324,6 +324,8 @@ class GatewayExecutor(Executor):
                 self._push(kernel, store.value_path(digest), f".mlpipe-in/{digest}")
             for rel in step.reads:
                 self._push_path(kernel, self.pipeline.root, rel)
+            for rel in self._local_modules(job):  # the prelude's `import mylib` must work there
+                self._push(kernel, self.pipeline.root / rel, rel)
             warm_nb = warmup_notebook(self.pipeline)
             warm_nb.cells[-1] = _code("# jupyter_mlpipe: inputs and outputs travel over this "
                                       "kernel's channel (remote_helper.py)", ["mlpipe-internal"])
@@ -337,8 +339,10 @@ class GatewayExecutor(Executor):
             if warm is not None:
                 _save_combined(warm, out)
             dead = isinstance(exc, DeadKernelError) or not kernel.alive()
-            if isinstance(exc, RuntimeError) and not dead:
-                raise StepExecutionError(step.name, "TransferError", str(exc),
+            if not dead:  # e.g. the remote side lacks cloudpickle, or a local read failed
+                raise StepExecutionError(step.name, "TransferError",
+                                         f"moving data to or from the remote kernel failed: "
+                                         f"{type(exc).__name__}: {exc}",
                                          notebook=str(out)) from None
             why = ((kernel.kc.lost if kernel.kc is not None else None)
                    or f"{type(exc).__name__}: {exc}")
@@ -348,6 +352,21 @@ class GatewayExecutor(Executor):
                 kernel_died=True) from None
         _save_combined(warm, out, executed)
         return executed
+
+    def _local_modules(self, job: StepJob) -> list[str]:
+        """Project files the step or the prelude imports (the same ones its cache key hashes)."""
+        from ..analysis import local_module_files, parse
+
+        root = self.pipeline.root.resolve()
+        sources = [job.step.body] + [src for _, src in self.pipeline.prelude_cells]
+        files: set[str] = set()
+        for src in sources:
+            try:
+                tree = parse(src)
+            except Exception:  # noqa: BLE001 - the key computation reported it already
+                continue
+            files.update(f.relative_to(root).as_posix() for f in local_module_files(tree, root))
+        return sorted(files)
 
     def _send_helper(self, kernel: RemoteKernel) -> None:
         src = _helper_source()

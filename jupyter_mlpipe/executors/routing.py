@@ -72,6 +72,8 @@ class RoutingExecutor(Executor):
         """Pass the hint on, capped by how many steps each target can still get."""
         for name, count in self._steps.items():
             left = min(n, count - self._submitted.get(name, 0))
+            if name not in self.targets.targets:
+                continue  # a step outside this run (--only) names it; it gets no job
             if left > 0 or name in self._executors:
                 self.executor(name).expect(max(0, left))
 

@@ -23,15 +23,16 @@ def test_step_runs_on_the_gateway_kernel_with_inputs_reads_outputs_and_writes(tm
     # load (local) -> big (remote: reads a file, gets an input, writes a file) -> check (local)
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "words.txt").write_text("alpha beta")
+    (tmp_path / "mylib.py").write_text("def triple(v):\n    return v * 3\n")  # a local module
     nb = write_notebook(tmp_path, [
         "%%step load --out base\nimport numpy as np\nbase = np.arange(3_000_000, dtype='f8')",
         "%%step big --in base --out arr where --reads data/words.txt --writes out/report.txt "
         "--target remote\n"
         "import os\nwords = open('data/words.txt').read().split()\n"
-        "arr = base * n\nwhere = os.getcwd()\n"
+        "arr = triple(base)\nwhere = os.getcwd()\n"
         "os.makedirs('out', exist_ok=True)\nopen('out/report.txt', 'w').write(str(len(words)))",
         "%%step check --in arr --out total\ntotal = float(arr.sum())",
-    ], toml=toml(gateway))
+    ], toml=toml(gateway), prelude="import os\nfrom mylib import triple")
     run = run_pipeline(load_pipeline(nb), jobs=2)
     assert run.ok, [s.error for s in run.failed]
     arr = run.outputs("big")["arr"]  # 24 MB: a dozen chunks each way
