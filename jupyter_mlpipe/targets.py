@@ -275,7 +275,7 @@ def check_targets(spec: PipelineSpec, names: Iterable[str], home: Path,
         t = config.get(name)
         if t.kind == "gateway":
             _needs(t, "jupyter_server", "websocket")
-            from .executors.gateway import probe_gateway
+            from .executors.remote_kernel import probe_gateway
 
             env = {**base_env(spec, t),
                    **probe_gateway(t, t.kernel_name(spec), read_recorded(home, name))}

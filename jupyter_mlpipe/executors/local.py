@@ -186,23 +186,7 @@ class LocalExecutor(Executor):
         return executed
 
     def _run_papermill(self, kernel: _Kernel, nb: Any, out, parameters=None) -> Any:
-        import nbformat
-        import papermill
-
-        if out is None:  # warm-up: only its executed cells are kept, in memory
-            fd, src = tempfile.mkstemp(suffix=".ipynb")
-            os.close(fd)
-        else:
-            src = out.with_suffix(".input.ipynb")
-        nbformat.write(nb, src)
-        try:
-            return papermill.execute_notebook(
-                str(src), str(out) if out else None, parameters=parameters or None,
-                engine_name=ENGINE, kernel_name=self.pipeline.kernel_name, km=kernel.km,
-                kc=kernel.kc, progress_bar=False, request_save_on_cell_execute=False,
-                log_output=False)
-        finally:
-            os.unlink(src)
+        return run_papermill(nb, out, self.pipeline.kernel_name, kernel.km, kernel.kc, parameters)
 
     def close(self, now: bool = False) -> None:
         with self._cond:
@@ -215,6 +199,26 @@ class LocalExecutor(Executor):
                 k.shutdown()
         for t in self._slots:
             t.join(timeout=None if not now else 5)
+
+
+def run_papermill(nb: Any, out, kernel_name: str, km, kc, parameters=None) -> Any:
+    """papermill on a started, connected kernel (MlpipeEngine); out=None keeps it in memory."""
+    import nbformat
+    import papermill
+
+    if out is None:  # warm-up: only its executed cells are kept, in memory
+        fd, src = tempfile.mkstemp(suffix=".ipynb")
+        os.close(fd)
+    else:
+        src = out.with_suffix(".input.ipynb")
+    nbformat.write(nb, src)
+    try:
+        return papermill.execute_notebook(
+            str(src), str(out) if out else None, parameters=parameters or None,
+            engine_name=ENGINE, kernel_name=kernel_name, km=km, kc=kc, progress_bar=False,
+            request_save_on_cell_execute=False, log_output=False)
+    finally:
+        os.unlink(src)
 
 
 def _warmup_error(job: StepJob, error: Exception) -> StepExecutionError:
