@@ -39,6 +39,7 @@ class _Kernel:
         from jupyter_core.utils import ensure_event_loop
 
         self.loop = ensure_event_loop()  # this thread's loop: nbclient's run_sync uses it too
+        self._stopping = threading.Lock()  # close(now=True) and the slot thread may race here
         last: Exception | None = None
         for _attempt in range(3):  # jupyter_client's port race can kill a kernel at start
             self.km = AsyncKernelManager(kernel_name=kernel_name)
@@ -58,9 +59,14 @@ class _Kernel:
         return proc.poll() if proc is not None else None
 
     def shutdown(self) -> None:
+        with self._stopping:  # two threads destroying one zmq context abort the process
+            self._shutdown()
+
+    def _shutdown(self) -> None:
         try:
-            if getattr(self, "kc", None) is not None:
-                self.kc.stop_channels()
+            kc, self.kc = getattr(self, "kc", None), None
+            if kc is not None:
+                kc.stop_channels()
             if self.km.has_kernel:
                 self.loop.run_until_complete(self.km.shutdown_kernel(now=True))
         except Exception:  # noqa: BLE001 - best effort; the process may be gone already
