@@ -139,7 +139,7 @@ def main() -> None:
         timed_run(nb, 2, "cluster", params)  # warm the kept cluster
         cluster = timed_run(nb, 2, "cluster", params)
         local2 = timed_run(nb, 2, None, params, keep=False)
-        rows.append((f"fan-out {a.fanout} x {a.work:.1f} CPU-s, local --jobs 1",
+        rows.append((f"fan-out {a.fanout} x {a.work:g} CPU-s, local --jobs 1",
                      f"{local1:.1f} s", "1.00x"))
         rows.append((f"fan-out {a.fanout}, LocalCluster 2x1, cluster started in the run",
                      f"{cold:.1f} s", f"{local1 / cold:.2f}x"))
