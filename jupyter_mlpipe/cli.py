@@ -95,7 +95,7 @@ def cmd_run(a) -> int:
     progress = Progress()
     try:
         run = run_pipeline(spec, params=params, jobs=a.jobs, only=a.only or None, force=a.force,
-                           fail_fast=a.fail_fast, listener=progress)
+                           fail_fast=a.fail_fast, listener=progress, target=a.target)
     except KeyboardInterrupt:
         progress.close()
         print("\ninterrupted: running steps were stopped; finished steps are stored. "
@@ -338,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--only", nargs="+", metavar="STEP", help="these steps (and what they need)")
     r.add_argument("--force", action="store_true", help="execute even if a result is stored")
     r.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
+    r.add_argument("--target", metavar="NAME",
+                   help="run every step on this compute target (mlpipe.toml), overriding --target")
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("status", help="each step: cached, or stale and why")

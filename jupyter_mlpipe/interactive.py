@@ -20,6 +20,7 @@ from .keys import make_key
 from .models import Status, StepRun
 from .notebook import MAGIC, pipeline_from_json, read_notebook_json, split_magic, cell_source
 from .plan import Planner
+from .targets import recorded_envs
 from .store import serialize
 from .store.files import Store
 from .store.history import History, new_run_id
@@ -92,7 +93,7 @@ def run_step_cell(shell: Any, line: str, body: str, notebook: str | None = None)
     store = Store.for_notebook(nb_path)
     history = History(store.home)
     try:
-        planner = Planner(spec, store, history, params)
+        planner = Planner(spec, store, history, params, recorded_envs(spec, store.home))
         planner.ctx.prelude_override = _live_prelude(planner, step.name, ns)
         missing = [v for v in step.inputs if v not in ns]
         if missing:

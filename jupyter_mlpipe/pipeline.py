@@ -8,6 +8,7 @@ from .graph import Graph
 from .models import StepSpec, StepStatus
 from .notebook import PipelineSpec, load_pipeline
 from .plan import Planner
+from .targets import recorded_envs
 from .runner import Listener, RunResult, run_pipeline
 from .store.files import Store
 from .store.history import History
@@ -53,7 +54,8 @@ class Pipeline:
     def status(self, params: dict[str, Any] | None = None) -> list[StepStatus]:
         history = History(self.store.home)
         try:
-            return Planner(self.spec, self.store, history, params).status()
+            env = recorded_envs(self.spec, self.store.home)  # same target env as `run` keys
+            return Planner(self.spec, self.store, history, params, env).status()
         finally:
             history.close()
 

@@ -20,6 +20,7 @@ from .notebook import PipelineSpec
 from .plan import Planner
 from .store.files import Store
 from .store.history import History, new_run_id
+from .targets import check_targets, override_target
 
 Listener = Callable[["RunResult", StepRun], None]
 
@@ -72,18 +73,21 @@ def default_jobs() -> int:
 
 
 def make_executor(spec: PipelineSpec, params: dict[str, Any], jobs: int):
-    from .executors.local import LocalExecutor
+    """One executor per compute target the steps use (mlpipe.toml); `local` is LocalExecutor."""
+    from .executors.routing import RoutingExecutor
 
-    return LocalExecutor(spec, params, jobs)
+    return RoutingExecutor(spec, params, jobs)
 
 
 def run_pipeline(spec: PipelineSpec, *, params: dict[str, Any] | None = None,
                  jobs: int | None = None, only: list[str] | None = None, force: bool = False,
                  fail_fast: bool = False, listener: Listener | None = None,
                  executor_factory: Callable | None = None, kind: str = "batch",
-                 run_id: str | None = None, cancel: threading.Event | None = None) -> RunResult:
-    """Run the selected steps. `cancel`, when set from another thread, stops the run like
-    Ctrl-C does (running kernels killed, finished steps kept) and returns it as cancelled."""
+                 run_id: str | None = None, cancel: threading.Event | None = None,
+                 target: str | None = None) -> RunResult:
+    """Run the selected steps. `target` runs every step on that compute target (`mlpipe run
+    --target NAME`). `cancel`, when set from another thread, stops the run like Ctrl-C does
+    (running kernels killed, finished steps kept) and returns it as cancelled."""
     params = dict(params or {})
     unknown = sorted(set(params) - set(spec.parameters))
     if unknown:
@@ -94,6 +98,8 @@ def run_pipeline(spec: PipelineSpec, *, params: dict[str, Any] | None = None,
             + (", ".join(spec.parameters) or "nothing") + ". Add them to the cell tagged "
             "'parameters', or fix the name.")
     jobs = jobs or default_jobs()
+    if target:
+        spec = override_target(spec, target)
     store = Store.for_notebook(spec.path)
     history = History(store.home)
     planner = Planner(spec, store, history, params)
@@ -101,6 +107,13 @@ def run_pipeline(spec: PipelineSpec, *, params: dict[str, Any] | None = None,
     selected = graph.closure(only) if only else set(graph.names)
     forced = (set(graph.check(only)) if only else selected) if force else set()
     order = [n for n in graph.order if n in selected]
+    # unknown targets, unreachable gateways/schedulers: fail here, before any step starts
+    try:
+        planner.ctx.env.update(check_targets(spec, {spec.step(n).target for n in order},
+                                             store.home))
+    except BaseException:
+        history.close()
+        raise
     run = RunResult(run_id or new_run_id(), spec.path, store.home, {**spec.parameters, **params})
     run.steps = {n: StepRun(n) for n in order}
     run_dir = store.runs / run.run_id

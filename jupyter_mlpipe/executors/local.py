@@ -47,6 +47,7 @@ class _Kernel:
         from jupyter_core.utils import ensure_event_loop
 
         self.loop = ensure_event_loop()  # this thread's loop: nbclient's run_sync uses it too
+        self._stopping = threading.Lock()  # close(now=True) and the slot thread may race here
         last: Exception | None = None
         for _attempt in range(3):  # jupyter_client's port race can kill a kernel at start
             # IPC sockets: no TCP port race at start (jupyter_client#154), nothing on the network
@@ -74,9 +75,14 @@ class _Kernel:
             proc.kill()
 
     def shutdown(self) -> None:
+        with self._stopping:  # two threads destroying one zmq context abort the process
+            self._shutdown()
+
+    def _shutdown(self) -> None:
         try:
-            if getattr(self, "kc", None) is not None:
-                self.kc.stop_channels()
+            kc, self.kc = getattr(self, "kc", None), None
+            if kc is not None:
+                kc.stop_channels()
             if self.km.has_kernel:
                 self.loop.run_until_complete(self.km.shutdown_kernel(now=True))
         except Exception:  # noqa: BLE001 - best effort; the process may be gone already
@@ -209,23 +215,7 @@ class LocalExecutor(Executor):
         return executed
 
     def _run_papermill(self, kernel: _Kernel, nb: Any, out, parameters=None) -> Any:
-        import nbformat
-        import papermill
-
-        if out is None:  # warm-up: only its executed cells are kept, in memory
-            fd, src = tempfile.mkstemp(suffix=".ipynb")
-            os.close(fd)
-        else:
-            src = out.with_suffix(".input.ipynb")
-        nbformat.write(nb, src)
-        try:
-            return papermill.execute_notebook(
-                str(src), str(out) if out else None, parameters=parameters or None,
-                engine_name=ENGINE, kernel_name=self.pipeline.kernel_name, km=kernel.km,
-                kc=kernel.kc, progress_bar=False, request_save_on_cell_execute=False,
-                log_output=False)
-        finally:
-            os.unlink(src)
+        return run_papermill(nb, out, self.pipeline.kernel_name, kernel.km, kernel.kc, parameters)
 
     def close(self, now: bool = False) -> None:
         with self._cond:
@@ -238,6 +228,26 @@ class LocalExecutor(Executor):
                 k.kill()
         for t in self._slots:
             t.join(timeout=None if not now else 5)
+
+
+def run_papermill(nb: Any, out, kernel_name: str, km, kc, parameters=None) -> Any:
+    """papermill on a started, connected kernel (MlpipeEngine); out=None keeps it in memory."""
+    import nbformat
+    import papermill
+
+    if out is None:  # warm-up: only its executed cells are kept, in memory
+        fd, src = tempfile.mkstemp(suffix=".ipynb")
+        os.close(fd)
+    else:
+        src = out.with_suffix(".input.ipynb")
+    nbformat.write(nb, src)
+    try:
+        return papermill.execute_notebook(
+            str(src), str(out) if out else None, parameters=parameters or None,
+            engine_name=ENGINE, kernel_name=kernel_name, km=km, kc=kc, progress_bar=False,
+            request_save_on_cell_execute=False, log_output=False)
+    finally:
+        os.unlink(src)
 
 
 def _warmup_error(job: StepJob, error: Exception) -> StepExecutionError:

@@ -1,0 +1,220 @@
+"""Steps as tasks on a Dask distributed cluster; a worker runs each step notebook in a fresh kernel.
+
+Artifacts go through the store as usual, so every worker must see the store at the same path
+(true for `dask = "local"`, a LocalCluster on this machine; on a real cluster, a shared
+filesystem). `resources = { GPU = 1 }` becomes Dask worker resources on each task.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import threading
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ..errors import StepExecutionError, TargetError
+from ..targets import Target, gpu_devices, local_kernel_python
+from .base import Executor, StepJob, _code, step_notebook, warmup_notebook
+
+
+def run_on_worker(nb_json: str, out: str, cwd: str, kernel_name: str, params: dict,
+                  step: str) -> None:
+    """Executed on a Dask worker: papermill on a fresh kernel. Errors come back picklable."""
+    import nbformat
+    import papermill
+    from nbclient.exceptions import DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
+    from .base import error_from_papermill
+
+    src = Path(out).with_suffix(".input.ipynb")
+    src.write_text(nb_json)
+    try:
+        papermill.execute_notebook(str(src), out, parameters=params or None,
+                                   kernel_name=kernel_name, cwd=cwd, progress_bar=False,
+                                   log_output=False, request_save_on_cell_execute=False,
+                                   shutdown_kernel="immediate")
+    except PapermillExecutionError as exc:
+        raise error_from_papermill(step, exc, out) from None
+    except DeadKernelError as exc:
+        raise StepExecutionError(step, "DeadKernelError", f"kernel process stopped ({exc})",
+                                 notebook=out, kernel_died=True) from None
+    finally:
+        src.unlink(missing_ok=True)
+    try:
+        from distributed import get_worker
+
+        worker = get_worker().address
+    except (ImportError, ValueError):
+        worker = "?"
+    nb = nbformat.read(out, as_version=4)
+    nb.metadata.setdefault("mlpipe", {})["worker"] = {
+        "address": worker, "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES")}
+    nbformat.write(nb, out)
+
+
+def _local_cluster(target: Target):
+    import logging
+
+    import dask
+    from distributed import Client, LocalCluster
+
+    # our retry policy (`retries`) is the one that applies: a lost worker fails the task at once
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "port 8787 in use": we show no dashboard anyway
+        cluster = LocalCluster(n_workers=target.workers, threads_per_worker=1, processes=True,
+                               resources=dict(target.resources) or None,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+    return cluster, Client(cluster)
+
+
+def _connect(target: Target):
+    from distributed import Client
+
+    try:
+        return Client(target.dask, timeout=target.timeout)
+    except (OSError, TimeoutError) as exc:
+        raise TargetError(
+            f"target '{target.name}': Dask scheduler {target.dask} is unreachable ({exc}). Start "
+            "it (`dask scheduler` plus `dask worker ADDRESS`), or fix `dask` in the targets file."
+        ) from None
+
+
+def probe_scheduler(target: Target, kernel_name: str, home: Path) -> dict[str, Any]:
+    """The scheduler answers, some worker has the resources asked for, workers see the store."""
+    if target.dask == "local":
+        env: dict[str, Any] = {"python": local_kernel_python(kernel_name)}
+        if "GPU" in target.resources:
+            env["gpu"] = sorted({name for _, name in gpu_devices()})
+        return env
+    client = _connect(target)
+    try:
+        workers = client.scheduler_info().get("workers", {})
+        if not workers:
+            raise TargetError(f"target '{target.name}': scheduler {target.dask} has no workers")
+        fit = [w for w, info in workers.items()
+               if all(info.get("resources", {}).get(k, 0) >= v
+                      for k, v in target.resources.items())]
+        if not fit:
+            raise TargetError(
+                f"target '{target.name}': no worker of {target.dask} offers resources "
+                f"{dict(target.resources)}; start workers with e.g. `dask worker ADDRESS "
+                f"--resources GPU=1`, or change `resources`.")
+        sees = client.run(os.path.isdir, str(home), workers=fit)
+        if not all(sees.values()):
+            blind = ", ".join(w for w, ok in sees.items() if not ok)
+            raise TargetError(f"target '{target.name}': worker(s) {blind} cannot see the store "
+                              f"{home}; mount it at the same path, or set MLPIPE_HOME to a "
+                              "shared folder.")
+        versions = set(client.run(local_kernel_python, kernel_name, workers=fit).values())
+        env = {"python": ",".join(sorted(versions))}
+        if "GPU" in target.resources:
+            models = client.run(gpu_devices, workers=fit).values()
+            env["gpu"] = sorted({name for devs in models for _, name in devs})
+        return env
+    finally:
+        client.close()
+
+
+class DaskExecutor(Executor):
+    """Submits each step as a task; the cluster decides where and how many at once."""
+
+    def __init__(self, pipeline, params, jobs, target: Target):
+        self.pipeline, self.params, self.jobs = pipeline, params, max(1, jobs)
+        self.target = target
+        self.kernel_name = target.kernel_name(pipeline)
+        self.cluster = None
+        self.client = None
+        self._lock = threading.Lock()
+        self._pending: set = set()
+
+    def _ensure(self):
+        with self._lock:
+            if self.client is None:
+                if self.target.dask == "local":
+                    self.cluster, self.client = _local_cluster(self.target)
+                else:
+                    self.client = _connect(self.target)
+            return self.client
+
+    def notebook(self, job: StepJob) -> Any:
+        """Warm-up cells and the step's cells in one notebook, run by one fresh kernel."""
+        nb = warmup_notebook(self.pipeline)
+        nb.metadata["kernelspec"]["name"] = self.kernel_name
+        env = dict(self.target.env)
+        nb.cells.insert(0, _code(
+            "import os as _os\n"
+            + (f"_os.environ.update({env!r})\n" if env else "")
+            + f"print('jupyter_mlpipe: step {job.step.name} on Dask target "
+            f"{self.target.name}, CUDA_VISIBLE_DEVICES=' + "
+            "str(_os.environ.get('CUDA_VISIBLE_DEVICES')))", ["mlpipe-internal"]))
+        step = step_notebook(job, self.kernel_name)
+        nb.metadata["mlpipe"] = {**step.metadata["mlpipe"], "target": self.target.name}
+        nb.cells.extend(step.cells)
+        return nb
+
+    def submit(self, job: StepJob) -> cf.Future:
+        import nbformat
+
+        client = self._ensure()
+        job.run_dir.mkdir(parents=True, exist_ok=True)
+        nb = nbformat.writes(self.notebook(job))
+        fut: cf.Future = cf.Future()
+        fut.set_running_or_notify_cancel()
+        task = client.submit(run_on_worker, nb, str(job.notebook_path), str(self.pipeline.root),
+                             self.kernel_name, self.params, job.step.name,
+                             key=f"mlpipe-{job.step.name}-{uuid.uuid4().hex[:8]}", pure=False,
+                             resources=dict(self.target.resources) or None)
+        self._pending.add(task)
+        task.add_done_callback(lambda t: self._done(t, job, fut))
+        return fut
+
+    def _done(self, task, job: StepJob, fut: cf.Future) -> None:
+        import nbformat
+
+        self._pending.discard(task)
+        try:
+            if task.status == "finished":
+                nb = nbformat.read(job.notebook_path, as_version=4)
+                fut.set_result(self.read_result(job, nb))
+                return
+            if task.status == "cancelled":
+                raise StepExecutionError(job.step.name, "Cancelled", "the task was cancelled")
+            exc = task.exception()
+            raise _map_error(job, exc)
+        except BaseException as exc:  # noqa: BLE001 - handed to the runner
+            if not fut.done():
+                fut.set_exception(exc)
+
+    def execute(self, job: StepJob) -> Any:
+        import nbformat
+
+        self.submit(job).result()
+        return nbformat.read(job.notebook_path, as_version=4)
+
+    def close(self, now: bool = False) -> None:
+        with self._lock:
+            client, cluster = self.client, self.cluster
+            self.client = self.cluster = None
+        if client is not None:
+            if now and self._pending:
+                client.cancel(list(self._pending), force=True)
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _map_error(job: StepJob, exc: BaseException) -> BaseException:
+    if isinstance(exc, StepExecutionError):
+        return exc
+    name = type(exc).__name__
+    if name == "KilledWorker" or "CommClosed" in name:
+        return StepExecutionError(
+            job.step.name, "WorkerLost",
+            f"the Dask worker running it was lost ({name}: {exc}); results stored so far are "
+            "kept", notebook=str(job.notebook_path))
+    return StepExecutionError(job.step.name, name, str(exc), notebook=str(job.notebook_path))
+

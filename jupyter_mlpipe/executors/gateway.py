@@ -1,0 +1,208 @@
+"""Steps on remote kernels of Jupyter Kernel / Enterprise Gateway; data moves over their channel.
+
+Per step: start a kernel over the gateway's REST API (jupyter_server's GatewayKernelManager),
+send remote_helper.py into it, push the step's input artifacts and --reads files in base64
+chunks, run the warm-up and step notebooks with papermill on that kernel (MlpipeEngine), then
+pull outputs and --writes files back as chunked display_data and adopt them into the local store.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ..errors import StepExecutionError, TargetError
+from ..store import serialize
+from ..store.files import Store
+from ..targets import Target
+from .base import (Executor, StepJob, _code, error_from_papermill, step_notebook,
+                   warmup_notebook)
+from .local import _save_combined, register_engine, run_papermill
+from .remote_kernel import RemoteKernel
+
+CHUNK = 2 << 20  # raw bytes per message (base64 adds a third; gateways cap messages at 10 MiB)
+
+
+def _helper_source() -> str:
+    return (Path(__file__).with_name("remote_helper.py")).read_text()
+
+
+def adopt_artifact(store: Store, tmp: Path) -> str:
+    """Move a received artifact file into the store under its content digest."""
+    with open(tmp, "rb") as f:
+        value = serialize.read_artifact(f)
+    digest = serialize.digest_value(value)
+    dest = store.value_path(digest)
+    if dest.exists():
+        tmp.unlink()
+    else:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, dest)
+    return digest
+
+
+class GatewayExecutor(Executor):
+    """Up to --jobs remote kernels at once, one per step."""
+
+    def __init__(self, pipeline, params, jobs, target: Target):
+        super().__init__(pipeline, params, jobs)
+        register_engine()
+        self.target = target
+        self.kernel_name = target.kernel_name(pipeline)
+
+    def execute(self, job: StepJob) -> Any:
+        try:
+            kernel = RemoteKernel(self.target, self.kernel_name)
+        except TargetError as exc:
+            raise StepExecutionError(job.step.name, "GatewayLost", str(exc)) from None
+        try:
+            return self._run(kernel, job)
+        finally:
+            kernel.shutdown()
+
+    # ---- one step ----------------------------------------------------------------------
+    def _run(self, kernel: RemoteKernel, job: StepJob) -> Any:
+        from nbclient.exceptions import DeadKernelError
+        from papermill.exceptions import PapermillExecutionError
+
+        store = Store(job.store_home)
+        step = job.step
+        out = job.notebook_path
+        warm = None
+        try:
+            self._send_helper(kernel)
+            for var, digest in job.inputs.items():
+                self._push(kernel, store.value_path(digest), f".mlpipe-in/{digest}")
+            for rel in step.reads:
+                self._push_path(kernel, self.pipeline.root, rel)
+            for rel in self._local_modules(job):  # the prelude's `import mylib` must work there
+                self._push(kernel, self.pipeline.root / rel, rel)
+            warm_nb = warmup_notebook(self.pipeline)
+            warm_nb.cells[-1] = _code("# jupyter_mlpipe: inputs and outputs travel over this "
+                                      "kernel's channel (remote_helper.py)", ["mlpipe-internal"])
+            warm = self._papermill(kernel, warm_nb, None, self.params)
+            executed = self._papermill(kernel, self._step_notebook(job), out, None)
+            self._pull_results(kernel, job, store)
+        except PapermillExecutionError as exc:
+            _save_combined(warm, out)
+            raise error_from_papermill(step.name, exc, str(out)) from None
+        except (DeadKernelError, ConnectionError, TimeoutError, RuntimeError, OSError) as exc:
+            if warm is not None:
+                _save_combined(warm, out)
+            dead = isinstance(exc, DeadKernelError) or not kernel.alive()
+            if not dead:  # e.g. the remote side lacks cloudpickle, or a local read failed
+                raise StepExecutionError(step.name, "TransferError",
+                                         f"moving data to or from the remote kernel failed: "
+                                         f"{type(exc).__name__}: {exc}",
+                                         notebook=str(out)) from None
+            why = ((kernel.kc.lost if kernel.kc is not None else None)
+                   or f"{type(exc).__name__}: {exc}")
+            raise StepExecutionError(
+                step.name, "KernelLost", f"remote kernel on {self.target.gateway}: {why}",
+                notebook=str(out),
+                kernel_died=True) from None
+        _save_combined(warm, out, executed)
+        return executed
+
+    def _local_modules(self, job: StepJob) -> list[str]:
+        """Project files the step or the prelude imports (the same ones its cache key hashes)."""
+        from ..analysis import local_module_files, parse
+
+        root = self.pipeline.root.resolve()
+        sources = [job.step.body] + [src for _, src in self.pipeline.prelude_cells]
+        files: set[str] = set()
+        for src in sources:
+            try:
+                tree = parse(src)
+            except Exception:  # noqa: BLE001 - the key computation reported it already
+                continue
+            files.update(f.relative_to(root).as_posix() for f in local_module_files(tree, root))
+        return sorted(files)
+
+    def _send_helper(self, kernel: RemoteKernel) -> None:
+        src = _helper_source()
+        kernel.execute(
+            "import types as _t\n_mlpipe_remote = _t.ModuleType('_mlpipe_remote')\n"
+            f"exec(compile({src!r}, 'jupyter_mlpipe/remote_helper.py', 'exec'), "
+            "_mlpipe_remote.__dict__)\n"
+            f"_mlpipe_remote.begin({self.target.env!r})\ndel _t", timeout=60)
+
+    def _push(self, kernel: RemoteKernel, src: Path, dest: str) -> None:
+        with open(src, "rb") as f:
+            offset = 0
+            while True:
+                block = f.read(CHUNK)
+                if not block and offset:
+                    break
+                kernel.execute(f"_mlpipe_remote.put({dest!r}, "
+                               f"{base64.b64encode(block).decode()!r}, {offset})", timeout=300)
+                offset += len(block)
+                if not block:
+                    break
+
+    def _push_path(self, kernel: RemoteKernel, root: Path, rel: str) -> None:
+        full = root / rel
+        files = sorted(p for p in full.rglob("*") if p.is_file()) if full.is_dir() else [full]
+        for p in files:
+            self._push(kernel, p, p.relative_to(root).as_posix())
+
+    def _pull(self, kernel: RemoteKernel, path: str, dest: Path) -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with open(dest, "wb") as f:
+            def write(content: dict) -> None:
+                chunk = content["data"].get("application/x-mlpipe-chunk")
+                if chunk is not None:
+                    f.seek(content["metadata"]["offset"])
+                    f.write(base64.b64decode(chunk))
+
+            kernel.execute(f"_mlpipe_remote.send({path!r}, {CHUNK})", write, timeout=None)
+
+    def _pull_results(self, kernel: RemoteKernel, job: StepJob, store: Store) -> None:
+        got: dict[str, Any] = {}
+        kernel.execute("_mlpipe_remote.info()",
+                       lambda c: got.update(c["data"].get("application/x-mlpipe-info", {})),
+                       timeout=60)
+        tmp = store.tmp / f"remote-{uuid.uuid4().hex}"
+        try:
+            outputs = {}
+            for var, path in got.get("outputs", {}).items():
+                self._pull(kernel, path, tmp / "out" / var)
+                outputs[var] = adopt_artifact(store, tmp / "out" / var)
+            for rel in got.get("files", []):
+                self._pull(kernel, rel, tmp / "files" / rel)
+                os.chmod(tmp / "files" / rel, got.get("modes", {}).get(rel, 0o644))
+            writes = {}
+            for w in job.step.writes:
+                writes[w] = store.put_path(Path(w), tmp / "files")
+                store.restore_path(w, writes[w], self.pipeline.root)  # as if written here
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        result = {"outputs": outputs, "writes": writes, "dropped": got.get("dropped", []),
+                  "saved_at": time.time()}
+        job.result_path.write_text(json.dumps(result))
+        try:
+            kernel.execute("_mlpipe_remote.end()", timeout=30)
+        except (RuntimeError, ConnectionError, TimeoutError):
+            pass  # the kernel is shut down next anyway
+
+    def _step_notebook(self, job: StepJob) -> Any:
+        """The local step notebook, loading and saving through remote_helper instead."""
+        s = job.step
+        nb = step_notebook(job, self.kernel_name)
+        nb.metadata["mlpipe"].update(target=self.target.name, gateway=self.target.gateway)
+        nb.cells[0].source = "\n".join(
+            f"{var} = _mlpipe_remote.load({'.mlpipe-in/' + d!r})"
+            for var, d in job.inputs.items()) or "# no inputs"
+        nb.cells[-1].source = (f"_mlpipe_remote.stage({s.name!r}, globals(), {list(s.outputs)!r}, "
+                               f"{s.outputs_declared!r}, {list(s.writes)!r})")
+        return nb
+
+    def _papermill(self, kernel: RemoteKernel, nb: Any, out: Path | None, parameters) -> Any:
+        asyncio.set_event_loop(kernel.loop)
+        return run_papermill(nb, out, self.kernel_name, kernel.km, kernel.kc, parameters)
