@@ -24,7 +24,7 @@ from ..targets import Target
 from .base import (Executor, StepJob, _code, error_from_papermill, step_notebook,
                    warmup_notebook)
 from .local import _save_combined, register_engine, run_papermill
-from .remote_kernel import RemoteKernel
+from .remote_kernel import RemoteKernel, release_gateway
 
 CHUNK = 2 << 20  # raw bytes per message (base64 adds a third; gateways cap messages at 10 MiB)
 
@@ -55,6 +55,10 @@ class GatewayExecutor(Executor):
         register_engine()
         self.target = target
         self.kernel_name = target.kernel_name(pipeline)
+
+    def close(self, now: bool = False) -> None:
+        super().close(now)
+        release_gateway()
 
     def execute(self, job: StepJob) -> Any:
         try:

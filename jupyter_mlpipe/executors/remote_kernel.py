@@ -16,11 +16,15 @@ from ..store import serialize
 from ..targets import Target
 
 _configured: dict[str, str] = {}
+_saved: dict[str, Any] = {}  # the GatewayClient as it was before a run pointed it elsewhere
 _config_lock = threading.Lock()
 
 
 def configure_gateway(target: Target) -> None:
-    """Point jupyter_server's GatewayClient singleton at the target's gateway."""
+    """Point jupyter_server's GatewayClient singleton at the target's gateway, for this run.
+
+    In a Jupyter server the singleton is also the server's own gateway setting: one that
+    already uses a gateway is not redirected, and release_gateway() puts things back after."""
     from jupyter_server.gateway.gateway_client import GatewayClient
 
     url = target.gateway.rstrip("/")
@@ -30,12 +34,38 @@ def configure_gateway(target: Target) -> None:
                 f"target '{target.name}' uses gateway {url}, but this run already uses "
                 f"{_configured['url']}; jupyter_server's gateway client serves one gateway per "
                 "process. Run the steps of each gateway in separate runs (--only / --target).")
+        if not _configured:
+            had = GatewayClient.initialized()
+            own = GatewayClient.instance().url if had else None
+            if own and own.rstrip("/") != url:
+                raise TargetError(
+                    f"target '{target.name}' uses gateway {url}, but this Jupyter server "
+                    f"itself runs its kernels on gateway {own}; run this target from "
+                    "`mlpipe run` in a shell instead.")
+            _saved.clear()
+            _saved.update(had=had, url=own,
+                          token=GatewayClient.instance().auth_token if had else None)
         gc = GatewayClient.instance()
         gc.url = url
         gc.auth_token = target.token()
         gc.request_timeout = max(gc.request_timeout, 60.0)
         gc.init_connection_args()
         _configured["url"] = url
+
+
+def release_gateway() -> None:
+    """Undo configure_gateway once a run's gateway steps are done."""
+    from jupyter_server.gateway.gateway_client import GatewayClient
+
+    with _config_lock:
+        if not _configured:
+            return
+        if _saved.get("had"):
+            gc = GatewayClient.instance()
+            gc.url, gc.auth_token = _saved["url"], _saved["token"]
+        else:
+            GatewayClient.clear_instance()
+        _configured.clear()
 
 
 def _client_class():

@@ -35,6 +35,10 @@ def test_step_runs_on_the_gateway_kernel_with_inputs_reads_outputs_and_writes(tm
     ], toml=toml(gateway), prelude="import os\nfrom mylib import triple")
     run = run_pipeline(load_pipeline(nb), jobs=2)
     assert run.ok, [s.error for s in run.failed]
+    from jupyter_server.gateway.gateway_client import GatewayClient
+
+    # the process-wide gateway client is put back: in a Jupyter server it is the server's own
+    assert not GatewayClient.initialized()
     arr = run.outputs("big")["arr"]  # 24 MB: a dozen chunks each way
     np.testing.assert_array_equal(arr, np.arange(3_000_000, dtype="f8") * 3)
     assert run.outputs("check")["total"] == float(arr.sum())
