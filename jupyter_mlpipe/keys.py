@@ -23,25 +23,14 @@ def _h(text: str) -> str:
 def prelude_closure(prelude: tuple[PreludeStatement, ...], names: set[str]) -> list[PreludeStatement]:
     """Prelude statements a step depends on: those defining names it uses (transitively),
     plus those that define nothing or use `import *` (their effects cannot be traced)."""
-    needed: set[int] = set()
-    todo = list(names)
-    seen_names: set[str] = set()
+    needed = {i for i, st in enumerate(prelude) if not st.defines or "*" in st.defines}
+    todo = list(names) + [n for i in needed for n in prelude[i].uses]
+    seen: set[str] = set()
     while todo:
         n = todo.pop()
-        if n in seen_names:
+        if n in seen:
             continue
-        seen_names.add(n)
-        for i, st in enumerate(prelude):
-            if n in st.defines and i not in needed:
-                needed.add(i)
-                todo.extend(st.uses)
-    for i, st in enumerate(prelude):
-        if not st.defines or "*" in st.defines:
-            needed.add(i)
-            todo.extend(st.uses)
-    # names used by the always-included statements may pull in more
-    while todo:
-        n = todo.pop()
+        seen.add(n)
         for i, st in enumerate(prelude):
             if n in st.defines and i not in needed:
                 needed.add(i)
