@@ -65,6 +65,13 @@ def lab(tmp_path):
         "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
                                     "language": "python"}},
         "nbformat": 4, "nbformat_minor": 5}))
+    (root / "slow.ipynb").write_text(json.dumps({
+        "cells": [{"cell_type": "code", "execution_count": None, "id": "s", "metadata": {},
+                   "outputs": [], "source": "%%step nap --out done\nimport time\n"
+                   "time.sleep(120)\ndone = True"}],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                    "language": "python"}},
+        "nbformat": 4, "nbformat_minor": 5}))
     config = tmp_path / "config"
     (config / "labconfig").mkdir(parents=True)
     (config / "labconfig" / "page_config.json").write_text(json.dumps(
@@ -189,6 +196,20 @@ def test_panel_runs_the_pipeline_and_jumps_to_cells(lab):
             error = page.inner_text(f"{PANEL} .jp-mlpipe-error")
             assert "join" in error and "ValueError" in error
             page.screenshot(path=str(artifacts / "panel_failed.png"))
+
+            # a long run can be cancelled from the panel: the run ends "cancelled"
+            page.evaluate("window.jupyterapp.commands.execute('docmanager:open', "
+                          "{path: 'slow.ipynb'})")
+            page.wait_for_selector(f'{PANEL} g.jp-mlpipe-node[data-step="nap"]', timeout=30_000)
+            page.click(f'{PANEL} button[data-action="run-all"]')
+            page.wait_for_function(
+                f"""() => document.querySelector('{PANEL} g[data-step="nap"]')
+                       ?.dataset.status === 'running'""", timeout=60_000)
+            t0 = time.time()
+            page.click(f'{PANEL} button[data-action="cancel"]')
+            page.wait_for_selector(f'{PANEL} .jp-mlpipe-runs li[data-state="cancelled"]',
+                                   timeout=30_000)
+            assert time.time() - t0 < 30  # not the 120 s the step would have slept
 
             # the notebook widget (pipe.widget()) draws the same graph with the same states
             page.evaluate("window.jupyterapp.commands.execute('docmanager:open', "

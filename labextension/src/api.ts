@@ -91,6 +91,10 @@ export function startRun(body: {
   return request<IRun>('runs', {}, { method: 'POST', body: JSON.stringify(body) });
 }
 
+export function cancelRun(runId: string): Promise<IRun> {
+  return request<IRun>(`runs/${runId}`, {}, { method: 'DELETE' });
+}
+
 /** URLs the browser opens itself (EventSource, a new tab) carry the token when there is one. */
 function withToken(endpoint: string, query: Record<string, string>): string {
   const token = ServerConnection.makeSettings().token;

@@ -21,6 +21,7 @@ export class PipelinePanel extends Widget {
         <button class="jp-Button jp-mod-styled" data-action="run-step" title="Execute the selected step again (its inputs come from the cache)">Run step</button>
         <button class="jp-Button jp-mod-styled" data-action="run-upto" title="Run the selected step and every step it needs, reusing what is cached">Run up to</button>
         <button class="jp-Button jp-mod-styled" data-action="open-notebook" title="Open the executed notebook of the selected step from its latest run">Executed notebook</button>
+        <button class="jp-Button jp-mod-styled jp-mod-warn" data-action="cancel" title="Stop the run going on: running steps are stopped, finished ones stay stored">Cancel run</button>
       </div>
       <div class="jp-mlpipe-error" hidden></div>
       <div class="jp-mlpipe-graph"></div>
@@ -159,6 +160,18 @@ export class PipelinePanel extends Widget {
     const path = this.path;
     if (!path) {
       return this.showError(new Error('Open a notebook first.'));
+    }
+    if (action === 'cancel') {
+      if (!this.liveRun) {
+        return this.showError(new Error('No run of this notebook is going on.'));
+      }
+      try {
+        await api.cancelRun(this.liveRun);
+        this.showError(null);
+      } catch (err) {
+        this.showError(err);
+      }
+      return;
     }
     if (action !== 'run-all' && !this.selected) {
       return this.showError(new Error('Select a step in the graph first.'));
