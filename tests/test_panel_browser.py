@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import write_notebook
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -58,20 +60,10 @@ def lab(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
     shutil.copy(NOTEBOOKS / "panel_demo.ipynb", root / "demo.ipynb")
-    (root / "widget.ipynb").write_text(json.dumps({
-        "cells": [{"cell_type": "code", "execution_count": None, "id": "w", "metadata": {},
-                   "outputs": [], "source": "from jupyter_mlpipe import Pipeline\n"
-                   "Pipeline.from_notebook('demo.ipynb').widget()"}],
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                    "language": "python"}},
-        "nbformat": 4, "nbformat_minor": 5}))
-    (root / "slow.ipynb").write_text(json.dumps({
-        "cells": [{"cell_type": "code", "execution_count": None, "id": "s", "metadata": {},
-                   "outputs": [], "source": "%%step nap --out done\nimport time\n"
-                   "time.sleep(120)\ndone = True"}],
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                    "language": "python"}},
-        "nbformat": 4, "nbformat_minor": 5}))
+    write_notebook(root / "widget.ipynb", [
+        "from jupyter_mlpipe import Pipeline\nPipeline.from_notebook('demo.ipynb').widget()"])
+    write_notebook(root / "slow.ipynb",
+                   ["%%step nap --out done\nimport time\ntime.sleep(120)\ndone = True"])
     config = tmp_path / "config"
     (config / "labconfig").mkdir(parents=True)
     (config / "labconfig" / "page_config.json").write_text(json.dumps(

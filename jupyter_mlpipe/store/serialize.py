@@ -6,7 +6,6 @@ recomputed needlessly); other values hash their pickle stream plus the raw buffe
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import pickle
@@ -253,10 +252,6 @@ def digest_and_write(value: Any, s: Serialized, f: BinaryIO) -> str:
     if "error" in result:
         raise result["error"]
     return result["digest"]
-
-
-def loads_bytes(data: bytes) -> Any:
-    return read_artifact(io.BytesIO(data))
 
 
 def file_digest(path: str | os.PathLike) -> str:
