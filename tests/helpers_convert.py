@@ -74,7 +74,8 @@ def copy_example(dest: Path) -> Path:
 
 
 def ipython_shell():
-    """The one test IPython shell (globalipapp starts it once per process)."""
+    """The one test IPython shell: globalipapp starts it once per process and returns None when
+    asked again, so every test module takes it from here, in any order."""
     from IPython import get_ipython
     from IPython.testing.globalipapp import start_ipython
 

@@ -3,7 +3,7 @@ store with batch runs."""
 from __future__ import annotations
 
 import pytest
-from IPython.testing.globalipapp import start_ipython
+from helpers_convert import ipython_shell
 
 from jupyter_mlpipe import Pipeline
 
@@ -14,9 +14,7 @@ TOTAL = "%%step total --in raw --out t\nt = double(sum(raw))"
 
 @pytest.fixture(scope="module")
 def shell():
-    ip = start_ipython()
-    ip.run_line_magic("load_ext", "jupyter_mlpipe")
-    return ip
+    return ipython_shell()
 
 
 @pytest.fixture
