@@ -1,0 +1,261 @@
+"""What a step really used, recorded while it runs and checked before its result is reused.
+
+The static key says what a step should depend on; like ccache's direct mode, each stored
+result also keeps a manifest of what the step did depend on: project files it opened for
+reading (an audit hook sees every `open`, `io.open_code` included), project modules it
+imported wherever `sys.path` found them, the installed distributions (and versions) of the
+packages it imported, and the environment variables its own code read. A result is reused
+only while every entry still holds; otherwise the reasons say which one changed.
+"""
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import os
+import sys
+import sysconfig
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .analysis import normalize
+from .store.serialize import file_digest, hasher
+
+# Folders whose files never count as the project's, even when they sit inside it (a venv).
+_INSTALLED = tuple(sorted({os.path.realpath(p) + os.sep for p in (
+    sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"],
+    sysconfig.get_paths()["platlib"], sys.prefix, sys.base_prefix)}))
+_IGNORED_PARTS = (os.sep + ".mlpipe" + os.sep, os.sep + ".ipynb_checkpoints" + os.sep,
+                  os.sep + "__pycache__" + os.sep, os.sep + ".git" + os.sep)
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """Dependencies found at run time, each with the digest or version it had then."""
+
+    files: dict[str, str] = field(default_factory=dict)  # project path -> content digest
+    modules: dict[str, str] = field(default_factory=dict)  # project path -> source digest
+    dists: dict[str, str] = field(default_factory=dict)  # distribution -> version
+    env: dict[str, str | None] = field(default_factory=dict)  # variable -> value digest
+
+    def to_json(self) -> dict[str, Any]:
+        return {"files": self.files, "modules": self.modules, "dists": self.dists,
+                "env": self.env}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Manifest:
+        data = data if isinstance(data, dict) else {}
+        return cls(*(dict(data.get(k) or {}) for k in ("files", "modules", "dists", "env")))
+
+
+def is_project_file(path: str, root: str) -> bool:
+    """Under the project folder, and not part of an installed environment or the store."""
+    return (path.startswith(root) and not path.startswith(_INSTALLED)
+            and not any(part in path for part in _IGNORED_PARTS))
+
+
+def source_digest(path: str | os.PathLike) -> str:
+    """A Python file by its AST (comments and formatting do not count); other bytes as is."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        return hasher().update(normalize(ast.parse(text)).encode()).hexdigest()
+    except (SyntaxError, UnicodeDecodeError, ValueError):
+        return file_digest(path)
+
+
+def env_digest(value: str | None) -> str | None:
+    return None if value is None else hasher().update(value.encode()).hexdigest()
+
+
+_dists: dict[str, list[str]] | None = None
+
+
+def distributions_of(top_level: str) -> list[str]:
+    """Installed distributions that provide an importable top-level name (cached)."""
+    global _dists
+    if _dists is None:
+        _dists = importlib.metadata.packages_distributions()
+    return _dists.get(top_level, [])
+
+
+def installed_version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+# ---- recording, inside the step's process ---------------------------------------------------
+_active: list[Recorder] = []  # the recorder of the step running now (one at a time)
+_hook_lock = threading.Lock()
+_hook_installed = False
+
+
+def _audit(event: str, args: tuple) -> None:
+    if event != "open" or not _active:
+        return
+    path, mode, flags = args
+    if isinstance(path, int):
+        return
+    if mode is None:  # os.open: the flags say
+        if (flags or 0) & os.O_ACCMODE == os.O_WRONLY:
+            return
+    elif "r" not in mode and "+" not in mode:
+        return
+    _active[-1].opened(os.fsdecode(path))
+
+
+def _install_hook() -> None:
+    """Audit hooks cannot be removed, so one hook serves every recorder of the process."""
+    global _hook_installed
+    with _hook_lock:
+        if not _hook_installed:
+            sys.addaudithook(_audit)
+            _hook_installed = True
+
+
+class _RecordingEnviron(os._Environ):  # type: ignore[name-defined]
+    """os.environ that notes which variables the user's own code reads."""
+
+    def __init__(self, original: Any, recorder: Recorder):
+        super().__init__(original._data, original.encodekey, original.decodekey,
+                         original.encodevalue, original.decodevalue)
+        self._recorder = recorder
+
+    def __getitem__(self, key: str) -> str:
+        self._recorder.env_read(key, sys._getframe(1))
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            self._recorder.env_read(key, sys._getframe(1))
+        return super().__contains__(key)
+
+
+_LIBRARY_FILES = {os.path.realpath(os.__file__), os.path.realpath(__file__)}
+_WHOLE_ENVIRONMENT = {"copy", "__iter__", "items", "values", "keys", "__repr__", "__eq__"}
+
+
+class Recorder:
+    """Records one step's dependencies between `start()` and `stop()`."""
+
+    def __init__(self, root: str | os.PathLike, ignore: Iterable[str] = ()):
+        self.root = os.path.realpath(root) + os.sep
+        self.ignore = {os.path.realpath(os.path.join(self.root, p)) for p in ignore}
+        self.files: set[str] = set()
+        self.env: set[str] = set()
+        self._modules_before: set[str] = set()
+        self._environ: Any = None
+
+    def opened(self, path: str) -> None:
+        full = os.path.realpath(os.path.join(os.getcwd(), path))
+        if is_project_file(full, self.root) and full not in self.ignore:
+            self.files.add(full)
+
+    def env_read(self, key: str, frame: Any) -> None:
+        while frame is not None:  # skip os.getenv, Mapping.get and this module
+            name = frame.f_code.co_filename
+            if not (name.startswith("<frozen") or name.endswith("_collections_abc.py")
+                    or os.path.realpath(name) in _LIBRARY_FILES):
+                break
+            if frame.f_code.co_name in _WHOLE_ENVIRONMENT:
+                return  # os.environ.copy(), dict(os.environ): not a read of one variable
+            frame = frame.f_back
+        if frame is not None and self._is_user_code(frame.f_code.co_filename):
+            self.env.add(key)
+
+    def _is_user_code(self, filename: str) -> bool:
+        """A notebook cell (IPython names them <ipython-input-..> or ipykernel_PID/...)
+        or a project module."""
+        if filename.startswith("<ipython-input") or f"{os.sep}ipykernel_" in filename:
+            return True
+        return is_project_file(os.path.realpath(filename), self.root)
+
+    def start(self) -> Recorder:
+        _install_hook()
+        self._modules_before = set(sys.modules)
+        self._environ = os.environ
+        os.environ = _RecordingEnviron(os.environ, self)
+        _active.append(self)
+        return self
+
+    def stop(self) -> None:
+        if self in _active:
+            _active.remove(self)
+        if self._environ is not None:
+            os.environ = self._environ
+            self._environ = None
+
+    def __enter__(self) -> Recorder:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def manifest(self, imported: Iterable[str] = ()) -> Manifest:
+        """What was used; `imported`: top-level modules the step and its prelude import
+        (in a warm or forked kernel they were imported before the step started)."""
+        names = set(imported) | {m for m in set(sys.modules) - self._modules_before}
+        modules: dict[str, str] = {}
+        dists: dict[str, str] = {}
+        for name in sorted(names):
+            mod = sys.modules.get(name)
+            path = getattr(mod, "__file__", None) if mod is not None else None
+            real = os.path.realpath(path) if path and name != "__main__" else None
+            if real and is_project_file(real, self.root) and os.path.isfile(real):
+                modules[os.path.relpath(real, self.root)] = source_digest(real)
+                continue
+            for dist in distributions_of(name.partition(".")[0]):
+                version = installed_version(dist)
+                if version is not None:
+                    dists[dist] = version
+        files = {}
+        for full in sorted(self.files):
+            rel = os.path.relpath(full, self.root)
+            if rel in modules or not os.path.isfile(full):
+                continue
+            files[rel] = file_digest(full)
+        env = {k: env_digest(self._environ_value(k)) for k in sorted(self.env)}
+        return Manifest(files, modules, dists, env)
+
+    @staticmethod
+    def _environ_value(key: str) -> str | None:
+        return os.environ.get(key)
+
+
+# ---- checking, before reuse -------------------------------------------------------------------
+def changes(manifest: Manifest, root: Path, env: dict[str, str] | None = None,
+            file_digest_of: Any = None) -> list[str]:
+    """Why a stored result no longer holds; [] when every dependency is as recorded.
+    `env`: the environment the step would run with; `file_digest_of(rel)`: a cached digest."""
+    reasons: list[str] = []
+    env = dict(os.environ) if env is None else env
+    for rel, digest in manifest.files.items():
+        full = root / rel
+        if not full.is_file():
+            reasons.append(f"read {rel} (deleted)")
+        elif (file_digest_of(rel) if file_digest_of else file_digest(full)) != digest:
+            reasons.append(f"read {rel} (changed)")
+    for rel, digest in manifest.modules.items():
+        full = root / rel
+        if not full.is_file():
+            reasons.append(f"module {rel} deleted")
+        elif source_digest(full) != digest:
+            reasons.append(f"module {rel} changed")
+    for dist, version in manifest.dists.items():
+        now = installed_version(dist)
+        if now != version:
+            reasons.append(f"{dist} {version} -> {now}" if now else f"{dist} {version} uninstalled")
+    for key, digest in manifest.env.items():
+        if env_digest(env.get(key)) != digest:
+            reasons.append(f"${key} changed")
+    return reasons
+
+
+def undeclared_reads(manifest: Manifest, declared: Iterable[str]) -> list[str]:
+    """Files the step read without naming them in --reads (or a folder of --reads)."""
+    folders = [d.rstrip("/") + "/" for d in declared]
+    return [rel for rel in manifest.files
+            if rel not in declared and not any(rel.startswith(f) for f in folders)]
