@@ -134,7 +134,9 @@ class _RecordingEnviron(os._Environ):  # type: ignore[name-defined]
         return super().__contains__(key)
 
 
-_LIBRARY_FILES = {os.path.realpath(os.__file__), os.path.realpath(__file__)}
+# Frames of the mapping machinery between a read and the code that asked for it.
+_MAPPING_CODE = {"<frozen os>", "<frozen _collections_abc>", os.path.realpath(os.__file__),
+                 os.path.realpath(__file__), os.path.realpath(sys.modules["_collections_abc"].__file__)}
 _WHOLE_ENVIRONMENT = {"copy", "__iter__", "items", "values", "keys", "__repr__", "__eq__"}
 
 
@@ -157,8 +159,7 @@ class Recorder:
     def env_read(self, key: str, frame: Any) -> None:
         while frame is not None:  # skip os.getenv, Mapping.get and this module
             name = frame.f_code.co_filename
-            if not (name.startswith("<frozen") or name.endswith("_collections_abc.py")
-                    or os.path.realpath(name) in _LIBRARY_FILES):
+            if name not in _MAPPING_CODE and os.path.realpath(name) not in _MAPPING_CODE:
                 break
             if frame.f_code.co_name in _WHOLE_ENVIRONMENT:
                 return  # os.environ.copy(), dict(os.environ): not a read of one variable
@@ -169,7 +170,9 @@ class Recorder:
     def _is_user_code(self, filename: str) -> bool:
         """A notebook cell (IPython names them <ipython-input-..> or ipykernel_PID/...)
         or a project module."""
-        if filename.startswith("<ipython-input") or f"{os.sep}ipykernel_" in filename:
+        if filename.startswith("<"):  # <frozen ...>, <string>, or a cell in plain IPython
+            return filename.startswith("<ipython-input")
+        if f"{os.sep}ipykernel_" in filename:
             return True
         return is_project_file(os.path.realpath(filename), self.root)
 
