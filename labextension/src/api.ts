@@ -1,46 +1,8 @@
-/** REST client for /mlpipe/api/: the only module that knows URLs and JSON shapes. */
+/** REST client for /mlpipe/api/: the only module that knows its URLs (JSON shapes: tokens.ts). */
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-export interface IStep {
-  name: string;
-  cell: number;
-  cell_id: string | null;
-  inputs: string[];
-  outputs: string[];
-  upstream: string[];
-  status: string;
-  reasons: string[];
-  duration: number | null;
-}
-
-export interface IGraph {
-  path: string;
-  steps: IStep[];
-  edges: { source: string; target: string; label: string }[];
-  order: string[];
-  warnings: string[];
-  active_run: string | null;
-}
-
-export interface IStepProgress {
-  name: string;
-  state: string;
-  duration: number | null;
-  error: string | null;
-  has_notebook: boolean;
-}
-
-export interface IRun {
-  run_id: string;
-  state: string;
-  started: number;
-  finished: number | null;
-  duration: number | null;
-  error?: string | null;
-  live: boolean;
-  steps?: IStepProgress[];
-}
+import { IGraph, IPipelineClient, IRun, IRunRequest } from './tokens';
 
 function apiUrl(endpoint: string, query: Record<string, string> = {}): string {
   const settings = ServerConnection.makeSettings();
@@ -82,12 +44,7 @@ export function getRun(path: string, runId: string): Promise<IRun> {
   return request<IRun>(`runs/${runId}`, { path });
 }
 
-export function startRun(body: {
-  path: string;
-  only?: string[];
-  upto?: string;
-  force?: boolean;
-}): Promise<IRun> {
+export function startRun(body: IRunRequest): Promise<IRun> {
   return request<IRun>('runs', {}, { method: 'POST', body: JSON.stringify(body) });
 }
 
@@ -108,3 +65,14 @@ export function eventsUrl(runId: string): string {
 export function stepNotebookUrl(path: string, runId: string, step: string): string {
   return withToken(`runs/${runId}/steps/${step}/notebook`, { path, format: 'html' });
 }
+
+/** The REST client the panel's model uses. */
+export const restClient: IPipelineClient = {
+  getGraph,
+  listRuns,
+  getRun,
+  startRun,
+  cancelRun,
+  openEvents: runId => new EventSource(eventsUrl(runId)),
+  stepNotebookUrl
+};

@@ -1,7 +1,7 @@
 /** Lay out the DAG with dagre and draw it as plain SVG (no Graphviz in the browser). */
 import * as dagre from '@dagrejs/dagre';
 
-import { IGraph } from './api';
+import { IGraph, StepStatus } from './tokens';
 
 const SVG = 'http://www.w3.org/2000/svg';
 
@@ -19,7 +19,7 @@ function el<K extends keyof SVGElementTagNameMap>(
 /** Draw `graph` with each node's `data-status` taken from `states`; returns the <svg>. */
 export function drawGraph(
   graph: IGraph,
-  states: Record<string, string>,
+  states: Readonly<Record<string, StepStatus>>,
   selected: string | null,
   onClick: (step: string) => void
 ): SVGSVGElement {
@@ -97,7 +97,7 @@ export function drawGraph(
 }
 
 /** Recolour nodes in place while a run goes on (no re-layout, no flicker). */
-export function setStates(svg: Element, states: Record<string, string>): void {
+export function setStates(svg: Element, states: Readonly<Record<string, StepStatus>>): void {
   for (const [step, state] of Object.entries(states)) {
     const node = svg.querySelector(`g.jp-mlpipe-node[data-step="${CSS.escape(step)}"]`);
     if (node) {

@@ -1,8 +1,13 @@
-/** JupyterLab plugin: adds the jupyter_mlpipe pipeline panel to the left sidebar. */
+/** JupyterLab plugin: the pipeline model, its commands (palette category "Pipeline") and the left-sidebar panel. */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { LabIcon } from '@jupyterlab/ui-components';
 
+import { restClient } from './api';
+import { addCommands } from './commands';
+import { PipelineModel } from './model';
+import { NotebookLink } from './notebookLink';
 import { PipelinePanel } from './panel';
 
 const icon = new LabIcon({
@@ -19,10 +24,23 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'The active notebook\'s pipeline graph, live runs and run history.',
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ILayoutRestorer],
-  activate: (app: JupyterFrontEnd, tracker: INotebookTracker, restorer: ILayoutRestorer | null) => {
-    const panel = new PipelinePanel(tracker);
+  optional: [ILayoutRestorer, ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null
+  ) => {
+    const model = new PipelineModel(restClient);
+    const link = new NotebookLink(tracker, model);
+    const commands = addCommands(app.commands, model, palette);
+    const panel = new PipelinePanel(model, app.commands);
     panel.title.icon = icon;
+    panel.disposed.connect(() => {
+      commands.dispose();
+      link.dispose();
+      model.dispose();
+    });
     app.shell.add(panel, 'left', { rank: 600 });
     if (restorer) {
       restorer.add(panel, 'jupyter-mlpipe-panel');
