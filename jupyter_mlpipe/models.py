@@ -24,6 +24,19 @@ class Status(str, enum.Enum):
 FINAL_STATES = frozenset({Status.SUCCEEDED, Status.REUSED, Status.FAILED, Status.SKIPPED})
 
 
+class RunState(str, enum.Enum):
+    """What a whole run is or did. Values are what the history, CLI and REST API show."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"  # its cancel event was set (the panel's Cancel button)
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True, slots=True)
 class StepSpec:
     """One `%%step` cell, with inputs/outputs resolved (declared or inferred)."""

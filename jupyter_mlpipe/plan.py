@@ -16,6 +16,7 @@ from .models import Status, StepStatus
 from .notebook import PipelineSpec
 from .store.files import Store
 from .store.history import History
+from .store.results import Results
 
 
 @dataclass(slots=True)
@@ -41,6 +42,7 @@ class Planner:
         self.spec = spec
         self.graph = Graph(spec)
         self.store = store
+        self.results = Results(store, spec.path, spec.root)
         self.ctx = KeyContext(spec, params, history, env)
         self.notebook = spec.path.name
         self._static: dict[str, dict[str, Any]] = {}
@@ -63,7 +65,7 @@ class Planner:
             return Decision(key, components, None, ["forced (--force)"])
         if not step.reuse:
             return Decision(key, components, None, ["--no-reuse"])
-        entry = self.store.get_entry(key)
+        entry = self.results.get(key)
         if entry is not None:
             return Decision(key, components, entry, [])
         latest = self.store.get_latest(self.notebook, name)

@@ -14,15 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import MlpipeError, StepExecutionError
-from .models import FINAL_STATES, Status, StepRun
+from .errors import MlpipeError, StepDefinitionError, StepExecutionError, UnknownStepError
+from .executors.base import Executor, StepJob, StepOutcome
+from .executors.routing import RoutingExecutor
+from .models import FINAL_STATES, RunState, Status, StepRun
 from .notebook import PipelineSpec
-from .plan import Planner
+from .plan import Decision, Planner
 from .store.files import Store
 from .store.history import History, new_run_id
+from .store.results import Computed
 from .targets import check_targets, override_target
 
 Listener = Callable[["RunResult", StepRun], None]
+ExecutorFactory = Callable[[PipelineSpec, dict[str, Any], int], Executor]
 
 
 @dataclass
@@ -34,13 +38,13 @@ class RunResult:
     store_home: Path
     params: dict[str, Any]
     steps: dict[str, StepRun] = field(default_factory=dict)
-    state: str = "running"
+    state: RunState = RunState.RUNNING
     started: float = field(default_factory=time.time)
     finished: float | None = None
 
     @property
     def ok(self) -> bool:
-        return self.state == "succeeded"
+        return self.state is RunState.SUCCEEDED
 
     @property
     def failed(self) -> list[StepRun]:
@@ -48,8 +52,6 @@ class RunResult:
 
     def outputs(self, step: str) -> dict[str, Any]:
         """The step's output values, loaded from the store."""
-        from .errors import UnknownStepError
-
         if step not in self.steps:
             raise UnknownStepError(f"step '{step}' was not part of run {self.run_id}; "
                                    "its steps are: " + ", ".join(self.steps))
@@ -68,220 +70,228 @@ class RunResult:
         return f"run {self.run_id} {self.state} in {took:.1f}s ({parts})"
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a pipeline. `target` runs every step on that compute target (`mlpipe run
+    --target NAME`). `cancel`, when set from another thread, stops the run like Ctrl-C does
+    (running kernels killed, finished steps kept) and the run ends as cancelled."""
+
+    params: dict[str, Any] | None = None
+    jobs: int | None = None  # steps at once; default: the CPUs this process may use
+    only: list[str] | None = None  # these steps and what they need
+    force: bool = False  # execute the selected steps even when a stored result matches
+    fail_fast: bool = False
+    listener: Listener | None = None  # called after each change of a step's state
+    executor_factory: ExecutorFactory | None = None
+    kind: str = "batch"  # as recorded in the history
+    run_id: str | None = None
+    cancel: threading.Event | None = None
+    target: str | None = None
+
+
 def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def make_executor(spec: PipelineSpec, params: dict[str, Any], jobs: int):
+def make_executor(spec: PipelineSpec, params: dict[str, Any], jobs: int) -> Executor:
     """One executor per compute target the steps use (mlpipe.toml); `local` is LocalExecutor."""
-    from .executors.routing import RoutingExecutor
-
     return RoutingExecutor(spec, params, jobs)
 
 
-def run_pipeline(spec: PipelineSpec, *, params: dict[str, Any] | None = None,
-                 jobs: int | None = None, only: list[str] | None = None, force: bool = False,
-                 fail_fast: bool = False, listener: Listener | None = None,
-                 executor_factory: Callable | None = None, kind: str = "batch",
-                 run_id: str | None = None, cancel: threading.Event | None = None,
-                 target: str | None = None) -> RunResult:
-    """Run the selected steps. `target` runs every step on that compute target (`mlpipe run
-    --target NAME`). `cancel`, when set from another thread, stops the run like Ctrl-C does
-    (running kernels killed, finished steps kept) and returns it as cancelled."""
-    params = dict(params or {})
+def run_pipeline(spec: PipelineSpec, **options: Any) -> RunResult:
+    """Run the selected steps; the keyword arguments are the fields of RunOptions."""
+    opts = RunOptions(**options)
+    params = dict(opts.params or {})
     unknown = sorted(set(params) - set(spec.parameters))
     if unknown:
-        from .errors import StepDefinitionError
-
         raise StepDefinitionError(
             f"unknown parameter(s) {', '.join(unknown)}: the parameters cell defines "
             + (", ".join(spec.parameters) or "nothing") + ". Add them to the cell tagged "
             "'parameters', or fix the name.")
-    jobs = jobs or default_jobs()
-    if target:
-        spec = override_target(spec, target)
+    if opts.target:
+        spec = override_target(spec, opts.target)
     store = Store.for_notebook(spec.path)
     history = History(store.home)
-    planner = Planner(spec, store, history, params)
-    graph = planner.graph
-    selected = graph.closure(only) if only else set(graph.names)
-    forced = (set(graph.check(only)) if only else selected) if force else set()
-    order = [n for n in graph.order if n in selected]
-    # unknown targets, unreachable gateways/schedulers: fail here, before any step starts
     try:
-        planner.ctx.env.update(check_targets(spec, {spec.step(n).target for n in order},
-                                             store.home))
+        loop = RunLoop(spec, opts, params, store, history)
     except BaseException:
         history.close()
         raise
-    run = RunResult(run_id or new_run_id(), spec.path, store.home, {**spec.parameters, **params})
-    run.steps = {n: StepRun(n) for n in order}
-    run_dir = store.runs / run.run_id
-    notify = listener or (lambda r, s: None)
-
-    with store.lock():
-        history.start_run(run.run_id, str(spec.path), kind, run.params, only, jobs)
-        executor = None
-        outputs: dict[str, dict[str, str]] = {}
-        running: dict[cf.Future, str] = {}
-        decisions: dict[str, Any] = {}
-        stop = False
-
-        def record(s: StepRun) -> None:
-            history.record_step(run.run_id, s)
-            notify(run, s)
-
-        def fail_below(name: str) -> None:
-            for d in sorted(graph.descendants(name)):
-                s = run.steps.get(d)
-                if s is not None and s.state is Status.PENDING:
-                    s.state, s.error = Status.SKIPPED, f"upstream '{name}' failed"
-                    record(s)
-
-        def undecided() -> int:
-            return sum(1 for s in run.steps.values() if s.state is Status.PENDING)
-
-        try:
-            while True:
-                if cancel is not None and cancel.is_set():
-                    raise _Cancelled
-                progressed = True
-                while progressed and not stop:
-                    progressed = False
-                    for name in order:
-                        s = run.steps[name]
-                        if s.state is not Status.PENDING:
-                            continue
-                        if not all(u in outputs for u in graph.upstream[name]):
-                            continue
-                        progressed = True
-                        s.started = time.time()
-                        try:
-                            d = planner.decide(name, outputs, force=name in forced)
-                        except MlpipeError as exc:
-                            s.state, s.error, s.finished = Status.FAILED, str(exc), time.time()
-                            record(s)
-                            fail_below(name)
-                            stop = stop or fail_fast
-                            continue
-                        s.key, s.reasons = d.key, tuple(d.reasons)
-                        if d.hit:
-                            _reuse(store, spec, s, d)
-                            outputs[name] = s.outputs
-                            record(s)
-                            continue
-                        if executor is None:
-                            factory = executor_factory or make_executor
-                            executor = factory(spec, run.params, jobs)
-                        executor.expect(undecided())
-                        from .executors.base import StepJob
-
-                        job = StepJob(run.run_id, spec.step(name), d.key,
-                                      planner.input_digests(name, outputs), store.home, run_dir)
-                        s.state = Status.RUNNING
-                        s.notebook = str(job.notebook_path)
-                        running[executor.submit(job)] = name
-                        decisions[name] = d
-                        record(s)
-                if not running:
-                    break
-                done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED,
-                                  timeout=0.2 if cancel is not None else None)
-                if cancel is not None and cancel.is_set():
-                    raise _Cancelled
-                for fut in done:
-                    name = running.pop(fut)
-                    s = run.steps[name]
-                    s.finished = time.time()
-                    try:
-                        outcome = fut.result()
-                    except StepExecutionError as exc:
-                        s.state, s.error, s.traceback = Status.FAILED, str(exc), exc.traceback
-                    except MlpipeError as exc:
-                        s.state, s.error = Status.FAILED, str(exc)
-                    else:
-                        d = decisions[name]
-                        _store_result(store, spec, s, d, outcome, run.run_id)
-                        outputs[name] = s.outputs
-                    record(s)
-                    if s.state is Status.FAILED:
-                        fail_below(name)
-                        if fail_fast:
-                            stop = True
-                if stop and running:
-                    executor.close(now=True)
-                    for name in list(running.values()):
-                        s = run.steps[name]
-                        s.state, s.finished = Status.FAILED, time.time()
-                        s.error = "stopped: another step failed and --fail-fast is set"
-                        record(s)
-                    running.clear()
-                if executor is not None:
-                    executor.expect(undecided())
-            for s in run.steps.values():
-                if s.state is Status.PENDING:
-                    s.state, s.error = Status.SKIPPED, "not run: the run stopped (--fail-fast)"
-                    record(s)
-            run.state = "succeeded" if all(
-                s.state in (Status.SUCCEEDED, Status.REUSED) for s in run.steps.values()
-            ) else "failed"
-        except BaseException as exc:  # Ctrl-C, cancel, or a bug: record it, stop kernels
-            run.state = ("cancelled" if isinstance(exc, _Cancelled) else
-                         "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
-            for s in run.steps.values():
-                if s.state not in FINAL_STATES:
-                    s.state, s.finished = Status.FAILED, time.time()
-                    s.error = run.state if run.state != "failed" else str(exc)
-                    record(s)
-            if executor is not None:
-                executor.close(now=True)
-                executor = None
-            if not isinstance(exc, _Cancelled):
-                raise
-        finally:
-            run.finished = time.time()
-            history.finish_run(run.run_id, run.state)
-            if executor is not None:
-                executor.close(now=run.state != "succeeded")
-            history.close()
-    return run
+    return loop.execute()
 
 
 class _Cancelled(Exception):
     """Raised inside the run loop when its cancel event is set."""
 
 
-def _reuse(store: Store, spec: PipelineSpec, s: StepRun, d) -> None:
-    entry = d.entry
-    for path, manifest in entry.get("writes", {}).items():
-        store.restore_path(path, manifest, spec.root)
-    s.state, s.reused, s.finished = Status.REUSED, True, time.time()
-    s.outputs = dict(entry["outputs"])
-    s.saved_seconds = entry.get("duration")
-    s.reasons = (f"computed {_when(entry.get('computed_at'))}",)
-    _set_latest(store, spec, s.name, d, entry.get("computed_at"), entry.get("duration"))
+class RunLoop:
+    """One run's scheduler and state machine: start the steps whose upstream is done (reused
+    or submitted), collect finished ones, and stop them all on failure, cancel or Ctrl-C."""
 
+    def __init__(self, spec: PipelineSpec, options: RunOptions, params: dict[str, Any],
+                 store: Store, history: History):
+        self.spec, self.options, self.store, self.history = spec, options, store, history
+        self.planner = Planner(spec, store, history, params)
+        self.results = self.planner.results
+        self.graph = graph = self.planner.graph
+        only = options.only
+        selected = graph.closure(only) if only else set(graph.names)
+        self.forced = (set(graph.check(only)) if only else selected) if options.force else set()
+        self.order = [n for n in graph.order if n in selected]
+        # unknown targets, unreachable gateways/schedulers: fail here, before any step starts
+        self.planner.ctx.env.update(check_targets(
+            spec, {spec.step(n).target for n in self.order}, store.home))
+        self.jobs = options.jobs or default_jobs()
+        self.run = RunResult(options.run_id or new_run_id(), spec.path, store.home,
+                             {**spec.parameters, **params})
+        self.run.steps = {n: StepRun(n) for n in self.order}
+        self.executor: Executor | None = None
+        self.outputs: dict[str, dict[str, str]] = {}  # step -> variable -> digest, once done
+        self.running: dict[cf.Future, str] = {}
+        self.decisions: dict[str, Decision] = {}
+        self.stop = False  # fail_fast: start nothing more
 
-def _set_latest(store: Store, spec: PipelineSpec, step: str, d, at, duration) -> None:
-    latest = store.get_latest(spec.path.name, step)
-    if latest is None or latest.get("key") != d.key:
-        store.set_latest(spec.path.name, step, {"key": d.key, "components": d.components,
-                                                "computed_at": at, "duration": duration})
+    def execute(self) -> RunResult:
+        """Run to the end (or cancel), record it in the history; Ctrl-C is re-raised."""
+        run = self.run
+        with self.store.lock():
+            self.history.start_run(run.run_id, str(self.spec.path), self.options.kind,
+                                   run.params, self.options.only, self.jobs)
+            try:
+                self._loop()
+                run.state = RunState.SUCCEEDED if all(
+                    s.state in (Status.SUCCEEDED, Status.REUSED) for s in run.steps.values()
+                ) else RunState.FAILED
+            except BaseException as exc:  # Ctrl-C, cancel, or a bug: record it, stop kernels
+                run.state = (RunState.CANCELLED if isinstance(exc, _Cancelled) else
+                             RunState.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else
+                             RunState.FAILED)
+                self.stop_all(str(run.state) if run.state is not RunState.FAILED else str(exc))
+                if not isinstance(exc, _Cancelled):
+                    raise
+            finally:
+                run.finished = time.time()
+                self.history.finish_run(run.run_id, run.state)
+                if self.executor is not None:
+                    self.executor.close(now=run.state is not RunState.SUCCEEDED)
+                self.history.close()
+        return run
 
+    def _loop(self) -> None:
+        while True:
+            self._check_cancel()
+            self.start_ready()
+            if not self.running:
+                break
+            self.collect_finished()
+            if self.stop and self.running:
+                self.stop_running("stopped: another step failed and --fail-fast is set")
+            if self.executor is not None:
+                self.executor.expect(self._undecided())
+        for s in self.run.steps.values():
+            if s.state is Status.PENDING:
+                s.state, s.error = Status.SKIPPED, "not run: the run stopped (--fail-fast)"
+                self._record(s)
 
-def _store_result(store: Store, spec: PipelineSpec, s: StepRun, d, outcome, run_id: str) -> None:
-    now = time.time()
-    duration = s.duration
-    entry = {"key": d.key, "step": s.name, "notebook": spec.path.name, "run_id": run_id,
-             "outputs": outcome.outputs, "writes": outcome.writes, "computed_at": now,
-             "duration": duration, "body_seconds": outcome.body_seconds,
-             "exec_seconds": outcome.exec_seconds,
-             "components": d.components}
-    store.put_entry(entry)
-    _set_latest(store, spec, s.name, d, now, duration)
-    s.state, s.outputs = Status.SUCCEEDED, dict(outcome.outputs)
-    s.body_seconds, s.exec_seconds = outcome.body_seconds, outcome.exec_seconds
+    def start_ready(self) -> None:
+        """Decide every pending step whose upstream is done: reuse it, or submit it."""
+        progressed = True
+        while progressed and not self.stop:
+            progressed = False
+            for name in self.order:
+                s = self.run.steps[name]
+                if s.state is Status.PENDING and all(
+                        u in self.outputs for u in self.graph.upstream[name]):
+                    progressed = True
+                    self._start(s)
 
+    def _start(self, s: StepRun) -> None:
+        s.started = time.time()
+        try:
+            d = self.planner.decide(s.name, self.outputs, force=s.name in self.forced)
+        except MlpipeError as exc:
+            s.state, s.error, s.finished = Status.FAILED, str(exc), time.time()
+            self._record(s)
+            self._fail_below(s.name)
+            self.stop = self.stop or self.options.fail_fast
+            return
+        s.key, s.reasons = d.key, tuple(d.reasons)
+        if d.hit:
+            self.outputs[s.name] = self.results.reuse(s, d.components, d.entry)
+            self._record(s)
+            return
+        if self.executor is None:
+            factory = self.options.executor_factory or make_executor
+            self.executor = factory(self.spec, self.run.params, self.jobs)
+        self.executor.expect(self._undecided())
+        job = StepJob(self.run.run_id, self.spec.step(s.name), d.key,
+                      self.planner.input_digests(s.name, self.outputs), self.store.home,
+                      self.store.runs / self.run.run_id)
+        s.state, s.notebook = Status.RUNNING, str(job.notebook_path)
+        self.running[self.executor.submit(job)] = s.name
+        self.decisions[s.name] = d
+        self._record(s)
 
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "earlier"
+    def collect_finished(self) -> None:
+        """Wait for at least one running step (or a cancel), then store or fail each done."""
+        cancellable = self.options.cancel is not None
+        done, _ = cf.wait(list(self.running), return_when=cf.FIRST_COMPLETED,
+                          timeout=0.2 if cancellable else None)
+        self._check_cancel()
+        for fut in done:
+            s = self.run.steps[self.running.pop(fut)]
+            s.finished = time.time()
+            try:
+                outcome: StepOutcome = fut.result()
+            except StepExecutionError as exc:
+                s.state, s.error, s.traceback = Status.FAILED, str(exc), exc.traceback
+            except MlpipeError as exc:
+                s.state, s.error = Status.FAILED, str(exc)
+            else:
+                computed = Computed(outcome.outputs, outcome.writes, outcome.body_seconds,
+                                    outcome.exec_seconds)
+                self.results.record(s, self.decisions[s.name].components, computed,
+                                    self.run.run_id)
+                self.outputs[s.name] = s.outputs
+            self._record(s)
+            if s.state is Status.FAILED:
+                self._fail_below(s.name)
+                self.stop = self.stop or self.options.fail_fast
+
+    def stop_running(self, reason: str) -> None:
+        """Kill the running steps' kernels; they fail with `reason`."""
+        self.executor.close(now=True)
+        for name in list(self.running.values()):
+            s = self.run.steps[name]
+            s.state, s.finished, s.error = Status.FAILED, time.time(), reason
+            self._record(s)
+        self.running.clear()
+
+    def stop_all(self, reason: str) -> None:
+        """Every unfinished step (running or pending) fails with `reason`; kernels stop."""
+        for s in self.run.steps.values():
+            if s.state not in FINAL_STATES:
+                s.state, s.finished, s.error = Status.FAILED, time.time(), reason
+                self._record(s)
+        if self.executor is not None:
+            self.executor.close(now=True)
+            self.executor = None
+
+    def _check_cancel(self) -> None:
+        if self.options.cancel is not None and self.options.cancel.is_set():
+            raise _Cancelled
+
+    def _record(self, s: StepRun) -> None:
+        self.history.record_step(self.run.run_id, s)
+        if self.options.listener is not None:
+            self.options.listener(self.run, s)
+
+    def _fail_below(self, name: str) -> None:
+        for d in sorted(self.graph.descendants(name)):
+            s = self.run.steps.get(d)
+            if s is not None and s.state is Status.PENDING:
+                s.state, s.error = Status.SKIPPED, f"upstream '{name}' failed"
+                self._record(s)
+
+    def _undecided(self) -> int:
+        return sum(1 for s in self.run.steps.values() if s.state is Status.PENDING)

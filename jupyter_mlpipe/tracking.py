@@ -8,11 +8,11 @@ import json
 import math
 import numbers
 import os
-import sqlite3
-import time
 import warnings
 from typing import Any
 
+from .errors import MlpipeError
+from .kernel import context  # filled in place by kernel.begin()
 from .store.history import History
 
 _histories: dict[str, History] = {}
@@ -20,17 +20,7 @@ _mlflow_runs: dict[tuple[str, str], Any] = {}  # (run id, step) -> (client, mlfl
 _warned = False
 
 
-def ensure_schema(history: History) -> None:
-    """The metrics table gained an `iteration` column (MLflow's `step`)."""
-    try:
-        history.db.execute("ALTER TABLE metrics ADD COLUMN iteration INTEGER")
-    except sqlite3.OperationalError:
-        pass  # already there
-
-
 def _where() -> dict[str, str] | None:
-    from .kernel import context
-
     global _warned
     if context:
         return context
@@ -43,9 +33,7 @@ def _where() -> dict[str, str] | None:
 
 def _history(home: str) -> History:
     if home not in _histories:
-        h = History(home)
-        ensure_schema(h)
-        _histories[home] = h
+        _histories[home] = History(home)
     return _histories[home]
 
 
@@ -57,10 +45,7 @@ def log_metric(name: str, value: float, step: int | None = None) -> None:
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
         raise TypeError(f"log_metric('{name}', ...): the value must be a number, "
                         f"not {type(value).__name__}")
-    _history(where["home"]).db.execute(
-        "INSERT INTO metrics (run_id, step, name, value, at, kind, iteration)"
-        " VALUES (?,?,?,?,?,?,?)",
-        (where["run_id"], where["step"], name, float(value), time.time(), "metric", step))
+    _history(where["home"]).log_metric(where["run_id"], where["step"], name, float(value), step)
     _mirror(where, "metric", name, float(value), step)
 
 
@@ -71,9 +56,7 @@ def log_param(name: str, value: Any) -> None:
         return
     stored = value if isinstance(value, (int, float, str)) and not isinstance(value, bool) \
         else json.dumps(value, default=repr)
-    _history(where["home"]).db.execute(
-        "INSERT INTO metrics (run_id, step, name, value, at, kind) VALUES (?,?,?,?,?,?)",
-        (where["run_id"], where["step"], name, stored, time.time(), "param"))
+    _history(where["home"]).log_param(where["run_id"], where["step"], name, stored)
     _mirror(where, "param", name, value, None)
 
 
@@ -84,7 +67,7 @@ def _mlflow_run(where: dict[str, str]):
     key = (where["run_id"], where["step"])
     if key not in _mlflow_runs:
         try:
-            from mlflow.tracking import MlflowClient
+            from mlflow.tracking import MlflowClient  # optional and heavy: only when mirroring
         except ImportError:
             _mlflow_runs[key] = None
             return None
@@ -132,16 +115,12 @@ def _source_run(history: History, run_id: str, step: dict) -> str:
     """For a reused step, the run that computed the stored result (its metrics count)."""
     if not step.get("reused") or not step.get("key"):
         return run_id
-    row = history.db.execute(
-        "SELECT run_id FROM step_runs WHERE key=? AND state='succeeded' AND run_id!=? "
-        "ORDER BY finished DESC LIMIT 1", (step["key"], run_id)).fetchone()
-    return row["run_id"] if row else run_id
+    return history.computed_by(step["key"], other_than=run_id) or run_id
 
 
 def run_record(history: History, run_id: str) -> dict | None:
     """A run with its steps, logged params and the last value of each metric (reused steps
     bring the metrics of the run that computed them)."""
-    ensure_schema(history)
     run = history.run(run_id)
     if run is None:
         return None
@@ -149,10 +128,7 @@ def run_record(history: History, run_id: str) -> dict | None:
     params: dict[str, Any] = dict(run["params"])
     for s in run["steps"]:
         src = _source_run(history, run["run_id"], s)
-        rows = history.db.execute(
-            "SELECT name, value, kind, iteration FROM metrics WHERE run_id=? AND step=? "
-            "ORDER BY at", (src, s["step"])).fetchall()
-        for r in rows:
+        for r in history.logged(src, s["step"]):
             if r["kind"] == "param":
                 params[r["name"]] = r["value"]
             else:
@@ -170,8 +146,6 @@ def compare(history: History, a: str, b: str) -> dict:
     ra, rb = run_record(history, a), run_record(history, b)
     for rid, r in ((a, ra), (b, rb)):
         if r is None:
-            from .errors import MlpipeError
-
             raise MlpipeError(f"no run '{rid}' in {history.path.parent}; `mlpipe runs` lists them")
     pa, pb = ra["logged_params"], rb["logged_params"]
     params = {k: (pa.get(k), pb.get(k)) for k in sorted(set(pa) | set(pb))

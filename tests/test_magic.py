@@ -91,3 +91,16 @@ def test_missing_input_says_which_step_to_run(shell, session):
     path, cell = session
     res, out = cell(TOTAL)
     assert not res.success and "run step 'load' first" in out
+
+
+def test_interactive_and_batch_entries_have_one_shape(shell, session):
+    path, cell = session
+    cell(LOAD)
+    store = Pipeline.from_notebook(path).store
+    (_, interactive), = list(store.iter_entries())
+    assert interactive["body_seconds"] is not None
+    assert interactive["exec_seconds"] == interactive["body_seconds"]
+    assert Pipeline.from_notebook(path).run(jobs=1, only=["total"]).ok
+    batch = next(e for _, e in store.iter_entries() if e["step"] == "total")
+    assert set(batch) == set(interactive)
+    assert batch["entry_version"] == interactive["entry_version"]

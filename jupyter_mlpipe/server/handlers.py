@@ -15,6 +15,9 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from ..errors import MlpipeError, StepDefinitionError, TargetError, UnknownStepError
+from ..pipeline import Pipeline
+from ..store.files import Store
+from ..store.history import History
 from .paths import NotebookPathError, relative, resolve_notebook
 from .runs import RunConflictError, RunManager, relative_text
 
@@ -73,8 +76,6 @@ class MlpipeHandler(APIHandler):
 
 
 def graph_json(nb: Path, rel: str) -> dict[str, Any]:
-    from ..pipeline import Pipeline
-
     pipe = Pipeline.from_notebook(nb)
     g = pipe.graph
     status = {s.name: s for s in pipe.status()}
@@ -151,9 +152,6 @@ class RunsHandler(MlpipeHandler):
 
 
 def _history_runs(nb: Path, limit: int) -> list[dict]:
-    from ..store.files import Store
-    from ..store.history import History
-
     history = History(Store.for_notebook(nb).home)
     try:
         rows = history.runs(str(nb), limit)
@@ -165,9 +163,6 @@ def _history_runs(nb: Path, limit: int) -> list[dict]:
 
 
 def _history_run(nb: Path, run_id: str) -> dict | None:
-    from ..store.files import Store
-    from ..store.history import History
-
     history = History(Store.for_notebook(nb).home)
     try:
         return history.run(run_id)
@@ -262,8 +257,6 @@ class StepNotebookHandler(MlpipeHandler):
         if not rows:
             raise UnknownStepError(f"step '{step}' was not part of run {run_id}; its steps are: "
                                    + ", ".join(s["step"] for s in run["steps"]))
-        from ..store.files import Store
-
         runs_dir = Store.for_notebook(nb).runs.resolve()
         path = Path(rows[0]["notebook"] or "").resolve() if rows[0]["notebook"] else None
         if path is None or not path.is_relative_to(runs_dir) or not path.is_file():
@@ -278,7 +271,7 @@ class StepNotebookHandler(MlpipeHandler):
 
 
 def _to_html(path: Path) -> str:
-    import nbconvert
+    import nbconvert  # heavy (about 1 s): only when HTML is asked for
     import nbformat
 
     body, _ = nbconvert.HTMLExporter().from_notebook_node(nbformat.read(path, as_version=4))

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MlpipeError
-from ..models import StepRun
+from ..models import RunState, StepRun
+from ..pipeline import Pipeline
+from ..runner import RunResult, run_pipeline
 
 KEEP_FINISHED = 50  # finished runs kept in memory for polling; older ones come from History
 
@@ -95,9 +97,6 @@ class RunManager:
                     params: dict[str, Any] | None = None, force: bool = False,
                     jobs: int | None = None) -> RunJob:
         """Start a run; returns once its run id is known. Definition errors raise here."""
-        from ..pipeline import Pipeline
-        from ..runner import run_pipeline
-
         loop = self.loop
         with self._lock:
             current = self.active.get(notebook)
@@ -113,10 +112,10 @@ class RunManager:
             if not id_known.done():
                 id_known.set_exception(exc) if exc else id_known.set_result(value)
 
-        def listener(run, s: StepRun) -> None:
+        def listener(run: RunResult, s: StepRun) -> None:
             first = job.run_id is None
             with self._lock:
-                job.run_id, job.state = run.run_id, "running"
+                job.run_id, job.state = run.run_id, str(RunState.RUNNING)
                 job.steps[s.name] = step_json(s, self.root)
                 if first:
                     self.by_id[run.run_id] = job
@@ -138,11 +137,11 @@ class RunManager:
                     job.run_id = result.run_id
                     self.by_id[result.run_id] = job
                     job.steps = {n: step_json(r, self.root) for n, r in result.steps.items()}
-                    job.state = result.state
+                    job.state = str(result.state)
                 loop.call_soon_threadsafe(resolve, result.run_id)
             except BaseException as exc:  # noqa: BLE001 - reported to the client, not lost
                 with self._lock:
-                    job.state, job.error = "failed", relative_text(str(exc), self.root)
+                    job.state, job.error = str(RunState.FAILED), relative_text(str(exc), self.root)
                 loop.call_soon_threadsafe(resolve, None, exc)
             finally:
                 with self._lock:

@@ -1,4 +1,5 @@
-"""Run history and the file-digest cache, in one SQLite database (WAL, safe for concurrent runs)."""
+"""Run history, logged metrics and the file-digest cache: one SQLite database (WAL, safe for
+concurrent runs). Every SQL statement of the package is here."""
 from __future__ import annotations
 
 import json
@@ -7,22 +8,56 @@ import secrets
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import Callable
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-  run_id TEXT PRIMARY KEY, notebook TEXT, kind TEXT, started REAL, finished REAL,
-  state TEXT, params TEXT, selected TEXT, jobs INTEGER, error TEXT);
-CREATE TABLE IF NOT EXISTS step_runs (
-  run_id TEXT, step TEXT, state TEXT, key TEXT, started REAL, finished REAL,
-  reused INTEGER, saved REAL, error TEXT, notebook TEXT, outputs TEXT,
-  PRIMARY KEY (run_id, step));
-CREATE TABLE IF NOT EXISTS metrics (
-  run_id TEXT, step TEXT, name TEXT, value REAL, at REAL, kind TEXT DEFAULT 'metric');
-CREATE TABLE IF NOT EXISTS file_digests (
-  path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, ino INTEGER,
-  digest TEXT, recorded REAL);
-"""
+from ..models import RunState, StepRun
+
+
+# Schema migrations, applied in order; PRAGMA user_version counts those applied. A database
+# written before the list existed has user_version 0 and today's tables, so every step must
+# also work on a database that already has what it adds.
+def _create_tables(db: sqlite3.Connection) -> None:
+    for statement in (
+        "CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, notebook TEXT, kind TEXT,"
+        " started REAL, finished REAL, state TEXT, params TEXT, selected TEXT, jobs INTEGER,"
+        " error TEXT)",
+        "CREATE TABLE IF NOT EXISTS step_runs (run_id TEXT, step TEXT, state TEXT, key TEXT,"
+        " started REAL, finished REAL, reused INTEGER, saved REAL, error TEXT, notebook TEXT,"
+        " outputs TEXT, PRIMARY KEY (run_id, step))",
+        "CREATE TABLE IF NOT EXISTS metrics (run_id TEXT, step TEXT, name TEXT, value REAL,"
+        " at REAL, kind TEXT DEFAULT 'metric')",
+        "CREATE TABLE IF NOT EXISTS file_digests (path TEXT PRIMARY KEY, size INTEGER,"
+        " mtime_ns INTEGER, ctime_ns INTEGER, ino INTEGER, digest TEXT, recorded REAL)",
+    ):
+        db.execute(statement)
+
+
+def _add_metric_iteration(db: sqlite3.Connection) -> None:
+    """metrics.iteration: MLflow's `step` of log_metric (older code added it on first use)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(metrics)")}
+    if "iteration" not in columns:
+        db.execute("ALTER TABLE metrics ADD COLUMN iteration INTEGER")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_tables, _add_metric_iteration]
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Apply the migrations this database lacks, in one transaction (safe with concurrent
+    openers: the second one waits, then finds nothing left to do)."""
+    if db.execute("PRAGMA user_version").fetchone()[0] >= len(MIGRATIONS):
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        done = db.execute("PRAGMA user_version").fetchone()[0]
+        for step in MIGRATIONS[done:]:
+            step(db)
+        if done < len(MIGRATIONS):
+            db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 def new_run_id() -> str:
@@ -30,6 +65,8 @@ def new_run_id() -> str:
 
 
 class History:
+    """The history database under a store home; opened on first use, closed by close()."""
+
     def __init__(self, home: str | os.PathLike):
         self.path = Path(home) / "history.sqlite"
         self._db: sqlite3.Connection | None = None
@@ -42,8 +79,8 @@ class History:
                                  check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(SCHEMA)
             db.row_factory = sqlite3.Row
+            migrate(db)
             self._db = db
         return self._db
 
@@ -58,14 +95,14 @@ class History:
         self.db.execute(
             "INSERT INTO runs (run_id, notebook, kind, started, state, params, selected, jobs)"
             " VALUES (?,?,?,?,?,?,?,?)",
-            (run_id, notebook, kind, time.time(), "running", json.dumps(params, default=repr),
-             json.dumps(selected), jobs))
+            (run_id, notebook, kind, time.time(), str(RunState.RUNNING),
+             json.dumps(params, default=repr), json.dumps(selected), jobs))
 
-    def finish_run(self, run_id: str, state: str, error: str | None = None) -> None:
+    def finish_run(self, run_id: str, state: RunState, error: str | None = None) -> None:
         self.db.execute("UPDATE runs SET finished=?, state=?, error=? WHERE run_id=?",
-                        (time.time(), state, error, run_id))
+                        (time.time(), str(state), error, run_id))
 
-    def record_step(self, run_id: str, step: Any) -> None:
+    def record_step(self, run_id: str, step: StepRun) -> None:
         """Insert or update one StepRun."""
         self.db.execute(
             "INSERT OR REPLACE INTO step_runs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -109,6 +146,32 @@ class History:
             "SELECT step, name, value, at, kind FROM metrics WHERE run_id=? ORDER BY at",
             (d["run_id"],))]
         return d
+
+    # ---- metrics and parameters logged inside steps (tracking.py) ---------------------
+    def log_metric(self, run_id: str, step: str, name: str, value: float,
+                   iteration: int | None) -> None:
+        self.db.execute(
+            "INSERT INTO metrics (run_id, step, name, value, at, kind, iteration)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (run_id, step, name, value, time.time(), "metric", iteration))
+
+    def log_param(self, run_id: str, step: str, name: str, value: int | float | str) -> None:
+        self.db.execute(
+            "INSERT INTO metrics (run_id, step, name, value, at, kind) VALUES (?,?,?,?,?,?)",
+            (run_id, step, name, value, time.time(), "param"))
+
+    def logged(self, run_id: str, step: str) -> list[dict]:
+        """What one step of one run logged, oldest first: name, value, kind, iteration."""
+        return [dict(r) for r in self.db.execute(
+            "SELECT name, value, kind, iteration FROM metrics WHERE run_id=? AND step=? "
+            "ORDER BY at", (run_id, step))]
+
+    def computed_by(self, key: str, other_than: str) -> str | None:
+        """The latest run, other than `other_than`, that executed a step with this key."""
+        row = self.db.execute(
+            "SELECT run_id FROM step_runs WHERE key=? AND state='succeeded' AND run_id!=? "
+            "ORDER BY finished DESC LIMIT 1", (key, other_than)).fetchone()
+        return row["run_id"] if row else None
 
     # ---- file digest cache (the stat fast path for --reads) ----------------------------
     def cached_digest(self, path: str) -> sqlite3.Row | None:

@@ -1,0 +1,84 @@
+"""Step results in the store, for batch runs and `%%step` alike: one entry schema, reuse, record.
+
+An entry is a step's stored result under its key: the digests of its outputs, the manifests of
+the files it wrote, and its timings. Each carries ENTRY_VERSION; an entry without it, or with
+another version, is treated as absent (the step is recomputed), never misread.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..models import Status, StepRun
+from .files import Store
+
+ENTRY_VERSION = 1  # bump when the fields of an entry change meaning
+
+
+@dataclass(frozen=True, slots=True)
+class Computed:
+    """What executing a step produced: output digests, written-file manifests, timings."""
+
+    outputs: dict[str, str]
+    writes: dict[str, dict]
+    body_seconds: float | None = None  # time in the step's own cell
+    exec_seconds: float | None = None  # from a ready kernel to outputs stored
+
+
+class Results:
+    """The stored results of one notebook's steps (the `entries/` and `latest/` of a Store)."""
+
+    def __init__(self, store: Store, notebook: Path, root: Path):
+        self.store = store
+        self.notebook = notebook.name
+        self.root = root  # --writes paths are relative to it
+
+    def get(self, key: str) -> dict | None:
+        """The complete entry of the current version stored under `key`, or None."""
+        entry = self.store.get_entry(key)
+        if entry is None or entry.get("entry_version") != ENTRY_VERSION:
+            return None
+        return entry
+
+    def reuse(self, step: StepRun, components: dict[str, Any], entry: dict) -> dict[str, str]:
+        """Restore the entry's --writes files, mark `step` reused; returns its output digests."""
+        for path, manifest in entry.get("writes", {}).items():
+            self.store.restore_path(path, manifest, self.root)
+        step.state, step.reused, step.finished = Status.REUSED, True, time.time()
+        step.key = entry["key"]
+        step.outputs = dict(entry["outputs"])
+        step.saved_seconds = entry.get("duration")
+        step.reasons = (f"computed {when(entry.get('computed_at'))}",)
+        self.mark_latest(step.name, entry["key"], components, entry.get("computed_at"),
+                         entry.get("duration"))
+        return step.outputs
+
+    def record(self, step: StepRun, components: dict[str, Any], computed: Computed,
+               run_id: str) -> None:
+        """Store a computed result under `step.key` and mark `step` succeeded."""
+        step.state, step.outputs = Status.SUCCEEDED, dict(computed.outputs)
+        step.body_seconds, step.exec_seconds = computed.body_seconds, computed.exec_seconds
+        now, duration = time.time(), step.duration
+        self.store.put_entry({
+            "entry_version": ENTRY_VERSION, "key": step.key, "step": step.name,
+            "notebook": self.notebook, "run_id": run_id, "outputs": dict(computed.outputs),
+            "writes": dict(computed.writes), "computed_at": now, "duration": duration,
+            "body_seconds": computed.body_seconds, "exec_seconds": computed.exec_seconds,
+            "components": components})
+        self.mark_latest(step.name, step.key, components, now, duration)
+
+    def mark_latest(self, step: str, key: str, components: dict[str, Any],
+                    computed_at: float | None, duration: float | None) -> None:
+        """Remember the step's current key components, which explain "stale" later."""
+        latest = self.store.get_latest(self.notebook, step)
+        if latest is None or latest.get("key") != key:
+            self.store.set_latest(self.notebook, step, {
+                "key": key, "components": components, "computed_at": computed_at,
+                "duration": duration})
+
+
+def when(ts: float | None) -> str:
+    """A stored result's time as people read it, e.g. in "computed 2024-05-01 12:00"."""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "earlier"
