@@ -70,16 +70,20 @@ class KernelTemplate:
         self.imports = imports
         self._lock = threading.Lock()
         self._fallback_said = False
+        self._forked: list[int] = []  # process groups to kill on close, whatever killed the template
 
     @classmethod
     def start(cls, imports: list[str], python: str = sys.executable,
               env: dict[str, str] | None = None, cwd: str | None = None,
               timeout: float = 120.0) -> KernelTemplate:
         """Start a template with `python`, import `imports` in it; raises TemplateError."""
-        proc = subprocess.Popen(
-            [python, "-m", TEMPLATE_MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, env=env, cwd=cwd, text=True, bufsize=1,
-            start_new_session=True)  # a Ctrl-C in the terminal is the executor's to handle
+        try:
+            proc = subprocess.Popen(
+                [python, "-m", TEMPLATE_MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, env=env, cwd=cwd, text=True, bufsize=1,
+                start_new_session=True)  # a Ctrl-C in the terminal is the executor's to handle
+        except OSError as exc:
+            raise TemplateError(f"cannot start a kernel template with {python}: {exc}") from None
         template = cls(proc, TemplateImports((), (), ()))
         try:
             answer = template.request({"op": "imports", "statements": list(imports)}, timeout)
@@ -116,8 +120,10 @@ class KernelTemplate:
         return answer
 
     def fork(self, connection_file: str, env: dict[str, str], cwd: str | None) -> int:
-        return int(self.request({"op": "fork", "connection_file": connection_file,
-                                 "env": dict(env), "cwd": cwd})["pid"])
+        pid = int(self.request({"op": "fork", "connection_file": connection_file,
+                                "env": dict(env), "cwd": cwd})["pid"])
+        self._forked.append(pid)
+        return pid
 
     def poll(self, pid: int) -> int | None:
         return self.request({"op": "poll", "pid": pid})["exit_code"]
@@ -142,6 +148,11 @@ class KernelTemplate:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        for pid in self._forked:  # the template may have died by SIGKILL: do its cleanup
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
         for pipe in (self.proc.stdin, self.proc.stdout):
             try:
                 pipe.close()
@@ -176,8 +187,13 @@ class ForkedProcess:
         return self.returncode
 
     def send_signal(self, signum: int) -> None:
-        if self.poll() is None:  # once reaped, the pid may be someone else's
-            os.killpg(self.pid, signum)  # the kernel leads its own process group
+        """Signal the kernel's process group (it leads one; it outlives the kernel while what
+        the kernel started still runs, and Linux gives no new process a live group's id)."""
+        try:
+            os.killpg(self.pid, signum)
+        except ProcessLookupError:
+            if self.poll() is None:
+                raise
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
@@ -187,13 +203,12 @@ class ForkedProcess:
 
 
 def _exists(pid: int) -> bool:
+    """Whether pid runs (a zombie does not: it only waits for someone to reap it)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
         return False
-    except PermissionError:
-        return True
-    return True
 
 
 class ForkedProvisioner(LocalProvisioner):
@@ -248,10 +263,12 @@ class StartedKernel:
     def kill(self) -> None:
         """Kill the kernel's whole process group, from any thread."""
         proc = getattr(self.km.provisioner, "process", None) if self.km.provisioner else None
-        if proc is not None and proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except OSError:
+        if proc is None:
+            return
+        try:  # forked or spawned by jupyter_client, the kernel leads its own process group
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            if proc.poll() is None:
                 proc.kill()
 
     def shutdown(self) -> None:

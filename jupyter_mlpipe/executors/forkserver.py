@@ -187,12 +187,12 @@ def poll(request: dict) -> dict:
 
 
 def kill_children() -> None:
-    for pid, code in _children.items():
-        if code is None:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
+    """SIGKILL each kernel's process group: the kernel and whatever it started."""
+    for pid in _children:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
     reap()
 
 
