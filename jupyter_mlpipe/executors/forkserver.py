@@ -21,6 +21,8 @@ either would hand the child a broken copy.
 from __future__ import annotations
 
 import ast
+import gc
+import importlib
 import json
 import os
 import select
@@ -34,6 +36,10 @@ from ipykernel.kernelapp import IPKernelApp
 # Modules that initialise a GPU driver (or may): a forked child would inherit a dead context.
 CUDA_MODULES = ("torch", "tensorflow", "jax", "jaxlib", "cupy", "numba.cuda", "pycuda",
                 "keras", "mxnet", "paddle")
+# What every kernel imports while it starts (debugpy alone is ~0.1 CPU-s): import it once here.
+KERNEL_START_MODULES = ("ipykernel.ipkernel", "ipykernel.debugger", "IPython.extensions",
+                        "IPython.core.history", "sqlite3", "tornado.gen", "tornado.queues",
+                        "pdb", "http.server", "xmlrpc.client", "faulthandler")
 PR_SET_PDEATHSIG = 1
 _children: dict[int, int | None] = {}  # pid -> exit code once reaped
 
@@ -76,6 +82,14 @@ def run_imports(statements: list[str]) -> dict:
     return {"ok": True, "imported": imported, "skipped": skipped, "failed": failed}
 
 
+def preload_kernel_modules() -> None:
+    for name in KERNEL_START_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - the kernel imports it again (or does without)
+            pass
+
+
 def fork_refusal() -> str | None:
     """Why forking now would be unsafe, or None."""
     if threading.active_count() != 1:
@@ -102,6 +116,7 @@ def fork_kernel(request: dict, protocol_fds: tuple[int, ...]) -> dict:
         return {"ok": False, "error": refusal}
     template_pid = os.getpid()
     template_cwd = os.getcwd()
+    gc.freeze()  # the child's collector then leaves the template's objects (and pages) alone
     pid = os.fork()
     if pid:
         _children[pid] = None
@@ -231,6 +246,7 @@ def main() -> None:
     answer_fd = os.dup(1)
     os.dup2(2, 1)  # anything imported code prints goes to stderr, not into the protocol
     sys.stdout = sys.stderr
+    preload_kernel_modules()
     requests = os.fdopen(0, "r", buffering=1, closefd=False)
     answers = os.fdopen(answer_fd, "w", buffering=1)
     try:
