@@ -128,6 +128,17 @@ def test_interrupt_reaches_a_forked_kernel(forked):
     assert reply["content"]["ename"] == "KeyboardInterrupt"
 
 
+def test_an_idle_forked_kernel_survives_an_interrupt_and_shuts_down_cleanly(template, tmp_path):
+    k = start_kernel("python3", str(tmp_path), kernel_env(), template=template)
+    k.km.interrupt_kernel()
+    time.sleep(0.3)
+    assert run(k, "print('alive')") == "alive"
+    process = k.km.provisioner.process
+    k.kc.stop_channels()
+    k.km.shutdown_kernel(now=False)  # a shutdown request, answered by the kernel itself
+    assert process.poll() == 0
+
+
 def test_killing_a_child_kills_its_process_group(forked, template):
     k = forked()
     sleeper = int(run(k, "import subprocess; p = subprocess.Popen(['sleep', '60']); print(p.pid)"))

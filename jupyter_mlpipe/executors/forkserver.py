@@ -21,6 +21,8 @@ either would hand the child a broken copy.
 from __future__ import annotations
 
 import ast
+import atexit
+import ctypes
 import gc
 import importlib
 import json
@@ -104,8 +106,6 @@ def die_with_parent(sig: int) -> None:
     """Ask Linux to send `sig` to this process when its parent exits (no-op elsewhere)."""
     if not sys.platform.startswith("linux"):
         return
-    import ctypes  # only here: Linux's prctl
-
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
 
@@ -121,11 +121,19 @@ def fork_kernel(request: dict, protocol_fds: tuple[int, ...]) -> dict:
     if pid:
         _children[pid] = None
         return {"ok": True, "pid": pid}
-    try:  # the child: never return into the template's loop
+    code = 1  # the child from here on: it must never return into the template's loop
+    try:
         _become_kernel(request, template_pid, template_cwd, protocol_fds)
-        os._exit(0)
-    except BaseException:  # noqa: BLE001 - nobody is left to report it to but the client's timeout
-        os._exit(1)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    except BaseException:  # noqa: BLE001 - its exit code is the only report left to make
+        code = 1
+    finally:
+        try:
+            atexit._run_exitfuncs()  # what a normal interpreter exit would run (history, ...)
+        finally:
+            os._exit(code)
 
 
 def _become_kernel(request: dict, template_pid: int, template_cwd: str,
@@ -134,9 +142,7 @@ def _become_kernel(request: dict, template_pid: int, template_cwd: str,
     die_with_parent(signal.SIGKILL)
     if os.getppid() != template_pid:  # the template died before prctl took effect
         os._exit(1)
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE):
-        signal.signal(sig, signal.SIG_DFL)
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as in any Python process
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the template's own handler is not the kernel's
     for fd in protocol_fds:
         os.close(fd)
     _redirect_stdio()
