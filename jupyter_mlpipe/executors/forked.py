@@ -1,0 +1,333 @@
+"""Kernels forked from a template process: the client side (template handle, provisioner, start).
+
+`KernelTemplate` starts and talks to one `forkserver` process (per run and kernel
+environment). `ForkedProvisioner` is a jupyter_client kernel provisioner that asks the template
+for a kernel instead of spawning one, so a plain `KernelManager` (or `AsyncKernelManager`)
+drives it: shutdown, kill, interrupt and `is_alive` work as for any kernel. `start_kernel` gives
+back a manager and a ready `BlockingKernelClient`, forked when it can, else started the normal
+way (with one warning line saying why). `kernel_start_mode` decides "fork" or "spawn".
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import KernelManager
+from jupyter_client.provisioning import LocalProvisioner
+
+log = logging.getLogger(__name__)
+KERNEL_START_MODES = ("fork", "spawn")
+TEMPLATE_MODULE = "jupyter_mlpipe.executors.forkserver"
+
+
+class TemplateError(RuntimeError):
+    """The template process is gone, refused, or did not answer."""
+
+
+def kernel_start_mode(configured: str | None = None, platform: str = sys.platform) -> str:
+    """"fork" on Linux unless configured "spawn"; always "spawn" where fork is unsafe or absent."""
+    if configured is not None and configured not in KERNEL_START_MODES:
+        raise ValueError(f"kernel_start must be one of {KERNEL_START_MODES}, not {configured!r}")
+    if not platform.startswith("linux"):
+        return "spawn"  # macOS: fork after system frameworks load is unsafe; Windows: no fork
+    return configured or "fork"
+
+
+def template_python(spec: KernelSpec) -> str | None:
+    """The Python of an ipykernel kernelspec (`python -m ipykernel_launcher ...`), else None."""
+    argv = list(spec.argv or [])
+    if spec.language.lower() != "python" or len(argv) < 3 or argv[1] != "-m":
+        return None
+    if argv[2] not in ("ipykernel_launcher", "ipykernel"):
+        return None
+    return sys.executable if argv[0] in ("python", "python3", "{python}") else argv[0]
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateImports:
+    imported: tuple[str, ...]
+    skipped: tuple[str, ...]  # not an import, or one that would initialise CUDA
+    failed: tuple[str, ...]  # "statement: Error: message"; the step raises it itself
+
+
+class KernelTemplate:
+    """A running forkserver process and the JSON-lines pipe to it (thread-safe)."""
+
+    def __init__(self, proc: subprocess.Popen, imports: TemplateImports):
+        self.proc = proc
+        self.imports = imports
+        self._lock = threading.Lock()
+        self._fallback_said = False
+        self._forked: list[int] = []  # process groups to kill on close, whatever killed the template
+
+    @classmethod
+    def start(cls, imports: list[str], python: str = sys.executable,
+              env: dict[str, str] | None = None, cwd: str | None = None,
+              timeout: float = 120.0) -> KernelTemplate:
+        """Start a template with `python`, import `imports` in it; raises TemplateError."""
+        try:
+            proc = subprocess.Popen(
+                [python, "-m", TEMPLATE_MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, env=env, cwd=cwd, text=True, bufsize=1,
+                start_new_session=True)  # a Ctrl-C in the terminal is the executor's to handle
+        except OSError as exc:
+            raise TemplateError(f"cannot start a kernel template with {python}: {exc}") from None
+        template = cls(proc, TemplateImports((), (), ()))
+        try:
+            answer = template.request({"op": "imports", "statements": list(imports)}, timeout)
+        except TemplateError:
+            template.close()
+            raise
+        template.imports = TemplateImports(
+            tuple(answer["imported"]), tuple(answer["skipped"]), tuple(answer["failed"]))
+        return template
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def request(self, message: dict, timeout: float = 30.0) -> dict:
+        with self._lock:
+            if not self.alive:
+                raise TemplateError(f"kernel template exited with code {self.proc.returncode}")
+            try:
+                self.proc.stdin.write(json.dumps(message) + "\n")
+                self.proc.stdin.flush()
+                ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+                line = self.proc.stdout.readline() if ready else ""
+            except OSError as exc:
+                raise TemplateError(f"kernel template pipe broke: {exc}") from None
+        if not line:
+            if self.alive:  # a late answer would be read as the next one's: give up on it
+                self.proc.kill()
+                self.proc.wait()
+            raise TemplateError(f"kernel template did not answer (exit code {self.proc.poll()})")
+        answer = json.loads(line)
+        if not answer.get("ok"):
+            raise TemplateError(answer.get("error", "kernel template refused"))
+        return answer
+
+    def fork(self, connection_file: str, env: dict[str, str], cwd: str | None) -> int:
+        pid = int(self.request({"op": "fork", "connection_file": connection_file,
+                                "env": dict(env), "cwd": cwd})["pid"])
+        self._forked.append(pid)
+        return pid
+
+    def poll(self, pid: int) -> int | None:
+        return self.request({"op": "poll", "pid": pid})["exit_code"]
+
+    def say_fallback_once(self, reason: str) -> None:
+        with self._lock:
+            said, self._fallback_said = self._fallback_said, True
+        if not said:
+            log.warning("forked kernel start failed (%s); starting kernels the normal way", reason)
+
+    def close(self) -> None:
+        """Stop the template; it kills the kernels it still has before leaving."""
+        if self.proc.poll() is None:
+            with self._lock:
+                try:
+                    self.proc.stdin.write(json.dumps({"op": "exit"}) + "\n")
+                    self.proc.stdin.flush()
+                except OSError:
+                    pass
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for pid in self._forked:  # the template may have died by SIGKILL: do its cleanup
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+
+
+class ForkedProcess:
+    """What `subprocess.Popen` offers jupyter_client, for a kernel the template forked."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int, template: KernelTemplate):
+        self.pid = pid
+        self.template = template
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                self.returncode = self.template.poll(self.pid)
+            except TemplateError:  # template gone: its kernels got SIGKILL (PR_SET_PDEATHSIG)
+                self.returncode = None if _exists(self.pid) else -signal.SIGKILL
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"forked kernel {self.pid}", timeout)
+            time.sleep(0.05)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        """Signal the kernel's process group (it leads one; it outlives the kernel while what
+        the kernel started still runs, and Linux gives no new process a live group's id)."""
+        try:
+            os.killpg(self.pid, signum)
+        except ProcessLookupError:
+            if self.poll() is None:
+                raise
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+
+def _exists(pid: int) -> bool:
+    """Whether pid runs (a zombie does not: it only waits for someone to reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+class ForkedProvisioner(LocalProvisioner):
+    """A provisioner whose `launch_kernel` forks from a template instead of spawning argv.
+
+    LocalProvisioner's pre_launch writes the connection file; its poll, wait, send_signal
+    (to the process group), kill and terminate work on the `ForkedProcess` handle.
+    """
+
+    def __init__(self, template: KernelTemplate, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.template = template
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any):
+        km = self.parent
+        cwd = kwargs.get("cwd")
+        pid = self.template.fork(km.connection_file, kwargs.get("env") or {}, cwd)
+        self.process = ForkedProcess(pid, self.template)
+        self.pid = self.pgid = pid
+        self.cwd = cwd or os.getcwd()
+        return self.connection_info
+
+    async def get_provisioner_info(self) -> dict:
+        return {**await super().get_provisioner_info(), "forked": True}
+
+
+def forked_manager(kernel_name: str, template: KernelTemplate,
+                   manager_class: type = KernelManager) -> Any:
+    """A kernel manager (sync or async class) whose next start forks from `template`."""
+    km = manager_class(kernel_name=kernel_name, transport="ipc", ip=_ipc_prefix())
+    km.kernel_id = str(uuid.uuid4())
+    km.provisioner = ForkedProvisioner(template, kernel_id=km.kernel_id,
+                                       kernel_spec=km.kernel_spec, parent=km)
+    return km
+
+
+@dataclass(frozen=True, slots=True)
+class StartedKernel:
+    """A started kernel and a connected, ready client, as the local executor uses them."""
+
+    km: KernelManager
+    kc: Any  # jupyter_client.blocking.BlockingKernelClient
+    forked: bool
+
+    def is_alive(self) -> bool:
+        return self.km.is_alive()
+
+    def exit_code(self) -> int | None:
+        proc = getattr(self.km.provisioner, "process", None) if self.km.provisioner else None
+        return proc.poll() if proc is not None else None
+
+    def kill(self) -> None:
+        """Kill the kernel's whole process group, from any thread."""
+        proc = getattr(self.km.provisioner, "process", None) if self.km.provisioner else None
+        if proc is None:
+            return
+        try:  # forked or spawned by jupyter_client, the kernel leads its own process group
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            if proc.poll() is None:
+                proc.kill()
+
+    def shutdown(self) -> None:
+        _stop(self.km, self.kc)
+
+
+def start_kernel(kernel_name: str, cwd: str, env: dict[str, str],
+                 template: KernelTemplate | None = None, timeout: float = 60.0,
+                 fork_timeout: float = 20.0) -> StartedKernel:
+    """A ready kernel: forked from `template` if it can be, else started the normal way."""
+    if template is not None and template.alive:
+        km = kc = None
+        try:
+            km = forked_manager(kernel_name, template)
+            km.start_kernel(cwd=cwd, env=env)
+            kc = km.client()
+            kc.start_channels()
+            kc.wait_for_ready(timeout=fork_timeout)
+            return StartedKernel(km, kc, forked=True)
+        except Exception as exc:  # noqa: BLE001 - any failure means: start it the normal way
+            if km is not None:
+                _stop(km, kc)
+            template.say_fallback_once(f"{type(exc).__name__}: {exc}")
+    elif template is not None:
+        template.say_fallback_once(f"template exited with code {template.proc.poll()}")
+    return spawn_kernel(kernel_name, cwd, env, timeout)
+
+
+def spawn_kernel(kernel_name: str, cwd: str, env: dict[str, str],
+                 timeout: float = 60.0) -> StartedKernel:
+    """A kernel started by jupyter_client the normal way, retried against its start races."""
+    last: Exception | None = None
+    for _attempt in range(3):
+        km = KernelManager(kernel_name=kernel_name, transport="ipc", ip=_ipc_prefix())
+        kc = None
+        try:
+            km.start_kernel(cwd=cwd, env=env)
+            kc = km.client()
+            kc.start_channels()
+            kc.wait_for_ready(timeout=timeout)
+            return StartedKernel(km, kc, forked=False)
+        except Exception as exc:  # noqa: BLE001 - retried, then re-raised
+            last = exc
+            _stop(km, kc)
+    raise RuntimeError(f"kernel '{kernel_name}' failed to start: {last}")
+
+
+def _stop(km: Any, kc: Any) -> None:
+    try:
+        if kc is not None:
+            kc.stop_channels()
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
+    except Exception:  # noqa: BLE001 - best effort; the process may be gone already
+        log.debug("kernel shutdown failed", exc_info=True)
+
+
+def _ipc_prefix() -> str:
+    """A fresh IPC socket prefix in a private folder (no TCP port race, nothing on the network)."""
+    folder = os.path.join(tempfile.gettempdir(), f"mlpipe-ipc-{os.getuid()}")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    return os.path.join(folder, uuid.uuid4().hex[:12])
