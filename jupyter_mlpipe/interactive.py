@@ -18,7 +18,8 @@ from .analysis import normalize
 from .errors import MlpipeError, StepDefinitionError
 from .keys import make_key
 from .models import Status, StepRun
-from .notebook import MAGIC, pipeline_from_json, read_notebook_json, split_magic, cell_source
+from .modules import pipeline_from_json
+from .notebook import STEP_MAGIC, read_notebook_json, split_magic, cell_source
 from .plan import Planner
 from .targets import recorded_envs
 from .store import serialize
@@ -43,7 +44,7 @@ def find_notebook(user_ns: dict, explicit: str | None) -> Path | None:
 def _live_spec(nb_path: Path, name: str, line: str, body: str):
     """The saved notebook, with this step's cell replaced by the live one."""
     nb = read_notebook_json(nb_path)
-    live = {"cell_type": "code", "metadata": {}, "source": f"{MAGIC} {line}\n{body}"}
+    live = {"cell_type": "code", "metadata": {}, "source": f"{STEP_MAGIC} {line}\n{body}"}
     for i, cell in enumerate(nb["cells"]):
         if cell.get("cell_type") == "code":
             split = split_magic(cell_source(cell))
@@ -57,12 +58,11 @@ def _live_spec(nb_path: Path, name: str, line: str, body: str):
 
 def _live_prelude(planner: Planner, step: str, user_ns: dict) -> dict[str, str]:
     """Normalized live source of prelude functions/classes that differ from the saved ones."""
-    from .keys import prelude_closure
-    from .analysis import name_use
+    from .analysis import prelude_closure
 
     override: dict[str, str] = {}
-    use = name_use(planner.spec.step(step).body)
-    for st in prelude_closure(planner.spec.prelude, set(use.reads)):
+    free_names = planner.spec.step(step).free_names
+    for st in prelude_closure(planner.spec.prelude, set(free_names)):
         node = ast.parse(st.source).body[0]
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             continue

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import MlpipeError, StepExecutionError
-from .models import FINAL_STATES, Status, StepRun
-from .notebook import PipelineSpec
+from .models import FINAL_STATES, PipelineSpec, Status, StepRun
 from .plan import Planner
 from .store.files import Store
 from .store.history import History, new_run_id

@@ -5,7 +5,7 @@ import pytest
 
 from jupyter_mlpipe.errors import CycleError, MissingInputError, StepDefinitionError
 from jupyter_mlpipe.graph import Graph
-from jupyter_mlpipe.notebook import load_pipeline
+from jupyter_mlpipe.modules import load_pipeline
 
 
 def test_steps_prelude_and_parameters(make_nb):
