@@ -279,7 +279,8 @@ def module_files(modules: Iterable[str], root: Path) -> list[Path]:
     return sorted(seen, key=os.fspath)
 
 
-def prelude_closure(prelude: tuple[PreludeStatement, ...], names: set[str]) -> list[PreludeStatement]:
+def prelude_closure(prelude: tuple[PreludeStatement, ...],
+                    names: set[str]) -> list[PreludeStatement]:
     """Prelude statements a step depends on: those defining names it uses (transitively),
     plus those that define nothing or use `import *` (their effects cannot be traced)."""
     needed = {i for i, st in enumerate(prelude) if not st.defines or "*" in st.defines}

@@ -139,7 +139,7 @@ def parse_parameters(source: str) -> dict[str, Any]:
 
 
 def _body_facts(body: str, what: str) -> dict[str, Any]:
-    """The StepSpec fields that static analysis of `body` gives (SyntaxError if it is not Python)."""
+    """The StepSpec fields that the static analysis of `body` gives (SyntaxError if invalid)."""
     tree = parse(body, what)
     use = name_use(tree)
     return dict(body=body, free_names=use.reads,
