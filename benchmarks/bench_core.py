@@ -150,7 +150,7 @@ def ready_kernel_overhead(tmp: Path) -> None:
 
     from jupyter_mlpipe.executors.base import StepJob, warmup_notebook
     from jupyter_mlpipe.executors.local import LocalExecutor, _Kernel
-    from jupyter_mlpipe.notebook import load_pipeline
+    from jupyter_mlpipe.modules import load_pipeline
     from jupyter_mlpipe.store.files import Store
 
     d = tmp / "ready"

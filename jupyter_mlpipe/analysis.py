@@ -6,8 +6,11 @@ import ast
 import builtins
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from .models import PreludeStatement
 
 BUILTINS = frozenset(dir(builtins)) | {"__file__", "__name__", "get_ipython", "display", "In", "Out"}
 _IPY_SYNTAX = re.compile(r"^\s*[%!]|\?\s*$", re.MULTILINE)
@@ -46,10 +49,6 @@ class NameUse:
     binds: tuple[str, ...]
     imports: tuple[str, ...]  # names bound by import statements
     star_import: bool
-
-
-def _target_names(node: ast.AST) -> list[str]:
-    return [n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
 
 
 def _nested_free(node: ast.AST) -> set[str]:
@@ -251,16 +250,20 @@ def _module_file(root: Path, dotted: str) -> Path | None:
 
 
 def local_module_files(tree: ast.AST, root: Path) -> list[Path]:
-    """Files under `root` that `tree` imports, transitively (stdlib and site-packages excluded).
+    """Files under `root` that `tree` imports, transitively (stdlib and site-packages excluded)."""
+    return module_files(imported_modules(tree), root)
+
+
+def module_files(modules: Iterable[str], root: Path) -> list[Path]:
+    """Files under `root` of the dotted `modules` and of what they import, transitively.
 
     A package's `__init__.py` counts for every submodule imported through it.
     """
     root = root.resolve()
     seen: dict[Path, None] = {}
-    todo: list[tuple[ast.AST, str | None]] = [(tree, None)]
+    todo: list[Iterable[str]] = [modules]
     while todo:
-        node, package = todo.pop()
-        for dotted in imported_modules(node, package):
+        for dotted in todo.pop():
             parts = dotted.split(".")
             for i in range(1, len(parts) + 1):
                 path = _module_file(root, ".".join(parts[:i]))
@@ -272,8 +275,27 @@ def local_module_files(tree: ast.AST, root: Path) -> list[Path]:
                 except (OSError, SyntaxError, UnicodeDecodeError):
                     continue  # its bytes are still hashed by the caller
                 pkg_parts = parts[:i] if path.name == "__init__.py" else parts[: i - 1]
-                todo.append((sub, ".".join(pkg_parts) or None))
+                todo.append(imported_modules(sub, ".".join(pkg_parts) or None))
     return sorted(seen, key=os.fspath)
+
+
+def prelude_closure(prelude: tuple[PreludeStatement, ...],
+                    names: set[str]) -> list[PreludeStatement]:
+    """Prelude statements a step depends on: those defining names it uses (transitively),
+    plus those that define nothing or use `import *` (their effects cannot be traced)."""
+    needed = {i for i, st in enumerate(prelude) if not st.defines or "*" in st.defines}
+    todo = list(names) + [n for i in needed for n in prelude[i].uses]
+    seen: set[str] = set()
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        for i, st in enumerate(prelude):
+            if n in st.defines and i not in needed:
+                needed.add(i)
+                todo.extend(st.uses)
+    return [prelude[i] for i in sorted(needed)]
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

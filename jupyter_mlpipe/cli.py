@@ -83,7 +83,7 @@ def _interrupt(signum, frame):
 
 
 def cmd_run(a) -> int:
-    from .notebook import load_pipeline
+    from .modules import load_pipeline
     from .runner import run_pipeline
 
     spec = load_pipeline(a.notebook)

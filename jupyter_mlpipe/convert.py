@@ -18,8 +18,9 @@ from pathlib import Path
 from .analysis import BUILTINS, name_use, to_python
 from .dataflow import Facts, Hoister, analyse
 from .errors import StepDefinitionError
-from .notebook import (STEP_NAME, PipelineSpec, cell_source, pipeline_from_json,
-                       read_notebook_json, split_magic)
+from .models import PipelineSpec
+from .modules import pipeline_from_json
+from .notebook import STEP_NAME, cell_source, read_notebook_json, split_magic
 
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _DROPPED_CELL_MAGICS = ("%%time", "%%timeit", "%%capture")

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from .analysis import name_use, parse, to_python
 from .graph import Graph
-from .notebook import PipelineSpec, cell_source, pipeline_from_json, read_notebook_json, split_magic
+from .models import PipelineSpec
+from .modules import pipeline_from_json
+from .notebook import cell_source, read_notebook_json, split_magic
 
 _SHIM = '''
 try:  # notebook magics and display() outside IPython

@@ -5,7 +5,7 @@ import graphlib
 from collections.abc import Iterable
 
 from .errors import CycleError, UnknownStepError
-from .notebook import PipelineSpec
+from .models import PipelineSpec
 
 
 class Graph:

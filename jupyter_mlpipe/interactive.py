@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from . import kernel
-from .analysis import name_use, normalize
+from .analysis import normalize, prelude_closure
 from .errors import MlpipeError, StepDefinitionError
-from .keys import make_key, prelude_closure
-from .models import RunState, Status, StepRun, StepSpec
-from .notebook import (MAGIC, PipelineSpec, cell_source, parse_magic_line, pipeline_from_json,
-                       read_notebook_json, split_magic)
+from .keys import make_key
+from .models import PipelineSpec, RunState, Status, StepRun, StepSpec
+from .modules import pipeline_from_json
+from .notebook import STEP_MAGIC, cell_source, parse_magic_line, read_notebook_json, split_magic
 from .plan import Planner
 from .store import serialize
 from .store.files import Store
@@ -46,7 +46,7 @@ def find_notebook(user_ns: dict, explicit: str | None) -> Path | None:
 def _live_spec(nb_path: Path, name: str, line: str, body: str) -> PipelineSpec:
     """The saved notebook, with this step's cell replaced by the live one."""
     nb = read_notebook_json(nb_path)
-    live = {"cell_type": "code", "metadata": {}, "source": f"{MAGIC} {line}\n{body}"}
+    live = {"cell_type": "code", "metadata": {}, "source": f"{STEP_MAGIC} {line}\n{body}"}
     for i, cell in enumerate(nb["cells"]):
         if cell.get("cell_type") == "code":
             split = split_magic(cell_source(cell))
@@ -61,8 +61,8 @@ def _live_spec(nb_path: Path, name: str, line: str, body: str) -> PipelineSpec:
 def _live_prelude(planner: Planner, step: str, user_ns: dict) -> dict[str, str]:
     """Normalized live source of prelude functions/classes that differ from the saved ones."""
     override: dict[str, str] = {}
-    use = name_use(planner.spec.step(step).body)
-    for st in prelude_closure(planner.spec.prelude, set(use.reads)):
+    free_names = planner.spec.step(step).free_names
+    for st in prelude_closure(planner.spec.prelude, set(free_names)):
         node = ast.parse(st.source).body[0]
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             continue

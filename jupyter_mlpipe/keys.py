@@ -2,14 +2,12 @@
 human reasons why a stored result no longer matches ("why stale")."""
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
 from typing import Any
 
-from .analysis import local_module_files, name_use, normalize, parse
-from .models import PreludeStatement, StepSpec
-from .notebook import PipelineSpec
+from .analysis import module_files, prelude_closure
+from .models import PipelineSpec, PreludeStatement, StepSpec
 from .store import serialize
 from .store.files import CACHE_FORMAT_VERSION
 from .store.history import History
@@ -18,24 +16,6 @@ from .store.reads import path_digest
 
 def _h(text: str) -> str:
     return serialize.hasher().update(text.encode()).hexdigest()
-
-
-def prelude_closure(prelude: tuple[PreludeStatement, ...], names: set[str]) -> list[PreludeStatement]:
-    """Prelude statements a step depends on: those defining names it uses (transitively),
-    plus those that define nothing or use `import *` (their effects cannot be traced)."""
-    needed = {i for i, st in enumerate(prelude) if not st.defines or "*" in st.defines}
-    todo = list(names) + [n for i in needed for n in prelude[i].uses]
-    seen: set[str] = set()
-    while todo:
-        n = todo.pop()
-        if n in seen:
-            continue
-        seen.add(n)
-        for i, st in enumerate(prelude):
-            if n in st.defines and i not in needed:
-                needed.add(i)
-                todo.extend(st.uses)
-    return [prelude[i] for i in sorted(needed)]
 
 
 def _label(st: PreludeStatement) -> str:
@@ -67,25 +47,21 @@ class KeyContext:
             self._modules[path] = serialize.file_digest(path)
         return self._modules[path]
 
-    def static_parts(self, step: StepSpec, body: str | None = None) -> dict[str, Any]:
+    def static_parts(self, step: StepSpec) -> dict[str, Any]:
         """Every key component except input digests (known only once upstream has run)."""
-        body = step.body if body is None else body
-        tree = parse(body, f"the body of step '{step.name}'")
-        use = name_use(tree)
-        closure = prelude_closure(self.spec.prelude, set(use.reads))
-        used = set(use.reads) | {n for st in closure for n in st.uses}
+        closure = prelude_closure(self.spec.prelude, set(step.free_names))
+        used = set(step.free_names) | {n for st in closure for n in st.uses}
         params = {n: self.params[n] for n in sorted(used) if n in self.params}
         modules: dict[str, str] = {}
         root = self.spec.root
-        trees = [tree] + [ast.parse(st.source) for st in closure]
-        for t in trees:
-            for f in local_module_files(t, root):
+        for imports in [step.imported_modules] + [st.imported_modules for st in closure]:
+            for f in module_files(imports, root):
                 modules[f.relative_to(root.resolve()).as_posix()] = self._module_digest(f)
         prelude = [[_label(st), _h(self.prelude_override.get(st.source, st.source))]
                    for st in closure]
         return {
             "version": CACHE_FORMAT_VERSION,
-            "body": _h(normalize(tree)),
+            "body": _h(step.normalized_body),
             "options": {"in": sorted(step.inputs), "out": sorted(step.outputs),
                         "reads": list(step.reads), "writes": list(step.writes)},
             "env": self.env.get(step.target, {"target": step.target,

@@ -1,8 +1,12 @@
-"""Frozen value objects shared by every layer: step specs, states, run records."""
+"""Frozen value objects shared by every layer: pipeline and step specs, states, run records."""
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UnknownStepError
 
 
 class Status(str, enum.Enum):
@@ -39,7 +43,8 @@ class RunState(str, enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class StepSpec:
-    """One `%%step` cell, with inputs/outputs resolved (declared or inferred)."""
+    """One `%%step` cell, with inputs/outputs resolved (declared or inferred) and the
+    static analysis of its body, done once when the notebook is read."""
 
     name: str
     cell: int  # index of the cell in the notebook
@@ -48,6 +53,10 @@ class StepSpec:
     magic_line: str
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
+    free_names: tuple[str, ...]  # names the body reads before binding them, in order
+    bound_names: tuple[str, ...]  # top-level names the body binds, imports excluded
+    imported_modules: tuple[str, ...]  # dotted names of the modules the body imports
+    normalized_body: str  # the body as the cache key hashes it (no comments or layout)
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
     target: str = "local"
@@ -59,12 +68,39 @@ class StepSpec:
 
 @dataclass(frozen=True, slots=True)
 class PreludeStatement:
-    """One top-level statement of a prelude cell: what it defines and what it uses."""
+    """One top-level statement of a prelude cell: what it defines, uses and imports."""
 
     cell: int
     source: str  # normalized
     defines: frozenset[str]
     uses: frozenset[str]
+    imported_modules: tuple[str, ...]  # dotted names of the modules it imports
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSpec:
+    """Everything the engine knows about a notebook before running anything."""
+
+    path: Path
+    kernel_name: str
+    steps: tuple[StepSpec, ...]
+    prelude: tuple[PreludeStatement, ...]
+    prelude_cells: tuple[tuple[int, str], ...]  # (cell index, source) in notebook order
+    parameters: dict[str, Any]
+    parameters_source: str
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    def step(self, name: str) -> StepSpec:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise UnknownStepError(
+            f"no step named '{name}' in {self.path.name}; its steps are: "
+            + ", ".join(s.name for s in self.steps))
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,9 @@ Registry layout (default `~/.mlpipe/modules`, or `$MLPIPE_MODULES`):
   <name>/<version>.json   body, the prelude statements it needs, inputs, outputs, parameters
   <name>/index.json       {"default": version or null, "status": {version: state}}
 A published version never changes: publishing other code under the same version fails.
+
+`load_pipeline` and `pipeline_from_json` are the loaders every caller uses: the notebook as
+notebook.py parses it, with `--module` steps turned into their published code.
 """
 from __future__ import annotations
 
@@ -14,10 +17,15 @@ import json
 import os
 import re
 import time
+import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from .analysis import prelude_closure
 from .errors import MlpipeError, StepDefinitionError
+from .models import PipelineSpec, StepSpec
+from .notebook import parse_pipeline, read_notebook_json, with_body
 
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -54,10 +62,6 @@ def split_ref(ref: str) -> tuple[str, str | None]:
 def publish(notebook: str | Path, step: str, name: str, version: str,
             description: str = "") -> dict:
     """Store step `step` of `notebook` as module `name@version`."""
-    from .analysis import name_use
-    from .keys import prelude_closure
-    from .notebook import load_pipeline
-
     if not NAME.match(name):
         raise MlpipeError(f"'{name}' is not a valid module name: letters, digits, '_', '.', '-'")
     if not VERSION.match(version) or "@" in version:
@@ -66,9 +70,8 @@ def publish(notebook: str | Path, step: str, name: str, version: str,
     s = spec.step(step)
     if s.module:
         raise MlpipeError(f"step '{step}' already uses module {s.module}; publish its source")
-    use = name_use(s.body)
-    closure = prelude_closure(spec.prelude, set(use.reads))
-    used = set(use.reads) | {n for st in closure for n in st.uses}
+    closure = prelude_closure(spec.prelude, set(s.free_names))
+    used = set(s.free_names) | {n for st in closure for n in st.uses}
     record = {
         "name": name, "version": version, "description": description,
         "body": s.body, "prelude": [st.source for st in closure],
@@ -145,6 +148,38 @@ def module_code(record: dict, parameters: dict[str, Any]) -> str:
             lines.append(f"{n} = {v!r}")
     header = "\n".join(lines)
     return (header + "\n" if header else "") + record["body"]
+
+
+def use_module(step: StepSpec, parameters: dict[str, Any]) -> tuple[StepSpec, list[str]]:
+    """`--module N[@V]`: the published code becomes the step's body (and so its key)."""
+    try:
+        record, notes = resolve(step.module)
+    except StepDefinitionError as exc:
+        raise StepDefinitionError(exc.message, cell=step.cell, step=step.name) from None
+    if step.normalized_body.strip():  # a comment-only body (IPython needs one) is fine
+        notes.append(f"step '{step.name}' (cell {step.cell}) uses --module {step.module}; "
+                     "the code in its cell is ignored")
+    step = with_body(step, module_code(record, parameters), f"module {step.module}")
+    declared: dict[str, Any] = {}
+    for opt in ("inputs", "outputs"):  # the cell's own --in/--out win, else the module's
+        if not getattr(step, f"{opt}_declared") and record[opt]:
+            declared[opt], declared[f"{opt}_declared"] = tuple(record[opt]), True
+    step = replace(step, **declared, reads=step.reads or tuple(record.get("reads", [])),
+                   writes=step.writes or tuple(record.get("writes", [])))
+    for n in notes:
+        warnings.warn(n, stacklevel=3)
+    return step, notes
+
+
+def pipeline_from_json(nb: dict, path: Path) -> PipelineSpec:
+    """The pipeline of notebook JSON, `--module` steps included; StepDefinitionError if bad."""
+    return parse_pipeline(nb, path, use_module)
+
+
+def load_pipeline(path: str | Path) -> PipelineSpec:
+    """The pipeline of the notebook at `path`, `--module` steps included."""
+    path = Path(path).resolve()
+    return pipeline_from_json(read_notebook_json(path), path)
 
 
 def set_state(ref: str, state: str) -> None:

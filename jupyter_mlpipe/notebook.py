@@ -1,7 +1,9 @@
 """Read a notebook into a pipeline: `%%step` cells, prelude statements, the parameters cell.
 
 Pure and fast: plain `json` instead of nbformat (whose jsonschema import costs about a
-second), no kernels, no IPython unless a cell uses IPython syntax.
+second), no kernels, no IPython unless a cell uses IPython syntax. Each body and prelude
+statement is analysed here, once. Steps that use a published module (`--module`) are handed
+to a pass the caller gives (`modules.use_module`; `modules.load_pipeline` is the loader).
 """
 from __future__ import annotations
 
@@ -11,16 +13,21 @@ import json
 import re
 import shlex
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .analysis import name_use, normalize, parse
+from .analysis import imported_modules, name_use, normalize, parse
 from .errors import MissingInputError, StepDefinitionError
-from .models import PreludeStatement, StepSpec
+from .models import PipelineSpec, PreludeStatement, StepSpec
 
 STEP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-MAGIC = "%%step"
+STEP_MAGIC = "%%step"
+
+# A step that uses --module, before --in/--out inference (inputs/outputs hold only declared
+# names), and the parameter values -> the step running the published code, and notes.
+ModulePass = Callable[[StepSpec, dict[str, Any]], tuple[StepSpec, list[str]]]
 
 # One table of %%step options: the IPython magic and the batch parser are both built from it.
 STEP_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
@@ -64,7 +71,7 @@ def parse_magic_line(line: str, cell: int | None = None) -> argparse.Namespace:
         args = _PARSER.parse_args(shlex.split(line))
     except ValueError as exc:
         raise StepDefinitionError(
-            f"bad %%step line '{MAGIC} {line.strip()}': {exc}. Usage: {USAGE}", cell=cell
+            f"bad %%step line '{STEP_MAGIC} {line.strip()}': {exc}. Usage: {USAGE}", cell=cell
         ) from None
     check_step_args(args, cell)
     return args
@@ -91,41 +98,13 @@ def cell_source(cell: dict) -> str:
 def split_magic(source: str) -> tuple[str, str] | None:
     """(argument line, body) if the cell starts with %%step, else None."""
     stripped = source.lstrip()
-    if not stripped.startswith(MAGIC):
+    if not stripped.startswith(STEP_MAGIC):
         return None
     first, _, body = stripped.partition("\n")
-    rest = first[len(MAGIC):]
+    rest = first[len(STEP_MAGIC):]
     if rest and not rest[0].isspace():
         return None  # e.g. %%stepper: another magic
     return rest.strip(), body
-
-
-@dataclass(frozen=True, slots=True)
-class PipelineSpec:
-    """Everything the engine knows about a notebook before running anything."""
-
-    path: Path
-    kernel_name: str
-    steps: tuple[StepSpec, ...]
-    prelude: tuple[PreludeStatement, ...]
-    prelude_cells: tuple[tuple[int, str], ...]  # (cell index, source) in notebook order
-    parameters: dict[str, Any]
-    parameters_source: str
-    warnings: tuple[str, ...] = field(default=())
-
-    @property
-    def root(self) -> Path:
-        return self.path.parent
-
-    def step(self, name: str) -> StepSpec:
-        for s in self.steps:
-            if s.name == name:
-                return s
-        from .errors import UnknownStepError
-
-        raise UnknownStepError(
-            f"no step named '{name}' in {self.path.name}; its steps are: "
-            + ", ".join(s.name for s in self.steps))
 
 
 def read_notebook_json(path: Path) -> dict:
@@ -159,6 +138,38 @@ def parse_parameters(source: str) -> dict[str, Any]:
     return values
 
 
+def _body_facts(body: str, what: str) -> dict[str, Any]:
+    """The StepSpec fields that the static analysis of `body` gives (SyntaxError if invalid)."""
+    tree = parse(body, what)
+    use = name_use(tree)
+    return dict(body=body, free_names=use.reads,
+                bound_names=tuple(b for b in use.binds if b not in use.imports),
+                imported_modules=tuple(imported_modules(tree)), normalized_body=normalize(tree))
+
+
+def with_body(step: StepSpec, body: str, what: str) -> StepSpec:
+    """The step with another body, and the analysis of that body."""
+    try:
+        return replace(step, **_body_facts(body, what))
+    except SyntaxError as exc:
+        raise StepDefinitionError(str(exc), cell=step.cell, step=step.name) from None
+
+
+def _unresolved_step(cell: int, cell_id: str | None, line: str, body: str) -> StepSpec:
+    """A `%%step` cell with only its declared --in/--out (inference comes later)."""
+    args = parse_magic_line(line, cell=cell)
+    try:
+        facts = _body_facts(body, f"the body of step '{args.name}'")
+    except SyntaxError as exc:
+        raise StepDefinitionError(str(exc), cell=cell, step=args.name) from None
+    return StepSpec(
+        name=args.name, cell=cell, cell_id=cell_id, magic_line=line,
+        inputs=tuple(args.inputs or ()), outputs=tuple(args.outputs or ()), **facts,
+        reads=tuple(args.reads), writes=tuple(args.writes), target=args.target,
+        reuse=not args.no_reuse, inputs_declared=args.inputs is not None,
+        outputs_declared=args.outputs is not None, module=args.module)
+
+
 def _prelude_statements(cell: int, source: str) -> list[PreludeStatement]:
     try:
         tree = parse(source, f"cell {cell}")
@@ -168,30 +179,21 @@ def _prelude_statements(cell: int, source: str) -> list[PreludeStatement]:
     for stmt in tree.body:
         use = name_use(ast.Module(body=[stmt], type_ignores=[]))
         defines = frozenset(use.binds) | ({"*"} if use.star_import else frozenset())
-        out.append(PreludeStatement(cell, normalize(stmt), defines, frozenset(use.reads)))
+        out.append(PreludeStatement(cell, normalize(stmt), defines, frozenset(use.reads),
+                                    tuple(imported_modules(stmt))))
     return out
 
 
-def load_pipeline(path: str | Path) -> PipelineSpec:
-    path = Path(path).resolve()
-    return pipeline_from_json(read_notebook_json(path), path)
+def _is_load_ext(src: str) -> bool:
+    """A cell that only loads this extension: not part of any step's code."""
+    return (src.lstrip().startswith("%load_ext") and "jupyter_mlpipe" in src
+            and len(src.strip().splitlines()) == 1)
 
 
-@dataclass
-class _RawStep:
-    cell: int
-    cell_id: str | None
-    line: str
-    body: str
-    args: argparse.Namespace
-    reads: tuple[str, ...] = ()
-    binds: tuple[str, ...] = ()
-
-
-def pipeline_from_json(nb: dict, path: Path) -> PipelineSpec:
+def parse_pipeline(nb: dict, path: Path, use_module: ModulePass) -> PipelineSpec:
     """Build a PipelineSpec from notebook JSON; raises StepDefinitionError on bad input."""
     kernel = (nb.get("metadata", {}).get("kernelspec") or {}).get("name") or "python3"
-    raw: list[_RawStep] = []
+    raw: list[StepSpec] = []
     prelude: list[PreludeStatement] = []
     prelude_cells: list[tuple[int, str]] = []
     params_src: list[str] = []
@@ -202,20 +204,10 @@ def pipeline_from_json(nb: dict, path: Path) -> PipelineSpec:
         tags = set(cell.get("metadata", {}).get("tags", []))
         split = split_magic(src)
         if split is not None:
-            line, body = split
-            args = parse_magic_line(line, cell=i)
-            try:
-                use = name_use(parse(body, f"the body of step '{args.name}'"))
-            except SyntaxError as exc:
-                raise StepDefinitionError(str(exc), cell=i, step=args.name) from None
-            raw.append(_RawStep(i, cell.get("id"), line, body, args, use.reads,
-                                tuple(b for b in use.binds if b not in use.imports)))
+            raw.append(_unresolved_step(i, cell.get("id"), *split))
         elif tags & {"parameters", "injected-parameters"}:
             params_src.append(src)
-        elif src.strip():
-            if src.lstrip().startswith("%load_ext") and "jupyter_mlpipe" in src and len(
-                    src.strip().splitlines()) == 1:
-                continue  # loading the extension is not part of any step's code
+        elif src.strip() and not _is_load_ext(src):
             prelude.extend(_prelude_statements(i, src))
             prelude_cells.append((i, src))
     parameters: dict[str, Any] = {}
@@ -224,66 +216,45 @@ def pipeline_from_json(nb: dict, path: Path) -> PipelineSpec:
             parameters.update(parse_parameters(src))
         except SyntaxError as exc:
             raise StepDefinitionError(f"the parameters cell is not valid Python: {exc}") from None
-    module_notes = [n for r in raw if r.args.module for n in _use_module(r, parameters)]
-    steps, notes = _resolve(raw, prelude, set(parameters))
-    notes = module_notes + notes
+    notes: list[str] = []
+    for i, step in enumerate(raw):
+        if step.module:
+            raw[i], module_notes = use_module(step, parameters)
+            notes.extend(module_notes)
+    steps, resolve_notes = _resolve(raw, prelude, set(parameters))
     return PipelineSpec(path, kernel, tuple(steps), tuple(prelude), tuple(prelude_cells),
-                        parameters, "\n".join(params_src), tuple(notes))
+                        parameters, "\n".join(params_src), tuple(notes + resolve_notes))
 
 
-def _use_module(r: _RawStep, parameters: dict[str, Any]) -> list[str]:
-    """`--module N[@V]`: the published code becomes the step's body (and so its key)."""
-    from .modules import module_code, resolve
-
-    try:
-        record, notes = resolve(r.args.module)
-    except StepDefinitionError as exc:
-        raise StepDefinitionError(exc.message, cell=r.cell, step=r.args.name) from None
-    if normalize(r.body).strip():  # a comment-only body (IPython needs one) is fine
-        notes.append(f"step '{r.args.name}' (cell {r.cell}) uses --module {r.args.module}; "
-                     "the code in its cell is ignored")
-    r.body = module_code(record, parameters)
-    for opt in ("inputs", "outputs"):  # the cell's own --in/--out win, else the module's
-        if getattr(r.args, opt) is None:
-            setattr(r.args, opt, list(record[opt]) or None)
-    r.args.reads = r.args.reads or list(record.get("reads", []))
-    r.args.writes = r.args.writes or list(record.get("writes", []))
-    use = name_use(parse(r.body, f"module {r.args.module}"))
-    r.reads, r.binds = use.reads, tuple(b for b in use.binds if b not in use.imports)
-    for n in notes:
-        warnings.warn(n, stacklevel=3)
-    return notes
-
-
-def _resolve(raw: list[_RawStep], prelude: list[PreludeStatement],
+def _resolve(raw: list[StepSpec], prelude: list[PreludeStatement],
              params: set[str]) -> tuple[list[StepSpec], list[str]]:
     """Fill in omitted --in/--out, check names, and warn on undeclared reads."""
     seen: dict[str, int] = {}
     for r in raw:
-        if r.args.name in seen:
+        if r.name in seen:
             raise StepDefinitionError(
-                f"step name '{r.args.name}' is already used by cell {seen[r.args.name]}; "
-                "step names must be unique", cell=r.cell, step=r.args.name)
-        seen[r.args.name] = r.cell
+                f"step name '{r.name}' is already used by cell {seen[r.name]}; "
+                "step names must be unique", cell=r.cell, step=r.name)
+        seen[r.name] = r.cell
     outputs: dict[str, tuple[str, ...]] = {}
     for r in raw:
-        if r.args.outputs is not None:
-            outputs[r.args.name] = tuple(dict.fromkeys(r.args.outputs))
+        if r.outputs_declared:
+            outputs[r.name] = tuple(dict.fromkeys(r.outputs))
         else:  # every top-level name it binds, so interactive and batch agree without context
-            outputs[r.args.name] = tuple(b for b in r.binds if not b.startswith("_"))
+            outputs[r.name] = tuple(b for b in r.bound_names if not b.startswith("_"))
     prelude_names = {n for s in prelude for n in s.defines}
     notes: list[str] = []
     steps = []
     for r in raw:
-        name = r.args.name
+        name = r.name
         others = {v for s, outs in outputs.items() if s != name for v in outs}
-        if r.args.inputs is not None:
-            inputs = list(dict.fromkeys(r.args.inputs))
+        if r.inputs_declared:
+            inputs = list(dict.fromkeys(r.inputs))
             for v in inputs:
                 if v not in others:
                     hint = "its own --out" if v in outputs[name] else ""
                     raise MissingInputError(name, v, cell=r.cell, hint=hint)
-            for v in r.reads:
+            for v in r.free_names:
                 if v in others and v not in inputs and v not in prelude_names | params:
                     producer = next(s for s, outs in outputs.items() if s != name and v in outs)
                     msg = (f"step '{name}' (cell {r.cell}) reads '{v}', produced by step "
@@ -292,11 +263,6 @@ def _resolve(raw: list[_RawStep], prelude: list[PreludeStatement],
                     warnings.warn(msg, stacklevel=2)
                     inputs.append(v)
         else:
-            inputs = [v for v in r.reads if v in others and v not in prelude_names | params]
-        steps.append(StepSpec(
-            name=name, cell=r.cell, cell_id=r.cell_id, body=r.body, magic_line=r.line,
-            inputs=tuple(inputs), outputs=outputs[name], reads=tuple(r.args.reads),
-            writes=tuple(r.args.writes), target=r.args.target, reuse=not r.args.no_reuse,
-            inputs_declared=r.args.inputs is not None,
-            outputs_declared=r.args.outputs is not None, module=r.args.module))
+            inputs = [v for v in r.free_names if v in others and v not in prelude_names | params]
+        steps.append(replace(r, inputs=tuple(inputs), outputs=outputs[name]))
     return steps, notes

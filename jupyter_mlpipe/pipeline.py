@@ -5,8 +5,8 @@ from pathlib import Path
 from typing import Any
 
 from .graph import Graph
-from .models import StepSpec, StepStatus
-from .notebook import PipelineSpec, load_pipeline
+from .models import PipelineSpec, StepSpec, StepStatus
+from .modules import load_pipeline
 from .plan import Planner
 from .targets import recorded_envs
 from .runner import Listener, RunResult, run_pipeline

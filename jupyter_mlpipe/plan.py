@@ -12,8 +12,7 @@ from typing import Any
 from .errors import StepDefinitionError
 from .graph import Graph
 from .keys import KeyContext, make_key, why_stale
-from .models import Status, StepStatus
-from .notebook import PipelineSpec
+from .models import PipelineSpec, Status, StepStatus
 from .store.files import Store
 from .store.history import History
 from .store.results import Results

@@ -17,8 +17,7 @@ from typing import Any, Callable
 from .errors import MlpipeError, StepDefinitionError, StepExecutionError, UnknownStepError
 from .executors.base import Executor, StepJob, StepOutcome
 from .executors.routing import RoutingExecutor
-from .models import FINAL_STATES, RunState, Status, StepRun
-from .notebook import PipelineSpec
+from .models import FINAL_STATES, PipelineSpec, RunState, Status, StepRun
 from .plan import Decision, Planner
 from .store.files import Store
 from .store.history import History, new_run_id

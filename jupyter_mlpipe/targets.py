@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import TargetError
-from .notebook import PipelineSpec
+from .models import PipelineSpec
 
 LOCAL = "local"
 _KEYS = {"kernel", "gateway", "token_env", "dask", "resources", "gpus", "env", "retries",

@@ -1,13 +1,14 @@
 """The cache key: what must and must not change it (no kernels needed)."""
 from __future__ import annotations
 
+import ast
 import os
 import time
 
 import pytest
 
 from jupyter_mlpipe.keys import KeyContext, make_key, why_stale
-from jupyter_mlpipe.notebook import load_pipeline
+from jupyter_mlpipe.modules import load_pipeline
 from jupyter_mlpipe.store.history import History
 from tests.conftest import replace_cell
 
@@ -101,3 +102,18 @@ def test_input_digest_is_in_the_key(project):
     k2, c2 = make_key(static, {"raw": "bbb"})
     assert k1 != k2
     assert why_stale(c1, c2, {"raw": "load"}) == ["input 'raw' (from 'load') changed"]
+
+
+def test_keys_use_the_analysis_done_at_parse_time(project, monkeypatch):
+    # bodies and prelude statements are parsed once, by the notebook reader; only the local
+    # module files (helpers/) are read here
+    spec = load_pipeline(project)
+    expected = {name: key for name, (key, _) in keys(project).items()}
+    parsed = []
+    real_parse = ast.parse
+    monkeypatch.setattr(ast, "parse",
+                        lambda src, *a, **k: parsed.append(src) or real_parse(src, *a, **k))
+    ctx = KeyContext(spec)
+    got = {s.name: make_key(ctx.static_parts(s), {v: "d" for v in s.inputs})[0] for s in spec.steps}
+    assert got == expected
+    assert all("def count" in src or "import count" in src for src in parsed)

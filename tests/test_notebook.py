@@ -1,11 +1,17 @@
 """Notebook -> pipeline: step parsing, inference of --in/--out, and clear definition errors."""
 from __future__ import annotations
 
+import ast
+import dataclasses
+from pathlib import Path
+
 import pytest
 
+import jupyter_mlpipe
 from jupyter_mlpipe.errors import CycleError, MissingInputError, StepDefinitionError
 from jupyter_mlpipe.graph import Graph
-from jupyter_mlpipe.notebook import load_pipeline
+from jupyter_mlpipe.modules import load_pipeline
+from jupyter_mlpipe.notebook import parse_pipeline, read_notebook_json, with_body
 
 
 def test_steps_prelude_and_parameters(make_nb):
@@ -96,3 +102,49 @@ def test_not_a_notebook(tmp_path):
         load_pipeline(bad)
     with pytest.raises(StepDefinitionError, match="does not exist"):
         load_pipeline(tmp_path / "missing.ipynb")
+
+
+def test_steps_and_prelude_carry_their_analysis(make_nb):
+    spec = load_pipeline(make_nb([
+        "import os.path\nLIMIT = 3",
+        "%%step load --out raw\nimport json\n# a comment\nraw = json.loads('[1, 2]')[:LIMIT]",
+    ]))
+    load = spec.step("load")
+    assert load.free_names == ("LIMIT",) and load.bound_names == ("raw",)
+    assert load.imported_modules == ("json",)
+    assert "comment" not in load.normalized_body and "json.loads" in load.normalized_body
+    assert spec.prelude[0].imported_modules == ("os.path",)
+    assert hash(load) == hash(dataclasses.replace(load))  # frozen and hashable
+
+
+def test_module_pass_runs_before_inference(make_nb):
+    # numbers -> scaled (module) -> show: `show --in ys` resolves only once the pass gave ys
+    path = make_nb(["%%step numbers --out xs\nxs = [1]", "%%step scaled --module m@1\n# here",
+                    "%%step show --in ys\nprint(ys)"])
+    seen = []
+
+    def fake_pass(step, parameters):
+        seen.append((step.name, step.inputs, step.inputs_declared))
+        return with_body(step, "ys = [x * 2 for x in xs]", "module m@1"), ["from the pass"]
+
+    spec = parse_pipeline(read_notebook_json(path), path, fake_pass)
+    assert seen == [("scaled", (), False)]
+    assert spec.step("scaled").inputs == ("xs",) and spec.step("scaled").outputs == ("ys",)
+    assert spec.step("show").inputs == ("ys",)
+    assert spec.warnings == ("from the pass",)
+
+
+def test_parsing_and_keys_import_only_lower_layers():
+    # so no import cycle among them: imports inside functions (lazy ones) count too
+    layers = [{"errors"}, {"models"}, {"analysis"}, {"notebook", "dataflow"},
+              {"store", "tracking", "in_kernel", "kernel"}, {"keys", "graph", "modules"}, {"plan"}]
+    level = {m: i for i, names in enumerate(layers) for m in names}
+    package = Path(jupyter_mlpipe.__file__).parent
+    for name in ("models", "analysis", "notebook", "keys", "graph", "modules", "plan"):
+        for node in ast.walk(ast.parse((package / f"{name}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                targets = [node.module] if node.module else [a.name for a in node.names]
+                for target in (t.split(".")[0] for t in targets):
+                    assert level[target] < level[name], f"{name} imports {target}"
+            assert not (isinstance(node, ast.Import) and any(
+                a.name.startswith("jupyter_mlpipe") for a in node.names)), name

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StepExecutionError
-from ..models import StepSpec
-from ..notebook import PipelineSpec
+from ..models import PipelineSpec, StepSpec
 
 STEP_TAG = "mlpipe-step-body"
 

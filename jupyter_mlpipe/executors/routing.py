@@ -12,7 +12,7 @@ import threading
 from typing import Any, Callable
 
 from ..errors import StepExecutionError
-from ..notebook import PipelineSpec
+from ..models import PipelineSpec
 from ..targets import Target, Targets, load_targets
 from .base import Executor, StepJob
 

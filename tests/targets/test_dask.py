@@ -6,7 +6,7 @@ import json
 import pytest
 from conftest import write_notebook
 
-from jupyter_mlpipe.notebook import load_pipeline
+from jupyter_mlpipe.modules import load_pipeline
 from jupyter_mlpipe.runner import run_pipeline
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_mlpipe.notebook import load_pipeline
+from jupyter_mlpipe.modules import load_pipeline
 from jupyter_mlpipe.runner import run_pipeline
 from jupyter_mlpipe.targets import load_targets
 

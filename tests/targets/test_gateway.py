@@ -8,7 +8,7 @@ import pytest
 from conftest import write_notebook
 
 from jupyter_mlpipe.cli import main
-from jupyter_mlpipe.notebook import load_pipeline
+from jupyter_mlpipe.modules import load_pipeline
 from jupyter_mlpipe.runner import run_pipeline
 
 pytestmark = pytest.mark.slow

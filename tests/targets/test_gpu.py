@@ -12,7 +12,7 @@ from conftest import write_notebook
 
 from jupyter_mlpipe.executors.gpu import DevicePool, GpuExecutor, assign_devices
 from jupyter_mlpipe.executors.routing import RoutingExecutor, executor_for
-from jupyter_mlpipe.notebook import load_pipeline
+from jupyter_mlpipe.modules import load_pipeline
 from jupyter_mlpipe.runner import run_pipeline
 from jupyter_mlpipe.targets import gpu_devices
 

@@ -8,7 +8,7 @@ from conftest import write_notebook
 
 from jupyter_mlpipe.cli import main
 from jupyter_mlpipe.errors import TargetError
-from jupyter_mlpipe.notebook import load_pipeline
+from jupyter_mlpipe.modules import load_pipeline
 from jupyter_mlpipe.pipeline import Pipeline
 from jupyter_mlpipe.runner import run_pipeline
 from jupyter_mlpipe.targets import check_targets, load_targets
