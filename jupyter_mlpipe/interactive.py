@@ -122,7 +122,7 @@ def run_step_cell(shell: Any, line: str, body: str, notebook: str | None = None)
             print(f"reused {step.name} (computed {when}, {saved:.1f} s saved)")
             _set_latest(store, spec, step.name, key, components, entry)
             return
-        from . import kernel
+        from . import in_kernel as kernel
 
         kernel.begin(str(store.home), run_id, step.name)  # for log_metric / log_param
         try:  # step.body: a --module step runs the published code, not the cell's

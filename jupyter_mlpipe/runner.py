@@ -20,7 +20,8 @@ from .notebook import PipelineSpec
 from .plan import Planner
 from .store.files import Store
 from .store.history import History, new_run_id
-from .targets import check_targets, override_target
+from .executors.registry import check_targets
+from .targets import override_target
 
 Listener = Callable[["RunResult", StepRun], None]
 

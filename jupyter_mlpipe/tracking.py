@@ -29,7 +29,7 @@ def ensure_schema(history: History) -> None:
 
 
 def _where() -> dict[str, str] | None:
-    from .kernel import context
+    from .in_kernel import context
 
     global _warned
     if context:
