@@ -148,8 +148,8 @@ def ready_kernel_overhead(tmp: Path) -> None:
     """One step at a time on a kernel that is already warm, nothing else running."""
     import dataclasses
 
-    from jupyter_mlpipe.executors.base import StepJob, warmup_notebook
-    from jupyter_mlpipe.executors.local import LocalExecutor, _Kernel
+    from jupyter_mlpipe.executors.base import StepJob, read_result
+    from jupyter_mlpipe.executors.local import LocalExecutor
     from jupyter_mlpipe.modules import load_pipeline
     from jupyter_mlpipe.store.files import Store
 
@@ -162,15 +162,15 @@ def ready_kernel_overhead(tmp: Path) -> None:
     digest = store.put_value(1)
     over = []
     for i in range(8):
-        k = _Kernel(spec.kernel_name, str(d), ex.env)
-        warm = ex._run_papermill(k, warmup_notebook(spec), None)
+        k = ex.start_kernel()
+        warm = ex.warm_up(k)
         step = dataclasses.replace(spec.step("b"))
         job = StepJob("bench", step, f"k{i}", {"x": digest}, store.home, d / "runs")
         job.run_dir.mkdir(parents=True, exist_ok=True)
         t = time.perf_counter()
-        out = ex.read_result(job, ex._execute_on(k, warm, job))
+        out = read_result(job, ex.run_on(k, warm, job))
         over.append(time.perf_counter() - t - out.body_seconds)
-        k.shutdown()
+        ex.stop_kernel(k)
     row("per-step overhead on a ready kernel, alone, median", f"{statistics.median(over) * 1000:.0f} ms",
         "<= 50 ms", f"min {min(over) * 1000:.0f}, max {max(over) * 1000:.0f} ms over 8 steps")
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import kernel
+from . import in_kernel as kernel
 from .analysis import normalize, prelude_closure
 from .errors import MlpipeError, StepDefinitionError
 from .keys import make_key

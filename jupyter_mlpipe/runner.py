@@ -21,8 +21,9 @@ from .models import FINAL_STATES, PipelineSpec, RunState, Status, StepRun
 from .plan import Decision, Planner
 from .store.files import Store
 from .store.history import History, new_run_id
+from .executors.registry import check_targets
 from .store.results import Computed
-from .targets import check_targets, override_target
+from .targets import override_target
 
 Listener = Callable[["RunResult", StepRun], None]
 ExecutorFactory = Callable[[PipelineSpec, dict[str, Any], int], Executor]

@@ -12,7 +12,7 @@ import warnings
 from typing import Any
 
 from .errors import MlpipeError
-from .kernel import context  # filled in place by kernel.begin()
+from .in_kernel import context  # filled in place by in_kernel.begin()
 from .store.history import History
 
 _histories: dict[str, History] = {}

@@ -69,7 +69,7 @@ def test_interactive_step_records_metrics(tracked):
     assert [r["kind"] for r in runs] == ["interactive", "interactive"]
     rec = run_record(history, runs[0]["run_id"])
     assert rec["last_metrics"]["score"]["value"] == 22.5 and rec["last_metrics"]["score"]["step"] == "train"
-    from jupyter_mlpipe.kernel import context
+    from jupyter_mlpipe.in_kernel import context
 
     assert context == {}  # cleared after the step: later logging is not misattributed
 
@@ -81,7 +81,7 @@ def test_outside_a_step_log_metric_warns_and_records_nothing(tmp_path):
     with pytest.warns(UserWarning, match="outside a step"):
         tracking.log_metric("x", 1.0)
     with pytest.raises(TypeError, match="must be a number"):
-        from jupyter_mlpipe import kernel
+        from jupyter_mlpipe import in_kernel as kernel
 
         kernel.begin(str(tmp_path / ".mlpipe"), "r1", "s")
         try:

@@ -3,10 +3,14 @@
 Artifacts go through the store as usual, so every worker must see the store at the same path
 (true for `dask = "local"`, a LocalCluster on this machine; on a real cluster, a shared
 filesystem). `resources = { GPU = 1 }` becomes Dask worker resources on each task.
+distributed (and dask) are imported in the functions: they are optional (the `targets` extra)
+and heavy, and this module is loaded to probe a target before we know they are installed.
+papermill and nbformat are too: a warm re-run loads this class only to probe (about 1.2 s).
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 import os
 import threading
 import uuid
@@ -15,36 +19,35 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StepExecutionError, TargetError
-from ..targets import Target, gpu_devices, local_kernel_python
-from .base import Executor, StepJob, _code, step_notebook, warmup_notebook
+from ..models import PipelineSpec
+from ..targets import Target, base_env, gpu_devices, local_kernel_python
+from .base import Executor, StepJob, read_result, require_modules
+from .notebooks import code_cell, step_notebook, warmup_notebook
+from .papermill import error_from_papermill, forget_input, save_combined
 
 
 def run_on_worker(nb_json: str, out: str, cwd: str, kernel_name: str, params: dict,
                   step: str) -> None:
     """Executed on a Dask worker: papermill on a fresh kernel. Errors come back picklable."""
-    import nbformat
+    import nbformat  # heavy: see the module docstring
     import papermill
     from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
-    from .base import error_from_papermill
-
-    src = Path(out).with_suffix(".input.ipynb")
-    src.write_text(nb_json)
     try:
-        papermill.execute_notebook(str(src), out, parameters=params or None,
-                                   kernel_name=kernel_name, cwd=cwd, progress_bar=False,
-                                   log_output=False, request_save_on_cell_execute=False,
+        papermill.execute_notebook(nbformat.reads(nb_json, as_version=4), out,
+                                   parameters=params or None, kernel_name=kernel_name, cwd=cwd,
+                                   progress_bar=False, log_output=False,
+                                   request_save_on_cell_execute=False,
                                    shutdown_kernel="immediate")
     except PapermillExecutionError as exc:
+        save_combined(None, Path(out))  # drops the input copy papermill records
         raise error_from_papermill(step, exc, out) from None
     except DeadKernelError as exc:
         raise StepExecutionError(step, "DeadKernelError", f"kernel process stopped ({exc})",
                                  notebook=out, kernel_died=True) from None
-    finally:
-        src.unlink(missing_ok=True)
     try:
-        from distributed import get_worker
+        from distributed import get_worker  # optional: see the module docstring
 
         worker = get_worker().address
     except (ImportError, ValueError):
@@ -52,13 +55,11 @@ def run_on_worker(nb_json: str, out: str, cwd: str, kernel_name: str, params: di
     nb = nbformat.read(out, as_version=4)
     nb.metadata.setdefault("mlpipe", {})["worker"] = {
         "address": worker, "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES")}
-    nbformat.write(nb, out)
+    nbformat.write(forget_input(nb), out)
 
 
 def _local_cluster(target: Target):
-    import logging
-
-    import dask
+    import dask  # optional: see the module docstring
     from distributed import Client, LocalCluster
 
     # our retry policy (`retries`) is the one that applies: a lost worker fails the task at once
@@ -72,7 +73,7 @@ def _local_cluster(target: Target):
 
 
 def _connect(target: Target):
-    from distributed import Client
+    from distributed import Client  # optional: see the module docstring
 
     try:
         return Client(target.dask, timeout=target.timeout)
@@ -122,7 +123,8 @@ def probe_scheduler(target: Target, kernel_name: str, home: Path) -> dict[str, A
 class DaskExecutor(Executor):
     """Submits each step as a task; the cluster decides where and how many at once."""
 
-    def __init__(self, pipeline, params, jobs, target: Target):
+    def __init__(self, pipeline: PipelineSpec, params: dict[str, Any], jobs: int,
+                 target: Target):
         self.pipeline, self.params, self.jobs = pipeline, params, max(1, jobs)
         self.target = target
         self.kernel_name = target.kernel_name(pipeline)
@@ -130,6 +132,12 @@ class DaskExecutor(Executor):
         self.client = None
         self._lock = threading.Lock()
         self._pending: set = set()
+
+    @staticmethod
+    def probe(pipeline: PipelineSpec, target: Target, home: Path) -> dict[str, Any]:
+        require_modules(target, "distributed")
+        return {**base_env(pipeline, target),
+                **probe_scheduler(target, target.kernel_name(pipeline), home)}
 
     def _ensure(self):
         with self._lock:
@@ -145,7 +153,7 @@ class DaskExecutor(Executor):
         nb = warmup_notebook(self.pipeline)
         nb.metadata["kernelspec"]["name"] = self.kernel_name
         env = dict(self.target.env)
-        nb.cells.insert(0, _code(
+        nb.cells.insert(0, code_cell(
             "import os as _os\n"
             + (f"_os.environ.update({env!r})\n" if env else "")
             + f"print('jupyter_mlpipe: step {job.step.name} on Dask target "
@@ -157,7 +165,7 @@ class DaskExecutor(Executor):
         return nb
 
     def submit(self, job: StepJob) -> cf.Future:
-        import nbformat
+        import nbformat  # heavy: see the module docstring
 
         client = self._ensure()
         job.run_dir.mkdir(parents=True, exist_ok=True)
@@ -173,13 +181,13 @@ class DaskExecutor(Executor):
         return fut
 
     def _done(self, task, job: StepJob, fut: cf.Future) -> None:
-        import nbformat
+        import nbformat  # heavy: see the module docstring
 
         self._pending.discard(task)
         try:
             if task.status == "finished":
                 nb = nbformat.read(job.notebook_path, as_version=4)
-                fut.set_result(self.read_result(job, nb))
+                fut.set_result(read_result(job, nb))
                 return
             if task.status == "cancelled":
                 raise StepExecutionError(job.step.name, "Cancelled", "the task was cancelled")
@@ -188,12 +196,6 @@ class DaskExecutor(Executor):
         except BaseException as exc:  # noqa: BLE001 - handed to the runner
             if not fut.done():
                 fut.set_exception(exc)
-
-    def execute(self, job: StepJob) -> Any:
-        import nbformat
-
-        self.submit(job).result()
-        return nbformat.read(job.notebook_path, as_version=4)
 
     def close(self, now: bool = False) -> None:
         with self._lock:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures as cf
 import json
 import os
 import shutil
@@ -17,14 +18,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ..analysis import local_module_files, parse
 from ..errors import StepExecutionError, TargetError
+from ..models import PipelineSpec
 from ..store import serialize
 from ..store.files import Store
-from ..targets import Target
-from .base import (Executor, StepJob, _code, error_from_papermill, step_notebook,
-                   warmup_notebook)
-from .local import _save_combined, register_engine, run_papermill
-from .remote_kernel import RemoteKernel, release_gateway
+from ..targets import Target, base_env, read_recorded
+from .base import Executor, StepJob, StepOutcome, read_result, require_modules
+from .gateway_client import RemoteKernel, probe_gateway, release_gateway
+from .notebooks import code_cell, step_notebook, warmup_notebook
+from .papermill import error_from_papermill, run_papermill, save_combined
 
 CHUNK = 2 << 20  # raw bytes per message (base64 adds a third; gateways cap messages at 10 MiB)
 
@@ -50,28 +53,42 @@ def adopt_artifact(store: Store, tmp: Path) -> str:
 class GatewayExecutor(Executor):
     """Up to --jobs remote kernels at once, one per step."""
 
-    def __init__(self, pipeline, params, jobs, target: Target):
-        super().__init__(pipeline, params, jobs)
-        register_engine()
+    def __init__(self, pipeline: PipelineSpec, params: dict[str, Any], jobs: int,
+                 target: Target):
+        self.pipeline, self.params, self.jobs = pipeline, params, max(1, jobs)
         self.target = target
         self.kernel_name = target.kernel_name(pipeline)
+        self._threads = cf.ThreadPoolExecutor(max_workers=self.jobs,
+                                              thread_name_prefix="mlpipe-gateway-step")
+
+    @staticmethod
+    def probe(pipeline: PipelineSpec, target: Target, home: Path) -> dict[str, Any]:
+        require_modules(target, "jupyter_server", "websocket")
+        return {**base_env(pipeline, target),
+                **probe_gateway(target, target.kernel_name(pipeline),
+                                read_recorded(home, target.name))}
+
+    def submit(self, job: StepJob) -> cf.Future:
+        return self._threads.submit(self.run_step, job)
 
     def close(self, now: bool = False) -> None:
-        super().close(now)
+        self._threads.shutdown(wait=not now, cancel_futures=now)
         release_gateway()
 
-    def execute(self, job: StepJob) -> Any:
+    def run_step(self, job: StepJob) -> StepOutcome:
+        job.run_dir.mkdir(parents=True, exist_ok=True)
         try:
             kernel = RemoteKernel(self.target, self.kernel_name)
         except TargetError as exc:
             raise StepExecutionError(job.step.name, "GatewayLost", str(exc)) from None
         try:
-            return self._run(kernel, job)
+            return read_result(job, self._run(kernel, job))
         finally:
             kernel.shutdown()
 
     # ---- one step ----------------------------------------------------------------------
     def _run(self, kernel: RemoteKernel, job: StepJob) -> Any:
+        # heavy (about 1.2 s): kept out of a warm re-run, which loads this class only to probe
         from nbclient.exceptions import DeadKernelError
         from papermill.exceptions import PapermillExecutionError
 
@@ -88,17 +105,17 @@ class GatewayExecutor(Executor):
             for rel in self._local_modules(job):  # the prelude's `import mylib` must work there
                 self._push(kernel, self.pipeline.root / rel, rel)
             warm_nb = warmup_notebook(self.pipeline)
-            warm_nb.cells[-1] = _code("# jupyter_mlpipe: inputs and outputs travel over this "
+            warm_nb.cells[-1] = code_cell("# jupyter_mlpipe: inputs and outputs travel over this "
                                       "kernel's channel (remote_helper.py)", ["mlpipe-internal"])
             warm = self._papermill(kernel, warm_nb, None, self.params)
             executed = self._papermill(kernel, self._step_notebook(job), out, None)
             self._pull_results(kernel, job, store)
         except PapermillExecutionError as exc:
-            _save_combined(warm, out)
+            save_combined(warm, out)
             raise error_from_papermill(step.name, exc, str(out)) from None
         except (DeadKernelError, ConnectionError, TimeoutError, RuntimeError, OSError) as exc:
             if warm is not None:
-                _save_combined(warm, out)
+                save_combined(warm, out)
             dead = isinstance(exc, DeadKernelError) or not kernel.alive()
             if not dead:  # e.g. the remote side lacks cloudpickle, or a local read failed
                 raise StepExecutionError(step.name, "TransferError",
@@ -111,13 +128,11 @@ class GatewayExecutor(Executor):
                 step.name, "KernelLost", f"remote kernel on {self.target.gateway}: {why}",
                 notebook=str(out),
                 kernel_died=True) from None
-        _save_combined(warm, out, executed)
+        save_combined(warm, out, executed)
         return executed
 
     def _local_modules(self, job: StepJob) -> list[str]:
         """Project files the step or the prelude imports (the same ones its cache key hashes)."""
-        from ..analysis import local_module_files, parse
-
         root = self.pipeline.root.resolve()
         sources = [job.step.body] + [src for _, src in self.pipeline.prelude_cells]
         files: set[str] = set()

@@ -2,17 +2,21 @@
 
 `assign_devices` is the whole policy and a pure function; `DevicePool` adds waiting. A GPU
 kernel is started for its step (the device must be fixed before the kernel starts), so these
-steps do not use the warm-kernel slots of LocalExecutor.
+steps do not use the warm-kernel slots of LocalExecutor: a thread per running step.
 """
 from __future__ import annotations
 
+import concurrent.futures as cf
 import threading
+from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import TargetError
-from ..targets import Target, gpu_devices
-from .base import Executor, StepJob, _code, warmup_notebook
-from .local import LocalExecutor, _Kernel
+from ..models import PipelineSpec
+from ..targets import Target, gpu_devices, local_env
+from .base import StepJob, StepOutcome
+from .kernels import KernelExecutor
+from .notebooks import code_cell, warmup_notebook
 
 
 def assign_devices(devices: Sequence[str], busy: set[str] | frozenset[str],
@@ -48,48 +52,63 @@ class DevicePool:
             self._cond.notify_all()
 
 
-class GpuExecutor(LocalExecutor):
+class GpuExecutor(KernelExecutor):
     """At most (devices // gpus) steps at once, each on devices no other running step has."""
 
-    def __init__(self, pipeline, params, jobs, target: Target,
-                 devices: Sequence[tuple[str, str]] | None = None):
+    def __init__(self, pipeline: PipelineSpec, params: dict[str, Any], jobs: int,
+                 target: Target, devices: Sequence[tuple[str, str]] | None = None):
         devices = list(devices if devices is not None else gpu_devices())
         self.names = dict(devices)
-        self.target = target
-        self.pool = DevicePool([i for i, _ in devices])
+        self.device_pool = DevicePool([i for i, _ in devices])
         slots = max(1, len(devices) // max(1, target.gpus))
-        super().__init__(pipeline, params, min(jobs, slots), env=target.env or None)
+        super().__init__(pipeline, params, min(jobs, slots), target)
+        self._threads = cf.ThreadPoolExecutor(max_workers=self.jobs,
+                                              thread_name_prefix="mlpipe-gpu-step")
 
-    def expect(self, n: int) -> None:  # no warm kernels: the device is chosen per step
-        return None
+    @staticmethod
+    def probe(pipeline: PipelineSpec, target: Target, home: Path) -> dict[str, Any]:
+        found = len(gpu_devices())
+        if found < target.gpus:
+            raise TargetError(
+                f"target '{target.name}' asks for {target.gpus} GPU(s), but nvidia-smi lists "
+                f"{found} here. Run those steps on a machine with GPUs, or use another --target.")
+        return local_env(pipeline, target)
 
-    def submit(self, job: StepJob):
-        return Executor.submit(self, job)
+    def submit(self, job: StepJob) -> cf.Future:
+        return self._threads.submit(self.run_step, job)
 
-    def execute(self, job: StepJob) -> Any:
-        import nbformat
+    def run_step(self, job: StepJob) -> StepOutcome:
+        """Wait for free devices, start a kernel that sees only them, run the step on it."""
+        import nbformat  # heavy (about 1 s): kept out of a warm re-run, which only probes
 
-        got = self.pool.acquire(self.target.gpus)
+        got = self.device_pool.acquire(self.target.gpus)
         visible = ",".join(got)
         model = ", ".join(sorted({self.names.get(d, "?") for d in got}))
         try:
-            env = {**self.env, "CUDA_VISIBLE_DEVICES": visible}
-            kernel = _Kernel(self.target.kernel_name(self.pipeline), str(self.pipeline.root), env)
+            kernel, warm, error = None, None, None
             try:
+                kernel = self.start_kernel({**self.env, "CUDA_VISIBLE_DEVICES": visible})
                 warm = warmup_notebook(self.pipeline)
-                warm.cells.append(_code(
+                warm.cells.append(code_cell(
                     f"print('jupyter_mlpipe: step {job.step.name} runs on GPU {visible} "
                     f"({model})')", ["mlpipe-internal"]))
-                warm = self._run_papermill(kernel, warm, None, parameters=self.params)
-                nb = self._execute_on(kernel, warm, job)
+                warm = self.warm_up(kernel, warm)
+            except Exception as exc:  # noqa: BLE001 - reported on the step
+                error = exc
+            try:
+                outcome = self.finish(kernel, warm, error, job)
             finally:
-                kernel.shutdown()
+                if kernel is not None:
+                    self.stop_kernel(kernel)
         finally:
-            self.pool.release(got)
+            self.device_pool.release(got)
+        nb = nbformat.read(job.notebook_path, as_version=4)
         nb.metadata.setdefault("mlpipe", {})["device"] = {
             "CUDA_VISIBLE_DEVICES": visible, "gpu": model}
         nbformat.write(nb, job.notebook_path)
-        return nb
+        return outcome
 
     def close(self, now: bool = False) -> None:
-        Executor.close(self, now)
+        if now:
+            self.kill_kernels()
+        self._threads.shutdown(wait=not now, cancel_futures=now)

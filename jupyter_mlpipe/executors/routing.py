@@ -6,7 +6,6 @@ its kernel or worker was lost, never when the step's own code raised.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import dataclasses
 import sys
 import threading
 from typing import Any, Callable
@@ -15,6 +14,7 @@ from ..errors import StepExecutionError
 from ..models import PipelineSpec
 from ..targets import Target, Targets, load_targets
 from .base import Executor, StepJob
+from .registry import executor_for
 
 # ename values executors use for infrastructure failures (worth one more try)
 LOST = {"DeadKernelError", "KernelLost", "WorkerLost", "GatewayLost"}
@@ -24,33 +24,13 @@ def retryable(exc: BaseException) -> bool:
     return isinstance(exc, StepExecutionError) and (exc.kernel_died or exc.ename in LOST)
 
 
-def executor_for(target: Target, spec: PipelineSpec, params: dict[str, Any],
-                 jobs: int) -> Executor:
-    """The executor that runs steps on one target (with the target's kernel, if it names one)."""
-    spec = dataclasses.replace(spec, kernel_name=target.kernel_name(spec))
-    if target.kind == "gateway":
-        from .gateway import GatewayExecutor
-
-        return GatewayExecutor(spec, params, jobs, target)
-    if target.kind == "dask":
-        from .dask import DaskExecutor
-
-        return DaskExecutor(spec, params, jobs, target)
-    if target.gpus:
-        from .gpu import GpuExecutor
-
-        return GpuExecutor(spec, params, jobs, target)
-    from .local import LocalExecutor
-
-    return LocalExecutor(spec, params, jobs, env=target.env or None)
-
-
 class RoutingExecutor(Executor):
     """Holds one executor per target used; builds each on the first job for it."""
 
     def __init__(self, pipeline: PipelineSpec, params: dict[str, Any], jobs: int,
                  targets: Targets | None = None,
                  build: Callable[[Target, PipelineSpec, dict, int], Executor] = executor_for):
+        super().__init__()
         self.pipeline, self.params, self.jobs = pipeline, params, max(1, jobs)
         self.targets = targets or load_targets(pipeline.root)
         self._build = build
@@ -103,9 +83,6 @@ class RoutingExecutor(Executor):
                 outer.set_exception(exc)
 
         ex.submit(job).add_done_callback(done)
-
-    def execute(self, job: StepJob) -> Any:
-        return self.executor(job.step.target).execute(job)
 
     def close(self, now: bool = False) -> None:
         for ex in list(self._executors.values()):

@@ -11,7 +11,8 @@ import pytest
 from conftest import write_notebook
 
 from jupyter_mlpipe.executors.gpu import DevicePool, GpuExecutor, assign_devices
-from jupyter_mlpipe.executors.routing import RoutingExecutor, executor_for
+from jupyter_mlpipe.executors.registry import executor_for
+from jupyter_mlpipe.executors.routing import RoutingExecutor
 from jupyter_mlpipe.modules import load_pipeline
 from jupyter_mlpipe.runner import run_pipeline
 from jupyter_mlpipe.targets import gpu_devices

@@ -11,7 +11,8 @@ from jupyter_mlpipe.errors import TargetError
 from jupyter_mlpipe.modules import load_pipeline
 from jupyter_mlpipe.pipeline import Pipeline
 from jupyter_mlpipe.runner import run_pipeline
-from jupyter_mlpipe.targets import check_targets, load_targets
+from jupyter_mlpipe.executors.registry import check_targets
+from jupyter_mlpipe.targets import load_targets
 
 STEPS = ["%%step make --out x\nx = n * 2",
          "%%step use --in x --out y --target remote\ny = x + 1"]

@@ -3,13 +3,22 @@
 jupyter_server's GatewayKernelManager starts it over REST; a mended GatewayKernelClient talks to
 it over the authenticated websocket. `probe_gateway` checks a gateway before a run starts.
 jupyter_server's GatewayClient is a process-wide singleton, so one process talks to one gateway.
+jupyter_server's gateway modules and websocket-client are imported in the functions: they are
+optional (the `targets` extra), and this module is loaded to probe a target before we know
+whether they are installed (executors/base.py: require_modules).
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
+import urllib.error
+import urllib.request
+from queue import Empty
 from typing import Any
+
+from jupyter_core.utils import ensure_async, ensure_event_loop
 
 from ..errors import TargetError
 from ..store import serialize
@@ -25,7 +34,7 @@ def configure_gateway(target: Target) -> None:
 
     In a Jupyter server the singleton is also the server's own gateway setting: one that
     already uses a gateway is not redirected, and release_gateway() puts things back after."""
-    from jupyter_server.gateway.gateway_client import GatewayClient
+    from jupyter_server.gateway.gateway_client import GatewayClient  # optional: see top
 
     url = target.gateway.rstrip("/")
     with _config_lock:
@@ -55,7 +64,7 @@ def configure_gateway(target: Target) -> None:
 
 def release_gateway() -> None:
     """Undo configure_gateway once a run's gateway steps are done."""
-    from jupyter_server.gateway.gateway_client import GatewayClient
+    from jupyter_server.gateway.gateway_client import GatewayClient  # optional: see top
 
     with _config_lock:
         if not _configured:
@@ -68,110 +77,115 @@ def release_gateway() -> None:
         _configured.clear()
 
 
-def _client_class():
+class _PoliteQueue:
+    """Mixed into jupyter_server's ChannelQueue: names its channel, sleeps while waiting."""
+
+    def send(self, msg):
+        msg["channel"] = self.channel_name  # else the gateway assumes shell (and warns)
+        super().send(msg)
+
+    async def _async_get(self, timeout=None):
+        end = None if timeout is None else time.monotonic() + timeout
+        delay = 0.0
+        while True:
+            try:
+                return self.get(block=False)
+            except Empty:
+                if self.response_router_finished:
+                    raise RuntimeError("Response router had finished") from None
+                if end is not None and time.monotonic() > end:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(0.005, delay + 0.0005)
+
+
+def _channel(name: str, queue_class: type) -> property:
+    attr = f"_{name}_channel"
+
+    def get(self):
+        if getattr(self, attr) is None:
+            q = queue_class(name, self.channel_socket, self.log)
+            setattr(self, attr, q)
+            self._channel_queues[name] = q
+        return getattr(self, attr)
+
+    return property(get)
+
+
+async def _start_channels(self, shell=True, iopub=True, stdin=True, hb=True, control=True):
+    """Open the channels websocket with the gateway's Authorization header."""
+    import websocket  # optional: see the module docstring
+    from jupyter_client.asynchronous import AsyncKernelClient
+    from jupyter_server.gateway.gateway_client import GatewayClient
+    from jupyter_server.utils import url_escape, url_path_join
+
+    gc = GatewayClient.instance()
+    url = url_path_join(gc.ws_url or "", gc.kernels_endpoint, url_escape(self.kernel_id),
+                        "channels")
+    scheme = f"{gc.auth_scheme} " if gc.auth_scheme else ""
+    header = [f"{gc.auth_header_key}: {scheme}{gc.auth_token}"] if gc.auth_token else []
+    self.channel_socket = websocket.create_connection(
+        url, timeout=gc.KERNEL_LAUNCH_TIMEOUT, enable_multithread=True, header=header)
+    self.channel_socket.settimeout(None)  # a silent step may run for hours
+    await ensure_async(AsyncKernelClient.start_channels(
+        self, shell=shell, iopub=iopub, stdin=stdin, hb=hb, control=control))
+    self.response_router = threading.Thread(target=self._route_responses, daemon=True)
+    self.response_router.start()
+
+
+def _route_responses(self) -> None:
+    """Hand each websocket message to its channel's queue; note a lost or restarted kernel."""
+    try:
+        while not self._channels_stopped:
+            raw = self.channel_socket.recv()
+            if not raw:
+                break
+            msg = json.loads(raw)
+            if msg.get("msg_type") == "status" and msg["content"].get(
+                    "execution_state") in ("restarting", "dead"):
+                state = msg["content"]["execution_state"]
+                self.lost = f"the gateway reports the kernel {state}"
+            self._channel_queues[msg["channel"]].put_nowait(msg)
+    except Exception as exc:  # noqa: BLE001 - closed socket, or shut down
+        if not self._channels_stopped:
+            self.lost = self.lost or f"connection to the gateway lost ({exc})"
+    if not self._channels_stopped:
+        self.lost = self.lost or "connection to the gateway closed"
+    for q in (self._channel_queues or {}).values():
+        q.response_router_finished = True
+
+
+async def _is_alive(self) -> bool:
+    return self.lost is None
+
+
+def _client_class() -> type:
     """GatewayKernelClient, mended for batch use:
     - its websocket sends the token (upstream sends none: 401 on protected gateways);
     - it notices a dead or restarted kernel (upstream reports a restarted kernel as alive,
       so nbclient would wait forever for the reply of the cell that killed it);
     - waiting for a message sleeps instead of spinning a CPU core (upstream polls with
       asyncio.sleep(0))."""
-    import asyncio as aio
-    from queue import Empty
+    from jupyter_server.gateway.managers import (  # optional: see the module docstring
+        ChannelQueue, GatewayKernelClient)
 
-    import websocket
-    from jupyter_client.asynchronous import AsyncKernelClient
-    from jupyter_core.utils import ensure_async
-    from jupyter_server.gateway.gateway_client import GatewayClient
-    from jupyter_server.gateway.managers import ChannelQueue, GatewayKernelClient
-    from jupyter_server.utils import url_escape, url_path_join
-
-    class PoliteQueue(ChannelQueue):
-        def send(self, msg):
-            msg["channel"] = self.channel_name  # else the gateway assumes shell (and warns)
-            super().send(msg)
-
-        async def _async_get(self, timeout=None):
-            end = None if timeout is None else time.monotonic() + timeout
-            delay = 0.0
-            while True:
-                try:
-                    return self.get(block=False)
-                except Empty:
-                    if self.response_router_finished:
-                        raise RuntimeError("Response router had finished") from None
-                    if end is not None and time.monotonic() > end:
-                        raise
-                    await aio.sleep(delay)
-                    delay = min(0.005, delay + 0.0005)
-
-    def channel(name: str):
-        attr = f"_{name}_channel"
-
-        def get(self):
-            if getattr(self, attr) is None:
-                q = PoliteQueue(name, self.channel_socket, self.log)
-                setattr(self, attr, q)
-                self._channel_queues[name] = q
-            return getattr(self, attr)
-
-        return property(get)
-
-    class AuthGatewayKernelClient(GatewayKernelClient):
-        lost: str | None = None
-        shell_channel = channel("shell")
-        iopub_channel = channel("iopub")
-        stdin_channel = channel("stdin")
-        control_channel = channel("control")
-
-        async def start_channels(self, shell=True, iopub=True, stdin=True, hb=True,
-                                 control=True):
-            gc = GatewayClient.instance()
-            url = url_path_join(gc.ws_url or "", gc.kernels_endpoint, url_escape(self.kernel_id),
-                                "channels")
-            scheme = f"{gc.auth_scheme} " if gc.auth_scheme else ""
-            header = [f"{gc.auth_header_key}: {scheme}{gc.auth_token}"] if gc.auth_token else []
-            self.channel_socket = websocket.create_connection(
-                url, timeout=gc.KERNEL_LAUNCH_TIMEOUT, enable_multithread=True, header=header)
-            self.channel_socket.settimeout(None)  # a silent step may run for hours
-            await ensure_async(AsyncKernelClient.start_channels(
-                self, shell=shell, iopub=iopub, stdin=stdin, hb=hb, control=control))
-            self.response_router = threading.Thread(target=self._route_responses, daemon=True)
-            self.response_router.start()
-
-        def _route_responses(self):
-            try:
-                while not self._channels_stopped:
-                    raw = self.channel_socket.recv()
-                    if not raw:
-                        break
-                    msg = json.loads(raw)
-                    if msg.get("msg_type") == "status" and msg["content"].get(
-                            "execution_state") in ("restarting", "dead"):
-                        state = msg["content"]["execution_state"]
-                        self.lost = f"the gateway reports the kernel {state}"
-                    self._channel_queues[msg["channel"]].put_nowait(msg)
-            except Exception as exc:  # noqa: BLE001 - closed socket, or shut down
-                if not self._channels_stopped:
-                    self.lost = self.lost or f"connection to the gateway lost ({exc})"
-            if not self._channels_stopped:
-                self.lost = self.lost or "connection to the gateway closed"
-            for q in (self._channel_queues or {}).values():
-                q.response_router_finished = True
-
-        async def _async_is_alive(self) -> bool:
-            return self.lost is None
-
-        is_alive = _async_is_alive
-
-    return AuthGatewayKernelClient
+    queue = type("PoliteQueue", (_PoliteQueue, ChannelQueue), {})
+    return type("AuthGatewayKernelClient", (GatewayKernelClient,), {
+        "lost": None,
+        **{f"{name}_channel": _channel(name, queue)
+           for name in ("shell", "iopub", "stdin", "control")},
+        "start_channels": _start_channels,
+        "_route_responses": _route_responses,
+        "_async_is_alive": _is_alive,
+        "is_alive": _is_alive,
+    })
 
 
 class RemoteKernel:
     """One gateway kernel, its authenticated client, and this thread's event loop."""
 
     def __init__(self, target: Target, kernel_name: str):
-        from jupyter_core.utils import ensure_event_loop
-        from jupyter_server.gateway.managers import GatewayKernelManager
+        from jupyter_server.gateway.managers import GatewayKernelManager  # optional: see top
 
         configure_gateway(target)
         self.loop = ensure_event_loop()
@@ -250,9 +264,6 @@ def probe_gateway(target: Target, kernel_name: str, recorded: dict | None = None
 
     The version is asked of a kernel only when the gateway's kernelspec differs from the one
     recorded last time, so a cached re-run costs one HTTP request."""
-    import urllib.error
-    import urllib.request
-
     url = target.gateway.rstrip("/")
     req = urllib.request.Request(url + "/api/kernelspecs")
     token = target.token()

@@ -1,0 +1,160 @@
+"""Kernels on this machine, and the base of executors whose steps run on them (local, gpu).
+
+A `LocalKernel` is one kernel process with its connected client, driven from the thread that
+started it (its event loop and zmq sockets stay with that thread). `KernelExecutor` starts
+kernels with the target's environment, keeps the pool of those alive (close(now=True) kills
+them), warms a kernel with the parameters and prelude, and runs a step on a warm kernel.
+jupyter_client, papermill and nbclient are imported in the functions: a warm re-run, which runs
+no step, loads these classes only to probe their targets (NOTES.md: those imports cost ~1.3 s).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+import time
+import uuid
+from typing import Any
+
+from ..errors import StepExecutionError
+from ..models import PipelineSpec
+from ..targets import LOCAL, Target, local_env
+from .base import Executor, StepJob, StepOutcome, read_result
+from .notebooks import step_notebook, warmup_notebook
+from .papermill import error_from_papermill, run_papermill, save_combined, warmup_error
+
+log = logging.getLogger(__name__)
+
+
+def _ipc_dir() -> str:
+    path = os.path.join(tempfile.gettempdir(), f"mlpipe-ipc-{os.getuid()}")
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+class LocalKernel:
+    """A started, connected kernel; retried when it dies at start (jupyter_client's port race)."""
+
+    def __init__(self, kernel_name: str, cwd: str, env: dict[str, str]):
+        from jupyter_client.manager import AsyncKernelManager  # heavy: see the module docstring
+        from jupyter_core.utils import ensure_event_loop
+
+        self.kernel_name = kernel_name
+        self.loop = ensure_event_loop()  # this thread's loop: nbclient's run_sync uses it too
+        self._stopping = threading.Lock()  # close(now=True) and the slot thread may race here
+        last: Exception | None = None
+        for _attempt in range(3):  # jupyter_client's port race can kill a kernel at start
+            # IPC sockets: no TCP port race at start (jupyter_client#154), nothing on the network
+            self.km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc",
+                                         ip=os.path.join(_ipc_dir(), uuid.uuid4().hex[:12]))
+            try:
+                self.loop.run_until_complete(self.km.start_kernel(cwd=cwd, env=env))
+                self.kc = self.km.client()
+                self.kc.start_channels()
+                self.loop.run_until_complete(self.kc.wait_for_ready(timeout=60))
+                return
+            except Exception as exc:  # noqa: BLE001 - retried, then re-raised
+                last = exc
+                self.shutdown()
+        raise RuntimeError(f"kernel '{kernel_name}' failed to start: {last}")
+
+    def papermill(self, nb: Any, out=None, parameters: dict[str, Any] | None = None) -> Any:
+        """Run a notebook on this kernel; out=None keeps the executed notebook in memory."""
+        return run_papermill(nb, out, self.kernel_name, self.km, self.kc, parameters)
+
+    def exit_code(self) -> int | None:
+        proc = getattr(self.km.provisioner, "process", None) if self.km.provisioner else None
+        return proc.poll() if proc is not None else None
+
+    def kill(self) -> None:
+        """Kill the kernel process from any thread (zmq sockets stay with their owner)."""
+        proc = getattr(self.km.provisioner, "process", None) if self.km.provisioner else None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+
+    def shutdown(self) -> None:
+        with self._stopping:  # two threads destroying one zmq context abort the process
+            try:
+                kc, self.kc = getattr(self, "kc", None), None
+                if kc is not None:
+                    kc.stop_channels()
+                if self.km.has_kernel:
+                    self.loop.run_until_complete(self.km.shutdown_kernel(now=True))
+            except Exception:  # noqa: BLE001 - best effort; the process may be gone already
+                log.debug("kernel shutdown failed", exc_info=True)
+
+
+class KernelExecutor(Executor):
+    """Steps on kernels of this machine, one fresh kernel per step; subclasses schedule them."""
+
+    def __init__(self, pipeline: PipelineSpec, params: dict[str, Any], jobs: int,
+                 target: Target | None = None):
+        self.pipeline, self.params, self.jobs = pipeline, params, max(1, jobs)
+        self.target = target or Target(LOCAL)
+        self.kernel_name = self.target.kernel_name(pipeline)
+        self.env = {**os.environ, **self.target.env, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+        self._pool_lock = threading.Lock()
+        self._live: set[LocalKernel] = set()
+
+    @staticmethod
+    def probe(pipeline: PipelineSpec, target: Target, home) -> dict[str, Any]:
+        return local_env(pipeline, target)
+
+    # ---- the pool of live kernels -------------------------------------------------------
+    def start_kernel(self, env: dict[str, str] | None = None) -> LocalKernel:
+        kernel = LocalKernel(self.kernel_name, str(self.pipeline.root), env or self.env)
+        with self._pool_lock:
+            self._live.add(kernel)
+        return kernel
+
+    def stop_kernel(self, kernel: LocalKernel) -> None:
+        kernel.shutdown()
+        with self._pool_lock:
+            self._live.discard(kernel)
+
+    def kill_kernels(self) -> None:
+        with self._pool_lock:
+            live = list(self._live)
+        for k in live:
+            k.kill()
+
+    # ---- one step -----------------------------------------------------------------------
+    def warm_up(self, kernel: LocalKernel, nb: Any = None) -> Any:
+        """Run the parameters and prelude (or nb) on the kernel; return the executed cells."""
+        return kernel.papermill(nb if nb is not None else warmup_notebook(self.pipeline), None,
+                                parameters=self.params)
+
+    def finish(self, kernel: LocalKernel | None, warm: Any, error: Exception | None,
+               job: StepJob) -> StepOutcome:
+        """Run the step on a kernel warmed for it (error: what went wrong warming it)."""
+        t0 = time.perf_counter()
+        job.run_dir.mkdir(parents=True, exist_ok=True)
+        if error is not None or kernel is None:
+            raise warmup_error(job, error or RuntimeError("no kernel"))
+        nb = self.run_on(kernel, warm, job)
+        outcome = read_result(job, nb)
+        outcome.exec_seconds = time.perf_counter() - t0
+        return outcome
+
+    def run_on(self, kernel: LocalKernel, warm: Any, job: StepJob) -> Any:
+        """The step notebook on a warm kernel; returns it executed, written to its path."""
+        from nbclient.exceptions import DeadKernelError  # heavy: see the module docstring
+        from papermill.exceptions import PapermillExecutionError
+
+        out = job.notebook_path
+        try:
+            executed = kernel.papermill(step_notebook(job, self.kernel_name), out)
+        except PapermillExecutionError as exc:
+            save_combined(warm, out)
+            raise error_from_papermill(job.step.name, exc, str(out)) from None
+        except DeadKernelError:
+            code = kernel.exit_code()
+            save_combined(warm, out)
+            raise StepExecutionError(
+                job.step.name, "DeadKernelError",
+                f"kernel process exited with code {code}" if code is not None
+                else "kernel process stopped answering", notebook=str(out),
+                kernel_died=True) from None
+        save_combined(warm, out, executed)
+        return executed

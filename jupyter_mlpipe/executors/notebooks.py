@@ -1,0 +1,68 @@
+"""The notebooks a step runs as: a warm-up part (parameters, prelude) and the step's own part.
+
+warm-up: the parameters cell (papermill injects run parameters after it) and the prelude, which
+         an executor may run ahead of time, before it knows which step comes;
+step:    load inputs from the store, the body, save outputs to the store (in_kernel.py).
+
+nbformat is imported in the functions: it costs about 1 s (nbformat -> jsonschema, NOTES.md),
+and a warm re-run, which runs no step, loads the executor classes only to probe their targets.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..models import PipelineSpec
+from .base import STEP_TAG, StepJob
+
+KERNEL_HELPER = "_mlpipe_kernel"
+
+
+def code_cell(source: str, tags: list[str] | None = None) -> Any:
+    import nbformat  # heavy: see the module docstring
+
+    cell = nbformat.v4.new_code_cell(source)
+    if tags:
+        cell.metadata["tags"] = tags
+    return cell
+
+
+def _new_notebook(kernel_name: str) -> Any:
+    import nbformat  # heavy: see the module docstring
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": kernel_name, "display_name": kernel_name,
+                                 "language": "python"}
+    return nb
+
+
+def warmup_notebook(pipeline: PipelineSpec) -> Any:
+    """Parameters + prelude + the in-kernel helper import: independent of the step."""
+    nb = _new_notebook(pipeline.kernel_name)
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.cells.append(code_cell(pipeline.parameters_source or "# no parameters", ["parameters"]))
+    for cell, src in pipeline.prelude_cells:
+        c = code_cell(src, ["mlpipe-prelude"])
+        c.metadata["mlpipe"] = {"notebook_cell": cell}
+        nb.cells.append(c)
+    nb.cells.append(code_cell(f"import jupyter_mlpipe.in_kernel as {KERNEL_HELPER}",
+                              ["mlpipe-internal"]))
+    return nb
+
+
+def step_notebook(job: StepJob, kernel_name: str) -> Any:
+    """Load inputs, run the body, save outputs."""
+    s = job.step
+    nb = _new_notebook(kernel_name)
+    nb.metadata["mlpipe"] = {"step": s.name, "key": job.key, "run_id": job.run_id}
+    home = str(job.store_home)
+    load = "\n".join([f"{KERNEL_HELPER}.begin({home!r}, {job.run_id!r}, {s.name!r})"] + [
+        f"{var} = {KERNEL_HELPER}.load({home!r}, {d!r})" for var, d in job.inputs.items()])
+    nb.cells.append(code_cell(load, ["mlpipe-inputs"]))
+    body = code_cell(s.body, [STEP_TAG])
+    body.metadata["mlpipe"] = {"notebook_cell": s.cell}
+    nb.cells.append(body)
+    nb.cells.append(code_cell(
+        f"{KERNEL_HELPER}.save({home!r}, {s.name!r}, globals(), {list(s.outputs)!r}, "
+        f"{s.outputs_declared!r}, {list(s.writes)!r}, {str(job.result_path)!r})",
+        ["mlpipe-outputs"]))
+    return nb

@@ -1,0 +1,72 @@
+"""papermill as the executors use it: run a notebook on a started kernel, keep one executed
+notebook per step, and turn papermill's errors into the step's own.
+
+The papermill engine `mlpipe` (engine.py) is registered once, by the `papermill.engine` entry
+point in pyproject.toml. papermill and nbformat are imported in the functions: they cost about
+1.2 s (nbformat -> jsonschema, NOTES.md), and a warm re-run, which runs no step, loads the
+executor classes only to probe their targets.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..analysis import strip_ansi
+from ..errors import StepExecutionError
+from .base import StepJob
+
+ENGINE = "mlpipe"  # the entry point's name (pyproject.toml: papermill.engine)
+
+
+def run_papermill(nb: Any, out: Path | None, kernel_name: str, km, kc,
+                  parameters: dict[str, Any] | None = None) -> Any:
+    """papermill on a started, connected kernel (MlpipeEngine); out=None keeps it in memory."""
+    import papermill  # heavy: see the module docstring
+
+    executed = papermill.execute_notebook(
+        nb, str(out) if out else None, parameters=parameters or None, engine_name=ENGINE,
+        kernel_name=kernel_name, km=km, kc=kc, progress_bar=False,
+        request_save_on_cell_execute=False, log_output=False)
+    return forget_input(executed)
+
+
+def forget_input(nb: Any) -> Any:
+    """papermill records its input as metadata; given a notebook in memory, that is a copy of it."""
+    meta = nb.get("metadata", {}).get("papermill")
+    if meta is not None and not isinstance(meta.get("input_path"), (str, type(None))):
+        meta["input_path"] = None
+    return nb
+
+
+def save_combined(warm: Any, out: Path, executed: Any = None) -> None:
+    """Keep one executed notebook per step: warm-up cells, then the step's own cells."""
+    import nbformat  # heavy: see the module docstring
+
+    if executed is None:
+        try:
+            executed = nbformat.read(out, as_version=4)
+        except (OSError, ValueError):
+            return
+    if warm is not None:
+        executed.cells = list(warm.cells) + list(executed.cells)
+    nbformat.write(forget_input(executed), out)
+
+
+def error_from_papermill(step: str, exc: Exception, notebook: str) -> StepExecutionError:
+    """The cell's own exception and traceback, without papermill's wrapping."""
+    tb = "\n".join(strip_ansi(line) for line in getattr(exc, "traceback", []) or [])
+    return StepExecutionError(step, getattr(exc, "ename", type(exc).__name__),
+                              strip_ansi(getattr(exc, "evalue", str(exc))), tb, notebook)
+
+
+def warmup_error(job: StepJob, error: Exception) -> StepExecutionError:
+    """A failure of the parameters or prelude cells, reported on the step that needed them."""
+    from papermill.exceptions import PapermillExecutionError  # heavy: see the module docstring
+
+    if isinstance(error, PapermillExecutionError):
+        err = error_from_papermill(job.step.name, error, "")
+        return StepExecutionError(
+            job.step.name, err.ename,
+            f"{err.evalue} (in the parameters or prelude cells, which run before every step)",
+            err.traceback)
+    return StepExecutionError(job.step.name, type(error).__name__, str(error))
