@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .analysis import BUILTINS, name_use, to_python
-from .dataflow import Facts, Hoister, analyse
+from .dataflow import CallEffects, Facts, analyse, call_effects
 from .errors import StepDefinitionError
+from .hoist import Hoister
 from .notebook import (STEP_NAME, PipelineSpec, cell_source, pipeline_from_json,
                        read_notebook_json, split_magic)
 
@@ -179,8 +180,9 @@ def _prelude_uses(prelude_src: list[str]) -> dict[str, set[str]]:
     return uses
 
 
-def _flow(units: list[_Unit], base: set[str], prelude_uses: dict[str, set[str]]) -> _Flow:
-    facts = [analyse(u.body, f"cell {u.cells[0]}") for u in units]
+def _flow(units: list[_Unit], base: set[str], prelude_uses: dict[str, set[str]],
+          effects: dict[str, CallEffects]) -> _Flow:
+    facts = [analyse(u.body, f"cell {u.cells[0]}", effects) for u in units]
     n = len(units)
     inputs: list[list[str]] = [[] for _ in range(n)]
     needed: list[list[str]] = [[] for _ in range(n)]
@@ -254,6 +256,17 @@ def _next_merge(units: list[_Unit], flow: _Flow, mode: str,
                 notes.append(Note(units[i].cells[0], "unsafe",
                                   f"cannot be converted safely: {reason}; it stays the last step"))
             units[i].merged_unsafe = True
+    for i, f in enumerate(flow.facts):
+        for fn in f.global_mutator_calls:
+            j = max((k for k in range(i) if fn in flow.facts[k].binds), default=None)
+            if j is not None:
+                cells = [c for u in units[j:i + 1] for c in u.cells]
+                notes.append(Note(units[i].cells[0], "merged", f"calls '{fn}', which cell "
+                                  f"{units[j].cells[0]} defines and which changes global "
+                                  "variables in place: cells " + ", ".join(map(str, cells))
+                                  + " are merged into one step"))
+                _merge(units, j, i)
+                return units[j]
     mutators: dict[str, list[int]] = {}
     for i, f in enumerate(flow.facts):
         for v in f.mutates:
@@ -352,7 +365,8 @@ def convert_json(nb: dict, path: Path) -> ConversionResult:
         tags_of[i] = tags
     tag_mode = any(_step_tag(t) or t & {"imports", "functions", "skip"}
                    for t in tags_of.values())
-    hoister = Hoister(texts, params)
+    effects = call_effects(list(texts.values()))
+    hoister = Hoister(texts, params, effects)
     pieces: list[_Piece] = []
     prelude_only: dict[int, str] = {}
     for i, text in texts.items():
@@ -372,7 +386,7 @@ def convert_json(nb: dict, path: Path) -> ConversionResult:
                           for n in name_use(to_python(src)).binds}
     uses = _prelude_uses(prelude_src)
     while True:
-        flow = _flow(units, base, uses)
+        flow = _flow(units, base, uses, effects)
         if _next_merge(units, flow, mode, notes) is None:
             break
     names = _names(units, flow)
