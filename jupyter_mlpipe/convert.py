@@ -8,35 +8,21 @@ from __future__ import annotations
 import ast
 import copy
 import json
-import re
 import shlex
 import uuid
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .analysis import BUILTINS, name_use, to_python
-from .dataflow import Facts, Hoister, analyse
-from .errors import StepDefinitionError
+from .convert_cells import Cells, Note, Piece, Unit, group_cells, read_cells, slug, step_tag
+from .dataflow import CallEffects, Facts, analyse, call_effects
+from .hoist import Hoister
 from .models import PipelineSpec
 from .modules import pipeline_from_json
-from .notebook import STEP_NAME, cell_source, read_notebook_json, split_magic
+from .notebook import STEP_NAME, cell_source, read_notebook_json
 
-_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
-_DROPPED_CELL_MAGICS = ("%%time", "%%timeit", "%%capture")
 LOAD_EXT = "%load_ext jupyter_mlpipe"
-
-
-@dataclass(frozen=True, slots=True)
-class Note:
-    """One thing the converter wants the user to know about a cell."""
-
-    cell: int | None
-    kind: str  # unsafe | merged | skipped | prelude | unresolved | files | tags
-    message: str
-
-    def __str__(self) -> str:
-        return (f"cell {self.cell}: " if self.cell is not None else "") + self.message
 
 
 @dataclass
@@ -61,102 +47,11 @@ class ConversionResult:
         return "\n".join(lines)
 
 
-@dataclass
-class _Piece:
-    cell: int
-    body: str  # code left after hoisting to the prelude
-    prelude: str  # hoisted statements, in their original text
-    tags: set[str] = field(default_factory=set)
-
-
-@dataclass
-class _Unit:
-    pieces: list[_Piece]
-    name: str | None = None
-    prev: list[str] = field(default_factory=list)
-    merged_unsafe: bool = False
-
-    @property
-    def cells(self) -> list[int]:
-        return [p.cell for p in self.pieces]
-
-    @property
-    def body(self) -> str:
-        return "\n\n".join(p.body.strip("\n") for p in self.pieces if p.body.strip())
-
-
 def convert_notebook(path: str | Path, output: str | Path | None = None) -> ConversionResult:
     """Convert the notebook at `path`; the spec's path is `output` (or `path`), whose folder
     is the working directory and store home of the steps."""
     path = Path(path).resolve()
     return convert_json(read_notebook_json(path), Path(output).resolve() if output else path)
-
-
-# ---- step 1: cells, and what goes to the prelude ------------------------------------------
-def _python_text(src: str, cell: int, notes: list[Note]) -> str:
-    """Cell text as a step body can hold it: magics kept where lines map one to one."""
-    stripped = src.lstrip()
-    if stripped.startswith("%%"):
-        first, _, rest = stripped.partition("\n")
-        if first.split()[0] in _DROPPED_CELL_MAGICS:
-            notes.append(Note(cell, "prelude", f"dropped '{first.split()[0]}' (timing only)"))
-            return rest
-        return to_python(src)  # one get_ipython().run_cell_magic(...) call
-    py = to_python(src)
-    same_lines = py.rstrip("\n").count("\n") == src.rstrip("\n").count("\n")
-    return src if same_lines else py
-
-
-def _slug(text: str) -> str:
-    s = re.sub(r"[^A-Za-z0-9_]+", "_", text.strip().lower()).strip("_")
-    s = re.sub(r"^\d+_?", "", s)[:30].strip("_")  # "1. Load data" -> load_data
-    return s or "step"
-
-
-def _step_tag(tags: set[str]) -> str | None:
-    for t in tags:
-        for prefix in ("step:", "block:"):
-            if t.startswith(prefix) and t[len(prefix):].strip():
-                return t[len(prefix):].strip()
-    return None
-
-
-def _group(pieces: list[_Piece], headings: dict[int, str], tag_mode: bool,
-           notes: list[Note]) -> tuple[list[_Unit], str]:
-    if tag_mode:
-        units: list[_Unit] = []
-        for p in pieces:
-            name = _step_tag(p.tags)
-            prev = [t[5:] for t in p.tags if t.startswith("prev:")]
-            if name is not None and (not units or units[-1].name != name):
-                if any(u.name == name for u in units):
-                    notes.append(Note(p.cell, "tags", f"step '{name}' appears again after "
-                                      "other steps; this part becomes its own step"))
-                    name = f"{name}_{sum(1 for u in units if (u.name or '').startswith(name)) + 1}"
-                units.append(_Unit([p], name))
-            elif units:
-                units[-1].pieces.append(p)
-            else:
-                units.append(_Unit([p]))
-            units[-1].prev += prev
-        return units, "tags"
-    if headings:
-        units, current, pending = [], None, None
-        events = sorted([(c, None) for c in headings] + [(p.cell, p) for p in pieces],
-                        key=lambda e: e[0])
-        for cell, p in events:
-            if p is None:  # a markdown heading: the next code starts a step named after it
-                pending = headings[cell]
-                continue
-            if current is None or pending is not None:
-                current = _Unit([p], _slug(pending) if pending else None)
-                units.append(current)
-                pending = None
-            else:
-                current.pieces.append(p)
-        if len(units) > 1:
-            return units, "headings"
-    return [_Unit([p]) for p in pieces], "cells"
 
 
 # ---- step 2: dataflow between units ---------------------------------------------------------
@@ -180,8 +75,9 @@ def _prelude_uses(prelude_src: list[str]) -> dict[str, set[str]]:
     return uses
 
 
-def _flow(units: list[_Unit], base: set[str], prelude_uses: dict[str, set[str]]) -> _Flow:
-    facts = [analyse(u.body, f"cell {u.cells[0]}") for u in units]
+def _flow(units: list[Unit], base: set[str], prelude_uses: dict[str, set[str]],
+          effects: dict[str, CallEffects]) -> _Flow:
+    facts = [analyse(u.body, f"cell {u.cells[0]}", effects) for u in units]
     n = len(units)
     inputs: list[list[str]] = [[] for _ in range(n)]
     needed: list[list[str]] = [[] for _ in range(n)]
@@ -228,15 +124,15 @@ def _flow(units: list[_Unit], base: set[str], prelude_uses: dict[str, set[str]])
     return _Flow(facts, inputs, needed, terminal, unresolved)
 
 
-def _merge(units: list[_Unit], a: int, b: int) -> None:
-    merged = _Unit([p for u in units[a:b + 1] for p in u.pieces], units[a].name,
+def _merge(units: list[Unit], a: int, b: int) -> None:
+    merged = Unit([p for u in units[a:b + 1] for p in u.pieces], units[a].name,
                    [x for u in units[a:b + 1] for x in u.prev],
                    any(u.merged_unsafe for u in units[a:b + 1]))
     units[a:b + 1] = [merged]
 
 
-def _next_merge(units: list[_Unit], flow: _Flow, mode: str,
-                notes: list[Note]) -> _Unit | None:
+def _next_merge(units: list[Unit], flow: _Flow, mode: str,
+                notes: list[Note]) -> Unit | None:
     """Apply the first merge rule that fires; return None when none does."""
     for i, f in enumerate(flow.facts):
         if f.unsafe and not units[i].merged_unsafe and i < len(units) - 1:
@@ -255,6 +151,17 @@ def _next_merge(units: list[_Unit], flow: _Flow, mode: str,
                 notes.append(Note(units[i].cells[0], "unsafe",
                                   f"cannot be converted safely: {reason}; it stays the last step"))
             units[i].merged_unsafe = True
+    for i, f in enumerate(flow.facts):
+        for fn in f.global_mutator_calls:
+            j = max((k for k in range(i) if fn in flow.facts[k].binds), default=None)
+            if j is not None:
+                cells = [c for u in units[j:i + 1] for c in u.cells]
+                notes.append(Note(units[i].cells[0], "merged", f"calls '{fn}', which cell "
+                                  f"{units[j].cells[0]} defines and which changes global "
+                                  "variables in place: cells " + ", ".join(map(str, cells))
+                                  + " are merged into one step"))
+                _merge(units, j, i)
+                return units[j]
     mutators: dict[str, list[int]] = {}
     for i, f in enumerate(flow.facts):
         for v in f.mutates:
@@ -292,13 +199,13 @@ def _new_cell(kind: str, source: str, nb: dict, tags: list[str] | None = None) -
     return cell
 
 
-def _names(units: list[_Unit], flow: _Flow) -> list[str]:
+def _names(units: list[Unit], flow: _Flow) -> list[str]:
     used: set[str] = set()
     names = []
     for i, u in enumerate(units):
         outs = set(flow.needed[i] + flow.terminal[i])
         base = u.name or next((b for b in flow.facts[i].binds + flow.facts[i].mutates if b in outs), f"cell{u.cells[0]}")
-        base = base if STEP_NAME.match(base) else _slug(base)
+        base = base if STEP_NAME.match(base) else slug(base)
         name, k = base, 2
         while name in used:
             name, k = f"{base}_{k}", k + 1
@@ -317,66 +224,39 @@ def _magic(name: str, inputs: list[str], outputs: list[str], reads: list[str],
     return " ".join(parts)
 
 
-def convert_json(nb: dict, path: Path) -> ConversionResult:
-    """Convert notebook JSON; `path` is where the converted notebook is meant to live."""
-    notes: list[Note] = []
-    params: set[str] = set()
-    texts: dict[int, str] = {}
-    tags_of: dict[int, set[str]] = {}
-    headings: dict[int, str] = {}
-    for i, cell in enumerate(nb["cells"]):
-        src = cell_source(cell)
-        tags = set(cell.get("metadata", {}).get("tags", []))
-        if cell.get("cell_type") == "markdown":
-            m = _HEADING.search(src)
-            if m:
-                headings[i] = m.group(1)
-            continue
-        if cell.get("cell_type") != "code" or not src.strip():
-            continue
-        if split_magic(src) is not None:
-            raise StepDefinitionError("this notebook already has %%step cells; convert takes a "
-                                      "plain notebook", cell=i)
-        if src.strip().startswith("%load_ext") and "jupyter_mlpipe" in src:
-            continue
-        if tags & {"parameters", "pipeline-parameters"}:
-            from .notebook import parse_parameters
-
-            params.update(parse_parameters(to_python(src)))
-            continue
-        try:
-            texts[i] = _python_text(src, i, notes)
-            ast.parse(to_python(texts[i]))
-        except SyntaxError as exc:
-            raise StepDefinitionError(f"not valid Python, so it cannot be analysed: {exc}",
-                                      cell=i) from None
-        tags_of[i] = tags
-    tag_mode = any(_step_tag(t) or t & {"imports", "functions", "skip"}
-                   for t in tags_of.values())
-    hoister = Hoister(texts, params)
-    pieces: list[_Piece] = []
+def _hoist(cells: Cells, tag_mode: bool, effects: dict[str, CallEffects]
+           ) -> tuple[list[Piece], dict[int, str]]:
+    """Each cell's step body and prelude part; cells left with prelude only, by index."""
+    hoister = Hoister(cells.texts, cells.params, effects)
+    pieces: list[Piece] = []
     prelude_only: dict[int, str] = {}
-    for i, text in texts.items():
-        tags = tags_of[i]
+    for i, text in cells.texts.items():
+        tags = cells.tags[i]
         if tag_mode and "skip" in tags:
-            notes.append(Note(i, "skipped", "left out (tag 'skip')"))
+            cells.notes.append(Note(i, "skipped", "left out (tag 'skip')"))
             continue
         everything = tag_mode and bool(tags & {"imports", "functions"})
         body, prelude = hoister.split(i, text, everything)
         if body:
-            pieces.append(_Piece(i, body, prelude, tags))
+            pieces.append(Piece(i, body, prelude, tags))
         elif prelude:
             prelude_only[i] = prelude
-    units, mode = _group(pieces, headings, tag_mode, notes)
-    prelude_src = list(prelude_only.values()) + [p.prelude for p in pieces if p.prelude]
-    base = set(params) | {n for src in prelude_src
-                          for n in name_use(to_python(src)).binds}
+    return pieces, prelude_only
+
+
+def _settle(units: list[Unit], prelude_src: list[str], params: set[str], mode: str,
+            effects: dict[str, CallEffects], notes: list[Note]) -> _Flow:
+    """Merge units until no merge rule fires; the dataflow between the final units."""
+    base = set(params) | {n for src in prelude_src for n in name_use(to_python(src)).binds}
     uses = _prelude_uses(prelude_src)
     while True:
-        flow = _flow(units, base, uses)
+        flow = _flow(units, base, uses, effects)
         if _next_merge(units, flow, mode, notes) is None:
-            break
-    names = _names(units, flow)
+            return flow
+
+
+def _report(units: list[Unit], flow: _Flow, names: list[str], notes: list[Note]) -> None:
+    """Notes on seeds, names no cell defines, and `prev:` tags the data does not follow."""
     for i, u in enumerate(units):
         if flow.facts[i].seeds:
             notes.append(Note(u.cells[0], "unsafe", "seeds a global random generator, which "
@@ -390,7 +270,58 @@ def convert_json(nb: dict, path: Path) -> ConversionResult:
             if p not in ups:
                 notes.append(Note(u.cells[0], "tags", f"tag 'prev:{p}' ignored: no variable "
                                   f"flows from '{p}' to '{names[i]}'; steps follow their data"))
-    # write
+
+
+def _declared_files(f: Facts, ci: int, written: set[str], folder: Path,
+                    notes: list[Note]) -> tuple[list[str], list[str]]:
+    """(--reads, --writes) of a step: relative literal paths; `written` gains its writes."""
+    local = [p for p in f.files_read + f.files_written
+             if not (Path(p).is_absolute() or p.startswith("~"))]
+    for p in dict.fromkeys(f.files_read + f.files_written):
+        if p not in local:
+            notes.append(Note(ci, "files", f"'{p}' is outside the notebook's folder; "
+                              "add it to --reads/--writes by hand if the step depends on it"))
+    rel = [p for p in f.files_written if p in local]
+    reads = []
+    for p in f.files_read:
+        if p not in local or p in rel:
+            continue
+        if p in written or (folder / p).exists():
+            reads.append(p)
+        else:
+            notes.append(Note(ci, "files", f"reads '{p}', which does not exist now and "
+                              "no earlier cell writes: not declared as --reads"))
+    written.update(rel)
+    return reads, rel
+
+
+def _step_cells(u: Unit, i: int, flow: _Flow, name: str, written: set[str], folder: Path,
+                nb: dict, notes: list[Note]) -> list[dict]:
+    """The unit's hoisted prelude (if any) and its %%step cell."""
+    cells = []
+    hoisted = "\n\n".join(p.prelude for p in u.pieces if p.prelude)
+    if hoisted:
+        cells.append(_new_cell("code", hoisted, nb))
+    f = flow.facts[i]
+    reads, writes = _declared_files(f, u.cells[0], written, folder, notes)
+    outs = set(flow.needed[i] + flow.terminal[i])
+    order = [b for b in f.binds + f.mutates if b in outs]
+    magic = _magic(name, flow.inputs[i], list(dict.fromkeys(order)), reads, writes)
+    cells.append(_new_cell("code", magic + "\n" + u.body + "\n", nb))
+    return cells
+
+
+def _parameters_cell(cell: dict) -> dict:
+    c = copy.deepcopy(cell)
+    c["metadata"]["tags"] = sorted(set(c["metadata"].get("tags", [])) | {"parameters"})
+    c["outputs"], c["execution_count"] = [], None
+    return c
+
+
+def _write(nb: dict, units: list[Unit], flow: _Flow, names: list[str],
+           prelude_only: dict[int, str], texts: dict[int, str], path: Path,
+           notes: list[Note]) -> dict:
+    """The converted notebook: markdown as is, prelude cells, %%step cells, parameters."""
     out = copy.deepcopy({k: v for k, v in nb.items() if k != "cells"})
     cells: list[dict] = [_new_cell("code", LOAD_EXT, nb)]
     first_of = {u.cells[0]: i for i, u in enumerate(units)}
@@ -399,47 +330,32 @@ def convert_json(nb: dict, path: Path) -> ConversionResult:
     for ci, cell in enumerate(nb["cells"]):
         if cell.get("cell_type") != "code":
             cells.append(copy.deepcopy(cell))
-            continue
-        src = cell_source(cell)
-        if ci in prelude_only:
+        elif ci in prelude_only:
             cells.append(_new_cell("code", prelude_only[ci], nb))
         elif ci in first_of:
             i = first_of[ci]
-            u = units[i]
-            hoisted = "\n\n".join(p.prelude for p in u.pieces if p.prelude)
-            if hoisted:
-                cells.append(_new_cell("code", hoisted, nb))
-            f = flow.facts[i]
-            local = [p for p in f.files_read + f.files_written
-                     if not (Path(p).is_absolute() or p.startswith("~"))]
-            for p in dict.fromkeys(f.files_read + f.files_written):
-                if p not in local:
-                    notes.append(Note(ci, "files", f"'{p}' is outside the notebook's folder; "
-                                      "add it to --reads/--writes by hand if the step depends on it"))
-            rel = [p for p in f.files_written if p in local]
-            reads = []
-            for p in f.files_read:
-                if p not in local or p in rel:
-                    continue
-                if p in written or (path.parent / p).exists():
-                    reads.append(p)
-                else:
-                    notes.append(Note(ci, "files", f"reads '{p}', which does not exist now and "
-                                      "no earlier cell writes: not declared as --reads"))
-            written.update(rel)
-            outs = set(flow.needed[i] + flow.terminal[i])
-            order = [b for b in f.binds + f.mutates if b in outs]
-            magic = _magic(names[i], flow.inputs[i], list(dict.fromkeys(order)), reads, rel)
-            c = _new_cell("code", magic + "\n" + u.body + "\n", nb)
-            cells.append(c)
-        elif ci in members or ci not in texts:
-            if src.strip() and set(cell.get("metadata", {}).get("tags", [])) & {
-                    "parameters", "pipeline-parameters"}:
-                c = copy.deepcopy(cell)
-                c["metadata"]["tags"] = sorted(set(c["metadata"].get("tags", [])) | {"parameters"})
-                c["outputs"], c["execution_count"] = [], None
-                cells.append(c)
+            cells += _step_cells(units[i], i, flow, names[i], written, path.parent, nb, notes)
+        elif (ci in members or ci not in texts) and cell_source(cell).strip() and set(
+                cell.get("metadata", {}).get("tags", [])) & {"parameters", "pipeline-parameters"}:
+            cells.append(_parameters_cell(cell))
     out["cells"] = cells
+    return out
+
+
+def convert_json(nb: dict, path: Path) -> ConversionResult:
+    """Convert notebook JSON; `path` is where the converted notebook is meant to live."""
+    cells = read_cells(nb)
+    notes = cells.notes
+    tag_mode = any(step_tag(t) or t & {"imports", "functions", "skip"}
+                   for t in cells.tags.values())
+    effects = call_effects(list(cells.texts.values()))
+    pieces, prelude_only = _hoist(cells, tag_mode, effects)
+    units, mode = group_cells(pieces, cells.headings, tag_mode, notes)
+    prelude_src = list(prelude_only.values()) + [p.prelude for p in pieces if p.prelude]
+    flow = _settle(units, prelude_src, cells.params, mode, effects, notes)
+    names = _names(units, flow)
+    _report(units, flow, names, notes)
+    out = _write(nb, units, flow, names, prelude_only, cells.texts, path, notes)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         spec = pipeline_from_json(out, path)

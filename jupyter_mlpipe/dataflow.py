@@ -19,7 +19,9 @@ MUTATING_METHODS = frozenset({
     "appendleft", "extendleft", "rotate", "popleft",
 })
 # module-level functions that change their first argument in place
-MUTATING_FUNCTIONS = frozenset({"shuffle", "copyto", "place", "putmask"})
+MUTATING_FUNCTIONS = frozenset({"shuffle", "copyto", "place", "putmask", "heappush", "heappop",
+                                "heapify", "heappushpop", "heapreplace", "insort", "insort_left",
+                                "insort_right"})
 _READ_FUNC = re.compile(r"^(read_\w+|load|loadtxt|genfromtxt|fromfile|imread|open_dataset|"
                         r"read_text|read_bytes|load_workbook|read)$")
 _WRITE_FUNC = re.compile(r"^(to_\w+|save|savez|savez_compressed|savetxt|tofile|dump|imwrite|"
@@ -55,6 +57,9 @@ class Facts:
     not_outputs: set[str] = field(default_factory=set)  # loop/with targets, open() handles
     exec_binds: list[str] = field(default_factory=list)  # names a literal exec() string binds
     seeds: bool = False  # seeds a global random generator (which does not cross steps)
+    # notebook functions called here that change globals: if a step defines one, a later
+    # step calling it changes that step's copies, so the two must be one step
+    global_mutator_calls: list[str] = field(default_factory=list)
     builtin_loads: set[str] = field(default_factory=set)  # `sum`, `id`, ...: maybe rebound
 
 
@@ -71,7 +76,7 @@ def _str(node: ast.AST | None) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
-def _magic_call(node: ast.Call) -> tuple[str, str] | None:
+def magic_call(node: ast.Call) -> tuple[str, str] | None:
     """('run', 'script.py') for get_ipython().run_line_magic('run', 'script.py')."""
     f = node.func
     if (isinstance(f, ast.Attribute) and f.attr in ("run_line_magic", "magic", "run_cell_magic")
@@ -115,7 +120,122 @@ def _file_access(call: ast.Call, out: Facts) -> None:
             break
 
 
-def _statement_effects(stmt: ast.stmt, out: Facts) -> tuple[set[str], set[str]]:
+@dataclass(frozen=True, slots=True)
+class CallEffects:
+    """What calling a function the notebook defines changes in place."""
+
+    globals: frozenset[str] = frozenset()  # module-level names it mutates or rebinds
+    params: tuple[str, ...] = ()  # its parameters, in order
+    mutated_params: frozenset[str] = frozenset()
+
+
+_NO_EFFECTS: dict[str, CallEffects] = {}
+# calls whose result iterates over (or is) their arguments: `for r in enumerate(rows)`
+_PASS_THROUGH = frozenset({"enumerate", "zip", "reversed", "iter", "sorted", "filter"})
+
+
+def _roots(node: ast.AST, calls: bool = True) -> set[str]:
+    """Names whose objects `node` may be (or be part of): `rows`, `d.items()`, `enumerate(xs)`;
+    without `calls`, only name, attribute and subscript chains (`df.copy()` is no alias)."""
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return {r for el in node.elts for r in _roots(el, calls)}
+    if isinstance(node, ast.Call) and not calls:
+        return set()
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        return {r for a in node.args for r in _roots(a)} if node.func.id in _PASS_THROUGH else set()
+    r = root_name(node)
+    return {r} if r else set()
+
+
+def _target_effects(node: ast.Assign | ast.AugAssign | ast.AnnAssign, out: Facts,
+                    mutated: set[str]) -> None:
+    """`d[k] = v`, `obj.attr = v`, `df.loc[...] += 1` change an existing object."""
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    for t in targets:
+        for el in (t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t]):
+            if not isinstance(el, (ast.Subscript, ast.Attribute)):
+                continue
+            r = root_name(el)
+            if r == "globals" or (isinstance(el, ast.Subscript) and isinstance(
+                    el.value, ast.Call) and isinstance(el.value.func, ast.Name)
+                    and el.value.func.id in ("globals", "locals", "vars")):
+                out.unsafe.append("writes variables through globals()")
+            elif r:
+                mutated.add(r)
+
+
+def _exec_effects(node: ast.Call, name: str, out: Facts) -> None:
+    out.unsafe.append(f"{name}() runs code the converter cannot analyse")
+    code = _str(node.args[0]) if node.args and name == "exec" else None
+    if code is not None:  # a literal: its names are known after all
+        try:
+            use = name_use(code)
+            out.reads += [r for r in use.reads if r not in out.reads]
+            out.exec_binds += [b for b in use.binds if b not in out.exec_binds]
+        except SyntaxError:
+            pass
+
+
+def _user_call_effects(node: ast.Call, fx: CallEffects, mutated: set[str]) -> None:
+    """A call of a notebook function changes the globals it mutates and the arguments
+    passed for parameters it mutates."""
+    mutated.update(fx.globals)
+    for pos, arg in enumerate(node.args):
+        if isinstance(arg, ast.Starred) or (pos < len(fx.params)
+                                           and fx.params[pos] in fx.mutated_params):
+            mutated.update(_roots(arg))
+    for k in node.keywords:
+        if k.arg is None or k.arg in fx.mutated_params:
+            mutated.update(_roots(k.value))
+
+
+def _call_effects(node: ast.Call, out: Facts, mutated: set[str],
+                  effects: dict[str, CallEffects]) -> None:
+    f = node.func
+    magic = magic_call(node)
+    if magic is not None:
+        name, arg = magic
+        if name in UNSAFE_MAGICS:
+            out.unsafe.append(UNSAFE_MAGICS[name] + (f" ({arg})" if arg else ""))
+    elif isinstance(f, ast.Name) and f.id in ("exec", "eval", "execfile"):
+        _exec_effects(node, f.id, out)
+    elif isinstance(f, ast.Name) and f.id in ("globals", "locals", "vars") and not node.args:
+        out.unsafe.append(f"{f.id}() reads or writes variables by name")
+    elif isinstance(f, ast.Name) and f.id in effects:
+        _user_call_effects(node, effects[f.id], mutated)
+        if effects[f.id].globals and f.id not in out.global_mutator_calls:
+            out.global_mutator_calls.append(f.id)
+    elif isinstance(f, ast.Name) and f.id in MUTATING_FUNCTIONS and node.args:
+        mutated.update(_roots(node.args[0]))  # from heapq import heappush; heappush(h, 1)
+    elif isinstance(f, ast.Attribute):
+        r = root_name(f.value)
+        out.seeds = out.seeds or f.attr in SEED_CALLS
+        if f.attr in MUTATING_METHODS or f.attr in effects.get(_METHODS, _SELF_ONLY).params \
+                or any(k.arg == "inplace" and isinstance(k.value, ast.Constant)
+                       and k.value.value is True for k in node.keywords):
+            if r:
+                mutated.add(r)
+        elif f.attr in MUTATING_FUNCTIONS and node.args:
+            mutated.update(_roots(node.args[0]))
+    _file_access(node, out)
+
+
+def _alias_effects(node: ast.AST, aliases: dict[str, set[str]]) -> None:
+    """`row = rows[0]`, `for row in rows:`: mutating `row` mutates `rows`."""
+    if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+        pairs = [(node.target, _roots(node.iter))]
+    elif isinstance(node, ast.Assign):
+        pairs = [(t, _roots(node.value, calls=False)) for t in node.targets]
+    else:
+        return
+    for target, roots in pairs:
+        for n in ast.walk(target):
+            if isinstance(n, ast.Name):
+                aliases.setdefault(n.id, set()).update(roots - {n.id})
+
+
+def _statement_effects(stmt: ast.stmt, out: Facts, effects: dict[str, CallEffects],
+                       aliases: dict[str, set[str]]) -> tuple[set[str], set[str]]:
     """(names mutated in place, names deleted) by one top-level statement; files and
     unsafe constructs are added to `out`. Function and class bodies are not entered."""
     mutated: set[str] = set()
@@ -125,18 +245,9 @@ def _statement_effects(stmt: ast.stmt, out: Facts) -> tuple[set[str], set[str]]:
         node = todo.pop()
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
             continue
+        _alias_effects(node, aliases)
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for t in targets:
-                for el in (t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t]):
-                    if isinstance(el, (ast.Subscript, ast.Attribute)):
-                        r = root_name(el)
-                        if r == "globals" or (isinstance(el, ast.Subscript) and isinstance(
-                                el.value, ast.Call) and isinstance(el.value.func, ast.Name)
-                                and el.value.func.id in ("globals", "locals", "vars")):
-                            out.unsafe.append("writes variables through globals()")
-                        elif r:
-                            mutated.add(r)
+            _target_effects(node, out, mutated)
         elif isinstance(node, ast.Delete):
             for t in node.targets:
                 if isinstance(t, ast.Name):
@@ -144,52 +255,91 @@ def _statement_effects(stmt: ast.stmt, out: Facts) -> tuple[set[str], set[str]]:
                 elif root_name(t):
                     mutated.add(root_name(t))
         elif isinstance(node, ast.Call):
-            f = node.func
-            magic = _magic_call(node)
-            if magic is not None:
-                name, arg = magic
-                if name in UNSAFE_MAGICS:
-                    out.unsafe.append(UNSAFE_MAGICS[name] + (f" ({arg})" if arg else ""))
-            elif isinstance(f, ast.Name) and f.id in ("exec", "eval", "execfile"):
-                out.unsafe.append(f"{f.id}() runs code the converter cannot analyse")
-                code = _str(node.args[0]) if node.args and f.id == "exec" else None
-                if code is not None:  # a literal: its names are known after all
-                    try:
-                        use = name_use(code)
-                        out.reads += [r for r in use.reads if r not in out.reads]
-                        out.exec_binds += [b for b in use.binds if b not in out.exec_binds]
-                    except SyntaxError:
-                        pass
-            elif isinstance(f, ast.Name) and f.id in ("globals", "locals", "vars") and not node.args:
-                out.unsafe.append(f"{f.id}() reads or writes variables by name")
-            elif isinstance(f, ast.Attribute):
-                r = root_name(f.value)
-                out.seeds = out.seeds or f.attr in SEED_CALLS
-                if f.attr in MUTATING_METHODS or any(
-                        k.arg == "inplace" and isinstance(k.value, ast.Constant)
-                        and k.value.value is True for k in node.keywords):
-                    if r:
-                        mutated.add(r)
-                elif f.attr in MUTATING_FUNCTIONS and node.args:
-                    r = root_name(node.args[0])
-                    if r:
-                        mutated.add(r)
-            _file_access(node, out)
+            _call_effects(node, out, mutated, effects)
         todo.extend(ast.iter_child_nodes(node))
     mutated.discard("globals")
-    return mutated, deleted
+    return _through_aliases(mutated, aliases), deleted
 
 
-def analyse(source: str, what: str = "cell") -> Facts:
-    """Facts for a cell (or several cells joined), in execution order."""
+def _through_aliases(mutated: set[str], aliases: dict[str, set[str]]) -> set[str]:
+    todo, seen = list(mutated), set(mutated)
+    while todo:
+        for r in aliases.get(todo.pop(), ()):
+            if r not in seen:
+                seen.add(r)
+                todo.append(r)
+    return seen
+
+
+# ---- what calling a notebook-defined function changes -------------------------------------
+_METHODS = " methods"  # effects[_METHODS].params: method names that mutate their instance
+_SELF_ONLY = CallEffects()
+
+
+def _function_effects(fn: ast.FunctionDef | ast.AsyncFunctionDef,
+                      effects: dict[str, CallEffects]) -> CallEffects:
+    a = fn.args
+    params = tuple(x.arg for x in a.posonlyargs + a.args)
+    every_param = set(params) | {x.arg for x in a.kwonlyargs} | {
+        x.arg for x in (a.vararg, a.kwarg) if x is not None}
+    declared = {n for s in ast.walk(fn) if isinstance(s, ast.Global) for n in s.names}
+    local = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)
+             and isinstance(n.ctx, (ast.Store, ast.Del))} - declared
+    mutated: set[str] = set()
+    scratch, aliases = Facts(), {}
+    for stmt in fn.body:
+        m, _ = _statement_effects(stmt, scratch, effects, aliases)
+        mutated |= m
+    rebound = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)
+               and isinstance(n.ctx, (ast.Store, ast.Del)) and n.id in declared}
+    return CallEffects(frozenset((mutated - local - every_param) | rebound), params,
+                       frozenset(mutated & every_param))
+
+
+def call_effects(texts: list[str]) -> dict[str, CallEffects]:
+    """Functions the notebook defines at top level that change objects in place when called,
+    and (under a key no name can have) the methods of its classes that change their instance.
+    Repeated until calls between them are accounted for."""
+    defs: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
+    methods: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
+    for text in texts:
+        for stmt in ast.parse(to_python(text)).body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                defs.append(stmt)
+            elif (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Lambda)
+                  and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+                defs.append(ast.FunctionDef(stmt.targets[0].id, stmt.value.args,
+                                            [ast.Expr(stmt.value.body)], []))
+            elif isinstance(stmt, ast.ClassDef):
+                methods += [s for s in stmt.body
+                            if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    effects: dict[str, CallEffects] = {}
+    for _ in range(len(defs) + len(methods) + 1):
+        new = {d.name: fx for d in defs
+               if (fx := _function_effects(d, effects)).globals or fx.mutated_params}
+        selfish = tuple(sorted(m.name for m in methods if (fx := _function_effects(m, effects))
+                               .params[:1] and fx.params[0] in fx.mutated_params))
+        if selfish:
+            new[_METHODS] = CallEffects(params=selfish)
+        if new == effects:
+            break
+        effects = new
+    return effects
+
+
+def analyse(source: str, what: str = "cell",
+            effects: dict[str, CallEffects] = _NO_EFFECTS) -> Facts:
+    """Facts for a cell (or several cells joined), in execution order; `effects` tells
+    what calling the notebook's own functions changes (see call_effects)."""
     tree = parse(source, what)
     use = name_use(tree)
     out = Facts(reads=list(use.reads), binds=list(use.binds))
     out.builtin_loads = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
                          and isinstance(n.ctx, ast.Load) and n.id in BUILTINS}
     bound: set[str] = set()
+    aliases: dict[str, set[str]] = {}
     for stmt in tree.body:
-        mutated, deleted = _statement_effects(stmt, out)
+        mutated, deleted = _statement_effects(stmt, out, effects, aliases)
         for n in sorted(mutated):
             if n not in bound and n not in out.mutates:
                 out.mutates.append(n)
@@ -217,93 +367,10 @@ def analyse(source: str, what: str = "cell") -> Facts:
     return out
 
 
-# ---- what moves to the prelude -----------------------------------------------------------
-def _header_names(stmt: ast.stmt) -> set[str]:
-    """Names a def/class statement evaluates when it is defined (not when called)."""
-    nodes: list[ast.AST] = list(getattr(stmt, "decorator_list", []))
-    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        nodes += stmt.args.defaults + [d for d in stmt.args.kw_defaults if d is not None]
-        nodes += [a.annotation for a in stmt.args.args if a.annotation is not None]
-    elif isinstance(stmt, ast.ClassDef):
-        nodes += stmt.bases + [k.value for k in stmt.keywords]
-        nodes += [s for s in stmt.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    return {n.id for node in nodes for n in ast.walk(node)
-            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-
-
-def _is_literal(node: ast.AST) -> bool:
-    try:
-        ast.literal_eval(node)
-        return True
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False
-
-
-class Hoister:
-    """Decides which top-level statements become prelude: imports, functions and classes
-    defined once, harmless line magics, and literal constants bound once and never mutated."""
-
-    def __init__(self, texts: dict[int, str], params: set[str]):
-        self.trees: dict[int, ast.Module] = {}
-        bind_count: dict[str, int] = {}
-        self.mutated: set[str] = set()
-        self.imported: set[str] = set()
-        for cell, text in texts.items():
-            tree = ast.parse(to_python(text))
-            self.trees[cell] = tree
-            self.mutated.update(analyse(text).mutates)
-            for stmt in tree.body:
-                use = name_use(ast.Module(body=[stmt], type_ignores=[]))
-                self.imported.update(use.imports)
-                for b in use.binds:
-                    if b not in use.imports:
-                        bind_count[b] = bind_count.get(b, 0) + 1
-        self.once = {n for n, c in bind_count.items() if c == 1} - self.mutated
-        self.params = params
-        self.names: set[str] = set(self.imported) | set(params)
-        for tree in self.trees.values():  # candidate names, for def/class headers
-            for stmt in tree.body:
-                n = self._defined(stmt)
-                if n and n in self.once:
-                    self.names.add(n)
-
-    @staticmethod
-    def _defined(stmt: ast.stmt) -> str | None:
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            return stmt.name
-        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
-                and isinstance(stmt.targets[0], ast.Name) and _is_literal(stmt.value)):
-            return stmt.targets[0].id
-        return None
-
-    def hoistable(self, stmt: ast.stmt) -> bool:
-        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-            return True
-        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
-            magic = _magic_call(stmt.value)
-            if magic is not None:
-                return magic[0] in HARMLESS_MAGICS and "jupyter_mlpipe" not in magic[1]
-            f = stmt.value.func  # matplotlib.use("Agg"), warnings.filterwarnings(...), ...
-            loads = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
-            return (isinstance(f, ast.Attribute) and f.attr in CONFIG_CALLS
-                    and root_name(f) in self.imported and loads <= self.imported)
-        name = self._defined(stmt)
-        if name is None or name not in self.once or name in self.params:
-            return False
-        return _header_names(stmt) <= self.names | BUILTINS
-
-    def split(self, cell: int, text: str, everything: bool) -> tuple[str, str]:
-        """(body, prelude) texts of one cell."""
-        lines = text.splitlines(keepends=True)
-        hoisted: set[int] = set()
-        kept: set[int] = set()
-        for stmt in self.trees[cell].body:
-            start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])])
-            span = set(range(start - 1, stmt.end_lineno))
-            (hoisted if everything or self.hoistable(stmt) else kept).update(span)
-        hoisted -= kept  # statements sharing a line with kept code stay in the body
-        body = "".join(l for i, l in enumerate(lines) if i not in hoisted)
-        prelude = "".join(l for i, l in enumerate(lines) if i in hoisted)
-        if not any(l.strip() and not l.lstrip().startswith("#") for l in body.splitlines()):
-            body = ""
-        return body, prelude.strip("\n")
+def mutated_names(source: str, effects: dict[str, CallEffects] = _NO_EFFECTS) -> set[str]:
+    """Every name whose object some statement of `source` changes in place, including names
+    the same code bound first (which analyse() reports as bound, not mutated)."""
+    out, aliases, names = Facts(), {}, set()
+    for stmt in ast.parse(to_python(source)).body:
+        names |= _statement_effects(stmt, out, effects, aliases)[0]
+    return names

@@ -52,15 +52,28 @@ def dumps(value: Any) -> Serialized:
 
 # ---- content digests -------------------------------------------------------------------
 
+def _dtype_key(dtype: Any) -> str:
+    """The dtype as np.save describes it: its `.str` for plain dtypes, the fields for records
+    (whose `.str` is only the item size)."""
+    from numpy.lib.format import dtype_to_descr
+
+    return str(dtype_to_descr(dtype))
+
+
 def _update_array(h: blake3.blake3, arr: Any) -> bool:
-    """Hash a NumPy array by dtype, shape and data; False if it holds Python objects."""
+    """Hash a NumPy array by dtype, shape and data; False if it holds Python objects.
+
+    The data is hashed as flat C-order bytes through a uint8 view, never memoryview.cast:
+    that refuses zero-size views (a fitted HistGradientBoostingClassifier holds some) and
+    dtypes outside the buffer protocol (datetime64, timedelta64).
+    """
     import numpy as np
 
     if arr.dtype.hasobject:
         return False
-    h.update(f"ndarray:{arr.dtype.str}:{arr.shape}:".encode())
-    data = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
-    h.update(memoryview(data).cast("B"))
+    h.update(f"ndarray:{_dtype_key(arr.dtype)}:{arr.shape}:".encode())
+    if arr.size:
+        h.update(np.ascontiguousarray(arr).reshape(-1).view(np.uint8))
     return True
 
 
@@ -130,7 +143,7 @@ def _canonical_pickler():
         def reducer_override(self, obj: Any) -> Any:
             t = type(obj)
             if t.__module__ == "numpy" and t.__name__ == "ndarray" and not obj.dtype.hasobject:
-                return _array_token, (obj.dtype.str, obj.shape, digest_value(obj))
+                return _array_token, (_dtype_key(obj.dtype), obj.shape, digest_value(obj))
             return super().reducer_override(obj)
 
     return CanonicalPickler
