@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from .errors import MlpipeError
-from .models import Status
+from .models import StepState
 
 SYMBOL = {"succeeded": "✓", "reused": "↺", "failed": "✗", "skipped": "-", "running": "▶",
           "cached": "✓", "stale": "•"}
@@ -51,14 +51,14 @@ class Progress:
 
     def __call__(self, run, s) -> None:
         state = str(s.state)
-        if s.state is Status.RUNNING:
+        if s.state is StepState.RUNNING:
             self.running[s.name] = time.time()
             detail = "; ".join(s.reasons)
         else:
             self.running.pop(s.name, None)
-            if s.state is Status.REUSED:
+            if s.state is StepState.REUSED:
                 detail = "; ".join(s.reasons)
-            elif s.state is Status.SUCCEEDED:
+            elif s.state is StepState.SUCCEEDED:
                 detail = _fmt_time(s.duration)
             else:
                 detail = (s.error or "").splitlines()[0] if s.error else ""
@@ -110,7 +110,7 @@ def cmd_run(a) -> int:
             if s.traceback:
                 print(s.traceback, file=sys.stderr)
             print(s.error or "", file=sys.stderr)
-        done = [n for n, s in run.steps.items() if s.state in (Status.SUCCEEDED, Status.REUSED)]
+        done = [n for n, s in run.steps.items() if s.state in (StepState.SUCCEEDED, StepState.REUSED)]
         print(f"\n{len(done)} step(s) are stored and will be reused. Fix the failing step, then "
               f"`mlpipe run {a.notebook}` runs only what is left.", file=sys.stderr)
         return 1
@@ -127,9 +127,9 @@ def cmd_status(a) -> int:
     width = max([len(r.name) for r in rows] + [4])
     for r in rows:
         sym = SYMBOL.get(str(r.state), " ")
-        why = "" if r.state is Status.CACHED else "; ".join(r.reasons)
+        why = "" if r.state is StepState.CACHED else "; ".join(r.reasons)
         _out(f"{sym} {r.name:<{width}}  {str(r.state):<7} {why}".rstrip())
-    stale = sum(1 for r in rows if r.state is not Status.CACHED)
+    stale = sum(1 for r in rows if r.state is not StepState.CACHED)
     _out(f"{len(rows) - stale} cached, {stale} stale")
     return 0
 

@@ -18,7 +18,7 @@ from . import in_kernel as kernel
 from .analysis import normalize, prelude_closure
 from .errors import MlpipeError, StepDefinitionError
 from .keys import make_key
-from .models import PipelineSpec, RunState, Status, StepRun, StepSpec
+from .models import PipelineSpec, RunState, StepState, StepRun, StepSpec
 from .modules import pipeline_from_json
 from .notebook import STEP_MAGIC, cell_source, parse_magic_line, read_notebook_json, split_magic
 from .plan import Planner
@@ -118,7 +118,7 @@ def _run_live(shell: Any, spec: PipelineSpec, step: StepSpec, store: Store,
         message = ("jupyter_mlpipe: not stored (cannot be pickled): " + ", ".join(dropped)
                    if dropped else None)
     history.record_step(run_id, run)
-    history.finish_run(run_id, RunState.FAILED if run.state is Status.FAILED
+    history.finish_run(run_id, RunState.FAILED if run.state is StepState.FAILED
                        else RunState.SUCCEEDED)
     if message:
         print(message)
@@ -147,7 +147,7 @@ def _execute(shell: Any, results: Results, run: StepRun, components: dict[str, A
     seconds = time.perf_counter() - started
     run.finished = time.time()
     if not result.success:
-        run.state, run.error = Status.FAILED, repr(result.error_in_exec or result.error_before_exec)
+        run.state, run.error = StepState.FAILED, repr(result.error_in_exec or result.error_before_exec)
         return []
     outputs, dropped = _store_outputs(results.store, step, shell.user_ns)
     writes = {p: results.store.put_path(Path(p), results.root) for p in step.writes}

@@ -9,7 +9,7 @@ from typing import Any
 from .errors import UnknownStepError
 
 
-class Status(str, enum.Enum):
+class StepState(str, enum.Enum):
     """What a step is or did. Values are what the CLI, REST API and panel show."""
 
     CACHED = "cached"  # a stored result matches the current key
@@ -21,11 +21,11 @@ class Status(str, enum.Enum):
     FAILED = "failed"
     SKIPPED = "skipped"  # upstream failed, or not selected
 
-    def __str__(self) -> str:  # so f-strings print "cached", not "Status.CACHED"
+    def __str__(self) -> str:  # so f-strings print "cached", not "StepState.CACHED"
         return self.value
 
 
-FINAL_STATES = frozenset({Status.SUCCEEDED, Status.REUSED, Status.FAILED, Status.SKIPPED})
+FINAL_STATES = frozenset({StepState.SUCCEEDED, StepState.REUSED, StepState.FAILED, StepState.SKIPPED})
 
 
 class RunState(str, enum.Enum):
@@ -108,14 +108,14 @@ class StepStatus:
     """`mlpipe status` for one step: cached, or stale with human reasons."""
 
     name: str
-    state: Status
+    state: StepState
     reasons: tuple[str, ...] = ()
     key: str | None = None
     computed_at: float | None = None
     duration: float | None = None
 
     def describe(self) -> str:
-        if self.state is Status.CACHED:
+        if self.state is StepState.CACHED:
             return "cached"
         return f"{self.state}: " + "; ".join(self.reasons) if self.reasons else str(self.state)
 
@@ -125,7 +125,7 @@ class StepRun:
     """What happened to one step in one run (mutable while the run goes on)."""
 
     name: str
-    state: Status = Status.PENDING
+    state: StepState = StepState.PENDING
     key: str | None = None
     started: float | None = None
     finished: float | None = None

@@ -12,7 +12,7 @@ from typing import Any
 from .errors import StepDefinitionError
 from .graph import Graph
 from .keys import KeyContext, make_key, why_stale
-from .models import PipelineSpec, Status, StepStatus
+from .models import PipelineSpec, StepState, StepStatus
 from .store.files import Store
 from .store.history import History
 from .store.results import Results
@@ -90,15 +90,15 @@ class Planner:
             except (_Stale, StepDefinitionError) as exc:  # e.g. a --reads file is missing
                 stale.add(name)
                 reasons = exc.reasons if isinstance(exc, _Stale) else [exc.message]
-                result.append(StepStatus(name, Status.STALE, tuple(reasons)))
+                result.append(StepStatus(name, StepState.STALE, tuple(reasons)))
                 continue
             if d.hit:
                 outputs[name] = d.entry["outputs"]
-                result.append(StepStatus(name, Status.CACHED, (), d.key,
+                result.append(StepStatus(name, StepState.CACHED, (), d.key,
                                          d.entry.get("computed_at"), d.entry.get("duration")))
             else:
                 stale.add(name)
-                result.append(StepStatus(name, Status.STALE, tuple(d.reasons), d.key))
+                result.append(StepStatus(name, StepState.STALE, tuple(d.reasons), d.key))
         order = {n: i for i, n in enumerate(s.name for s in self.spec.steps)}
         return sorted(result, key=lambda s: order[s.name])
 

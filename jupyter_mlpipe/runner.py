@@ -17,7 +17,7 @@ from typing import Any, Callable
 from .errors import MlpipeError, StepDefinitionError, StepExecutionError, UnknownStepError
 from .executors.base import Executor, StepJob, StepOutcome
 from .executors.routing import RoutingExecutor
-from .models import FINAL_STATES, PipelineSpec, RunState, Status, StepRun
+from .models import FINAL_STATES, PipelineSpec, RunState, StepState, StepRun
 from .plan import Decision, Planner
 from .store.files import Store
 from .store.history import History, new_run_id
@@ -48,7 +48,7 @@ class RunResult:
 
     @property
     def failed(self) -> list[StepRun]:
-        return [s for s in self.steps.values() if s.state is Status.FAILED]
+        return [s for s in self.steps.values() if s.state is StepState.FAILED]
 
     def outputs(self, step: str) -> dict[str, Any]:
         """The step's output values, loaded from the store."""
@@ -56,7 +56,7 @@ class RunResult:
             raise UnknownStepError(f"step '{step}' was not part of run {self.run_id}; "
                                    "its steps are: " + ", ".join(self.steps))
         s = self.steps[step]
-        if s.state not in (Status.SUCCEEDED, Status.REUSED):
+        if s.state not in (StepState.SUCCEEDED, StepState.REUSED):
             raise MlpipeError(f"step '{step}' has no outputs in run {self.run_id}: it {s.state}")
         store = Store(self.store_home)
         return {var: store.get_value(d) for var, d in s.outputs.items()}
@@ -160,7 +160,7 @@ class RunLoop:
             try:
                 self._loop()
                 run.state = RunState.SUCCEEDED if all(
-                    s.state in (Status.SUCCEEDED, Status.REUSED) for s in run.steps.values()
+                    s.state in (StepState.SUCCEEDED, StepState.REUSED) for s in run.steps.values()
                 ) else RunState.FAILED
             except BaseException as exc:  # Ctrl-C, cancel, or a bug: record it, stop kernels
                 run.state = (RunState.CANCELLED if isinstance(exc, _Cancelled) else
@@ -189,8 +189,8 @@ class RunLoop:
             if self.executor is not None:
                 self.executor.expect(self._undecided())
         for s in self.run.steps.values():
-            if s.state is Status.PENDING:
-                s.state, s.error = Status.SKIPPED, "not run: the run stopped (--fail-fast)"
+            if s.state is StepState.PENDING:
+                s.state, s.error = StepState.SKIPPED, "not run: the run stopped (--fail-fast)"
                 self._record(s)
 
     def start_ready(self) -> None:
@@ -200,7 +200,7 @@ class RunLoop:
             progressed = False
             for name in self.order:
                 s = self.run.steps[name]
-                if s.state is Status.PENDING and all(
+                if s.state is StepState.PENDING and all(
                         u in self.outputs for u in self.graph.upstream[name]):
                     progressed = True
                     self._start(s)
@@ -210,7 +210,7 @@ class RunLoop:
         try:
             d = self.planner.decide(s.name, self.outputs, force=s.name in self.forced)
         except MlpipeError as exc:
-            s.state, s.error, s.finished = Status.FAILED, str(exc), time.time()
+            s.state, s.error, s.finished = StepState.FAILED, str(exc), time.time()
             self._record(s)
             self._fail_below(s.name)
             self.stop = self.stop or self.options.fail_fast
@@ -227,7 +227,7 @@ class RunLoop:
         job = StepJob(self.run.run_id, self.spec.step(s.name), d.key,
                       self.planner.input_digests(s.name, self.outputs), self.store.home,
                       self.store.runs / self.run.run_id)
-        s.state, s.notebook = Status.RUNNING, str(job.notebook_path)
+        s.state, s.notebook = StepState.RUNNING, str(job.notebook_path)
         self.running[self.executor.submit(job)] = s.name
         self.decisions[s.name] = d
         self._record(s)
@@ -244,9 +244,9 @@ class RunLoop:
             try:
                 outcome: StepOutcome = fut.result()
             except StepExecutionError as exc:
-                s.state, s.error, s.traceback = Status.FAILED, str(exc), exc.traceback
+                s.state, s.error, s.traceback = StepState.FAILED, str(exc), exc.traceback
             except MlpipeError as exc:
-                s.state, s.error = Status.FAILED, str(exc)
+                s.state, s.error = StepState.FAILED, str(exc)
             else:
                 computed = Computed(outcome.outputs, outcome.writes, outcome.body_seconds,
                                     outcome.exec_seconds)
@@ -254,7 +254,7 @@ class RunLoop:
                                     self.run.run_id)
                 self.outputs[s.name] = s.outputs
             self._record(s)
-            if s.state is Status.FAILED:
+            if s.state is StepState.FAILED:
                 self._fail_below(s.name)
                 self.stop = self.stop or self.options.fail_fast
 
@@ -263,7 +263,7 @@ class RunLoop:
         self.executor.close(now=True)
         for name in list(self.running.values()):
             s = self.run.steps[name]
-            s.state, s.finished, s.error = Status.FAILED, time.time(), reason
+            s.state, s.finished, s.error = StepState.FAILED, time.time(), reason
             self._record(s)
         self.running.clear()
 
@@ -271,7 +271,7 @@ class RunLoop:
         """Every unfinished step (running or pending) fails with `reason`; kernels stop."""
         for s in self.run.steps.values():
             if s.state not in FINAL_STATES:
-                s.state, s.finished, s.error = Status.FAILED, time.time(), reason
+                s.state, s.finished, s.error = StepState.FAILED, time.time(), reason
                 self._record(s)
         if self.executor is not None:
             self.executor.close(now=True)
@@ -289,9 +289,9 @@ class RunLoop:
     def _fail_below(self, name: str) -> None:
         for d in sorted(self.graph.descendants(name)):
             s = self.run.steps.get(d)
-            if s is not None and s.state is Status.PENDING:
-                s.state, s.error = Status.SKIPPED, f"upstream '{name}' failed"
+            if s is not None and s.state is StepState.PENDING:
+                s.state, s.error = StepState.SKIPPED, f"upstream '{name}' failed"
                 self._record(s)
 
     def _undecided(self) -> int:
-        return sum(1 for s in self.run.steps.values() if s.state is Status.PENDING)
+        return sum(1 for s in self.run.steps.values() if s.state is StepState.PENDING)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from jupyter_mlpipe.models import RunState, Status, StepRun
+from jupyter_mlpipe.models import RunState, StepState, StepRun
 from jupyter_mlpipe.store.files import Store
 from jupyter_mlpipe.store.history import MIGRATIONS, History
 from jupyter_mlpipe.store.results import ENTRY_VERSION, Computed, Results
@@ -23,7 +23,7 @@ def test_record_then_reuse_restores_files_and_outputs(tmp_path):
     writes = {"out.txt": results.store.put_path(tmp_path / "work" / "out.txt", results.root)}
     step = StepRun("a", key="k1", started=time.time() - 2, finished=time.time())
     results.record(step, {"body": "b"}, Computed({"x": digest}, writes, 1.5, 1.75), "run-1")
-    assert step.state is Status.SUCCEEDED and step.body_seconds == 1.5
+    assert step.state is StepState.SUCCEEDED and step.body_seconds == 1.5
     entry = results.get("k1")
     assert entry["entry_version"] == ENTRY_VERSION and entry["exec_seconds"] == 1.75
     assert entry["notebook"] == "nb.ipynb" and entry["run_id"] == "run-1"
@@ -32,7 +32,7 @@ def test_record_then_reuse_restores_files_and_outputs(tmp_path):
     (tmp_path / "work" / "out.txt").unlink()
     again = StepRun("a", started=time.time())
     assert results.reuse(again, {"body": "b"}, entry) == {"x": digest}
-    assert again.state is Status.REUSED and again.reused and again.key == "k1"
+    assert again.state is StepState.REUSED and again.reused and again.key == "k1"
     assert again.saved_seconds == entry["duration"]
     assert again.reasons[0].startswith("computed ")
     assert (tmp_path / "work" / "out.txt").read_text() == "hello"
@@ -97,8 +97,8 @@ def test_history_records_runs_and_finds_who_computed_a_key(tmp_path):
     history = History(tmp_path)
     for run_id in ("r1", "r2"):
         history.start_run(run_id, "/nb.ipynb", "batch", {}, None, 1)
-    history.record_step("r1", StepRun("a", Status.SUCCEEDED, key="k", started=1, finished=2))
-    history.record_step("r2", StepRun("a", Status.REUSED, key="k", started=3, finished=4,
+    history.record_step("r1", StepRun("a", StepState.SUCCEEDED, key="k", started=1, finished=2))
+    history.record_step("r2", StepRun("a", StepState.REUSED, key="k", started=3, finished=4,
                                       reused=True))
     history.finish_run("r1", RunState.SUCCEEDED)
     history.log_param("r1", "a", "lr", 0.1)

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 
 from jupyter_mlpipe import Pipeline
-from jupyter_mlpipe.models import Status
+from jupyter_mlpipe.models import StepState
 from tests.conftest import replace_cell
 
 # load -> left, right -> join
@@ -46,7 +46,7 @@ def test_cold_warm_and_leaf_edit(make_nb):
 
     again = run_pipeline(pipe.spec, executor_factory=no_executor)
     assert set(states(again).values()) == {"reused"}
-    assert all(s.state is Status.CACHED for s in pipe.status())
+    assert all(s.state is StepState.CACHED for s in pipe.status())
 
     # edit a leaf: only that step executes
     replace_cell(path, "%%step join", "%%step join --in a b --out total\ntotal = a - b")
@@ -74,7 +74,7 @@ def test_parameters_invalidate_only_their_readers(make_nb):
     assert pipe.run(jobs=2).ok
     status = {s.name: s for s in pipe.status(params={"factor": 3})}
     assert status["left"].reasons == ("parameter 'factor' changed (2 -> 3)",)
-    assert status["right"].state is Status.CACHED
+    assert status["right"].state is StepState.CACHED
     assert status["join"].reasons[0] == "upstream 'left' is stale"
     run = pipe.run(jobs=2, params={"factor": 3})
     assert states(run) == {"load": "reused", "left": "succeeded", "right": "reused",
@@ -175,7 +175,7 @@ def test_two_concurrent_runs_share_one_store(make_nb):
     assert all(r.ok for r in results)
     assert {r.outputs("join")["total"] for r in results} == {94.5}
     status = Pipeline.from_notebook(path).status()
-    assert all(s.state is Status.CACHED for s in status)
+    assert all(s.state is StepState.CACHED for s in status)
 
 
 def test_run_history_is_recorded(make_nb):
@@ -198,7 +198,7 @@ def test_cancel_from_another_thread_stops_the_run(make_nb):
 
     def listener(run, step):
         seen.append((step.name, str(step.state)))
-        if step.name == "slow" and step.state is Status.RUNNING:
+        if step.name == "slow" and step.state is StepState.RUNNING:
             threading.Timer(1.0, cancel.set).start()
 
     from jupyter_mlpipe.runner import run_pipeline

@@ -17,7 +17,7 @@ import struct
 import sys
 import tempfile
 
-MAGIC = b"MLPIPE-ARTIFACT\n"
+ARTIFACT_HEADER = b"MLPIPE-ARTIFACT\n"
 CHUNK_MIME = "application/x-mlpipe-chunk"
 INFO_MIME = "application/x-mlpipe-info"
 state = {}
@@ -42,7 +42,7 @@ def put(path, chunk, offset):
 
 def load(path):
     with open(os.path.join(state["work"], path), "rb") as f:
-        if f.read(len(MAGIC)) != MAGIC:
+        if f.read(len(ARTIFACT_HEADER)) != ARTIFACT_HEADER:
             raise ValueError(f"{path} is not a jupyter_mlpipe artifact")
         (n,) = struct.unpack("<Q", f.read(8))
         header = json.loads(f.read(n))
@@ -77,7 +77,7 @@ def _dump(value, path):
     header = json.dumps({"format": 1, "python": list(sys.version_info[:2]), "main": len(main),
                          "buffers": [v.nbytes for v in views]}).encode()
     with open(path, "wb") as f:
-        f.write(MAGIC)
+        f.write(ARTIFACT_HEADER)
         f.write(struct.pack("<Q", len(header)))
         f.write(header)
         f.write(main)

@@ -33,7 +33,7 @@ def step_json(s: StepRun, root: str = "") -> dict[str, Any]:
 
 
 @dataclass
-class RunJob:
+class LiveRun:
     """A run the server started; `events` is the ordered log that pollers and streams read."""
 
     notebook: Path
@@ -66,8 +66,8 @@ class RunManager:
         self.root = root
         self._loop = loop
         self._lock = threading.Lock()
-        self.active: dict[Path, RunJob] = {}  # notebook -> its running job
-        self.by_id: dict[str, RunJob] = {}
+        self.active: dict[Path, LiveRun] = {}  # notebook -> its running job
+        self.by_id: dict[str, LiveRun] = {}
         self.jobs = jobs
         self._changed: asyncio.Event | None = None
 
@@ -87,7 +87,7 @@ class RunManager:
         ev, self._changed = self.changed(), asyncio.Event()
         ev.set()
 
-    def _emit(self, job: RunJob, event: dict[str, Any]) -> None:
+    def _emit(self, job: LiveRun, event: dict[str, Any]) -> None:
         """Called from the run thread."""
         with self._lock:
             job.events.append(event)
@@ -95,7 +95,7 @@ class RunManager:
 
     async def start(self, notebook: Path, path: str, *, only: list[str] | None = None,
                     params: dict[str, Any] | None = None, force: bool = False,
-                    jobs: int | None = None) -> RunJob:
+                    jobs: int | None = None) -> LiveRun:
         """Start a run; returns once its run id is known. Definition errors raise here."""
         loop = self.loop
         with self._lock:
@@ -104,7 +104,7 @@ class RunManager:
                 raise RunConflictError(
                     f"{path} is already running (run {current.run_id}); wait for it to "
                     "finish, or follow it at /mlpipe/api/runs/" + str(current.run_id))
-            job = RunJob(notebook, path)
+            job = LiveRun(notebook, path)
             self.active[notebook] = job
         id_known: asyncio.Future = loop.create_future()
 
@@ -157,8 +157,8 @@ class RunManager:
         await id_known
         return job
 
-    def get(self, run_id: str) -> RunJob | None:
+    def get(self, run_id: str) -> LiveRun | None:
         return self.by_id.get(run_id)
 
-    def active_for(self, notebook: Path) -> RunJob | None:
+    def active_for(self, notebook: Path) -> LiveRun | None:
         return self.active.get(notebook)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..models import Status, StepRun
+from ..models import StepState, StepRun
 from .files import Store
 
 ENTRY_VERSION = 1  # bump when the fields of an entry change meaning
@@ -46,7 +46,7 @@ class Results:
         """Restore the entry's --writes files, mark `step` reused; returns its output digests."""
         for path, manifest in entry.get("writes", {}).items():
             self.store.restore_path(path, manifest, self.root)
-        step.state, step.reused, step.finished = Status.REUSED, True, time.time()
+        step.state, step.reused, step.finished = StepState.REUSED, True, time.time()
         step.key = entry["key"]
         step.outputs = dict(entry["outputs"])
         step.saved_seconds = entry.get("duration")
@@ -58,7 +58,7 @@ class Results:
     def record(self, step: StepRun, components: dict[str, Any], computed: Computed,
                run_id: str) -> None:
         """Store a computed result under `step.key` and mark `step` succeeded."""
-        step.state, step.outputs = Status.SUCCEEDED, dict(computed.outputs)
+        step.state, step.outputs = StepState.SUCCEEDED, dict(computed.outputs)
         step.body_seconds, step.exec_seconds = computed.body_seconds, computed.exec_seconds
         now, duration = time.time(), step.duration
         self.store.put_entry({

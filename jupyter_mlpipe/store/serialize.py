@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 import blake3
 
-MAGIC = b"MLPIPE-ARTIFACT\n"
+ARTIFACT_HEADER = b"MLPIPE-ARTIFACT\n"
 FORMAT = 1
 _BIG = 1 << 20  # above this, blake3 uses all cores
 
@@ -196,12 +196,12 @@ def digest_value(value: Any, single_thread: bool = False) -> str:
 
 
 # ---- artifact files ---------------------------------------------------------------------
-# Layout: MAGIC, 8-byte header length, JSON header, pickle stream, then each buffer.
+# Layout: ARTIFACT_HEADER, 8-byte header length, JSON header, pickle stream, then each buffer.
 
 def write_artifact(f: BinaryIO, s: Serialized) -> None:
     header = json.dumps({"format": FORMAT, "python": list(sys.version_info[:2]),
                          "main": len(s.main), "buffers": [b.nbytes for b in s.buffers]}).encode()
-    f.write(MAGIC)
+    f.write(ARTIFACT_HEADER)
     f.write(struct.pack("<Q", len(header)))
     f.write(header)
     f.write(s.main)
@@ -219,7 +219,7 @@ def _empty_buffer(n: int) -> Any:
 
 
 def read_artifact(f: BinaryIO) -> Any:
-    if f.read(len(MAGIC)) != MAGIC:
+    if f.read(len(ARTIFACT_HEADER)) != ARTIFACT_HEADER:
         raise ValueError("not a jupyter_mlpipe artifact")
     (n,) = struct.unpack("<Q", f.read(8))
     header = json.loads(f.read(n))
