@@ -110,7 +110,8 @@ def cmd_run(a) -> int:
             if s.traceback:
                 print(s.traceback, file=sys.stderr)
             print(s.error or "", file=sys.stderr)
-        done = [n for n, s in run.steps.items() if s.state in (StepState.SUCCEEDED, StepState.REUSED)]
+        done = [n for n, s in run.steps.items()
+                if s.state in (StepState.SUCCEEDED, StepState.REUSED)]
         print(f"\n{len(done)} step(s) are stored and will be reused. Fix the failing step, then "
               f"`mlpipe run {a.notebook}` runs only what is left.", file=sys.stderr)
         return 1

@@ -147,7 +147,8 @@ def _execute(shell: Any, results: Results, run: StepRun, components: dict[str, A
     seconds = time.perf_counter() - started
     run.finished = time.time()
     if not result.success:
-        run.state, run.error = StepState.FAILED, repr(result.error_in_exec or result.error_before_exec)
+        run.state = StepState.FAILED
+        run.error = repr(result.error_in_exec or result.error_before_exec)
         return []
     outputs, dropped = _store_outputs(results.store, step, shell.user_ns)
     writes = {p: results.store.put_path(Path(p), results.root) for p in step.writes}

@@ -25,7 +25,8 @@ class StepState(str, enum.Enum):
         return self.value
 
 
-FINAL_STATES = frozenset({StepState.SUCCEEDED, StepState.REUSED, StepState.FAILED, StepState.SKIPPED})
+FINAL_STATES = frozenset({StepState.SUCCEEDED, StepState.REUSED, StepState.FAILED,
+                          StepState.SKIPPED})
 
 
 class RunState(str, enum.Enum):
