@@ -33,12 +33,16 @@ def test_step_runs_on_the_gateway_kernel_with_inputs_reads_outputs_and_writes(tm
         "os.makedirs('out', exist_ok=True)\nopen('out/report.txt', 'w').write(str(len(words)))",
         "%%step check --in arr --out total\ntotal = float(arr.sum())",
     ], toml=toml(gateway), prelude="import os\nfrom mylib import triple")
-    run = run_pipeline(load_pipeline(nb), jobs=2)
-    assert run.ok, [s.error for s in run.failed]
     from jupyter_server.gateway.gateway_client import GatewayClient
 
+    def gateway_client_state():  # another test's Jupyter server may have made the singleton
+        return GatewayClient.initialized() and (GatewayClient.instance().url or "unset")
+
+    before = gateway_client_state()
+    run = run_pipeline(load_pipeline(nb), jobs=2)
+    assert run.ok, [s.error for s in run.failed]
     # the process-wide gateway client is put back: in a Jupyter server it is the server's own
-    assert not GatewayClient.initialized()
+    assert gateway_client_state() == before
     arr = run.outputs("big")["arr"]  # 24 MB: a dozen chunks each way
     np.testing.assert_array_equal(arr, np.arange(3_000_000, dtype="f8") * 3)
     assert run.outputs("check")["total"] == float(arr.sum())
