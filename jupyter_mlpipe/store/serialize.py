@@ -257,7 +257,7 @@ def _read_body(f: BinaryIO) -> tuple[bytes, list[Any], bytes]:
     in a thread while the next piece is read, so checking costs no extra pass."""
     magic = f.read(len(ARTIFACT_HEADER))
     if magic != ARTIFACT_HEADER:
-        raise ArtifactDamaged("not a jupyter_mlpipe artifact")
+        raise ArtifactUnsigned("it is not a signed jupyter_mlpipe artifact")
     size = f.read(8)
     try:
         (n,) = struct.unpack("<Q", size)
