@@ -112,14 +112,22 @@ def cell_source(cell: dict) -> str:
 
 
 def split_magic(source: str) -> tuple[str, str] | None:
-    """(argument line, body) if the cell starts with %%step, else None."""
-    stripped = source.lstrip()
+    """(argument line, body) if the cell starts with %%step, else None. Read as IPython
+    reads a cell magic: leading blank lines skipped, the magic's name ends at a space."""
+    lines = source.splitlines(keepends=True)
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    stripped = "".join(lines)
     if not stripped.startswith(STEP_MAGIC):
         return None
     first, _, body = stripped.partition("\n")
-    rest = first[len(STEP_MAGIC):]
+    rest = first[len(STEP_MAGIC):].rstrip("\r")
     if rest and not rest[0].isspace():
         return None  # e.g. %%stepper: another magic
+    if rest and rest[0] != " ":
+        raise StepDefinitionError(
+            f"'%%step' is followed by {rest[0]!r}; IPython would not find the magic. Put a "
+            "space between %%step and the step name.")
     return rest.strip(), body
 
 
@@ -226,7 +234,10 @@ def parse_pipeline(nb: dict, path: Path, use_module: ModulePass) -> PipelineSpec
             continue
         src = cell_source(cell)
         tags = set(cell.get("metadata", {}).get("tags", []))
-        split = split_magic(src)
+        try:
+            split = split_magic(src)
+        except StepDefinitionError as exc:
+            raise StepDefinitionError(exc.message, cell=i) from None
         if split is not None:
             raw.append(_unresolved_step(i, cell.get("id"), *split))
         elif tags & {"parameters", "injected-parameters"}:
