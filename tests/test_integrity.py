@@ -14,7 +14,6 @@ import pytest
 
 from jupyter_mlpipe import Pipeline
 from jupyter_mlpipe.errors import DamagedArtifactError, UntrustedArtifactError
-from jupyter_mlpipe.store import signing
 from jupyter_mlpipe.store.files import Store
 
 

@@ -1,7 +1,6 @@
 """Batch runs with real kernels through papermill: reuse, early cutoff, failures, files."""
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
