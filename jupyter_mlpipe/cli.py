@@ -7,6 +7,7 @@ import ast
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -327,6 +328,16 @@ def cmd_module(a) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} is not a positive number of steps")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mlpipe", description="Notebook cells as pipeline steps.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -335,7 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("notebook")
     r.add_argument("-p", "--param", nargs=2, action="append", default=[],
                    metavar=("NAME", "VALUE"), help="override a parameter")
-    r.add_argument("-j", "--jobs", type=int, default=None, help="steps at once (default: cores)")
+    r.add_argument("-j", "--jobs", type=_positive, default=None,
+                   help="steps at once (default: cores)")
     r.add_argument("--only", nargs="+", metavar="STEP", help="these steps (and what they need)")
     r.add_argument("--force", action="store_true", help="execute even if a result is stored")
     r.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
@@ -408,6 +420,12 @@ def main(argv: list[str] | None = None) -> int:
     except SyntaxError as exc:
         print(f"mlpipe: error: {exc}", file=sys.stderr)
         return 2
+    except (OSError, sqlite3.Error, UnicodeError) as exc:  # the disk, not a bug of ours
+        what = getattr(exc, "filename", None)
+        where = f" ({str(what)[:200]})" if what else ""
+        print(f"mlpipe: error: {type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
+              f"{where}. Check that path (and MLPIPE_HOME), then run again.", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

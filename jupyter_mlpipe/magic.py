@@ -4,14 +4,13 @@ from __future__ import annotations
 from IPython.core import magic_arguments
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
-from IPython.core.error import UsageError
-
-from .errors import MlpipeError, StepDefinitionError
-from .notebook import STEP_OPTIONS, USAGE, check_step_args
+from .errors import MlpipeError
+from .notebook import STEP_OPTIONS, parse_magic_line
 
 
 def _with_step_arguments(func):
-    """Decorate with one magic_arguments.argument per row of the shared option table."""
+    """Decorate with one magic_arguments.argument per row of the shared option table (for
+    `%%step?` help; the line is parsed by notebook.parse_magic_line, as in batch)."""
     for flags, kwargs in reversed(STEP_OPTIONS):
         func = magic_arguments.argument(*flags, **kwargs)(func)
     return magic_arguments.magic_arguments()(func)
@@ -28,12 +27,7 @@ class MlpipeMagics(Magics):
         from .interactive import run_step_cell
 
         try:
-            try:
-                args = magic_arguments.parse_argstring(self.step, line)
-            except UsageError as exc:
-                raise StepDefinitionError(
-                    f"bad %%step line '%%step {line.strip()}': {exc}. Usage: {USAGE}") from None
-            check_step_args(args)
+            parse_magic_line(line)  # the batch parser: both read every line alike
             run_step_cell(self.shell, line, cell, self.notebook)
         except MlpipeError as exc:
             print(f"jupyter_mlpipe: {exc}")

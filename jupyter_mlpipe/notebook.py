@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import keyword
 import re
 import shlex
 import warnings
@@ -23,6 +24,9 @@ from .errors import MissingInputError, StepDefinitionError
 from .models import PipelineSpec, PreludeStatement, StepSpec
 
 STEP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+MAX_NAME = 100  # step names become file names (runs/RUN/STEP.ipynb); paths fit in PATH_MAX
+MODULE_REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*"
+                        r"(@[A-Za-z0-9][A-Za-z0-9._+-]*)?$")
 STEP_MAGIC = "%%step"
 
 # A step that uses --module, before --in/--out inference (inputs/outputs hold only declared
@@ -32,13 +36,14 @@ ModulePass = Callable[[StepSpec, dict[str, Any]], tuple[StepSpec, list[str]]]
 # One table of %%step options: the IPython magic and the batch parser are both built from it.
 STEP_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("name",), dict(help="step name, [A-Za-z_][A-Za-z0-9_-]*, unique in the notebook")),
-    (("-i", "--in"), dict(dest="inputs", nargs="+", default=None, metavar="VAR",
+    (("-i", "--in"), dict(dest="inputs", nargs="+", action="extend", default=None, metavar="VAR",
                           help="variables the step reads that other steps produce")),
-    (("-o", "--out"), dict(dest="outputs", nargs="+", default=None, metavar="VAR",
+    (("-o", "--out"), dict(dest="outputs", nargs="+", action="extend", default=None,
+                           metavar="VAR",
                            help="variables the step produces")),
-    (("--reads",), dict(nargs="+", default=[], metavar="PATH",
+    (("--reads",), dict(nargs="+", action="extend", default=[], metavar="PATH",
                         help="files or folders the step reads (content-hashed)")),
-    (("--writes",), dict(nargs="+", default=[], metavar="PATH",
+    (("--writes",), dict(nargs="+", action="extend", default=[], metavar="PATH",
                          help="files or folders the step writes (stored and restored)")),
     (("--target",), dict(default="local", metavar="NAME", help="compute target (mlpipe.toml)")),
     (("--no-reuse",), dict(dest="no_reuse", action="store_true",
@@ -78,16 +83,27 @@ def parse_magic_line(line: str, cell: int | None = None) -> argparse.Namespace:
 
 
 def check_step_args(args: argparse.Namespace, cell: int | None = None) -> None:
-    if not STEP_NAME.match(args.name):
+    if not STEP_NAME.match(args.name) or len(args.name) > MAX_NAME:
         raise StepDefinitionError(
-            f"'{args.name}' is not a valid step name: use letters, digits, '_' and '-', "
-            "starting with a letter or '_'", cell=cell)
+            f"'{args.name[:MAX_NAME]}' is not a valid step name: use at most {MAX_NAME} "
+            "letters, digits, '_' and '-', starting with a letter or '_'", cell=cell)
     for opt in ("inputs", "outputs"):
         for var in getattr(args, opt) or []:
-            if not var.isidentifier():
+            if not var.isidentifier() or keyword.iskeyword(var):
                 flag = "--in" if opt == "inputs" else "--out"
                 raise StepDefinitionError(
                     f"{flag} '{var}' is not a Python variable name", cell=cell, step=args.name)
+    for flag, paths in (("--reads", args.reads), ("--writes", args.writes)):
+        for path in paths:
+            if "\0" in path or not path or len(path) > 1024 or any(
+                    len(part) > 255 for part in path.split("/")):
+                raise StepDefinitionError(
+                    f"{flag} {path[:80]!r} is not a usable path (empty, a null byte, or too "
+                    "long for the file system)", cell=cell, step=args.name)
+    if args.module is not None and not MODULE_REF.match(args.module):
+        raise StepDefinitionError(
+            f"--module {args.module[:80]!r} is not NAME[@VERSION] (NAME: dotted identifiers, "
+            "VERSION: letters, digits, '.', '_', '+', '-')", cell=cell, step=args.name)
 
 
 def cell_source(cell: dict) -> str:
@@ -96,14 +112,22 @@ def cell_source(cell: dict) -> str:
 
 
 def split_magic(source: str) -> tuple[str, str] | None:
-    """(argument line, body) if the cell starts with %%step, else None."""
-    stripped = source.lstrip()
+    """(argument line, body) if the cell starts with %%step, else None. Read as IPython
+    reads a cell magic: leading blank lines skipped, the magic's name ends at a space."""
+    lines = source.splitlines(keepends=True)
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    stripped = "".join(lines)
     if not stripped.startswith(STEP_MAGIC):
         return None
     first, _, body = stripped.partition("\n")
-    rest = first[len(STEP_MAGIC):]
+    rest = first[len(STEP_MAGIC):].rstrip("\r")
     if rest and not rest[0].isspace():
         return None  # e.g. %%stepper: another magic
+    if rest and rest[0] != " ":
+        raise StepDefinitionError(
+            f"'%%step' is followed by {rest[0]!r}; IPython would not find the magic. Put a "
+            "space between %%step and the step name.")
     return rest.strip(), body
 
 
@@ -115,8 +139,16 @@ def read_notebook_json(path: Path) -> dict:
         raise StepDefinitionError(f"notebook {path} does not exist") from None
     except json.JSONDecodeError as exc:
         raise StepDefinitionError(f"{path} is not a notebook (invalid JSON: {exc})") from None
+    except UnicodeDecodeError:
+        raise StepDefinitionError(f"{path} is not a notebook (not UTF-8 text)") from None
+    except OSError as exc:
+        raise StepDefinitionError(f"cannot read notebook {path}: {exc.strerror or exc}") from None
     if not isinstance(nb, dict) or "cells" not in nb:
         raise StepDefinitionError(f"{path} is not a notebook (no 'cells')")
+    if not isinstance(nb["cells"], list) or not all(
+            isinstance(c, dict) and isinstance(c.get("source", ""), (str, list))
+            for c in nb["cells"]):
+        raise StepDefinitionError(f"{path} is not a notebook ('cells' is not a list of cells)")
     return nb
 
 
@@ -202,7 +234,10 @@ def parse_pipeline(nb: dict, path: Path, use_module: ModulePass) -> PipelineSpec
             continue
         src = cell_source(cell)
         tags = set(cell.get("metadata", {}).get("tags", []))
-        split = split_magic(src)
+        try:
+            split = split_magic(src)
+        except StepDefinitionError as exc:
+            raise StepDefinitionError(exc.message, cell=i) from None
         if split is not None:
             raw.append(_unresolved_step(i, cell.get("id"), *split))
         elif tags & {"parameters", "injected-parameters"}:

@@ -71,7 +71,7 @@ class Planner:
         old = latest.get("components") if latest else None
         reasons = why_stale(old, components, self.graph.producer[name])
         if latest and latest.get("key") == key:
-            reasons = ["stored result was removed (cache cleared or collected)"]
+            reasons = ["stored result was removed, damaged or unsigned"]
         return Decision(key, components, None, reasons)
 
     def status(self) -> list[StepStatus]:

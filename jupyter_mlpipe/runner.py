@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import filelock
+
 from .errors import MlpipeError, StepDefinitionError, StepExecutionError, UnknownStepError
 from .executors.base import Executor, StepJob, StepOutcome
 from .executors.routing import RoutingExecutor
@@ -150,6 +152,12 @@ class RunLoop:
         self.running: dict[cf.Future, str] = {}
         self.decisions: dict[str, Decision] = {}
         self.stop = False  # fail_fast: start nothing more
+        # single flight: the key locks this run holds while computing, and the steps waiting
+        # for another run (or process) computing the same key, then decided again
+        self.flights: dict[str, filelock.BaseFileLock] = {}
+        self.waiting: dict[cf.Future, str] = {}
+        self._waiters: cf.ThreadPoolExecutor | None = None
+        self._done = threading.Event()
 
     def execute(self) -> RunResult:
         """Run to the end (or cancel), record it in the history; Ctrl-C is re-raised."""
@@ -170,6 +178,7 @@ class RunLoop:
                 if not isinstance(exc, _Cancelled):
                     raise
             finally:
+                self._land_all()
                 run.finished = time.time()
                 self.history.finish_run(run.run_id, run.state)
                 if self.executor is not None:
@@ -181,9 +190,11 @@ class RunLoop:
         while True:
             self._check_cancel()
             self.start_ready()
-            if not self.running:
+            if not self.running and not self.waiting:
                 break
             self.collect_finished()
+            if self.stop:
+                self.waiting.clear()  # start nothing more: stop waiting for other runs
             if self.stop and self.running:
                 self.stop_running("stopped: another step failed and --fail-fast is set")
             if self.executor is not None:
@@ -200,7 +211,7 @@ class RunLoop:
             progressed = False
             for name in self.order:
                 s = self.run.steps[name]
-                if s.state is StepState.PENDING and all(
+                if s.state is StepState.PENDING and name not in self.waiting.values() and all(
                         u in self.outputs for u in self.graph.upstream[name]):
                     progressed = True
                     self._start(s)
@@ -216,6 +227,10 @@ class RunLoop:
             self.stop = self.stop or self.options.fail_fast
             return
         s.key, s.reasons = d.key, tuple(d.reasons)
+        if not d.hit:
+            d = self._take_flight(s, d)
+            if d is None:
+                return  # another run computes it: decided again when that ends
         if d.hit:
             self.outputs[s.name] = self.results.reuse(s, d.components, d.entry)
             self._record(s)
@@ -232,13 +247,56 @@ class RunLoop:
         self.decisions[s.name] = d
         self._record(s)
 
+    def _take_flight(self, s: StepRun, d: Decision) -> Decision | None:
+        """Hold the key's lock before computing it. If another run holds it, wait for that
+        run in a thread (None); if it was computed meanwhile, the step is decided again."""
+        lock = self.store.flight(d.key)
+        try:
+            lock.acquire(blocking=False)
+        except filelock.Timeout:
+            if self._waiters is None:
+                self._waiters = cf.ThreadPoolExecutor(thread_name_prefix="mlpipe-flight-wait")
+            self.waiting[self._waiters.submit(self._wait_for, d.key)] = s.name
+            return None
+        self.flights[s.name] = lock
+        if s.name not in self.forced and self.results.get(d.key) is not None:
+            d = self.planner.decide(s.name, self.outputs, force=False)
+            if d.hit:
+                self._land(s.name)
+        return d
+
+    def _wait_for(self, key: str) -> None:
+        lock = self.store.flight(key)
+        while not self._done.is_set():
+            try:
+                lock.acquire(timeout=0.5)
+            except filelock.Timeout:
+                continue
+            lock.release()
+            return
+
+    def _land(self, name: str) -> None:
+        lock = self.flights.pop(name, None)
+        if lock is not None:
+            lock.release()
+
+    def _land_all(self) -> None:
+        self._done.set()
+        for name in list(self.flights):
+            self._land(name)
+        if self._waiters is not None:
+            self._waiters.shutdown(wait=False, cancel_futures=True)
+
     def collect_finished(self) -> None:
         """Wait for at least one running step (or a cancel), then store or fail each done."""
         cancellable = self.options.cancel is not None
-        done, _ = cf.wait(list(self.running), return_when=cf.FIRST_COMPLETED,
-                          timeout=0.2 if cancellable else None)
+        done, _ = cf.wait(list(self.running) + list(self.waiting),
+                          return_when=cf.FIRST_COMPLETED, timeout=0.2 if cancellable else None)
         self._check_cancel()
         for fut in done:
+            if fut in self.waiting:
+                del self.waiting[fut]  # the other run ended: decide the step again
+                continue
             s = self.run.steps[self.running.pop(fut)]
             s.finished = time.time()
             try:
@@ -253,6 +311,7 @@ class RunLoop:
                 self.results.record(s, self.decisions[s.name].components, computed,
                                     self.run.run_id)
                 self.outputs[s.name] = s.outputs
+            self._land(s.name)
             self._record(s)
             if s.state is StepState.FAILED:
                 self._fail_below(s.name)
@@ -262,6 +321,7 @@ class RunLoop:
         """Kill the running steps' kernels; they fail with `reason`."""
         self.executor.close(now=True)
         for name in list(self.running.values()):
+            self._land(name)
             s = self.run.steps[name]
             s.state, s.finished, s.error = StepState.FAILED, time.time(), reason
             self._record(s)

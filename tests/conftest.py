@@ -43,9 +43,15 @@ def make_nb(tmp_path, monkeypatch):
     return make
 
 
+@pytest.fixture(scope="session")
+def _secret_file(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("keys") / "secret"
+
+
 @pytest.fixture(autouse=True)
-def _quiet_kernels(monkeypatch):
+def _quiet_kernels(monkeypatch, _secret_file):
     monkeypatch.setenv("PYTHONWARNINGS", "ignore")
+    monkeypatch.setenv("MLPIPE_SECRET_FILE", str(_secret_file))  # never the user's own key
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
     yield
 

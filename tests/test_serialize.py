@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from jupyter_mlpipe.store import serialize
+from jupyter_mlpipe.store import serialize, signing
 from jupyter_mlpipe.store.files import Store
 
 
@@ -48,9 +48,11 @@ def zero_size_values() -> list:
 
 def round_trip_file(value):
     f = io.BytesIO()
-    serialize.write_artifact(f, serialize.dumps(value))
+    keys = signing.keys()
+    content = serialize.write_artifact(f, serialize.dumps(value))
+    serialize.write_trailer(f, "name", content, keys)
     f.seek(0)
-    return serialize.read_artifact(f)
+    return serialize.read_artifact(f, "name", keys)
 
 
 def assert_same(back, value) -> None:

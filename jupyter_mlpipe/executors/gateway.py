@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures as cf
+import hashlib
 import json
 import os
 import shutil
@@ -36,17 +37,20 @@ def _helper_source() -> str:
     return (Path(__file__).with_name("remote_helper.py")).read_text()
 
 
-def adopt_artifact(store: Store, tmp: Path) -> str:
-    """Move a received artifact file into the store under its content digest."""
+def adopt_artifact(store: Store, tmp: Path, sha256: str | None) -> str:
+    """Check a received artifact body against the digest the remote sent, then sign it into
+    the store under its value digest (the remote never sees the signing key)."""
+    h = hashlib.sha256()
     with open(tmp, "rb") as f:
-        value = serialize.read_artifact(f)
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+        if h.hexdigest() != sha256:
+            raise TargetError(f"an output arrived damaged from the remote kernel ({tmp.name}); "
+                              "run the step again.")
+        f.seek(0)
+        value, content = serialize.read_unsigned(f)
     digest = serialize.digest_value(value)
-    dest = store.value_path(digest)
-    if dest.exists():
-        tmp.unlink()
-    else:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, dest)
+    store.adopt_value(tmp, digest, content)
     return digest
 
 
@@ -192,7 +196,8 @@ class GatewayExecutor(Executor):
             outputs = {}
             for var, path in got.get("outputs", {}).items():
                 self._pull(kernel, path, tmp / "out" / var)
-                outputs[var] = adopt_artifact(store, tmp / "out" / var)
+                outputs[var] = adopt_artifact(store, tmp / "out" / var,
+                                              got.get("sha256", {}).get(var))
             for rel in got.get("files", []):
                 self._pull(kernel, rel, tmp / "files" / rel)
                 os.chmod(tmp / "files" / rel, got.get("modes", {}).get(rel, 0o644))

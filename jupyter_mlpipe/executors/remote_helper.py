@@ -6,9 +6,11 @@ channels, in chunks, so a large artifact is never held whole as a message:
                    private working folder (inputs as store artifacts, --reads files as files);
   from the kernel: `send(path)` publishes the file as display_data messages of type
                    application/x-mlpipe-chunk, each one chunk, that the runner appends to a file.
-Artifacts use the store's own format (serialize.py), so the runner adopts them as they are.
+Artifacts use the store's own body format (serialize.py) with a sha256 of each file in info();
+the runner checks it, then signs the body into its store (the remote never sees the key).
 """
 import base64
+import hashlib
 import json
 import os
 import pickle
@@ -74,7 +76,7 @@ def _dump(value, path):
             views.append(b.raw())
         except BufferError:
             views.append(memoryview(bytes(b)))
-    header = json.dumps({"format": 1, "python": list(sys.version_info[:2]), "main": len(main),
+    header = json.dumps({"format": 2, "python": list(sys.version_info[:2]), "main": len(main),
                          "buffers": [v.nbytes for v in views]}).encode()
     with open(path, "wb") as f:
         f.write(ARTIFACT_HEADER)
@@ -113,7 +115,14 @@ def stage(step, namespace, outputs, declared, writes):
             files.append(os.path.normpath(w))
         else:
             raise FileNotFoundError(f"declared --writes {w} but the step did not create it")
-    state["info"] = {"outputs": staged, "files": files, "dropped": dropped,
+    sha256 = {}
+    for var, path in staged.items():
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        sha256[var] = h.hexdigest()
+    state["info"] = {"outputs": staged, "sha256": sha256, "files": files, "dropped": dropped,
                      "modes": {p: os.stat(p).st_mode & 0o7777 for p in files}}
     if dropped:
         print("jupyter_mlpipe: not stored (cannot be pickled): " + ", ".join(dropped))

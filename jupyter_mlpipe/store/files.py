@@ -5,27 +5,33 @@ Layout under the store home (`.mlpipe/` beside the notebook, or `$MLPIPE_HOME`):
   blobs/ab/<digest>     raw bytes of files a step --writes
   entries/ab/<key>.json one cached step result: output digests, written files, timings
   latest/<notebook>/<step>.json   the last key components of a step, to explain "stale"
+  locks/ab/<key>.lock   held by the run computing that key (single flight across runs)
   runs/<run id>/<step>.ipynb      executed step notebooks
   history.sqlite        run history (history.py)
 Every write goes to tmp/ first and is renamed into place, so a killed run never leaves a
-half-written file under a name a later run would trust.
+half-written file under a name a later run would trust. Artifacts and entries are signed
+(signing.py); blobs are checked against their names (their content digests) when restored.
 """
 from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import shutil
+import sqlite3
 import stat
+import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..errors import CacheError, UnpicklableOutputError
-from . import serialize
+import filelock
+
+from ..errors import (CacheError, DamagedArtifactError, UnpicklableOutputError,
+                      UntrustedArtifactError)
+from . import serialize, signing
 
 CACHE_FORMAT_VERSION = 1
 
@@ -48,6 +54,7 @@ class Store:
         self.latest = self.home / "latest"
         self.runs = self.home / "runs"
         self.tmp = self.home / "tmp"
+        self.locks = self.home / "locks"
 
     @classmethod
     def for_notebook(cls, notebook: str | os.PathLike) -> "Store":
@@ -92,18 +99,32 @@ class Store:
 
     # ---- values ------------------------------------------------------------------------
     def put_value(self, value: Any, step: str = "?", variable: str = "?") -> str:
-        """Store a value; returns its content digest. Same content is stored once."""
+        """Store a value, signed; returns its content digest. Same content is stored once
+        (a damaged copy under the same name is replaced)."""
         try:
             s = serialize.dumps(value)
         except Exception as exc:  # pickling raises many types
             raise UnpicklableOutputError(step, variable, f"{type(exc).__name__}: {exc}") from None
         what = f"output '{variable}' of step '{step}' ({s.nbytes:,} bytes)"
+        keys = signing.keys()
         with self._temp(what) as (f, tmp):
-            digest = serialize.digest_and_write(value, s, f)
+            digest = serialize.digest_and_write(value, s, f, keys)
             dest = _shard(self.objects, digest)
-            if not dest.exists():
+            if not self.verify_value(digest):
                 self._publish(f, tmp, dest)
         return digest
+
+    def adopt_value(self, tmp: Path, digest: str, content: bytes) -> None:
+        """Sign a received artifact body (tmp, whose bytes hash to `content`) and move it into
+        place as `digest`."""
+        with open(tmp, "ab") as f:
+            serialize.write_trailer(f, digest, content, signing.keys())
+        if self.verify_value(digest):
+            tmp.unlink()
+        else:
+            dest = _shard(self.objects, digest)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dest)
 
     def has_value(self, digest: str) -> bool:
         return _shard(self.objects, digest).is_file()
@@ -111,17 +132,46 @@ class Store:
     def value_path(self, digest: str) -> Path:
         return _shard(self.objects, digest)
 
+    def verify_value(self, digest: str) -> bool:
+        """Whether the artifact exists, is intact and signed by a trusted key (not loaded).
+        A file already checked in this process is not hashed again until it changes."""
+        path = _shard(self.objects, digest)
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        if _verified.get(str(path)) == stamp:
+            return True
+        try:
+            with open(path, "rb") as f:
+                serialize.check_artifact(f, digest, signing.keys())
+        except serialize.ArtifactUnsigned:
+            _note_unsigned(self.home)
+            return False
+        except (OSError, ValueError, EOFError):
+            return False
+        _verified[str(path)] = stamp
+        return True
+
     def get_value(self, digest: str) -> Any:
+        """Load an artifact, after checking its bytes and its signature; never unpickles
+        anything damaged, unsigned or signed by an untrusted key."""
         path = _shard(self.objects, digest)
         try:
             with open(path, "rb") as f:
-                return serialize.read_artifact(f)
+                return serialize.read_artifact(f, digest, signing.keys())
         except FileNotFoundError:
             raise CacheError(
                 f"artifact {digest[:12]} is missing from {self.objects}; it was removed "
-                "(`mlpipe cache clear`?). Run the step again with --force.") from None
-        except (ValueError, EOFError) as exc:
-            raise CacheError(f"artifact {path} is unreadable ({exc}); run with --force") from None
+                "(`mlpipe cache clear`?). Run the pipeline again (`mlpipe run NOTEBOOK`): "
+                "the step that produces it is recomputed.") from None
+        except serialize.ArtifactUnsigned as exc:
+            raise UntrustedArtifactError(digest, path, str(exc)) from None
+        except (serialize.ArtifactDamaged, EOFError) as exc:
+            raise DamagedArtifactError(digest, path, str(exc)) from None
+        except OSError as exc:
+            raise CacheError(f"cannot read artifact {path}: {exc.strerror or exc}") from None
 
     # ---- files a step writes -----------------------------------------------------------
     def put_path(self, path: Path, root: Path) -> dict:
@@ -158,29 +208,53 @@ class Store:
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.with_name(f".{dest.name}.mlpipe-{uuid.uuid4().hex[:8]}")
             shutil.copyfile(blob, tmp)
+            if serialize.file_digest(tmp) != m["digest"]:  # the copy, checked: no race
+                tmp.unlink()
+                raise DamagedArtifactError(m["digest"], blob, f"the stored copy of {dest} does "
+                                           "not match its digest")
             os.chmod(tmp, m["mode"])
             os.replace(tmp, dest)
 
     def has_blobs(self, manifest: dict) -> bool:
+        """Whether every stored file of a --writes manifest exists and is intact."""
         ms = [manifest] if manifest["type"] == "file" else list(manifest["files"].values())
-        return all(_shard(self.blobs, m["digest"]).is_file() for m in ms)
+        return all(self._blob_intact(m["digest"]) for m in ms)
+
+    def _blob_intact(self, digest: str) -> bool:
+        path = _shard(self.blobs, digest)
+        try:
+            st = path.stat()
+            stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+            if _verified.get(str(path)) != stamp:
+                if serialize.file_digest(path) != digest:
+                    return False
+                _verified[str(path)] = stamp
+        except OSError:
+            return False
+        return True
 
     # ---- cache entries -----------------------------------------------------------------
     def put_entry(self, entry: dict) -> None:
         entry = {**entry, "format": CACHE_FORMAT_VERSION}
+        entry["signature"] = signing.keys().sign(b"entry", _canonical(entry))
         self._write_json(_shard(self.entries, entry["key"], ".json"), entry,
                          f"the cache entry of step '{entry.get('step')}'")
 
     def get_entry(self, key: str) -> dict | None:
-        """The entry for a key, if it is complete: every artifact it names still exists."""
+        """The entry for a key, if it is complete, signed by a trusted key, and every artifact
+        and file it names is intact. Anything else counts as absent: the step is recomputed."""
         try:
             with open(_shard(self.entries, key, ".json"), "rb") as f:
                 entry = json.loads(f.read())
-        except (FileNotFoundError, json.JSONDecodeError):
+        except (OSError, ValueError):
             return None
-        if entry.get("format") != CACHE_FORMAT_VERSION:
-            return None  # older format: recompute, never misread
-        if not all(self.has_value(d) for d in entry["outputs"].values()):
+        if not _well_formed(entry, key):
+            return None  # older format, or damaged: recompute, never misread
+        signature = entry.pop("signature", None)
+        if not signing.keys().verifies(b"entry", _canonical(entry), signature):
+            _note_unsigned(self.home)
+            return None
+        if not all(self.verify_value(d) for d in entry["outputs"].values()):
             return None
         if not all(self.has_blobs(m) for m in entry.get("writes", {}).values()):
             return None
@@ -201,18 +275,29 @@ class Store:
     @contextlib.contextmanager
     def lock(self, exclusive: bool = False, wait: bool = True) -> Iterator[None]:
         """Runs hold a shared lock; `cache gc/clear` an exclusive one, so they never delete
-        what a run is about to reference."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        with open(self.home / "lock", "a+b") as f:
-            flags = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
-            try:
-                fcntl.flock(f, flags | (0 if wait else fcntl.LOCK_NB))
-            except BlockingIOError:
-                raise CacheError(f"a run is using {self.home}; try again when it ends") from None
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        what a run is about to reference. Released by the OS if the holder dies."""
+        path = self.home / "lock"
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            rw = filelock.ReadWriteLock(path, is_singleton=False)
+            (rw.acquire_write if exclusive else rw.acquire_read)(blocking=wait)
+        except filelock.Timeout:
+            raise CacheError(f"a run is using {self.home}; try again when it ends") from None
+        except (OSError, ValueError, sqlite3.Error) as exc:
+            raise CacheError(f"cannot lock the store {self.home} ({path}: {exc}). Remove what "
+                             "is in the way, or set MLPIPE_HOME to another folder.") from None
+        try:
+            yield
+        finally:
+            rw.release()
+            rw.close()
+
+    def flight(self, key: str) -> filelock.BaseFileLock:
+        """The lock a run holds while it computes `key`, so that another run needing the same
+        result waits and reuses it instead of computing it too."""
+        path = _shard(self.locks, key, ".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return filelock.FileLock(path, thread_local=False)
 
     def iter_entries(self) -> Iterator[tuple[Path, dict]]:
         for p in sorted(self.entries.glob("*/*.json")):
@@ -270,6 +355,29 @@ class Store:
             return len(files), sum(p.stat().st_size for p in files)
 
         return {"objects": size(self.objects), "blobs": size(self.blobs)}
+
+
+_verified: dict[str, tuple[int, int, int, int]] = {}  # path -> stat when last found intact
+_noted: set[Path] = set()
+
+
+def _note_unsigned(home: Path) -> None:
+    if home not in _noted:
+        _noted.add(home)
+        print(f"jupyter_mlpipe: note: {home} holds results that no trusted key signed (written "
+              "before signing, or by someone else); they are recomputed, never loaded.",
+              file=sys.stderr)
+
+
+def _canonical(entry: dict) -> bytes:
+    return json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _well_formed(entry: Any, key: str) -> bool:
+    return (isinstance(entry, dict) and entry.get("format") == CACHE_FORMAT_VERSION
+            and entry.get("key") == key and isinstance(entry.get("outputs"), dict)
+            and all(isinstance(d, str) for d in entry["outputs"].values())
+            and isinstance(entry.get("writes", {}), dict))
 
 
 def _safe(notebook: str) -> str:

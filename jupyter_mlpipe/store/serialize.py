@@ -6,6 +6,7 @@ recomputed needlessly); other values hash their pickle stream plus the raw buffe
 """
 from __future__ import annotations
 
+import concurrent.futures as cf
 import json
 import os
 import pickle
@@ -17,8 +18,10 @@ from typing import Any, BinaryIO
 
 import blake3
 
+from . import signing
+
 ARTIFACT_HEADER = b"MLPIPE-ARTIFACT\n"
-FORMAT = 1
+FORMAT = 2  # 2: a trailer with the body digest and a signature
 _BIG = 1 << 20  # above this, blake3 uses all cores
 
 
@@ -196,17 +199,39 @@ def digest_value(value: Any, single_thread: bool = False) -> str:
 
 
 # ---- artifact files ---------------------------------------------------------------------
-# Layout: ARTIFACT_HEADER, 8-byte header length, JSON header, pickle stream, then each buffer.
+# Layout: ARTIFACT_HEADER, 8-byte header length, JSON header, pickle stream, each buffer (the
+# body), then a trailer: the blake3 digest of the body's bytes and the signature of the
+# artifact's name with that digest (signing.py). The name is the value digest (digest_value),
+# not a digest of the bytes, so the trailer is what a reader checks the bytes against.
+TRAILER_BYTES = 32 + 64
+_CHUNK = 16 << 20  # buffers are read and hashed in pieces of this size, in parallel
 
-def write_artifact(f: BinaryIO, s: Serialized) -> None:
+
+class ArtifactDamaged(ValueError):
+    """The artifact's bytes are not those written (a flipped byte, a truncated file)."""
+
+
+class ArtifactUnsigned(ValueError):
+    """The artifact is intact but no trusted key signed it (old store, or planted)."""
+
+
+def _body_header(s: Serialized) -> bytes:
     header = json.dumps({"format": FORMAT, "python": list(sys.version_info[:2]),
                          "main": len(s.main), "buffers": [b.nbytes for b in s.buffers]}).encode()
-    f.write(ARTIFACT_HEADER)
-    f.write(struct.pack("<Q", len(header)))
-    f.write(header)
-    f.write(s.main)
-    for b in s.buffers:
-        f.write(b)
+    return ARTIFACT_HEADER + struct.pack("<Q", len(header)) + header
+
+
+def write_artifact(f: BinaryIO, s: Serialized) -> bytes:
+    """Write the body; returns the blake3 digest of its bytes (for write_trailer)."""
+    h = hasher(s.nbytes)
+    for part in (_body_header(s), s.main, *s.buffers):
+        f.write(part)
+        h.update(part)
+    return h.digest()
+
+
+def write_trailer(f: BinaryIO, name: str, content: bytes, keys: signing.Keys) -> None:
+    f.write(content + keys.sign(b"artifact", name.encode() + content).encode())
 
 
 def _empty_buffer(n: int) -> Any:
@@ -218,32 +243,94 @@ def _empty_buffer(n: int) -> Any:
     return np.empty(n, dtype=np.uint8)
 
 
-def read_artifact(f: BinaryIO) -> Any:
-    if f.read(len(ARTIFACT_HEADER)) != ARTIFACT_HEADER:
-        raise ValueError("not a jupyter_mlpipe artifact")
-    (n,) = struct.unpack("<Q", f.read(8))
-    header = json.loads(f.read(n))
+def _read_exactly(f: BinaryIO, view: memoryview) -> None:
+    got = 0
+    while got < len(view):
+        k = f.readinto(view[got:])
+        if not k:
+            raise ArtifactDamaged("artifact is truncated")
+        got += k
+
+
+def _read_body(f: BinaryIO) -> tuple[bytes, list[Any], bytes]:
+    """(pickle stream, buffers, blake3 of the body's bytes); the hashing of each piece runs
+    in a thread while the next piece is read, so checking costs no extra pass."""
+    magic = f.read(len(ARTIFACT_HEADER))
+    if magic != ARTIFACT_HEADER:
+        raise ArtifactUnsigned("it is not a signed jupyter_mlpipe artifact")
+    size = f.read(8)
+    try:
+        (n,) = struct.unpack("<Q", size)
+        raw = f.read(n)
+        header = json.loads(raw)
+        main_size, buffer_sizes = int(header["main"]), [int(b) for b in header["buffers"]]
+    except (struct.error, ValueError, KeyError, TypeError, MemoryError) as exc:
+        raise ArtifactDamaged(f"its header is unreadable ({type(exc).__name__})") from None
     if header.get("format") != FORMAT:
-        raise ValueError(f"artifact format {header.get('format')} is not {FORMAT}")
-    main = f.read(header["main"])
+        raise ArtifactUnsigned(f"artifact format {header.get('format')} is not {FORMAT}")
+    main = f.read(main_size)
+    if len(main) != main_size:
+        raise ArtifactDamaged("artifact is truncated")
+    h = hasher(sum(buffer_sizes))
+    h.update(magic + size + raw + main)
     buffers = []
-    for size in header["buffers"]:
-        buf = _empty_buffer(size)
-        view = memoryview(buf).cast("B") if not isinstance(buf, bytearray) else memoryview(buf)
-        got = 0
-        while got < size:
-            k = f.readinto(view[got:])
-            if not k:
-                raise ValueError("artifact is truncated")
-            got += k
-        buffers.append(buf)
+    with cf.ThreadPoolExecutor(max_workers=1) as pool:
+        pending: cf.Future | None = None
+        for n_bytes in buffer_sizes:
+            buf = _empty_buffer(n_bytes)
+            view = memoryview(buf).cast("B") if not isinstance(buf, bytearray) else memoryview(buf)
+            for at in range(0, n_bytes, _CHUNK):
+                piece = view[at:at + _CHUNK]
+                _read_exactly(f, piece)
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(h.update, piece)
+            buffers.append(buf)
+        if pending is not None:
+            pending.result()
+    return main, buffers, h.digest()
+
+
+def _unpickle(main: bytes, buffers: list[Any]) -> Any:
     import cloudpickle  # noqa: F401  (functions pickled by value need it importable)
 
     return pickle.loads(main, buffers=buffers)
 
 
-def digest_and_write(value: Any, s: Serialized, f: BinaryIO) -> str:
-    """Write the artifact while another thread hashes the value (both release the GIL)."""
+def _verified(f: BinaryIO, name: str, keys: signing.Keys) -> tuple[bytes, list[Any]]:
+    main, buffers, content = _read_body(f)
+    trailer = f.read(TRAILER_BYTES)
+    if not trailer:
+        raise ArtifactUnsigned("it has no signature")
+    if len(trailer) != TRAILER_BYTES or trailer[:32] != content:
+        raise ArtifactDamaged("its content does not match the digest recorded when it was "
+                              "written")
+    if not keys.verifies(b"artifact", name.encode() + content, trailer[32:].decode("latin-1")):
+        raise ArtifactUnsigned("no trusted key signed it")
+    return main, buffers
+
+
+def read_artifact(f: BinaryIO, name: str, keys: signing.Keys) -> Any:
+    """Load the artifact stored as `name`: its bytes are checked against the digest in its
+    trailer and the signature against the trusted keys before anything is unpickled."""
+    return _unpickle(*_verified(f, name, keys))
+
+
+def check_artifact(f: BinaryIO, name: str, keys: signing.Keys) -> None:
+    """read_artifact without the unpickling (raises the same errors)."""
+    _verified(f, name, keys)
+
+
+def read_unsigned(f: BinaryIO) -> tuple[Any, bytes]:
+    """(value, body digest) of a body with no trailer: only for files this process received
+    itself, whose transport digest the caller checked (executors/gateway.py)."""
+    main, buffers, content = _read_body(f)
+    return _unpickle(main, buffers), content
+
+
+def digest_and_write(value: Any, s: Serialized, f: BinaryIO, keys: signing.Keys) -> str:
+    """Write the signed artifact while another thread hashes the value (both release the
+    GIL); returns the value digest, its name."""
     result: dict[str, Any] = {}
 
     def work() -> None:
@@ -256,14 +343,15 @@ def digest_and_write(value: Any, s: Serialized, f: BinaryIO) -> str:
         t = threading.Thread(target=work)
         t.start()
         try:
-            write_artifact(f, s)
+            content = write_artifact(f, s)
         finally:
             t.join()
     else:
-        write_artifact(f, s)
+        content = write_artifact(f, s)
         work()
     if "error" in result:
         raise result["error"]
+    write_trailer(f, result["digest"], content, keys)
     return result["digest"]
 
 

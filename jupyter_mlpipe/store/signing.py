@@ -1,0 +1,105 @@
+"""Signatures on what the store writes: the per-user secret, trusted team keys, keyed blake3.
+
+Loading a pickle runs code, so the store signs every artifact and cache entry it writes with a
+secret kept outside the project (as Jupyter signs notebooks) and loads nothing whose signature
+none of the trusted keys verifies.
+
+- The signing key: `$MLPIPE_SECRET_FILE`, else `<jupyter data dir>/jupyter_mlpipe/secret`,
+  created on first use with 0600 permissions (32 random bytes, hex). A team sharing a store
+  points MLPIPE_SECRET_FILE at one team key file.
+- Extra keys that verify (not sign): `$MLPIPE_TRUSTED_KEYS`, key files separated by
+  os.pathsep (a teammate's secret, an older team key).
+A signature is blake3 in keyed mode over a purpose tag and the signed bytes.
+"""
+from __future__ import annotations
+
+import contextlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import blake3
+
+from ..errors import CacheError
+
+KEY_BYTES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """The key that signs, and every key that verifies (the signing key first)."""
+
+    signing: bytes
+    trusted: tuple[bytes, ...]
+
+    def sign(self, purpose: bytes, data: bytes) -> str:
+        return _mac(self.signing, purpose, data)
+
+    def verifies(self, purpose: bytes, data: bytes, signature: str) -> bool:
+        return isinstance(signature, str) and any(
+            hmac.compare_digest(_mac(k, purpose, data), signature) for k in self.trusted)
+
+
+def _mac(key: bytes, purpose: bytes, data: bytes) -> str:
+    return blake3.blake3(purpose + b"\0" + data, key=key).hexdigest()
+
+
+def secret_path() -> Path:
+    env = os.environ.get("MLPIPE_SECRET_FILE")
+    if env:
+        return Path(env).expanduser()
+    from jupyter_core.paths import jupyter_data_dir  # light, but only needed here
+
+    return Path(jupyter_data_dir()) / "jupyter_mlpipe" / "secret"
+
+
+def _read_key(path: Path) -> bytes:
+    try:
+        key = bytes.fromhex(path.read_text().strip())
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise CacheError(f"cannot read the signing key {path} ({exc}). Remove it to make a new "
+                         "one (results signed with it are then recomputed), or fix "
+                         "MLPIPE_SECRET_FILE / MLPIPE_TRUSTED_KEYS.") from None
+    if len(key) != KEY_BYTES:
+        raise CacheError(f"the signing key {path} is not {KEY_BYTES} bytes in hex; remove it "
+                         "to make a new one.")
+    return key
+
+
+def _create_secret(path: Path) -> None:
+    """Write a new secret readable by this user alone; a concurrent creator's file wins."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise CacheError(f"cannot create the signing key {path} ({exc}); set "
+                         "MLPIPE_SECRET_FILE to a writable place outside the project.") from None
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(KEY_BYTES))
+
+
+_cache: dict[tuple[str, str], Keys] = {}
+
+
+def keys() -> Keys:
+    """The keys of this process's configuration (cached per MLPIPE_SECRET_FILE/TRUSTED_KEYS)."""
+    path = secret_path()
+    extra = os.environ.get("MLPIPE_TRUSTED_KEYS", "")
+    cached = _cache.get((str(path), extra))
+    if cached is not None:
+        return cached
+    if not path.is_file():
+        _create_secret(path)
+    with contextlib.suppress(OSError):
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+    signing = _read_key(path)
+    trusted = [signing] + [_read_key(Path(p).expanduser())
+                           for p in extra.split(os.pathsep) if p.strip()]
+    found = Keys(signing, tuple(trusted))
+    _cache[(str(path), extra)] = found
+    return found
