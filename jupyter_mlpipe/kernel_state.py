@@ -47,12 +47,15 @@ class ImportedModules:
         elif not path.endswith(".py"):
             return
         real = os.path.realpath(path)
-        if not is_project_file(real, os.sep) or not os.path.isfile(real):
-            return
+        if is_project_file(real, os.sep) and os.path.isfile(real):
+            self.loaded[real] = self._digest(real)
+            self.checked.pop(real, None)
+
+    def _digest(self, path: str) -> str:
+        """The source digest, read without this read counting as a module load."""
         self._busy.on = True
         try:
-            self.loaded[real] = source_digest(real)
-            self.checked.pop(real, None)
+            return source_digest(path)
         finally:
             self._busy.on = False
 
@@ -84,7 +87,7 @@ class ImportedModules:
             signature = (st.st_mtime_ns, st.st_size)
             if self.checked.get(path) == signature:
                 continue
-            if source_digest(path) == self.loaded[path]:
+            if self._digest(path) == self.loaded[path]:
                 self.checked[path] = signature
             else:
                 found.append((name, path))
@@ -97,10 +100,11 @@ _hook_installed = False
 
 
 def _audit(event: str, args: tuple) -> None:
-    if event == "open" and isinstance(args[0], (str, bytes)):
-        mode = args[1]
-        if mode is None or "r" in mode:
-            imported.opened(os.fsdecode(args[0]))
+    """Module loads only: an `open` from the import system's own code (a plain read of a
+    .py, such as the cache key's digest of it, is not a load)."""
+    if (event == "open" and isinstance(args[0], (str, bytes))
+            and sys._getframe(1).f_code.co_filename.startswith("<frozen importlib")):
+        imported.opened(os.fsdecode(args[0]))
 
 
 def watch_imports() -> None:
