@@ -120,6 +120,23 @@ class UnpicklableOutputError(MlpipeError):
         return (type(self), (self.step, self.variable, self.reason))
 
 
+class InputChangedError(MlpipeError):
+    """A step changed an input in place without declaring it as an output."""
+
+    def __init__(self, step: str, variables: list[str]):
+        self.step, self.variables = step, list(variables)
+        names = ", ".join(f"'{v}'" for v in variables)
+        super().__init__(
+            f"step '{step}' changed its input {names} in place. Run top to bottom, the steps "
+            f"after it would see the changed value; run as a pipeline, they get the stored "
+            f"one, so the results would differ. Copy it before changing it (e.g. "
+            f"`{variables[0]} = {variables[0]}.copy()`), or declare `--out "
+            f"{' '.join(variables)}` so that later steps get the changed value.")
+
+    def __reduce__(self):
+        return (type(self), (self.step, self.variables))
+
+
 class StepExecutionError(MlpipeError):
     """A step failed while executing: carries the cell's own exception and traceback."""
 

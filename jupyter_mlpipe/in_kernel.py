@@ -14,6 +14,7 @@ from typing import Any
 from .store.files import Store
 
 _missing = object()
+_loaded: list[tuple[str, str, Any]] = []  # (home, digest, value) of each input load() gave
 # the run this kernel works for, for log_metric/log_param (tracking.py); set by begin()
 context: dict[str, str] = {}
 
@@ -22,6 +23,7 @@ def begin(home: str, run_id: str, step: str) -> None:
     """Called first in a step notebook (and around an interactive step)."""
     context.clear()
     context.update(home=str(home), run_id=run_id, step=step)
+    _loaded.clear()
 
 
 def end() -> None:
@@ -34,12 +36,33 @@ def end() -> None:
 
 
 def load(home: str, digest: str) -> Any:
-    return Store(home).get_value(digest)
+    value = Store(home).get_value(digest)
+    _loaded.append((home, digest, value))
+    return value
+
+
+def check_inputs_unchanged(step: str, namespace: dict, outputs: list[str]) -> None:
+    """Fail the step if its body changed an input in place that it does not output: a plain
+    top-to-bottom run would hand the changed value on, a pipeline the stored one."""
+    from .store.serialize import digest_value
+
+    changed = []
+    for home, digest, value in _loaded:
+        names = [n for n, v in namespace.items() if v is value and n not in outputs]
+        now = digest_value(value) if names else digest
+        if now != digest and now != digest_value(Store(home).get_value(digest)):
+            changed.extend(names)  # (a fresh copy: a digest may differ for no change)
+    _loaded.clear()
+    if changed:
+        from .errors import InputChangedError
+
+        raise InputChangedError(step, changed)
 
 
 def save(home: str, step: str, namespace: dict, outputs: list[str], declared: bool,
          writes: list[str], result_path: str) -> None:
     """Store each output variable and --writes path; write the result file last."""
+    check_inputs_unchanged(step, namespace, outputs)
     store = Store(home)
     stored: dict[str, str] = {}
     dropped: list[str] = []

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import ast
 import inspect
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from . import in_kernel as kernel
+from . import kernel_state
 from .analysis import normalize, prelude_closure
 from .errors import MlpipeError, StepDefinitionError
+from .kernel_notebook import find_notebook, notebook_holding
 from .keys import make_key
 from .models import PipelineSpec, RunState, StepState, StepRun, StepSpec
 from .modules import pipeline_from_json
@@ -27,20 +28,6 @@ from .store.files import Store
 from .store.history import History, new_run_id
 from .store.results import Computed, Results, when
 from .targets import recorded_envs
-
-
-def find_notebook(user_ns: dict, explicit: str | None) -> Path | None:
-    """The notebook this kernel belongs to: %mlpipe notebook PATH, else what Jupyter says."""
-    candidates = [explicit, user_ns.get("__session__"), os.environ.get("JPY_SESSION_NAME"),
-                  user_ns.get("__vsc_ipynb_file__")]
-    for c in candidates:
-        if not c:
-            continue
-        p = Path(c)
-        for cand in (p, Path.cwd() / p.name, Path.cwd() / p):
-            if cand.suffix == ".ipynb" and cand.is_file():
-                return cand.resolve()
-    return None
 
 
 def _live_spec(nb_path: Path, name: str, line: str, body: str) -> PipelineSpec:
@@ -59,10 +46,12 @@ def _live_spec(nb_path: Path, name: str, line: str, body: str) -> PipelineSpec:
 
 
 def _live_prelude(planner: Planner, step: str, user_ns: dict) -> dict[str, str]:
-    """Normalized live source of prelude functions/classes that differ from the saved ones."""
-    override: dict[str, str] = {}
+    """Normalized live source of prelude functions, classes and constants (`NAME = literal`)
+    that differ from the saved ones."""
     free_names = planner.spec.step(step).free_names
-    for st in prelude_closure(planner.spec.prelude, set(free_names)):
+    closure = prelude_closure(planner.spec.prelude, set(free_names))
+    override = kernel_state.live_constants(closure, user_ns)
+    for st in closure:
         node = ast.parse(st.source).body[0]
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             continue
@@ -79,12 +68,14 @@ def _live_prelude(planner: Planner, step: str, user_ns: dict) -> dict[str, str]:
 def run_step_cell(shell: Any, line: str, body: str, notebook: str | None = None) -> None:
     """`%%step LINE` with BODY in a live kernel: reuse the stored result, or run and store."""
     args = parse_magic_line(line)
+    kernel_state.watch_imports()
     nb_path = find_notebook(shell.user_ns, notebook)
     if nb_path is None:
-        print(f"jupyter_mlpipe: cannot tell which notebook this kernel runs, so step "
-              f"'{args.name}' runs without the cache. Run `%mlpipe notebook PATH` once.")
-        shell.run_cell(body, store_history=False)
-        return
+        nb_path, why = notebook_holding(args.name, line, body, Path.cwd())
+        if nb_path is None:
+            print(why)
+            shell.run_cell(body, store_history=False)
+            return
     spec = _live_spec(nb_path, args.name, line, body)
     store = Store.for_notebook(nb_path)
     history = History(store.home)
@@ -114,7 +105,7 @@ def _run_live(shell: Any, spec: PipelineSpec, step: StepSpec, store: Store,
         message = (f"reused {step.name} (computed {when(entry.get('computed_at'))}, "
                    f"{saved:.1f} s saved)")
     else:
-        dropped = _execute(shell, planner.results, run, components, step, run_id)
+        dropped = _execute(shell, planner.results, run, components, step, run_id, inputs)
         message = ("jupyter_mlpipe: not stored (cannot be pickled): " + ", ".join(dropped)
                    if dropped else None)
     history.record_step(run_id, run)
@@ -135,9 +126,10 @@ def _check_inputs(planner: Planner, step: StepSpec, ns: dict) -> None:
 
 
 def _execute(shell: Any, results: Results, run: StepRun, components: dict[str, Any],
-             step: StepSpec, run_id: str) -> list[str]:
-    """Run the step in the kernel and store its result; returns the outputs that could not
-    be pickled (inferred ones are dropped, declared ones raise)."""
+             step: StepSpec, run_id: str, inputs: dict[str, str]) -> list[str]:
+    """Run the step in the kernel and store its result (unless the key would not describe
+    what ran); returns the outputs that could not be pickled (inferred ones are dropped,
+    declared ones raise)."""
     kernel.begin(str(results.store.home), run_id, step.name)  # for log_metric / log_param
     started = time.perf_counter()
     try:  # step.body: a --module step runs the published code, not the cell's
@@ -150,10 +142,30 @@ def _execute(shell: Any, results: Results, run: StepRun, components: dict[str, A
         run.state = StepState.FAILED
         run.error = repr(result.error_in_exec or result.error_before_exec)
         return []
+    refusal = _refuse_to_store(step, shell.user_ns, inputs, results.root)
+    if refusal is not None:
+        run.state = StepState.SUCCEEDED
+        run.reasons = ("not stored",)
+        if refusal:
+            print(refusal)
+        return []
     outputs, dropped = _store_outputs(results.store, step, shell.user_ns)
     writes = {p: results.store.put_path(Path(p), results.root) for p in step.writes}
     results.record(run, components, Computed(outputs, writes, seconds, seconds), run_id)
     return dropped
+
+
+def _refuse_to_store(step: StepSpec, ns: dict, inputs: dict[str, str],
+                     root: Path) -> str | None:
+    """Why this run's result must not be stored ("" when already said), or None.
+
+    A key hashes project modules as on disk and the inputs as they were before the body; a
+    kernel running an older import, or a body that changed an input in place, would file
+    its result under a key that does not describe what ran."""
+    changed = kernel_state.changed_inputs(step, ns, inputs)
+    if changed:
+        return kernel_state.changed_inputs_message(step.name, changed)
+    return kernel_state.stale_import_message(root)
 
 
 def _store_outputs(store: Store, step: StepSpec, ns: dict) -> tuple[dict[str, str], list[str]]:

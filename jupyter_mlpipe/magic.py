@@ -38,7 +38,7 @@ class MlpipeMagics(Magics):
         """%mlpipe notebook PATH | status | graph"""
         from pathlib import Path
 
-        from .interactive import find_notebook
+        from .kernel_notebook import find_notebook
 
         words = line.split()
         cmd = words[0] if words else "status"
@@ -70,4 +70,7 @@ class _Quiet(Exception):
 
 
 def load_ipython_extension(ipython) -> None:
+    from .kernel_state import watch_imports
+
+    watch_imports()  # from here on, a module edited after its import is noticed
     ipython.register_magics(MlpipeMagics)

@@ -149,14 +149,16 @@ def test_only_runs_the_step_and_what_it_needs(make_nb):
     assert states(run) == {"load": "reused", "left": "succeeded"}
 
 
-def test_mutating_an_input_in_a_step_does_not_corrupt_the_store(make_nb):
+def test_mutating_an_input_in_place_fails_the_step_and_keeps_the_store(make_nb):
     path = make_nb([
         "%%step load --out raw\nraw = [1, 2, 3]",
         "%%step mutate --in raw --out n\nraw.append(4)\nn = len(raw)",
         "%%step other --in raw --out m\nm = len(raw)",
     ])
     run = Pipeline.from_notebook(path).run(jobs=1)
-    assert run.outputs("other")["m"] == 3 and run.outputs("mutate")["n"] == 4
+    assert str(run.steps["mutate"].state) == "failed"
+    assert "changed its input 'raw' in place" in str(run.steps["mutate"].error)
+    assert run.outputs("other")["m"] == 3 and run.outputs("load")["raw"] == [1, 2, 3]
 
 
 def test_two_concurrent_runs_share_one_store(make_nb):
