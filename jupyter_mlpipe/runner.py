@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import MlpipeError, StepDefinitionError, StepExecutionError, UnknownStepError
+from .errors import MlpipeError, StepExecutionError, UnknownStepError
 from .executors.base import Executor, StepJob, StepOutcome
 from .executors.routing import RoutingExecutor
+from .names import check_names
+from .parameters import check_overrides
 from .models import FINAL_STATES, PipelineSpec, RunState, StepState, StepRun
 from .plan import Decision, Planner
 from .store.files import Store
@@ -102,12 +104,8 @@ def run_pipeline(spec: PipelineSpec, **options: Any) -> RunResult:
     """Run the selected steps; the keyword arguments are the fields of RunOptions."""
     opts = RunOptions(**options)
     params = dict(opts.params or {})
-    unknown = sorted(set(params) - set(spec.parameters))
-    if unknown:
-        raise StepDefinitionError(
-            f"unknown parameter(s) {', '.join(unknown)}: the parameters cell defines "
-            + (", ".join(spec.parameters) or "nothing") + ". Add them to the cell tagged "
-            "'parameters', or fix the name.")
+    check_overrides(spec.parameters, params)
+    check_names(spec)
     if opts.target:
         spec = override_target(spec, opts.target)
     store = Store.for_notebook(spec.path)
@@ -142,6 +140,7 @@ class RunLoop:
         self.planner.ctx.env.update(check_targets(
             spec, {spec.step(n).target for n in self.order}, store.home))
         self.jobs = options.jobs or default_jobs()
+        self.overrides = params  # the kernels get only these; the parameters cell does the rest
         self.run = RunResult(options.run_id or new_run_id(), spec.path, store.home,
                              {**spec.parameters, **params})
         self.run.steps = {n: StepRun(n) for n in self.order}
@@ -222,7 +221,7 @@ class RunLoop:
             return
         if self.executor is None:
             factory = self.options.executor_factory or make_executor
-            self.executor = factory(self.spec, self.run.params, self.jobs)
+            self.executor = factory(self.spec, self.overrides, self.jobs)
         self.executor.expect(self._undecided())
         job = StepJob(self.run.run_id, self.spec.step(s.name), d.key,
                       self.planner.input_digests(s.name, self.outputs), self.store.home,
