@@ -132,8 +132,9 @@ def cmd_status(a) -> int:
         _out(f"{sym} {r.name:<{width}}  {str(r.state):<7} {why}".rstrip())
     stale = [r for r in rows if r.state is not StepState.CACHED]
     maybe = sum(1 for r in stale if not r.certain)
-    _out(f"{len(rows) - len(stale)} cached, {len(stale)} stale ({len(stale) - maybe} will "
-         f"re-run, {maybe} may re-run: reused if their inputs come out unchanged)")
+    detail = (f" ({len(stale) - maybe} will re-run, {maybe} may re-run: reused if their "
+              "inputs come out unchanged)" if stale else "")
+    _out(f"{len(rows) - len(stale)} cached, {len(stale)} stale{detail}")
     return 0
 
 
