@@ -7,6 +7,7 @@ import json
 
 import nbformat
 import pytest
+from helpers_convert import ipython_shell
 
 from jupyter_mlpipe.keys import KeyContext
 from jupyter_mlpipe.modules import load_pipeline
@@ -72,6 +73,22 @@ def test_live_values_give_the_batch_key(make_nb):
     spec = load_pipeline(make_nb([SHOW], params=PARAMS))
     assert _key(spec, "show") == _key(spec, "show", {"base": 10, "label": "v10"})
     assert _key(spec, "show", {"base": 20}) == _key(spec, "show", {"base": 20, "label": "v10"})
+
+
+def test_run_all_after_mlpipe_run_reuses(make_nb, capsys):
+    """Live values in a kernel that ran the notebook top to bottom give the batch key."""
+    prelude = "%load_ext autoreload\n%autoreload 2\nimport math"
+    path = make_nb([prelude, SHOW], params=PARAMS)
+    assert Pipeline.from_notebook(path).run(jobs=1).ok
+    shell = ipython_shell()
+    shell.user_ns.clear()
+    shell.run_line_magic("mlpipe", f"notebook {path}")
+    for source in (PARAMS, prelude):
+        assert shell.run_cell(source).success
+    capsys.readouterr()
+    assert shell.run_cell(SHOW).success
+    assert "reused show" in capsys.readouterr().out
+    assert shell.user_ns["seen_label"] == "v10"
 
 
 def test_unknown_parameter_is_an_error_for_status_too(make_nb, mlpipe_cli):
