@@ -51,6 +51,13 @@ class KeyContext:
             self._modules[path] = serialize.file_digest(path)
         return self._modules[path]
 
+    def _param_digest(self, name: str, value: Any) -> str:
+        try:
+            return serialize.digest_value(value)
+        except Exception:  # noqa: BLE001 - e.g. a lock or module: it stands by its source
+            return _h(f"unpicklable {type(value).__qualname__}: "
+                      + str(self.spec.parameters.get(name, repr(value))))
+
     def static_parts(self, step: StepSpec) -> dict[str, Any]:
         """Every key component except input digests (known only once upstream has run)."""
         closure = prelude_closure(self.spec.prelude, set(step.free_names))
@@ -74,7 +81,7 @@ class KeyContext:
             "reads": {p: self._read_digest(p, step.name) for p in step.reads},
             "prelude": prelude,
             "modules": modules,
-            "params": {n: serialize.digest_value(v) for n, v in params.items()},
+            "params": {n: self._param_digest(n, v) for n, v in params.items()},
             "param_values": {n: _short_repr(v) for n, v in params.items()},
         }
 

@@ -72,9 +72,10 @@ def effective_values(spec: PipelineSpec, overrides: dict[str, Any]) -> dict[str,
     if not (spec.parameter_expressions - set(overrides)):
         return values
     namespace: dict[str, Any] = {}
+    code = compile(to_python(spec.parameters_source), "<parameters>", "exec")
     try:  # the user's own cell, which every step's kernel runs too
-        exec(compile(to_python(spec.parameters_source), "<parameters>", "exec"), namespace)
-    except Exception:
+        exec(code, namespace)  # noqa: S102
+    except Exception:  # noqa: BLE001 - any failure: key by source, the kernel will report it
         return values
     computed = {n: namespace[n] for n in spec.parameters if n in namespace}
     return {**values, **computed, **overrides}

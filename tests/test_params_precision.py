@@ -27,7 +27,7 @@ def _papermill_values(path, params: dict, names: list[str]) -> dict:
     nb = json.loads(path.read_text())
     for c in nb["cells"]:
         src = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-        if src.startswith("%%step") or src.startswith("%load_ext"):
+        if src.startswith(("%%step", "%load_ext")):
             c["source"] = src.partition("\n")[2] if src.startswith("%%step") else ""
     nb["cells"].append(nbformat.v4.new_code_cell(
         f"import json\nprint(json.dumps({{n: globals()[n] for n in {names!r}}}))"))
@@ -154,3 +154,11 @@ def test_undefined_names_found_statically(make_nb):
     spec = load_pipeline(make_nb(["import math", "%%step s\ny = math.pi + nme"],
                                  params="k = 1"))
     assert [(s.name, n) for s, n in undefined_names(spec)] == [("s", "nme")]
+
+
+def test_unpicklable_expression_default_is_keyed_by_its_source(make_nb):
+    path = make_nb(["%%step s\nwith lock:\n    y = 1"], params="import threading\n"
+                   "lock = threading.Lock()")
+    before = _key(load_pipeline(path), "s")["params"]
+    replace_cell(path, "import threading", "import threading\nlock = threading.RLock()")
+    assert _key(load_pipeline(path), "s")["params"] != before
