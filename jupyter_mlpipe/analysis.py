@@ -28,6 +28,55 @@ def to_python(source: str) -> str:
     return TransformerManager().transform_cell(source)
 
 
+# Line magics that change neither a step's values nor what the prelude defines: a prelude
+# line using one is not part of any step's key. Any other magic (%run, %env, %cd, %time ...)
+# counts, by its text.
+INERT_MAGICS = frozenset({
+    "matplotlib", "load_ext", "reload_ext", "unload_ext", "autoreload", "aimport", "mlpipe",
+    "pip", "conda", "mamba", "config", "precision", "pprint", "xmode", "colors", "who",
+    "whos", "who_ls", "lsmagic", "magic", "quickref", "pwd", "ls", "history", "notebook",
+    "autosave", "pdb", "automagic", "autocall", "doctest_mode"})
+_SHELL_CALLS = frozenset({"system", "getoutput"})
+
+
+def _ipython_call(node: ast.AST) -> tuple[str, str | None] | None:
+    """('run_line_magic', magic name) or ('system', None) for `get_ipython().X(...)`."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+        return None
+    owner = node.func.value
+    if not (isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name)
+            and owner.func.id == "get_ipython"):
+        return None
+    first = node.args[0] if node.args else None
+    name = first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) \
+        else None
+    return node.func.attr, name
+
+
+def is_inert_ipython_line(stmt: ast.stmt) -> bool:
+    """`%matplotlib inline`, `%load_ext x`, `!pip install y` and the like: a line magic from
+    INERT_MAGICS or a shell line, as a statement of its own (nothing assigned)."""
+    if not isinstance(stmt, ast.Expr):
+        return False
+    call = _ipython_call(stmt.value)
+    if call is None:
+        return False
+    method, name = call
+    return method in _SHELL_CALLS or (method == "run_line_magic" and name in INERT_MAGICS)
+
+
+def runs_hidden_code(tree: ast.AST) -> bool:
+    """Code that may bind names the AST does not show: exec, globals(), %run, %time ..."""
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in (
+                "exec", "globals", "vars", "locals", "__import__", "setattr"):
+            return True
+        call = _ipython_call(n)
+        if call is not None and not (call[0] in _SHELL_CALLS or call[1] in INERT_MAGICS):
+            return True
+    return False
+
+
 def parse(source: str, what: str = "cell") -> ast.Module:
     try:
         return ast.parse(to_python(source))

@@ -129,10 +129,13 @@ def cmd_status(a) -> int:
     width = max([len(r.name) for r in rows] + [4])
     for r in rows:
         sym = SYMBOL.get(str(r.state), " ")
-        why = "" if r.state is StepState.CACHED else "; ".join(r.reasons)
+        why = "" if r.state is StepState.CACHED else f"{r.verdict}: " + "; ".join(r.reasons)
         _out(f"{sym} {r.name:<{width}}  {str(r.state):<7} {why}".rstrip())
-    stale = sum(1 for r in rows if r.state is not StepState.CACHED)
-    _out(f"{len(rows) - stale} cached, {stale} stale")
+    stale = [r for r in rows if r.state is not StepState.CACHED]
+    maybe = sum(1 for r in stale if not r.certain)
+    detail = (f" ({len(stale) - maybe} will re-run, {maybe} may re-run: reused if their "
+              "inputs come out unchanged)" if stale else "")
+    _out(f"{len(rows) - len(stale)} cached, {len(stale)} stale{detail}")
     return 0
 
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 from .analysis import to_python
 from .errors import StepDefinitionError
-from .notebook import cell_source, parse_parameters, split_magic
+from .notebook import cell_source, split_magic
+from .parameters import parse_parameters
 
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _DROPPED_CELL_MAGICS = ("%%time", "%%timeit", "%%capture")
@@ -84,7 +85,7 @@ def read_cells(nb: dict) -> Cells:
         if src.strip().startswith("%load_ext") and "jupyter_mlpipe" in src:
             continue
         if tags & {"parameters", "pipeline-parameters"}:
-            params.update(parse_parameters(to_python(src)))
+            params.update(parse_parameters(to_python(src)).values)
             continue
         try:
             texts[i] = _python_text(src, i, notes)

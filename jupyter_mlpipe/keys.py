@@ -8,6 +8,7 @@ from typing import Any
 
 from .analysis import module_files, prelude_closure
 from .models import PipelineSpec, PreludeStatement, StepSpec
+from .parameters import effective_values, with_reads
 from .store import serialize
 from .store.files import CACHE_FORMAT_VERSION
 from .store.history import History
@@ -24,13 +25,16 @@ def _label(st: PreludeStatement) -> str:
 
 
 class KeyContext:
-    """What keys of one pipeline share: the spec, parameter values, digest caches."""
+    """What keys of one pipeline share: the spec, parameter values, digest caches.
+
+    `params`: the overrides of a batch run, or every live value in a kernel; the others are
+    computed from the parameters cell, so both give the same key for the same values."""
 
     def __init__(self, spec: PipelineSpec, params: dict[str, Any] | None = None,
                  history: History | None = None, env: dict[str, dict] | None = None,
                  prelude_override: dict[str, str] | None = None):
         self.spec = spec
-        self.params = {**spec.parameters, **(params or {})}
+        self.params = effective_values(spec, params or {})
         self.history = history
         self.env = env or {}
         self._reads: dict[str, str] = {}
@@ -47,11 +51,19 @@ class KeyContext:
             self._modules[path] = serialize.file_digest(path)
         return self._modules[path]
 
+    def _param_digest(self, name: str, value: Any) -> str:
+        try:
+            return serialize.digest_value(value)
+        except Exception:  # noqa: BLE001 - e.g. a lock or module: it stands by its source
+            return _h(f"unpicklable {type(value).__qualname__}: "
+                      + str(self.spec.parameters.get(name, repr(value))))
+
     def static_parts(self, step: StepSpec) -> dict[str, Any]:
         """Every key component except input digests (known only once upstream has run)."""
         closure = prelude_closure(self.spec.prelude, set(step.free_names))
         used = set(step.free_names) | {n for st in closure for n in st.uses}
-        params = {n: self.params[n] for n in sorted(used) if n in self.params}
+        read = with_reads(used & set(self.params), self.spec.parameter_reads)
+        params = {n: self.params[n] for n in sorted(read)}
         modules: dict[str, str] = {}
         root = self.spec.root
         for imports in [step.imported_modules] + [st.imported_modules for st in closure]:
@@ -69,7 +81,7 @@ class KeyContext:
             "reads": {p: self._read_digest(p, step.name) for p in step.reads},
             "prelude": prelude,
             "modules": modules,
-            "params": {n: serialize.digest_value(v) for n, v in params.items()},
+            "params": {n: self._param_digest(n, v) for n, v in params.items()},
             "param_values": {n: _short_repr(v) for n, v in params.items()},
         }
 

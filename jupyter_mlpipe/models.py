@@ -90,6 +90,8 @@ class PipelineSpec:
     parameters: dict[str, Any]
     parameters_source: str
     warnings: tuple[str, ...] = field(default=())
+    parameter_expressions: frozenset[str] = frozenset()  # defaults that are not literals
+    parameter_reads: dict[str, frozenset[str]] = field(default_factory=dict)  # by each default
 
     @property
     def root(self) -> Path:
@@ -114,6 +116,15 @@ class StepStatus:
     key: str | None = None
     computed_at: float | None = None
     duration: float | None = None
+    # stale only: True when its own key changed (it will re-run); False when only upstream
+    # changed (it may be reused if upstream's new outputs equal the old: early cutoff)
+    certain: bool = True
+
+    @property
+    def verdict(self) -> str:
+        if self.state is StepState.CACHED:
+            return "reused"
+        return "will re-run" if self.certain else "may re-run"
 
     def describe(self) -> str:
         if self.state is StepState.CACHED:

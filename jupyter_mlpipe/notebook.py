@@ -19,9 +19,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .analysis import imported_modules, name_use, normalize, parse
+from .analysis import imported_modules, is_inert_ipython_line, name_use, normalize, parse
 from .errors import MissingInputError, StepDefinitionError
 from .models import PipelineSpec, PreludeStatement, StepSpec
+from .parameters import parse_parameters
 
 STEP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 MAX_NAME = 100  # step names become file names (runs/RUN/STEP.ipynb); paths fit in PATH_MAX
@@ -152,24 +153,6 @@ def read_notebook_json(path: Path) -> dict:
     return nb
 
 
-def _literal(node: ast.expr, source: str) -> Any:
-    try:
-        return ast.literal_eval(node)
-    except ValueError:
-        return ast.get_source_segment(source, node)  # not a literal: its source stands for it
-
-
-def parse_parameters(source: str) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for stmt in ast.parse(source).body:
-        targets = stmt.targets if isinstance(stmt, ast.Assign) else (
-            [stmt.target] if isinstance(stmt, ast.AnnAssign) and stmt.value is not None else [])
-        for t in targets:
-            if isinstance(t, ast.Name):
-                values[t.id] = _literal(stmt.value, source)
-    return values
-
-
 def _body_facts(body: str, what: str) -> dict[str, Any]:
     """The StepSpec fields that the static analysis of `body` gives (SyntaxError if invalid)."""
     tree = parse(body, what)
@@ -209,6 +192,8 @@ def _prelude_statements(cell: int, source: str) -> list[PreludeStatement]:
         raise StepDefinitionError(str(exc), cell=cell) from None
     out = []
     for stmt in tree.body:
+        if is_inert_ipython_line(stmt):  # still runs in kernels; not part of any key
+            continue
         use = name_use(ast.Module(body=[stmt], type_ignores=[]))
         defines = frozenset(use.binds) | ({"*"} if use.star_import else frozenset())
         out.append(PreludeStatement(cell, normalize(stmt), defines, frozenset(use.reads),
@@ -245,12 +230,11 @@ def parse_pipeline(nb: dict, path: Path, use_module: ModulePass) -> PipelineSpec
         elif src.strip() and not _is_load_ext(src):
             prelude.extend(_prelude_statements(i, src))
             prelude_cells.append((i, src))
-    parameters: dict[str, Any] = {}
-    for src in params_src:
-        try:
-            parameters.update(parse_parameters(src))
-        except SyntaxError as exc:
-            raise StepDefinitionError(f"the parameters cell is not valid Python: {exc}") from None
+    try:
+        defaults = parse_parameters("\n".join(params_src))
+    except SyntaxError as exc:
+        raise StepDefinitionError(f"the parameters cell is not valid Python: {exc}") from None
+    parameters = defaults.values
     notes: list[str] = []
     for i, step in enumerate(raw):
         if step.module:
@@ -258,7 +242,8 @@ def parse_pipeline(nb: dict, path: Path, use_module: ModulePass) -> PipelineSpec
             notes.extend(module_notes)
     steps, resolve_notes = _resolve(raw, prelude, set(parameters))
     return PipelineSpec(path, kernel, tuple(steps), tuple(prelude), tuple(prelude_cells),
-                        parameters, "\n".join(params_src), tuple(notes + resolve_notes))
+                        parameters, "\n".join(params_src), tuple(notes + resolve_notes),
+                        defaults.expressions, defaults.reads)
 
 
 def _resolve(raw: list[StepSpec], prelude: list[PreludeStatement],

@@ -7,6 +7,7 @@ from typing import Any
 from .graph import Graph
 from .models import PipelineSpec, StepSpec, StepStatus
 from .modules import load_pipeline
+from .parameters import check_overrides
 from .plan import Planner
 from .targets import recorded_envs
 from .runner import Listener, RunResult, run_pipeline
@@ -52,6 +53,7 @@ class Pipeline:
         return Store.for_notebook(self.spec.path)
 
     def status(self, params: dict[str, Any] | None = None) -> list[StepStatus]:
+        check_overrides(self.spec.parameters, params or {})
         history = History(self.store.home)
         try:
             env = recorded_envs(self.spec, self.store.home)  # same target env as `run` keys

@@ -31,8 +31,9 @@ class Decision:
 
 
 class _Stale(Exception):
-    def __init__(self, reasons: list[str]):
+    def __init__(self, reasons: list[str], certain: bool):
         self.reasons = reasons
+        self.certain = certain  # its own key changed, not only (maybe) its inputs
 
 
 class Planner:
@@ -75,7 +76,8 @@ class Planner:
         return Decision(key, components, None, reasons)
 
     def status(self) -> list[StepStatus]:
-        """Each step in order: cached, or stale with the reasons."""
+        """Each step in order: cached, or stale with the reasons; a stale step below a stale
+        one whose own key parts did not change is not `certain` to re-run (early cutoff)."""
         outputs: dict[str, dict[str, str]] = {}
         stale: set[str] = set()
         result: list[StepStatus] = []
@@ -83,14 +85,14 @@ class Planner:
             stale_up = [u for u in self.graph.upstream[name] if u in stale]
             try:
                 if stale_up:
-                    reasons = [f"upstream '{u}' is stale" for u in stale_up]
-                    reasons += self._static_reasons(name)
-                    raise _Stale(reasons)
+                    own = self._static_reasons(name)
+                    raise _Stale([f"upstream '{u}' is stale" for u in stale_up] + own, bool(own))
                 d = self.decide(name, outputs)
             except (_Stale, StepDefinitionError) as exc:  # e.g. a --reads file is missing
                 stale.add(name)
                 reasons = exc.reasons if isinstance(exc, _Stale) else [exc.message]
-                result.append(StepStatus(name, StepState.STALE, tuple(reasons)))
+                certain = exc.certain if isinstance(exc, _Stale) else True
+                result.append(StepStatus(name, StepState.STALE, tuple(reasons), certain=certain))
                 continue
             if d.hit:
                 outputs[name] = d.entry["outputs"]

@@ -16,14 +16,16 @@ from typing import Any, Callable
 
 import filelock
 
-from .errors import MlpipeError, StepDefinitionError, StepExecutionError, UnknownStepError
+from .errors import MlpipeError, StepExecutionError, UnknownStepError
 from .executors.base import Executor, StepJob, StepOutcome
+from .executors.registry import check_targets
 from .executors.routing import RoutingExecutor
-from .models import FINAL_STATES, PipelineSpec, RunState, StepState, StepRun
+from .models import FINAL_STATES, PipelineSpec, RunState, StepRun, StepState
+from .names import check_names
+from .parameters import check_overrides
 from .plan import Decision, Planner
 from .store.files import Store
 from .store.history import History, new_run_id
-from .executors.registry import check_targets
 from .store.results import Computed
 from .targets import override_target
 
@@ -104,12 +106,8 @@ def run_pipeline(spec: PipelineSpec, **options: Any) -> RunResult:
     """Run the selected steps; the keyword arguments are the fields of RunOptions."""
     opts = RunOptions(**options)
     params = dict(opts.params or {})
-    unknown = sorted(set(params) - set(spec.parameters))
-    if unknown:
-        raise StepDefinitionError(
-            f"unknown parameter(s) {', '.join(unknown)}: the parameters cell defines "
-            + (", ".join(spec.parameters) or "nothing") + ". Add them to the cell tagged "
-            "'parameters', or fix the name.")
+    check_overrides(spec.parameters, params)
+    check_names(spec)
     if opts.target:
         spec = override_target(spec, opts.target)
     store = Store.for_notebook(spec.path)
@@ -144,6 +142,7 @@ class RunLoop:
         self.planner.ctx.env.update(check_targets(
             spec, {spec.step(n).target for n in self.order}, store.home))
         self.jobs = options.jobs or default_jobs()
+        self.overrides = params  # the kernels get only these; the parameters cell does the rest
         self.run = RunResult(options.run_id or new_run_id(), spec.path, store.home,
                              {**spec.parameters, **params})
         self.run.steps = {n: StepRun(n) for n in self.order}
@@ -237,7 +236,7 @@ class RunLoop:
             return
         if self.executor is None:
             factory = self.options.executor_factory or make_executor
-            self.executor = factory(self.spec, self.run.params, self.jobs)
+            self.executor = factory(self.spec, self.overrides, self.jobs)
         self.executor.expect(self._undecided())
         job = StepJob(self.run.run_id, self.spec.step(s.name), d.key,
                       self.planner.input_digests(s.name, self.outputs), self.store.home,

@@ -136,7 +136,8 @@ def test_module_pass_runs_before_inference(make_nb):
 
 def test_parsing_and_keys_import_only_lower_layers():
     # so no import cycle among them: imports inside functions (lazy ones) count too
-    layers = [{"errors"}, {"models"}, {"analysis"}, {"notebook", "dataflow"},
+    layers = [{"errors"}, {"models"}, {"analysis"}, {"parameters"},
+              {"notebook", "dataflow", "names"},
               {"store", "tracking", "in_kernel", "kernel"}, {"keys", "graph", "modules"}, {"plan"}]
     level = {m: i for i, names in enumerate(layers) for m in names}
     package = Path(jupyter_mlpipe.__file__).parent

@@ -87,6 +87,7 @@ def graph_json(nb: Path, rel: str) -> dict[str, Any]:
                       "reads": list(spec.reads), "writes": list(spec.writes),
                       "target": spec.target, "upstream": g.upstream[spec.name],
                       "status": str(st.state), "reasons": list(st.reasons),
+                      "certain": st.certain, "verdict": st.verdict,
                       "computed_at": st.computed_at, "duration": st.duration})
     edges = [{"source": u, "target": n, "label": var}
              for n in g.names for var, u in {**g.producer[n], **g.file_producer[n]}.items()]
