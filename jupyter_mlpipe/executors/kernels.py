@@ -33,7 +33,9 @@ class LocalKernel:
     and starts it the normal way), retried when it dies at start (jupyter_client's port race)."""
 
     def __init__(self, kernel_name: str, cwd: str, env: dict[str, str], template: Any = None):
-        from jupyter_core.utils import ensure_event_loop  # heavy: see the module docstring
+        from jupyter_core.utils import (
+            ensure_event_loop,  # heavy: see the module docstring
+        )
 
         self.kernel_name = kernel_name
         self.loop = ensure_event_loop()  # this thread's loop: nbclient's run_sync uses it too
@@ -43,7 +45,9 @@ class LocalKernel:
             self._spawn(cwd, env)
 
     def _fork(self, template: Any, cwd: str, env: dict[str, str]) -> bool:
-        from jupyter_client.manager import AsyncKernelManager  # heavy: see the module docstring
+        from jupyter_client.manager import (
+            AsyncKernelManager,  # heavy: see the module docstring
+        )
 
         from .forked import TemplateError, forked_manager
         try:
@@ -60,7 +64,9 @@ class LocalKernel:
             return False
 
     def _spawn(self, cwd: str, env: dict[str, str]) -> None:
-        from jupyter_client.manager import AsyncKernelManager  # heavy: see the module docstring
+        from jupyter_client.manager import (
+            AsyncKernelManager,  # heavy: see the module docstring
+        )
 
         from .forked import ipc_prefix
         last: Exception | None = None
@@ -151,7 +157,12 @@ class KernelExecutor(Executor):
         """The kernel template of this run and kernel environment, or None (spawn mode)."""
         from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-        from .forked import KernelTemplate, TemplateError, kernel_start_mode, template_python
+        from .forked import (
+            KernelTemplate,
+            TemplateError,
+            kernel_start_mode,
+            template_python,
+        )
         if kernel_start_mode(self.target.kernel_start) != "fork":
             return None
         try:
@@ -224,7 +235,9 @@ class KernelExecutor(Executor):
 
     def run_on(self, kernel: LocalKernel, warm: Any, job: StepJob) -> Any:
         """The step notebook on a warm kernel; returns it executed, written to its path."""
-        from nbclient.exceptions import DeadKernelError  # heavy: see the module docstring
+        from nbclient.exceptions import (
+            DeadKernelError,  # heavy: see the module docstring
+        )
         from papermill.exceptions import PapermillExecutionError
 
         out = job.notebook_path
