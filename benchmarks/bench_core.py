@@ -176,10 +176,11 @@ def kernel_start_cpu(tmp: Path, n: int = 5) -> None:
             cpu.append(times.user + times.system + times.children_user + times.children_system)
             ex.stop_kernel(k)
         ex.close()
+        forked = mode == "fork"
         measured(f"{mode}: CPU to start a step's kernel", cpu, "s", target,
-                 "kernel process only; a forked one does its imports in the template, once")
+                 "kernel process only; the template imports once per run" if forked else "")
         measured(f"{mode}: time to a ready kernel", wall, "s", None,
-                 "the first fork waits for the template's imports")
+                 "the first fork waits for the template's imports" if forked else "")
 
 
 def fanout(tmp: Path) -> None:
