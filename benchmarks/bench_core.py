@@ -1,12 +1,14 @@
-"""Core engine speed, printed as a table.
+"""Core engine speed, printed as a table with each row's target and whether it is met.
 
-    python benchmarks/bench_core.py [--quick]
+    python benchmarks/bench_core.py [--quick] [--repeat N]
 
-Measures, on notebooks/quickstart.ipynb and a synthetic 20-step pipeline: papermill running
-the whole notebook, `mlpipe run` cold, a warm re-run with nothing changed (whole process),
-a re-run after editing one leaf step, per-step overhead (executed step minus its body),
-fan-out parallel efficiency with --jobs 2, `--reads` hashing against a cold read, and the
-artifact store against np.save / np.load for a 500 MB array.
+Side by side in one run (medians, min-max): papermill running the same code as one plain
+notebook against `mlpipe run` on an empty store, for a 6-step scikit-learn fan-out and a 20-step
+chain of trivial steps; the peers' 5-step pipeline (5 x 1 s sleeps) cold and after editing its
+leaf; a warm re-run; per-step overhead inside a run against papermill's on a started kernel;
+the CPU a step's kernel costs to start (forked and spawned); fan-out parallel efficiency with
+--jobs 2; `--reads` hashing and the artifact store (skipped by --quick). The machine's load
+average is printed at start and end: other work on it makes every number worse.
 """
 from __future__ import annotations
 
@@ -19,18 +21,33 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
-import nbformat
 import numpy as np
+from pipelines import Bench, chain, cpu_fanout, peers, sklearn_fanout, write_nb
 
 ROOT = Path(__file__).resolve().parent.parent
 MLPIPE = str(Path(sys.executable).with_name("mlpipe"))
-rows: list[tuple[str, str, str, str]] = []
+rows: list[tuple[str, ...]] = []
 
 
-def row(what: str, value: str, target: str = "", note: str = "") -> None:
-    rows.append((what, value, target, note))
-    print(f"  {what:<52} {value:>12}  {target:<10} {note}", flush=True)
+def row(what: str, value: str, spread: str = "", target: str = "", met: bool | None = None,
+        note: str = "") -> None:
+    yes = "" if met is None else ("yes" if met else "NO")
+    rows.append((what, value, spread, target, yes, note))
+    print(f"  {what:<56} {value:>10} {spread:>16}  {target:<10} {yes:<4} {note}", flush=True)
+
+
+def measured(what: str, samples: list[float], unit: str = "s", target: float | None = None,
+             note: str = "") -> float:
+    """A row from samples: median, min-max, the target (<=) and whether the median meets it."""
+    scale, fmt = (1000, ".0f") if unit == "ms" else (1, ".2f")
+    med = statistics.median(samples)
+    row(what, f"{med * scale:{fmt}} {unit}",
+        f"{min(samples) * scale:{fmt}}-{max(samples) * scale:{fmt}} (n={len(samples)})",
+        f"<= {target * scale:{fmt}} {unit}" if target is not None else "",
+        None if target is None else med <= target, note)
+    return med
 
 
 def timed(cmd: list[str], cwd: Path | None = None) -> float:
@@ -42,36 +59,14 @@ def timed(cmd: list[str], cwd: Path | None = None) -> float:
     return took
 
 
-def papermill_whole(nb: Path, out: Path) -> float:
+def papermill_cli(nb: Path) -> float:
     return timed([sys.executable, "-m", "papermill", "--no-progress-bar", "--log-level", "ERROR",
-                  "--cwd", str(nb.parent), str(nb), str(out)])
+                  "--cwd", str(nb.parent), str(nb), str(nb.with_suffix(".out.ipynb"))])
 
 
-def write_nb(path: Path, cells: list[str], params: str = "") -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    p = nbformat.v4.new_code_cell(params or "# no parameters")
-    p.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_code_cell("%load_ext jupyter_mlpipe"), p]
-    nb.cells += [nbformat.v4.new_code_cell(c) for c in cells]
-    nbformat.write(nb, path)
-    return path
-
-
-def synthetic(folder: Path, n: int = 20) -> Path:
-    """A 20-step pipeline: a root, two lanes of 9 steps, a join. Bodies are ~10 ms."""
-    cells = ["import math", "%%step s0 --out x0\nx0 = list(range(1000))"]
-    for lane in "ab":
-        prev = "x0"
-        for i in range(1, (n - 2) // 2 + 1):
-            out = f"{lane}{i}"
-            cells.append(f"%%step {lane}{i} --in {prev} --out {out}\n"
-                         f"{out} = [math.sqrt(v) + {i} for v in {prev}]")
-            prev = out
-    last = (n - 2) // 2
-    cells.append(f"%%step join --in a{last} b{last} --out total\ntotal = sum(a{last}) + sum(b{last})")
-    return write_nb(folder / "synthetic.ipynb", cells)
+def mlpipe_cold(nb: Path, jobs: int = 2) -> float:
+    shutil.rmtree(nb.parent / ".mlpipe", ignore_errors=True)  # an empty store
+    return timed([MLPIPE, "run", str(nb), "--jobs", str(jobs)])
 
 
 def run_api(nb: Path, jobs: int, force: bool = False):
@@ -84,64 +79,122 @@ def run_api(nb: Path, jobs: int, force: bool = False):
     return run, took
 
 
-def pipelines(tmp: Path) -> None:
-    qs_dir = tmp / "qs"
-    shutil.copytree(ROOT / "notebooks", qs_dir, ignore=shutil.ignore_patterns(".mlpipe"))
-    syn_dir = tmp / "syn"
-    syn_dir.mkdir()
-    for name, nb, leaf in (("quickstart", qs_dir / "quickstart.ipynb", "compare"),
-                           ("synthetic 20-step", synthetic(syn_dir), "join")):
-        print(f"\n{name}:")
-        whole = papermill_whole(nb, tmp / "whole.ipynb")
-        row(f"{name}: papermill, whole notebook", f"{whole:.2f} s")
-        cold = timed([MLPIPE, "run", str(nb), "--jobs", "2"])
-        row(f"{name}: mlpipe run, cold (--jobs 2)", f"{cold:.2f} s")
-        warm = [timed([MLPIPE, "run", str(nb)]) for _ in range(5)]
-        w = statistics.median(warm)
-        row(f"{name}: mlpipe run, warm, nothing changed", f"{w * 1000:.0f} ms", "<= 300 ms",
-            f"{whole / w:.0f}x faster than papermill (target >= 10x)")
-        src = nb.read_text()
-        nbj = nbformat.read(nb, as_version=4)
-        for c in nbj.cells:
-            if c.source.startswith(f"%%step {leaf}"):
-                c.source += "\n_edited = 1"
-        nbformat.write(nbj, nb)
-        t = time.perf_counter()
-        r = subprocess.run([MLPIPE, "run", str(nb)], capture_output=True, text=True)
-        edit = time.perf_counter() - t
-        executed = sum(1 for line in r.stdout.splitlines() if "✓" in line and "succeeded" in line)
-        row(f"{name}: re-run after editing leaf '{leaf}'", f"{edit:.2f} s", "1 step",
-            f"{executed} step(s) executed")
-        nb.write_text(src)
-        run, took = run_api(nb, jobs=2, force=True)
-        steps = [s for s in run.steps.values() if s.body_seconds is not None]
-        over = [s.exec_seconds - s.body_seconds for s in steps]
-        wait = [s.duration - s.exec_seconds for s in steps]
-        row(f"{name}: per-step overhead on a ready kernel, in a run, median",
-            f"{statistics.median(over) * 1000:.0f} ms", "<= 50 ms",
-            f"min {min(over) * 1000:.0f} ms, max {max(over) * 1000:.0f} ms over {len(over)} steps;"
-            " plain papermill ~630 ms")
-        row(f"{name}: wait for a warm kernel, median (forced run)",
-            f"{statistics.median(wait) * 1000:.0f} ms", "",
-            f"max {max(wait) * 1000:.0f} ms; forced run took {took:.2f} s")
+def side_by_side(tmp: Path, bench: Bench, target: float, n: int) -> None:
+    """papermill on the plain notebook and `mlpipe run` on an empty store, alternated."""
+    folder = tmp / bench.name
+    plain, nb = bench.plain_notebook(folder), bench.mlpipe_notebook(folder)
+    pm, ml = [], []
+    for _ in range(n):
+        pm.append(papermill_cli(plain))
+        ml.append(mlpipe_cold(nb))
+    ratios = [m / p for m, p in zip(ml, pm)]
+    print(f"\n{bench.name} ({len(bench.steps)} steps):")
+    p = measured(f"{bench.name}: papermill, same code as one notebook", pm)
+    m = measured(f"{bench.name}: mlpipe run, empty store, --jobs 2", ml)
+    row(f"{bench.name}: mlpipe / papermill", f"{m / p:.2f}x",
+        f"{min(ratios):.2f}-{max(ratios):.2f}x", target=f"<= {target:.1f}x", met=m / p <= target,
+        note="medians' ratio; range of paired ratios")
+
+
+def peers_rows(tmp: Path, n: int) -> None:
+    bench = peers()
+    folder = tmp / bench.name
+    nb = bench.mlpipe_notebook(folder)
+    cold = [mlpipe_cold(nb) for _ in range(n)]
+    print("\npeers' 5-step pipeline (5 x 1 s sleeps, left || right):")
+    measured("peers5: mlpipe run cold, --jobs 2", cold, target=4.5,
+             note="critical path is 4 s of sleep; jupyter-cache 6.4 s, Ploomber 8.4 s")
+    edits = []
+    for i in range(max(n, 5)):
+        bench.mlpipe_notebook(folder, leaf_edit=f"\n_edited = {i}")
+        edits.append(timed([MLPIPE, "run", str(nb), "--jobs", "2"]))
+    measured("peers5: re-run after editing the leaf step", edits, target=1.3,
+             note="1 s of it is the step's sleep")
+    warm = [timed([MLPIPE, "run", str(nb)]) for _ in range(5)]
+    measured("peers5: warm re-run, nothing changed (whole process)", warm, "ms", 0.2)
+
+
+def overhead_rows(tmp: Path) -> None:
+    """Per-step overhead in a run against papermill's on a kernel started beforehand."""
+    print("\nper-step overhead (kernel start on neither side):")
+    nb = chain(20).mlpipe_notebook(tmp / "over")
+    run_api(nb, jobs=2)
+    run, took = run_api(nb, jobs=2, force=True)
+    steps = [s for s in run.steps.values() if s.body_seconds is not None]
+    measured("chain20: step overhead on a ready kernel, in a run", [
+        s.exec_seconds - s.body_seconds for s in steps], "ms", 0.05,
+        "executed step minus its body, per step of one forced run")
+    measured("chain20: wait for a warm kernel, in a run", [
+        s.duration - s.exec_seconds for s in steps], "ms", None, f"forced run took {took:.2f} s")
+    measured("papermill: overhead on a started kernel, per notebook", papermill_on_kernel(tmp),
+             "ms", None, "execute_notebook(km=started) minus its cells' durations")
+
+
+def papermill_on_kernel(tmp: Path, n: int = 7) -> list[float]:
+    import papermill
+    from jupyter_client.manager import KernelManager
+
+    from jupyter_mlpipe.executors.forked import ipc_prefix
+
+    nb = write_nb(tmp / "pm1.ipynb", ["x = 1", "y = x + 1"], magic=False)
+    km = KernelManager(kernel_name="python3", transport="ipc", ip=ipc_prefix())
+    km.start_kernel(cwd=str(tmp))
+    out = []
+    try:
+        for _ in range(n):
+            t = time.perf_counter()
+            done = papermill.execute_notebook(str(nb), None, km=km, kernel_name="python3",
+                                              progress_bar=False, log_output=False)
+            wall = time.perf_counter() - t
+            out.append(wall - sum(c.metadata.get("papermill", {}).get("duration") or 0
+                                  for c in done.cells))
+    finally:
+        km.shutdown_kernel(now=True)
+    return out
+
+
+def kernel_start_cpu(tmp: Path, n: int = 5) -> None:
+    """CPU seconds a step's kernel process spends from its start until it answers (psutil)."""
+    import dataclasses
+
+    import psutil
+
+    from jupyter_mlpipe.executors.local import LocalExecutor
+    from jupyter_mlpipe.modules import load_pipeline
+    from jupyter_mlpipe.targets import Target
+
+    print("\nkernel start, CPU of the kernel process until ready (sklearn prelude):")
+    spec = load_pipeline(sklearn_fanout().mlpipe_notebook(tmp / "cpu"))
+    for mode, target in (("fork", 0.1), ("spawn", None)):
+        ex = LocalExecutor(spec, {}, 1, dataclasses.replace(Target("local"), kernel_start=mode))
+        cpu, wall = [], []
+        for _ in range(n):
+            t = time.perf_counter()
+            k = ex.start_kernel()
+            wall.append(time.perf_counter() - t)
+            times = psutil.Process(k.km.provisioner.pid).cpu_times()
+            cpu.append(times.user + times.system + times.children_user + times.children_system)
+            ex.stop_kernel(k)
+        ex.close()
+        forked = mode == "fork"
+        measured(f"{mode}: CPU to start a step's kernel", cpu, "s", target,
+                 "kernel process only; the template imports once per run" if forked else "")
+        measured(f"{mode}: time to a ready kernel", wall, "s", None,
+                 "the first fork waits for the template's imports" if forked else "")
 
 
 def fanout(tmp: Path) -> None:
-    print("\nfan-out (each step a fresh kernel, ~0.55 s of CPU to start):")
-    for n, secs in ((8, 3.0), (4, 10.0)):
-        d = tmp / f"fan{n}"
-        d.mkdir()
-        body = ("import time\nt = time.process_time()\n"
-                f"while time.process_time() - t < {secs}:\n    pass\n")
-        cells = ["%%step root --out seed\nseed = 1"]
-        cells += [f"%%step w{i} --in seed --out r{i}\n{body}r{i} = seed + {i}" for i in range(n)]
-        nb = write_nb(d / "fan.ipynb", cells)
-        run_api(nb, jobs=1)  # root stored; the forced runs below time the fan-out
-        _, t1 = run_api(nb, jobs=1, force=True)
-        _, t2 = run_api(nb, jobs=2, force=True)
-        row(f"fan-out {n} x {secs:.0f} s CPU steps, --jobs 1", f"{t1:.2f} s")
-        row(f"fan-out {n} x {secs:.0f} s CPU steps, --jobs 2", f"{t2:.2f} s", ">= 0.9",
-            f"parallel efficiency {t1 / (2 * t2):.2f}")
+    print("\nfan-out of CPU-bound steps (1 sample each: 36 s):")
+    bench = cpu_fanout(8, 3.0)
+    nb = bench.mlpipe_notebook(tmp / bench.name)
+    run_api(nb, jobs=1)  # root stored; the forced runs below time the fan-out
+    _, t1 = run_api(nb, jobs=1, force=True)
+    _, t2 = run_api(nb, jobs=2, force=True)
+    row("fan-out 8 x 3 s CPU steps, --jobs 1", f"{t1:.2f} s")
+    row("fan-out 8 x 3 s CPU steps, --jobs 2", f"{t2:.2f} s")
+    eff = t1 / (2 * t2)
+    row("fan-out 8 x 3 s: parallel efficiency, --jobs 1 -> 2", f"{eff:.2f}", target=">= 0.90",
+        met=eff >= 0.9, note="t1 / (2 t2)")
 
 
 def ready_kernel_overhead(tmp: Path) -> None:
@@ -171,8 +224,8 @@ def ready_kernel_overhead(tmp: Path) -> None:
         out = read_result(job, ex.run_on(k, warm, job))
         over.append(time.perf_counter() - t - out.body_seconds)
         ex.stop_kernel(k)
-    row("per-step overhead on a ready kernel, alone, median", f"{statistics.median(over) * 1000:.0f} ms",
-        "<= 50 ms", f"min {min(over) * 1000:.0f}, max {max(over) * 1000:.0f} ms over 8 steps")
+    ex.close()
+    measured("step overhead on a ready kernel, one step alone", over, "ms", 0.05)
 
 
 def reads(tmp: Path) -> None:
@@ -209,16 +262,15 @@ def reads(tmp: Path) -> None:
     path_digest("big.bin", tmp, h)
     hashed = time.perf_counter() - t
     note = "cold (page cache dropped)" if cold else "page cache could not be dropped: warm"
-    row("read 1 GiB file", f"{size / raw / 1e9:.2f} GB/s", "", note)
-    row("--reads digest of 1 GiB file (blake3)", f"{size / hashed / 1e9:.2f} GB/s", ">= 80%",
-        f"{raw / hashed:.0%} of read throughput")
+    row("read 1 GiB file", f"{size / raw / 1e9:.2f} GB/s", note=note)
+    row("--reads digest of 1 GiB file (blake3)", f"{size / hashed / 1e9:.2f} GB/s",
+        target=">= 80%", met=raw / hashed >= 0.8, note=f"{raw / hashed:.0%} of read throughput")
     checks = []
     for _ in range(200):
         t = time.perf_counter()
         path_digest("big.bin", tmp, h)
         checks.append(time.perf_counter() - t)
-    row("unchanged-file check (stat fast path), median", f"{statistics.median(checks) * 1000:.2f} ms",
-        "<= 5 ms")
+    measured("unchanged-file check (stat fast path)", checks, "ms", 0.005)
     f.unlink()
 
 
@@ -260,26 +312,40 @@ def store_speed(tmp: Path) -> None:
     gb = arr.nbytes / 1e9
     row("np.save", f"{gb / save:.2f} GB/s")
     row("store.put_value (pickle 5 out-of-band + blake3 digest)", f"{gb / dump:.2f} GB/s",
-        ">= 90%", f"{save / dump:.0%} of np.save")
+        target=">= 90%", met=save / dump >= 0.9, note=f"{save / dump:.0%} of np.save")
     row("np.load", f"{gb / load:.2f} GB/s")
-    row("store.get_value", f"{gb / get:.2f} GB/s", ">= 90%", f"{load / get:.0%} of np.load")
+    row("store.get_value", f"{gb / get:.2f} GB/s", target=">= 90%", met=load / get >= 0.9,
+        note=f"{load / get:.0%} of np.load")
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="skip the 1 GiB and 500 MB parts")
+    ap.add_argument("--repeat", type=int, default=3, help="samples of the multi-second rows")
     args = ap.parse_args()
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    print(f"python {sys.version.split()[0]}; at start: {load()}")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         os.environ.pop("MLPIPE_HOME", None)
-        pipelines(tmp)
-        ready_kernel_overhead(tmp)
-        fanout(tmp)
+        parts: list[Callable[[], None]] = [
+            lambda: side_by_side(tmp, sklearn_fanout(), 0.8, args.repeat),
+            lambda: side_by_side(tmp, chain(20), 1.0, args.repeat),
+            lambda: peers_rows(tmp, args.repeat),
+            lambda: overhead_rows(tmp),
+            lambda: ready_kernel_overhead(tmp),
+            lambda: kernel_start_cpu(tmp),
+            lambda: fanout(tmp)]
         if not args.quick:
-            reads(tmp)
-            store_speed(tmp)
-    print("\n| measure | value | target | note |\n|---|---|---|---|")
+            parts += [lambda: reads(tmp), lambda: store_speed(tmp)]
+        for part in parts:
+            part()
+    print(f"\nat end: {load()}")
+    print("\n| measure | median | min-max | target | met? | note |\n|---|---|---|---|---|---|")
     for r in rows:
         print("| " + " | ".join(r) + " |")
 

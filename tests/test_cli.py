@@ -130,13 +130,14 @@ def test_killed_run_stops_kernels_keeps_finished_steps(make_nb, tmp_path, sig):
 
 
 def kernels_in(folder):
-    """Live kernel processes whose working directory is `folder`."""
+    """Live kernel (and kernel template) processes whose working directory is `folder`."""
     import psutil
 
     found = []
     for p in psutil.process_iter(["cmdline"]):
         try:
-            if "ipykernel_launcher" in " ".join(p.info["cmdline"] or []) and \
+            line = " ".join(p.info["cmdline"] or [])  # forked kernels keep the template's argv
+            if ("ipykernel_launcher" in line or "executors.forkserver" in line) and \
                     p.cwd() == str(folder) and p.status() != psutil.STATUS_ZOMBIE:
                 found.append(p.pid)
         except psutil.Error:

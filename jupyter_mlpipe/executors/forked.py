@@ -27,8 +27,9 @@ from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import KernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
+from ..targets.config import KERNEL_START_MODES
+
 log = logging.getLogger(__name__)
-KERNEL_START_MODES = ("fork", "spawn")
 TEMPLATE_MODULE = "jupyter_mlpipe.executors.forkserver"
 
 
@@ -70,6 +71,7 @@ class KernelTemplate:
         self.imports = imports
         self._lock = threading.Lock()
         self._fallback_said = False
+        self._imports_pending = False  # launched: the answer to the imports is not read yet
         self._forked: list[int] = []  # process groups to kill on close, whatever killed the template
 
     @classmethod
@@ -77,6 +79,17 @@ class KernelTemplate:
               env: dict[str, str] | None = None, cwd: str | None = None,
               timeout: float = 120.0) -> KernelTemplate:
         """Start a template with `python`, import `imports` in it; raises TemplateError."""
+        template = cls.launch(imports, python, env, cwd)
+        template.wait_ready(timeout)
+        return template
+
+    @classmethod
+    def launch(cls, imports: list[str], python: str = sys.executable,
+               env: dict[str, str] | None = None, cwd: str | None = None) -> KernelTemplate:
+        """Start a template and send it `imports` without waiting (`wait_ready` reads the answer).
+
+        Linux signals the template when the *thread* that started it exits (PR_SET_PDEATHSIG):
+        launch it from a thread that outlives it, such as the one that will close it."""
         try:
             proc = subprocess.Popen(
                 [python, "-m", TEMPLATE_MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -86,29 +99,52 @@ class KernelTemplate:
             raise TemplateError(f"cannot start a kernel template with {python}: {exc}") from None
         template = cls(proc, TemplateImports((), (), ()))
         try:
-            answer = template.request({"op": "imports", "statements": list(imports)}, timeout)
+            template._send({"op": "imports", "statements": list(imports)})
         except TemplateError:
             template.close()
             raise
-        template.imports = TemplateImports(
-            tuple(answer["imported"]), tuple(answer["skipped"]), tuple(answer["failed"]))
+        template._imports_pending = True
         return template
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Wait until the template has run its imports (at once if it has); TemplateError."""
+        with self._lock:
+            if not self._imports_pending:
+                return
+            try:
+                answer = self._receive(timeout)
+            except TemplateError:
+                self._imports_pending = False
+                raise
+            self._imports_pending = False
+        self.imports = TemplateImports(
+            tuple(answer["imported"]), tuple(answer["skipped"]), tuple(answer["failed"]))
 
     @property
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def request(self, message: dict, timeout: float = 30.0) -> dict:
+        self.wait_ready()
         with self._lock:
-            if not self.alive:
-                raise TemplateError(f"kernel template exited with code {self.proc.returncode}")
-            try:
-                self.proc.stdin.write(json.dumps(message) + "\n")
-                self.proc.stdin.flush()
-                ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-                line = self.proc.stdout.readline() if ready else ""
-            except OSError as exc:
-                raise TemplateError(f"kernel template pipe broke: {exc}") from None
+            self._send(message)
+            return self._receive(timeout)
+
+    def _send(self, message: dict) -> None:
+        if not self.alive:
+            raise TemplateError(f"kernel template exited with code {self.proc.returncode}")
+        try:
+            self.proc.stdin.write(json.dumps(message) + "\n")
+            self.proc.stdin.flush()
+        except OSError as exc:
+            raise TemplateError(f"kernel template pipe broke: {exc}") from None
+
+    def _receive(self, timeout: float) -> dict:
+        try:
+            ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+            line = self.proc.stdout.readline() if ready else ""
+        except (OSError, ValueError) as exc:
+            raise TemplateError(f"kernel template pipe broke: {exc}") from None
         if not line:
             if self.alive:  # a late answer would be read as the next one's: give up on it
                 self.proc.kill()
@@ -137,12 +173,16 @@ class KernelTemplate:
     def close(self) -> None:
         """Stop the template; it kills the kernels it still has before leaving."""
         if self.proc.poll() is None:
-            with self._lock:
+            if self._lock.acquire(timeout=1.0):  # else a request waits on it: no polite exit
                 try:
                     self.proc.stdin.write(json.dumps({"op": "exit"}) + "\n")
                     self.proc.stdin.flush()
                 except OSError:
                     pass
+                finally:
+                    self._lock.release()
+            else:
+                self.proc.terminate()  # its SIGTERM handler kills its kernels, then exits
             try:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
@@ -238,7 +278,7 @@ class ForkedProvisioner(LocalProvisioner):
 def forked_manager(kernel_name: str, template: KernelTemplate,
                    manager_class: type = KernelManager) -> Any:
     """A kernel manager (sync or async class) whose next start forks from `template`."""
-    km = manager_class(kernel_name=kernel_name, transport="ipc", ip=_ipc_prefix())
+    km = manager_class(kernel_name=kernel_name, transport="ipc", ip=ipc_prefix())
     km.kernel_id = str(uuid.uuid4())
     km.provisioner = ForkedProvisioner(template, kernel_id=km.kernel_id,
                                        kernel_spec=km.kernel_spec, parent=km)
@@ -302,7 +342,7 @@ def spawn_kernel(kernel_name: str, cwd: str, env: dict[str, str],
     """A kernel started by jupyter_client the normal way, retried against its start races."""
     last: Exception | None = None
     for _attempt in range(3):
-        km = KernelManager(kernel_name=kernel_name, transport="ipc", ip=_ipc_prefix())
+        km = KernelManager(kernel_name=kernel_name, transport="ipc", ip=ipc_prefix())
         kc = None
         try:
             km.start_kernel(cwd=cwd, env=env)
@@ -326,7 +366,7 @@ def _stop(km: Any, kc: Any) -> None:
         log.debug("kernel shutdown failed", exc_info=True)
 
 
-def _ipc_prefix() -> str:
+def ipc_prefix() -> str:
     """A fresh IPC socket prefix in a private folder (no TCP port race, nothing on the network)."""
     folder = os.path.join(tempfile.gettempdir(), f"mlpipe-ipc-{os.getuid()}")
     os.makedirs(folder, mode=0o700, exist_ok=True)

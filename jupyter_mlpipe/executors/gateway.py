@@ -4,6 +4,8 @@ Per step: start a kernel over the gateway's REST API (jupyter_server's GatewayKe
 send remote_helper.py into it, push the step's input artifacts and --reads files in base64
 chunks, run the warm-up and step notebooks with papermill on that kernel (MlpipeEngine), then
 pull outputs and --writes files back as chunked display_data and adopt them into the local store.
+While steps run, the next kernels are started (and sent the helper) ahead, up to --jobs of them,
+as `expect` says more steps may come: a step finds its kernel ready instead of waiting for one.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -64,6 +67,10 @@ class GatewayExecutor(Executor):
         self.kernel_name = target.kernel_name(pipeline)
         self._threads = cf.ThreadPoolExecutor(max_workers=self.jobs,
                                               thread_name_prefix="mlpipe-gateway-step")
+        self._starter = cf.ThreadPoolExecutor(max_workers=1,
+                                              thread_name_prefix="mlpipe-gateway-start")
+        self._lock = threading.Lock()
+        self._ahead: list[cf.Future] = []  # kernels started ahead, not yet given a step
 
     @staticmethod
     def probe(pipeline: PipelineSpec, target: Target, home: Path) -> dict[str, Any]:
@@ -72,17 +79,59 @@ class GatewayExecutor(Executor):
                 **probe_gateway(target, target.kernel_name(pipeline),
                                 read_recorded(home, target.name))}
 
+    def expect(self, n: int) -> None:
+        """Start kernels ahead for up to n more steps (at most --jobs waiting at once)."""
+        with self._lock:
+            while len(self._ahead) < min(n, self.jobs):
+                self._ahead.append(self._starter.submit(self._new_kernel))
+
     def submit(self, job: StepJob) -> cf.Future:
         return self._threads.submit(self.run_step, job)
 
     def close(self, now: bool = False) -> None:
         self._threads.shutdown(wait=not now, cancel_futures=now)
+        with self._lock:
+            ahead, self._ahead = self._ahead, []
+        self._starter.shutdown(wait=False, cancel_futures=True)
+        for fut in ahead:
+            if fut.cancel():
+                continue
+            try:
+                fut.result(timeout=None if not now else 10).shutdown()
+            except Exception:  # noqa: BLE001 - it never came up: nothing to stop
+                pass
         release_gateway()
+
+    def _new_kernel(self) -> RemoteKernel:
+        """A kernel on the gateway with remote_helper.py loaded (TargetError if none starts)."""
+        kernel = RemoteKernel(self.target, self.kernel_name)
+        try:
+            self._send_helper(kernel)
+        except Exception as exc:  # noqa: BLE001 - reported as the kernel failing to start
+            kernel.shutdown()
+            raise TargetError(f"target '{self.target.name}': the kernel did not take "
+                              f"remote_helper.py: {type(exc).__name__}: {exc}") from None
+        return kernel
+
+    def _take_kernel(self) -> RemoteKernel:
+        """A kernel started ahead if one is (or comes) up, else one started now."""
+        with self._lock:
+            fut = self._ahead.pop(0) if self._ahead else None
+        if fut is not None:
+            try:
+                kernel = fut.result()
+                asyncio.set_event_loop(kernel.loop)  # it was started in the starter thread
+                if kernel.alive():
+                    return kernel
+                kernel.shutdown()
+            except (TargetError, cf.CancelledError):
+                pass  # starting it again below says what is wrong
+        return self._new_kernel()
 
     def run_step(self, job: StepJob) -> StepOutcome:
         job.run_dir.mkdir(parents=True, exist_ok=True)
         try:
-            kernel = RemoteKernel(self.target, self.kernel_name)
+            kernel = self._take_kernel()
         except TargetError as exc:
             raise StepExecutionError(job.step.name, "GatewayLost", str(exc)) from None
         try:
@@ -101,7 +150,6 @@ class GatewayExecutor(Executor):
         out = job.notebook_path
         warm = None
         try:
-            self._send_helper(kernel)
             for var, digest in job.inputs.items():
                 self._push(kernel, store.value_path(digest), f".mlpipe-in/{digest}")
             for rel in step.reads:

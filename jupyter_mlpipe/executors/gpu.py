@@ -2,7 +2,9 @@
 
 `assign_devices` is the whole policy and a pure function; `DevicePool` adds waiting. A GPU
 kernel is started for its step (the device must be fixed before the kernel starts), so these
-steps do not use the warm-kernel slots of LocalExecutor: a thread per running step.
+steps do not use the warm-kernel slots of LocalExecutor: a thread per running step. Forked
+kernels get CUDA_VISIBLE_DEVICES in their os.environ before any user code runs, and the
+template never imports a CUDA library (forkserver.CUDA_MODULES), so forking is safe here too.
 """
 from __future__ import annotations
 
@@ -109,6 +111,6 @@ class GpuExecutor(KernelExecutor):
         return outcome
 
     def close(self, now: bool = False) -> None:
-        if now:
-            self.kill_kernels()
+        self.close_kernels(now)
         self._threads.shutdown(wait=not now, cancel_futures=now)
+        self.close_template()

@@ -1,20 +1,21 @@
 """Kernels on this machine, and the base of executors whose steps run on them (local, gpu).
 
 A `LocalKernel` is one kernel process with its connected client, driven from the thread that
-started it (its event loop and zmq sockets stay with that thread). `KernelExecutor` starts
+started it (its event loop and zmq sockets stay with that thread); it is forked from the run's
+kernel template (executors/forked.py) when there is one, else started the normal way.
+`KernelExecutor` owns that template (one per executor: a run, a kernel name and env), starts
 kernels with the target's environment, keeps the pool of those alive (close(now=True) kills
 them), warms a kernel with the parameters and prelude, and runs a step on a warm kernel.
 jupyter_client, papermill and nbclient are imported in the functions: a warm re-run, which runs
 no step, loads these classes only to probe their targets (NOTES.md: those imports cost ~1.3 s).
+papermill is imported by a background thread while the first kernel comes up (`preload`).
 """
 from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import threading
 import time
-import uuid
 from typing import Any
 
 from ..errors import StepExecutionError
@@ -27,37 +28,65 @@ from .papermill import error_from_papermill, run_papermill, save_combined, warmu
 log = logging.getLogger(__name__)
 
 
-def _ipc_dir() -> str:
-    path = os.path.join(tempfile.gettempdir(), f"mlpipe-ipc-{os.getuid()}")
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    return path
-
-
 class LocalKernel:
-    """A started, connected kernel; retried when it dies at start (jupyter_client's port race)."""
+    """A started, connected kernel; forked from `template` if it can be (else it says why once
+    and starts it the normal way), retried when it dies at start (jupyter_client's port race)."""
 
-    def __init__(self, kernel_name: str, cwd: str, env: dict[str, str]):
-        from jupyter_client.manager import AsyncKernelManager  # heavy: see the module docstring
-        from jupyter_core.utils import ensure_event_loop
+    def __init__(self, kernel_name: str, cwd: str, env: dict[str, str], template: Any = None):
+        from jupyter_core.utils import (
+            ensure_event_loop,  # heavy: see the module docstring
+        )
 
         self.kernel_name = kernel_name
         self.loop = ensure_event_loop()  # this thread's loop: nbclient's run_sync uses it too
         self._stopping = threading.Lock()  # close(now=True) and the slot thread may race here
+        self.forked = template is not None and self._fork(template, cwd, env)
+        if not self.forked:
+            self._spawn(cwd, env)
+
+    def _fork(self, template: Any, cwd: str, env: dict[str, str]) -> bool:
+        from jupyter_client.manager import (
+            AsyncKernelManager,  # heavy: see the module docstring
+        )
+
+        from .forked import TemplateError, forked_manager
+        try:
+            template.wait_ready()
+            if not template.alive:
+                raise TemplateError(f"template exited with code {template.proc.poll()}")
+            self.km = forked_manager(self.kernel_name, template, AsyncKernelManager)
+            self._connect(cwd, env, timeout=20)
+            return True
+        except Exception as exc:  # noqa: BLE001 - any failure means: start it the normal way
+            if getattr(self, "km", None) is not None:
+                self.shutdown()
+            template.say_fallback_once(f"{type(exc).__name__}: {exc}")
+            return False
+
+    def _spawn(self, cwd: str, env: dict[str, str]) -> None:
+        from jupyter_client.manager import (
+            AsyncKernelManager,  # heavy: see the module docstring
+        )
+
+        from .forked import ipc_prefix
         last: Exception | None = None
         for _attempt in range(3):  # jupyter_client's port race can kill a kernel at start
             # IPC sockets: no TCP port race at start (jupyter_client#154), nothing on the network
-            self.km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc",
-                                         ip=os.path.join(_ipc_dir(), uuid.uuid4().hex[:12]))
+            self.km = AsyncKernelManager(kernel_name=self.kernel_name, transport="ipc",
+                                         ip=ipc_prefix())
             try:
-                self.loop.run_until_complete(self.km.start_kernel(cwd=cwd, env=env))
-                self.kc = self.km.client()
-                self.kc.start_channels()
-                self.loop.run_until_complete(self.kc.wait_for_ready(timeout=60))
+                self._connect(cwd, env, timeout=60)
                 return
             except Exception as exc:  # noqa: BLE001 - retried, then re-raised
                 last = exc
                 self.shutdown()
-        raise RuntimeError(f"kernel '{kernel_name}' failed to start: {last}")
+        raise RuntimeError(f"kernel '{self.kernel_name}' failed to start: {last}")
+
+    def _connect(self, cwd: str, env: dict[str, str], timeout: float) -> None:
+        self.loop.run_until_complete(self.km.start_kernel(cwd=cwd, env=env))
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.loop.run_until_complete(self.kc.wait_for_ready(timeout=timeout))
 
     def papermill(self, nb: Any, out=None, parameters: dict[str, Any] | None = None) -> Any:
         """Run a notebook on this kernel; out=None keeps the executed notebook in memory."""
@@ -85,6 +114,24 @@ class LocalKernel:
                 log.debug("kernel shutdown failed", exc_info=True)
 
 
+def template_imports(pipeline: PipelineSpec) -> list[str]:
+    """What a kernel template imports: the prelude's import statements and the in-kernel helper."""
+    return [p.source for p in pipeline.prelude if p.imported_modules] + [
+        "import jupyter_mlpipe.in_kernel"]
+
+
+def preload() -> None:
+    """Import what running a step needs (papermill: ~1.3 s) while the first kernel starts."""
+    try:
+        import nbclient.exceptions  # noqa: F401 - heavy: imported here, off the critical path
+        import papermill  # noqa: F401
+        import papermill.exceptions  # noqa: F401
+
+        from . import engine  # noqa: F401
+    except Exception:  # noqa: BLE001 - the step imports it again and reports what fails
+        log.debug("preloading papermill failed", exc_info=True)
+
+
 class KernelExecutor(Executor):
     """Steps on kernels of this machine, one fresh kernel per step; subclasses schedule them."""
 
@@ -96,22 +143,71 @@ class KernelExecutor(Executor):
         self.env = {**os.environ, **self.target.env, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
         self._pool_lock = threading.Lock()
         self._live: set[LocalKernel] = set()
+        self._closed = False
+        # launched from this thread, which closes it (the template dies with the thread that
+        # started it); papermill is imported meanwhile, in a thread of its own
+        self.template = self.launch_template()
+        threading.Thread(target=preload, name="mlpipe-preload", daemon=True).start()
 
     @staticmethod
     def probe(pipeline: PipelineSpec, target: Target, home) -> dict[str, Any]:
         return local_env(pipeline, target)
 
+    def launch_template(self) -> Any:
+        """The kernel template of this run and kernel environment, or None (spawn mode)."""
+        from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+        from .forked import (
+            KernelTemplate,
+            TemplateError,
+            kernel_start_mode,
+            template_python,
+        )
+        if kernel_start_mode(self.target.kernel_start) != "fork":
+            return None
+        try:
+            python = template_python(KernelSpecManager().get_kernel_spec(self.kernel_name))
+        except NoSuchKernel:
+            return None  # starting a kernel says so, as it always did
+        if python is None:
+            log.info("kernel '%s' is not an ipykernel: its kernels start the normal way",
+                     self.kernel_name)
+            return None
+        try:
+            return KernelTemplate.launch(template_imports(self.pipeline), python, self.env,
+                                         str(self.pipeline.root))
+        except TemplateError as exc:
+            log.warning("no kernel template (%s); starting kernels the normal way", exc)
+            return None
+
     # ---- the pool of live kernels -------------------------------------------------------
     def start_kernel(self, env: dict[str, str] | None = None) -> LocalKernel:
-        kernel = LocalKernel(self.kernel_name, str(self.pipeline.root), env or self.env)
+        kernel = LocalKernel(self.kernel_name, str(self.pipeline.root), env or self.env,
+                             self.template)
         with self._pool_lock:
-            self._live.add(kernel)
+            closed = self._closed
+            if not closed:
+                self._live.add(kernel)
+        if closed:  # close(now=True) came while it started: it must not outlive the run
+            kernel.shutdown()
+            raise RuntimeError("the run is stopping")
         return kernel
 
     def stop_kernel(self, kernel: LocalKernel) -> None:
         kernel.shutdown()
         with self._pool_lock:
             self._live.discard(kernel)
+
+    def close_kernels(self, now: bool) -> None:
+        """No kernel starts after this; now=True kills those alive. The template goes too."""
+        with self._pool_lock:
+            self._closed = self._closed or now
+        if now:
+            self.kill_kernels()
+
+    def close_template(self) -> None:
+        if self.template is not None:
+            self.template.close()
 
     def kill_kernels(self) -> None:
         with self._pool_lock:
@@ -139,7 +235,9 @@ class KernelExecutor(Executor):
 
     def run_on(self, kernel: LocalKernel, warm: Any, job: StepJob) -> Any:
         """The step notebook on a warm kernel; returns it executed, written to its path."""
-        from nbclient.exceptions import DeadKernelError  # heavy: see the module docstring
+        from nbclient.exceptions import (
+            DeadKernelError,  # heavy: see the module docstring
+        )
         from papermill.exceptions import PapermillExecutionError
 
         out = job.notebook_path

@@ -5,6 +5,8 @@ A target says where a step's kernel runs: `local` (a kernel on this machine, the
 (a task on a Dask distributed cluster; "local" starts a LocalCluster). `gpus = N` asks for N
 devices of this machine. `executor = KIND` names an executor kind another package provides
 (entry-point group `jupyter_mlpipe.executors`, see executors/registry.py).
+`kernel_start = "fork" | "spawn"` says how local kernels start (executors/forked.py); unset:
+fork on Linux, spawn elsewhere.
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ LOCAL = "local"
 # executor kinds whose environment is probed on this machine without contacting anything
 LOCAL_KINDS = frozenset({"local", "gpu"})
 _KEYS = {"kernel", "gateway", "token_env", "dask", "resources", "gpus", "env", "retries",
-         "timeout", "workers", "executor"}
+         "timeout", "workers", "executor", "kernel_start"}
+KERNEL_START_MODES = ("fork", "spawn")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,7 @@ class Target:
     timeout: float = 5.0  # seconds to wait when checking that a gateway/scheduler answers
     workers: int = 2  # dask = "local": LocalCluster size
     executor: str | None = None  # an executor kind by name (executors/registry.py)
+    kernel_start: str | None = None  # "fork" | "spawn"; None: fork where it is safe
 
     @property
     def kind(self) -> str:
@@ -115,6 +119,10 @@ def parse_target(name: str, table: Any, source: Path) -> Target:
                           f"known keys: {', '.join(sorted(_KEYS))}")
     if table.get("executor") is not None and not isinstance(table["executor"], str):
         raise TargetError(f"{source}: [targets.{name}] executor must be a string (a kind name)")
+    if table.get("kernel_start", "fork") not in KERNEL_START_MODES:
+        raise TargetError(f"{source}: [targets.{name}] kernel_start must be one of "
+                          f"{', '.join(map(repr, KERNEL_START_MODES))}, not "
+                          f"{table['kernel_start']!r}")
     if table.get("gateway") and table.get("dask"):
         raise TargetError(f"{source}: [targets.{name}] sets both gateway and dask; a target runs "
                           "kernels in one place. Split it into two targets.")
