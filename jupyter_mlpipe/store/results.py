@@ -13,6 +13,7 @@ from typing import Any
 
 from ..models import StepState, StepRun
 from .files import Store
+from .remote import open_remote
 
 ENTRY_VERSION = 1  # bump when the fields of an entry change meaning
 
@@ -34,10 +35,14 @@ class Results:
         self.store = store
         self.notebook = notebook.name
         self.root = root  # --writes paths are relative to it
+        self.remote = open_remote(root)  # the shared store ([store] url), checked; or None
 
     def get(self, key: str) -> dict | None:
         """The complete entry of the current version stored under `key`, or None."""
         entry = self.store.get_entry(key)
+        if self.remote is not None:  # a remote hit is pulled (checked); a local one pushed
+            self.remote.sync(key, self.store, entry)
+            entry = entry or self.store.get_entry(key)
         if entry is None or entry.get("entry_version") != ENTRY_VERSION:
             return None
         return entry
@@ -67,6 +72,8 @@ class Results:
             "writes": dict(computed.writes), "computed_at": now, "duration": duration,
             "body_seconds": computed.body_seconds, "exec_seconds": computed.exec_seconds,
             "components": components})
+        if self.remote is not None:
+            self.remote.push(step.key, self.store)
         self.mark_latest(step.name, step.key, components, now, duration)
 
     def mark_latest(self, step: str, key: str, components: dict[str, Any],
