@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .store.files import Store
+from .store.remote import open_remote
 
 _missing = object()
 # the run this kernel works for, for log_metric/log_param (tracking.py); set by begin()
@@ -34,7 +35,13 @@ def end() -> None:
 
 
 def load(home: str, digest: str) -> Any:
-    return Store(home).get_value(digest)
+    """An input value; one the local store lacks is fetched (checked) from the shared store."""
+    store = Store(home)
+    if not store.has_value(digest):
+        remote = open_remote(Path.cwd())
+        if remote is not None:
+            remote.fetch_value(digest, store)
+    return store.get_value(digest)
 
 
 def save(home: str, step: str, namespace: dict, outputs: list[str], declared: bool,
