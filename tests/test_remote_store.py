@@ -137,3 +137,24 @@ def test_connection_lost_mid_upload_leaves_nothing_half_visible(s3, s3_env, tmp_
     assert remote.push(key, store)
     fresh = Store(tmp_path / "b")
     assert remote.pull(key, fresh) and fresh.get_value(digest).shape == (4_000_000,)
+
+
+def test_cache_push_pull_ls_and_gc_by_size(s3_env, tmp_path, mlpipe_cli):
+    counter = tmp_path / "count.txt"
+    a = write_notebook(tmp_path / "a" / "pipe.ipynb", counting_steps(counter))
+    r = mlpipe_cli("run", a, cwd=a.parent, env={"MLPIPE_STORE": ""})  # no shared store yet
+    assert r.returncode == 0, r.stderr
+    r = mlpipe_cli("cache", "push", a, cwd=a.parent)
+    assert r.returncode == 0 and "pushed 2 result(s)" in r.stdout, r.stderr
+    b = tmp_path / "b" / "pipe.ipynb"
+    b.parent.mkdir()
+    shutil.copy(a, b)
+    r = mlpipe_cli("cache", "pull", b, cwd=b.parent)
+    assert r.returncode == 0 and "2 of 2 step(s)" in r.stdout, r.stderr + r.stdout
+    r = mlpipe_cli("cache", "ls", b, cwd=b.parent)
+    assert r.returncode == 0, r.stderr
+    assert "local: 2 results" in r.stdout and "remote: 2 results" in r.stdout, r.stdout
+    r = mlpipe_cli("cache", "gc", "--max-size", "100B", "--notebook", b, cwd=b.parent)
+    assert r.returncode == 0 and "removed 2 least recently used" in r.stdout, r.stderr + r.stdout
+    r = mlpipe_cli("run", b, cwd=b.parent)  # evicted locally, pulled again from the remote
+    assert r.returncode == 0 and executed(counter) == ["load", "train"], r.stderr

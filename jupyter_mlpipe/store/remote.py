@@ -296,6 +296,12 @@ class RemoteStore:
             raise self._fail(exc, f"uploading entry {key[:12]}") from None
         return True
 
+    def push_notebook(self, store: Store, notebook: str) -> int:
+        """Upload the current result of each step of `notebook`; returns how many."""
+        folder = store.latest / notebook.replace(os.sep, "__").replace("/", "__")
+        keys = {json.loads(p.read_bytes()).get("key") for p in folder.glob("*.json")}
+        return sum(self.push(k, store) for k in sorted(k for k in keys if k))
+
     def sync(self, key: str, store: Store, local: dict | None) -> None:
         """Make both stores hold `key` when either does: pull a remote hit, push a local one."""
         if local is None:

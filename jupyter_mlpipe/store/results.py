@@ -14,6 +14,7 @@ from typing import Any
 from ..models import StepState, StepRun
 from .files import Store
 from .remote import open_remote
+from .usage import mark_used
 
 ENTRY_VERSION = 1  # bump when the fields of an entry change meaning
 
@@ -51,6 +52,7 @@ class Results:
         """Restore the entry's --writes files, mark `step` reused; returns its output digests."""
         for path, manifest in entry.get("writes", {}).items():
             self.store.restore_path(path, manifest, self.root)
+        mark_used(self.store, entry["key"])  # `cache gc --max-size` evicts the least recent
         step.state, step.reused, step.finished = StepState.REUSED, True, time.time()
         step.key = entry["key"]
         step.outputs = dict(entry["outputs"])
