@@ -268,26 +268,15 @@ def cmd_cache(a) -> int:
 
 def _config(notebook: str | None):
     from .store.remote import store_config  # the store modules load only for `cache`
-
-    return store_config(Path(notebook).resolve().parent if notebook else Path.cwd())
+    return store_config(Path(notebook or "x").resolve().parent)
 
 
 def _cache_ls(store, notebook: str | None) -> None:
     from .store.remote import open_remote
-    from .store.usage import age, local_results, remote_results
+    from .store.usage import listing
 
-    latest = store.latest_keys()
-    places = [("local", store.home, local_results(store))]
-    remote = open_remote(Path(notebook).resolve().parent if notebook else Path.cwd())
-    if remote is not None:
-        places.append(("remote", remote.url, remote_results(remote)))
-    for where, home, results in places:
-        for r in reversed(results):  # most recently used first
-            mark = "*" if r.key in latest else " "
-            _out(f"{mark} {r.key[:12]}  {r.notebook:<24} {r.step:<20} {r.size / 1e6:>9.1f} MB  "
-                 f"used {age(r.last_used)}")
-        total = sum(r.size for r in results)
-        _out(f"{where}: {len(results)} results (* = current), {total / 1e6:.1f} MB in {home}")
+    for line in listing(store, open_remote(Path(notebook or "x").resolve().parent)):
+        _out(line)
 
 
 def _cache_sync(a) -> int:
@@ -298,17 +287,15 @@ def _cache_sync(a) -> int:
     nb = Path(a.notebook)
     remote = open_remote(nb.resolve().parent)
     if remote is None:
-        raise CacheError("no shared store is configured: set MLPIPE_STORE=s3://BUCKET/PREFIX or "
-                         "[store] url in mlpipe.toml")
+        raise CacheError("no shared store: set MLPIPE_STORE=s3://BUCKET/PREFIX or [store] url")
     if a.action == "push":
-        n = remote.push_notebook(_store_for(a.notebook), nb.name)
-        _out(f"pushed {n} result(s) of {nb.name} to {remote.url}")
-        return 0
+        return _out(f"pushed {remote.push_notebook(_store_for(a.notebook), nb.name)} "
+                    f"result(s) of {nb.name} to {remote.url}") or 0
     from .pipeline import Pipeline
 
     rows = Pipeline.from_notebook(a.notebook).status()  # each hit is pulled, checked
-    cached = sum(1 for r in rows if r.state is StepState.CACHED)
-    _out(f"{cached} of {len(rows)} step(s) of {nb.name} are stored here ({remote.url})")
+    _out(f"{sum(r.state is StepState.CACHED for r in rows)} of {len(rows)} step(s) of {nb.name}"
+         f" are stored here ({remote.url})")
     return 0
 
 

@@ -185,7 +185,7 @@ class DaskExecutor(Executor):
         key = f"mlpipe-{job.step.name}-{uuid.uuid4().hex[:8]}"
         resources = dict(self.target.resources) or None
         if self.shared:
-            task = client.submit(run_with_shared_store, nb, self.kernel_name, self.params,
+            task = client.submit(run_with_shared_store, run_on_worker, nb, self.kernel_name, self.params,
                                  job.step.name, self.shared.url, self.shared.options,
                                  key=key, pure=False, resources=resources)
         else:

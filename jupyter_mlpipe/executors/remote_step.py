@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from ..store.files import Store
 from ..store.remote import RemoteStore
@@ -26,11 +27,10 @@ def worker_job(job: StepJob) -> StepJob:
     return dataclasses.replace(job, store_home=Path(WORKER_HOME), run_dir=Path("."))
 
 
-def run_with_shared_store(nb_json: str, kernel_name: str, params: dict, step: str, url: str,
-                          options: dict) -> tuple[str, str]:
-    """Executed on a Dask worker: run the step in a temporary folder, upload its outputs."""
-    from .dask import run_on_worker  # the plain task; dask.py imports this module
-
+def run_with_shared_store(run_on_worker: Callable[..., None], nb_json: str, kernel_name: str,
+                          params: dict, step: str, url: str, options: dict) -> tuple[str, str]:
+    """Executed on a Dask worker: run the step in a temporary folder (with `run_on_worker`,
+    dask.py's plain task), upload its outputs; returns the notebook's and result's text."""
     work = Path(tempfile.mkdtemp(prefix=f"mlpipe-{step}-"))
     # the step's kernel inherits these, so in_kernel.load fetches inputs from the shared store
     os.environ.update(MLPIPE_STORE=url, MLPIPE_STORE_OPTIONS=json.dumps(options))

@@ -116,5 +116,23 @@ def _size(path: Path) -> int:
     return path.stat().st_size if path.is_file() else 0
 
 
+def listing(store: Store, remote: RemoteStore | None) -> list[str]:
+    """`mlpipe cache ls`: each result, most recently used first, here and in the shared store."""
+    latest = store.latest_keys()
+    places = [("local", store.home, local_results(store))]
+    if remote is not None:
+        places.append(("remote", remote.url, remote_results(remote)))
+    lines = []
+    for where, home, results in places:
+        for r in reversed(results):
+            mark = "*" if r.key in latest else " "
+            lines.append(f"{mark} {r.key[:12]}  {r.notebook:<24} {r.step:<20} "
+                         f"{r.size / 1e6:>9.1f} MB  used {age(r.last_used)}")
+        total = sum(r.size for r in results)
+        lines.append(f"{where}: {len(results)} results (* = current), {total / 1e6:.1f} MB "
+                     f"in {home}")
+    return lines
+
+
 def age(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "?"
