@@ -153,7 +153,7 @@ def test_cache_push_pull_ls_and_gc_by_size(s3_env, tmp_path, mlpipe_cli):
     assert r.returncode == 0 and "2 of 2 step(s)" in r.stdout, r.stderr + r.stdout
     r = mlpipe_cli("cache", "ls", b, cwd=b.parent)
     assert r.returncode == 0, r.stderr
-    assert "local: 2 results" in r.stdout and "remote: 2 results" in r.stdout, r.stdout
+    assert "local: 2 entries" in r.stdout and "remote: 2 entries" in r.stdout, r.stdout
     r = mlpipe_cli("cache", "gc", "--max-size", "100B", "--notebook", b, cwd=b.parent)
     assert r.returncode == 0 and "removed 2 least recently used" in r.stdout, r.stderr + r.stdout
     r = mlpipe_cli("run", b, cwd=b.parent)  # evicted locally, pulled again from the remote

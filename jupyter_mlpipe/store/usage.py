@@ -129,7 +129,7 @@ def listing(store: Store, remote: RemoteStore | None) -> list[str]:
             lines.append(f"{mark} {r.key[:12]}  {r.notebook:<24} {r.step:<20} "
                          f"{r.size / 1e6:>9.1f} MB  used {age(r.last_used)}")
         total = sum(r.size for r in results)
-        lines.append(f"{where}: {len(results)} results (* = current), {total / 1e6:.1f} MB "
+        lines.append(f"{where}: {len(results)} entries (* = current), {total / 1e6:.1f} MB "
                      f"in {home}")
     return lines
 
