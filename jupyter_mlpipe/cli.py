@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from .errors import MlpipeError
+from .errors import CacheError, MlpipeError
 from .models import StepState
 
 SYMBOL = {"succeeded": "✓", "reused": "↺", "failed": "✗", "skipped": "-", "running": "▶",
@@ -248,20 +248,18 @@ def cmd_show(a) -> int:
 
 
 def cmd_cache(a) -> int:
+    a.notebook = a.notebook or a.notebook_opt
+    if a.action in ("push", "pull"):
+        return _cache_sync(a)
     store = _store_for(a.notebook)
     if a.action == "ls":
-        entries = list(store.iter_entries())
-        latest = store.latest_keys()
-        for _, e in entries:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.get("computed_at", 0)))
-            mark = "*" if e.get("key") in latest else " "
-            _out(f"{mark} {e['key'][:12]}  {e.get('notebook', ''):<24} {e.get('step', ''):<20} "
-                 f"{when}  {', '.join(e.get('outputs', {}))}")
-        usage = store.usage()
-        n, size = usage["objects"]
-        nb, bsize = usage["blobs"]
-        _out(f"{len(entries)} entries (* = current), {n} artifacts {size / 1e6:.1f} MB, "
-             f"{nb} files {bsize / 1e6:.1f} MB in {store.home}")
+        _cache_ls(store, a.notebook)
+    elif a.action == "gc" and (a.max_size or _config(a.notebook).max_size):
+        from .store.remote import parse_size
+        from .store.usage import evict
+
+        r = evict(store, parse_size(a.max_size) if a.max_size else _config(a.notebook).max_size)
+        _out(f"removed {r['entries']} least recently used results ({r['bytes'] / 1e6:.1f} MB)")
     elif a.action == "gc":
         r = store.gc(older_than_days=a.older_than)
         _out(f"removed {r['entries']} entries, {r['objects']} artifacts, {r['blobs']} files "
@@ -269,6 +267,39 @@ def cmd_cache(a) -> int:
     elif a.action == "clear":
         store.clear()
         _out(f"cleared the cache in {store.home} (run history kept)")
+    return 0
+
+
+def _config(notebook: str | None):
+    from .store.remote import store_config  # the store modules load only for `cache`
+    return store_config(Path(notebook or "x").resolve().parent)
+
+
+def _cache_ls(store, notebook: str | None) -> None:
+    from .store.remote import open_remote
+    from .store.usage import listing
+
+    for line in listing(store, open_remote(Path(notebook or "x").resolve().parent)):
+        _out(line)
+
+
+def _cache_sync(a) -> int:
+    if not a.notebook:
+        raise CacheError(f"mlpipe cache {a.action} needs a notebook: mlpipe cache {a.action} NB")
+    from .store.remote import open_remote
+
+    nb = Path(a.notebook)
+    remote = open_remote(nb.resolve().parent)
+    if remote is None:
+        raise CacheError("no shared store: set MLPIPE_STORE=s3://BUCKET/PREFIX or [store] url")
+    if a.action == "push":
+        return _out(f"pushed {remote.push_notebook(_store_for(a.notebook), nb.name)} "
+                    f"result(s) of {nb.name} to {remote.url}") or 0
+    from .pipeline import Pipeline
+
+    rows = Pipeline.from_notebook(a.notebook).status()  # each hit is pulled, checked
+    _out(f"{sum(r.state is StepState.CACHED for r in rows)} of {len(rows)} step(s) of {nb.name}"
+         f" are stored here ({remote.url})")
     return 0
 
 
@@ -405,8 +436,13 @@ def build_parser() -> argparse.ArgumentParser:
     sh.set_defaults(func=cmd_show)
 
     c = sub.add_parser("cache", help="inspect or clean the artifact store")
-    c.add_argument("action", choices=["ls", "gc", "clear"])
-    c.add_argument("--notebook", help="whose store (default: ./.mlpipe or $MLPIPE_HOME)")
+    c.add_argument("action", choices=["ls", "gc", "clear", "push", "pull"])
+    c.add_argument("notebook", nargs="?", help="whose store (default: ./.mlpipe or "
+                   "$MLPIPE_HOME); push/pull: the notebook whose results to sync")
+    c.add_argument("--notebook", dest="notebook_opt", help=argparse.SUPPRESS)
+    c.add_argument("--max-size", metavar="SIZE",
+                   help="gc: evict least recently used results down to SIZE (e.g. 20GB); "
+                   "default: [store] max_size")
     c.add_argument("--older-than", type=float, default=7.0, metavar="DAYS",
                    help="gc: keep superseded results younger than this (default 7)")
     c.set_defaults(func=cmd_cache)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .store.files import Store
+from .store.remote import open_remote
 
 _missing = object()
 _loaded: list[tuple[str, str, Any]] = []  # (home, digest, value) of each input load() gave
@@ -36,7 +37,13 @@ def end() -> None:
 
 
 def load(home: str, digest: str) -> Any:
-    value = Store(home).get_value(digest)
+    """An input value; one the local store lacks is fetched (checked) from the shared store."""
+    store = Store(home)
+    if not store.has_value(digest):
+        remote = open_remote(Path.cwd())
+        if remote is not None:
+            remote.fetch_value(digest, store)
+    value = store.get_value(digest)
     _loaded.append((home, digest, value))
     return value
 

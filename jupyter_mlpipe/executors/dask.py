@@ -1,8 +1,11 @@
 """Steps as tasks on a Dask distributed cluster; a worker runs each step notebook in a fresh kernel.
 
-Artifacts go through the store as usual, so every worker must see the store at the same path
-(true for `dask = "local"`, a LocalCluster on this machine; on a real cluster, a shared
-filesystem). `resources = { GPU = 1 }` becomes Dask worker resources on each task.
+Without a shared store ([store] url), artifacts go through the local store, so every worker must
+see it at the same path (true for `dask = "local"`; on a real cluster, a shared filesystem). With
+one, a worker runs the step in a temporary folder of its own: inputs come from the shared store,
+outputs go to it, and the executed notebook and result come back with the task (remote_step.py).
+`dask` is any distributed scheduler address: dask-jobqueue (Slurm, PBS) and dask-kubernetes
+clusters are used through theirs. `resources = { GPU = 1 }` becomes Dask worker resources on each task.
 distributed (and dask) are imported in the functions: they are optional (the `targets` extra)
 and heavy, and this module is loaded to probe a target before we know they are installed.
 papermill and nbformat are too: a warm re-run loads this class only to probe (about 1.2 s).
@@ -20,10 +23,12 @@ from typing import Any
 
 from ..errors import StepExecutionError, TargetError
 from ..models import PipelineSpec
+from ..store.remote import StoreConfig, store_config
 from ..targets import Target, base_env, gpu_devices, local_kernel_python
 from .base import Executor, StepJob, read_result, require_modules
 from .notebooks import code_cell, step_notebook, warmup_notebook
 from .papermill import error_from_papermill, forget_input, save_combined
+from .remote_step import run_with_shared_store, worker_job, write_returned
 
 
 def run_on_worker(nb_json: str, out: str, cwd: str, kernel_name: str, params: dict,
@@ -84,8 +89,10 @@ def _connect(target: Target):
         ) from None
 
 
-def probe_scheduler(target: Target, kernel_name: str, home: Path) -> dict[str, Any]:
-    """The scheduler answers, some worker has the resources asked for, workers see the store."""
+def probe_scheduler(target: Target, kernel_name: str, home: Path,
+                    shared_store: bool = False) -> dict[str, Any]:
+    """The scheduler answers, some worker has the resources asked for, workers see the store
+    (unless results go through a shared store, which workers reach themselves)."""
     if target.dask == "local":
         env: dict[str, Any] = {"python": local_kernel_python(kernel_name)}
         if "GPU" in target.resources:
@@ -104,7 +111,7 @@ def probe_scheduler(target: Target, kernel_name: str, home: Path) -> dict[str, A
                 f"target '{target.name}': no worker of {target.dask} offers resources "
                 f"{dict(target.resources)}; start workers with e.g. `dask worker ADDRESS "
                 f"--resources GPU=1`, or change `resources`.")
-        sees = client.run(os.path.isdir, str(home), workers=fit)
+        sees = {} if shared_store else client.run(os.path.isdir, str(home), workers=fit)
         if not all(sees.values()):
             blind = ", ".join(w for w, ok in sees.items() if not ok)
             raise TargetError(f"target '{target.name}': worker(s) {blind} cannot see the store "
@@ -132,12 +139,15 @@ class DaskExecutor(Executor):
         self.client = None
         self._lock = threading.Lock()
         self._pending: set = set()
+        config = store_config(pipeline.root)
+        self.shared: StoreConfig | None = config if config.url else None
 
     @staticmethod
     def probe(pipeline: PipelineSpec, target: Target, home: Path) -> dict[str, Any]:
         require_modules(target, "distributed")
+        shared = bool(store_config(pipeline.root).url)
         return {**base_env(pipeline, target),
-                **probe_scheduler(target, target.kernel_name(pipeline), home)}
+                **probe_scheduler(target, target.kernel_name(pipeline), home, shared)}
 
     def _ensure(self):
         with self._lock:
@@ -159,7 +169,7 @@ class DaskExecutor(Executor):
             + f"print('jupyter_mlpipe: step {job.step.name} on Dask target "
             f"{self.target.name}, CUDA_VISIBLE_DEVICES=' + "
             "str(_os.environ.get('CUDA_VISIBLE_DEVICES')))", ["mlpipe-internal"]))
-        step = step_notebook(job, self.kernel_name)
+        step = step_notebook(worker_job(job) if self.shared else job, self.kernel_name)
         nb.metadata["mlpipe"] = {**step.metadata["mlpipe"], "target": self.target.name}
         nb.cells.extend(step.cells)
         return nb
@@ -172,10 +182,16 @@ class DaskExecutor(Executor):
         nb = nbformat.writes(self.notebook(job))
         fut: cf.Future = cf.Future()
         fut.set_running_or_notify_cancel()
-        task = client.submit(run_on_worker, nb, str(job.notebook_path), str(self.pipeline.root),
-                             self.kernel_name, self.params, job.step.name,
-                             key=f"mlpipe-{job.step.name}-{uuid.uuid4().hex[:8]}", pure=False,
-                             resources=dict(self.target.resources) or None)
+        key = f"mlpipe-{job.step.name}-{uuid.uuid4().hex[:8]}"
+        resources = dict(self.target.resources) or None
+        if self.shared:
+            task = client.submit(run_with_shared_store, run_on_worker, nb, self.kernel_name, self.params,
+                                 job.step.name, self.shared.url, self.shared.options,
+                                 key=key, pure=False, resources=resources)
+        else:
+            task = client.submit(run_on_worker, nb, str(job.notebook_path),
+                                 str(self.pipeline.root), self.kernel_name, self.params,
+                                 job.step.name, key=key, pure=False, resources=resources)
         self._pending.add(task)
         task.add_done_callback(lambda t: self._done(t, job, fut))
         return fut
@@ -186,6 +202,8 @@ class DaskExecutor(Executor):
         self._pending.discard(task)
         try:
             if task.status == "finished":
+                if self.shared:
+                    write_returned(job, task.result())
                 nb = nbformat.read(job.notebook_path, as_version=4)
                 fut.set_result(read_result(job, nb))
                 return

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import StepExecutionError
 from ..models import PipelineSpec
-from ..targets import LOCAL, Target, local_env
+from ..targets import LOCAL, Target, gpu_devices, local_env
 from .base import Executor, StepJob, StepOutcome, read_result
 from .notebooks import step_notebook, warmup_notebook
 from .papermill import error_from_papermill, run_papermill, save_combined, warmup_error
@@ -132,6 +132,13 @@ def preload() -> None:
         log.debug("preloading papermill failed", exc_info=True)
 
 
+def hidden_gpus(target: Target) -> dict[str, str]:
+    """A step that asks for no GPU sees none (kubeflow/kale#181), unless its env says which."""
+    if target.gpus or "CUDA_VISIBLE_DEVICES" in target.env or not gpu_devices():
+        return {}
+    return {"CUDA_VISIBLE_DEVICES": ""}
+
+
 class KernelExecutor(Executor):
     """Steps on kernels of this machine, one fresh kernel per step; subclasses schedule them."""
 
@@ -140,7 +147,8 @@ class KernelExecutor(Executor):
         self.pipeline, self.params, self.jobs = pipeline, params, max(1, jobs)
         self.target = target or Target(LOCAL)
         self.kernel_name = self.target.kernel_name(pipeline)
-        self.env = {**os.environ, **self.target.env, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+        self.env = {**os.environ, **hidden_gpus(self.target), **self.target.env,
+                    "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
         self._pool_lock = threading.Lock()
         self._live: set[LocalKernel] = set()
         self._closed = False

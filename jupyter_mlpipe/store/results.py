@@ -13,6 +13,8 @@ from typing import Any
 
 from ..models import StepState, StepRun
 from .files import Store
+from .remote import open_remote
+from .usage import mark_used
 
 ENTRY_VERSION = 1  # bump when the fields of an entry change meaning
 
@@ -34,10 +36,14 @@ class Results:
         self.store = store
         self.notebook = notebook.name
         self.root = root  # --writes paths are relative to it
+        self.remote = open_remote(root)  # the shared store ([store] url), checked; or None
 
     def get(self, key: str) -> dict | None:
         """The complete entry of the current version stored under `key`, or None."""
         entry = self.store.get_entry(key)
+        if self.remote is not None:  # a remote hit is pulled (checked); a local one pushed
+            self.remote.sync(key, self.store, entry)
+            entry = entry or self.store.get_entry(key)
         if entry is None or entry.get("entry_version") != ENTRY_VERSION:
             return None
         return entry
@@ -46,6 +52,7 @@ class Results:
         """Restore the entry's --writes files, mark `step` reused; returns its output digests."""
         for path, manifest in entry.get("writes", {}).items():
             self.store.restore_path(path, manifest, self.root)
+        mark_used(self.store, entry["key"])  # `cache gc --max-size` evicts the least recent
         step.state, step.reused, step.finished = StepState.REUSED, True, time.time()
         step.key = entry["key"]
         step.outputs = dict(entry["outputs"])
@@ -67,6 +74,8 @@ class Results:
             "writes": dict(computed.writes), "computed_at": now, "duration": duration,
             "body_seconds": computed.body_seconds, "exec_seconds": computed.exec_seconds,
             "components": components})
+        if self.remote is not None:
+            self.remote.push(step.key, self.store)
         self.mark_latest(step.name, step.key, components, now, duration)
 
     def mark_latest(self, step: str, key: str, components: dict[str, Any],
