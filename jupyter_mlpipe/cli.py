@@ -90,6 +90,8 @@ def cmd_run(a) -> int:
     for w in spec.warnings:
         print(f"warning: {w}", file=sys.stderr)
     params = {k: _value(v) for k, v in a.param}
+    if a.sweep:
+        return _sweep(a, spec, params)
     # `kill PID` stops a run the way Ctrl-C does: kernels stopped, the run recorded
     signal.signal(signal.SIGTERM, _interrupt)
     progress = Progress()
@@ -116,6 +118,22 @@ def cmd_run(a) -> int:
               f"`mlpipe run {a.notebook}` runs only what is left.", file=sys.stderr)
         return 1
     return 0
+
+
+def _sweep(a, spec, params: dict) -> int:
+    from .sweep import format_table, parse_sweep, run_sweep
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    grid = parse_sweep(a.sweep)
+    try:
+        result = run_sweep(spec, grid, params=params, jobs=a.jobs, only=a.only or None,
+                           force=a.force, fail_fast=a.fail_fast, target=a.target,
+                           on_point=lambda i, p: _out(f"point {p.params}: {p.state}"))
+    except KeyboardInterrupt:
+        print("\ninterrupted: the sweep's running steps were stopped", file=sys.stderr)
+        return 130
+    _out(format_table(result, a.sort, a.descending))
+    return 0 if result.ok else 1
 
 
 def cmd_status(a) -> int:
@@ -191,6 +209,8 @@ def cmd_runs(a) -> int:
         reused = f"{rec.get('reused', 0)}/{sum(r['counts'].values())}"
         _out(f"{r['run_id']:<24} {r['state']:<11} {started:<17} {took:>8}  {reused:>6}  {steps}  "
              f"{Path(r['notebook']).name}")
+        if r.get("trigger"):
+            _out(f"    trigger: {r['trigger']}")
         params = rec.get("logged_params") or {}
         if params:
             _out("    params:  " + ", ".join(f"{k}={fmt_value(v)}" for k, v in params.items()))
@@ -341,6 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
     r.add_argument("--target", metavar="NAME",
                    help="run every step on this compute target (mlpipe.toml), overriding --target")
+    r.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2",
+                   help="run the grid of these values; steps they do not reach run once")
+    r.add_argument("--sort", metavar="METRIC", help="--sweep: order the table by this metric")
+    r.add_argument("--descending", action="store_true", help="--sort: largest first")
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("status", help="each step: cached, or stale and why")
