@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+from . import cli_jobs
 from .errors import MlpipeError
 from .models import StepState
 
@@ -91,7 +92,7 @@ def cmd_run(a) -> int:
         print(f"warning: {w}", file=sys.stderr)
     params = {k: _value(v) for k, v in a.param}
     if a.sweep:
-        return _sweep(a, spec, params)
+        return cli_jobs.sweep(a, spec, params)
     # `kill PID` stops a run the way Ctrl-C does: kernels stopped, the run recorded
     signal.signal(signal.SIGTERM, _interrupt)
     progress = Progress()
@@ -118,22 +119,6 @@ def cmd_run(a) -> int:
               f"`mlpipe run {a.notebook}` runs only what is left.", file=sys.stderr)
         return 1
     return 0
-
-
-def _sweep(a, spec, params: dict) -> int:
-    from .sweep import format_table, parse_sweep, run_sweep
-
-    signal.signal(signal.SIGTERM, _interrupt)
-    grid = parse_sweep(a.sweep)
-    try:
-        result = run_sweep(spec, grid, params=params, jobs=a.jobs, only=a.only or None,
-                           force=a.force, fail_fast=a.fail_fast, target=a.target,
-                           on_point=lambda i, p: _out(f"point {p.params}: {p.state}"))
-    except KeyboardInterrupt:
-        print("\ninterrupted: the sweep's running steps were stopped", file=sys.stderr)
-        return 130
-    _out(format_table(result, a.sort, a.descending))
-    return 0 if result.ok else 1
 
 
 def cmd_status(a) -> int:
@@ -361,10 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
     r.add_argument("--target", metavar="NAME",
                    help="run every step on this compute target (mlpipe.toml), overriding --target")
-    r.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2",
-                   help="run the grid of these values; steps they do not reach run once")
-    r.add_argument("--sort", metavar="METRIC", help="--sweep: order the table by this metric")
-    r.add_argument("--descending", action="store_true", help="--sort: largest first")
+    cli_jobs.add_sweep_options(r)
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("status", help="each step: cached, or stale and why")
@@ -400,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     md.add_argument("--version", help="publish: version")
     md.add_argument("--description", help="publish: one line about the module")
     md.set_defaults(func=cmd_module)
+
+    cli_jobs.add_parsers(sub)
 
     rs = sub.add_parser("runs", help="run history")
     rs.add_argument("notebook", nargs="?")
