@@ -90,6 +90,41 @@ def cmd_scheduler(a) -> int:
     return 0
 
 
+def cmd_publish(a) -> int:
+    from .publish import publish_pipeline, registry
+
+    rec = publish_pipeline(a.notebook, a.name, a.version, a.description or "")
+    params = ", ".join(f"{k}={v['default']!r}" for k, v in rec["parameters"].items()) or "none"
+    _out(f"published {rec['name']}@{rec['version']} ({len(rec['steps'])} steps; parameters: "
+         f"{params}) to {registry()}")
+    _out(f"run it: POST /mlpipe/api/pipelines/{rec['name']}/runs {{\"params\": {{...}}}}")
+    return 0
+
+
+def cmd_pipelines(a) -> int:
+    from . import publish
+
+    if a.action == "ls":
+        rows = publish.list_pipelines()
+        if not rows:
+            _out(f"no published pipelines in {publish.registry()}")
+        for r in rows:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["published_at"]))
+            mark = "*" if r["default"] else " "
+            _out(f"{mark} {r['name']}@{r['version']:<8} {r['state']:<10} {when}  "
+                 f"{Path(r['notebook']).name}  params: {', '.join(r['parameters']) or '-'}")
+        return 0
+    if a.ref is None:
+        raise MlpipeError(f"usage: mlpipe pipelines {a.action} NAME@VERSION")
+    if a.action == "default":
+        publish.set_default(a.ref)
+    else:
+        publish.set_state(a.ref, {"deprecate": "deprecated", "disable": "disabled",
+                                  "enable": "active"}[a.action])
+    _out(f"{a.ref}: {a.action} done")
+    return 0
+
+
 def add_sweep_options(r: argparse.ArgumentParser) -> None:
     r.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2",
                    help="run the grid of these values; steps they do not reach run once")
@@ -116,3 +151,18 @@ def add_parsers(sub) -> None:
     sr.add_argument("--dir", help="project folder holding mlpipe-schedules.json (default: .)")
     sr.add_argument("-j", "--jobs", type=int, default=None, help="steps at once per run")
     sr.set_defaults(func=cmd_scheduler)
+
+    pb = sub.add_parser("publish", help="freeze the notebook's pipeline as NAME@VERSION, "
+                        "to run over REST (POST /mlpipe/api/pipelines/NAME/runs)")
+    pb.add_argument("notebook")
+    pb.add_argument("--name", required=True)
+    pb.add_argument("--version", help="default: the next whole number")
+    pb.add_argument("--description", help="one line about the pipeline")
+    pb.set_defaults(func=cmd_publish)
+
+    pl = sub.add_parser("pipelines", help="published pipelines: ls|deprecate|disable|enable|"
+                        "default NAME@VERSION")
+    pl.add_argument("action", nargs="?", default="ls",
+                    choices=["ls", "deprecate", "disable", "enable", "default"])
+    pl.add_argument("ref", nargs="?", help="NAME@VERSION")
+    pl.set_defaults(func=cmd_pipelines)
