@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+from . import cli_jobs
 from .errors import CacheError, MlpipeError
 from .models import StepState
 
@@ -91,6 +92,8 @@ def cmd_run(a) -> int:
     for w in spec.warnings:
         print(f"warning: {w}", file=sys.stderr)
     params = {k: _value(v) for k, v in a.param}
+    if a.sweep:
+        return cli_jobs.sweep(a, spec, params)
     # `kill PID` stops a run the way Ctrl-C does: kernels stopped, the run recorded
     signal.signal(signal.SIGTERM, _interrupt)
     progress = Progress()
@@ -195,6 +198,8 @@ def cmd_runs(a) -> int:
         reused = f"{rec.get('reused', 0)}/{sum(r['counts'].values())}"
         _out(f"{r['run_id']:<24} {r['state']:<11} {started:<17} {took:>8}  {reused:>6}  {steps}  "
              f"{Path(r['notebook']).name}")
+        if r.get("trigger"):
+            _out(f"    trigger: {r['trigger']}")
         params = rec.get("logged_params") or {}
         if params:
             _out("    params:  " + ", ".join(f"{k}={fmt_value(v)}" for k, v in params.items()))
@@ -387,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
     r.add_argument("--target", metavar="NAME",
                    help="run every step on this compute target (mlpipe.toml), overriding --target")
+    cli_jobs.add_sweep_options(r)
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("status", help="each step: cached, or stale and why")
@@ -422,6 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     md.add_argument("--version", help="publish: version")
     md.add_argument("--description", help="publish: one line about the module")
     md.set_defaults(func=cmd_module)
+
+    cli_jobs.add_parsers(sub)
 
     rs = sub.add_parser("runs", help="run history")
     rs.add_argument("notebook", nargs="?")

@@ -13,6 +13,7 @@ from .targets import recorded_envs
 from .runner import Listener, RunResult, run_pipeline
 from .store.files import Store
 from .store.history import History
+from .sweep import SweepResult, run_sweep
 
 
 class Pipeline:
@@ -68,6 +69,12 @@ class Pipeline:
             only = [only]
         return run_pipeline(self.spec, params=params, jobs=jobs, only=only, force=force,
                             fail_fast=fail_fast, listener=listener)
+
+    def sweep(self, grid: dict[str, list[Any]], jobs: int | None = None,
+              params: dict[str, Any] | None = None, **options: Any) -> SweepResult:
+        """Run every point of the grid {name: [values]}; steps no swept parameter reaches run
+        once. `options` as for run(). The result's points hold each run id and its metrics."""
+        return run_sweep(self.spec, grid, params=params, jobs=jobs, **options)
 
     def runs(self, limit: int = 20) -> list[dict]:
         history = History(self.store.home)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 def _load_jupyter_server_extension(serverapp) -> None:
     from .handlers import routes
+    from .jobs import MlpipeSchedules, job_routes
     from .runs import RunManager
 
     web_app = serverapp.web_app
@@ -13,6 +14,10 @@ def _load_jupyter_server_extension(serverapp) -> None:
     web_app.settings["mlpipe_root"] = str(Path(root).expanduser().resolve())
     web_app.settings["mlpipe_runs"] = RunManager(web_app.settings["mlpipe_root"])
     web_app.add_handlers(".*$", routes(web_app.settings["base_url"]))
+    web_app.add_handlers(".*$", job_routes(web_app.settings["base_url"]))
+    schedules = MlpipeSchedules(config=serverapp.config)
+    web_app.settings["mlpipe_scheduler"] = schedules.start(web_app.settings["mlpipe_root"],
+                                                           serverapp.log)
     serverapp.log.info("jupyter_mlpipe: REST API at %smlpipe/api/", web_app.settings["base_url"])
 
 

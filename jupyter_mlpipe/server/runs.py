@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MlpipeError
-from ..models import RunState, StepRun
+from ..models import PipelineSpec, RunState, StepRun
 from ..pipeline import Pipeline
 from ..runner import RunResult, run_pipeline
+from ..triggers import run_triggered
 
 KEEP_FINISHED = 50  # finished runs kept in memory for polling; older ones come from History
 
@@ -95,8 +96,10 @@ class RunManager:
 
     async def start(self, notebook: Path, path: str, *, only: list[str] | None = None,
                     params: dict[str, Any] | None = None, force: bool = False,
-                    jobs: int | None = None) -> LiveRun:
-        """Start a run; returns once its run id is known. Definition errors raise here."""
+                    jobs: int | None = None, spec: PipelineSpec | None = None,
+                    trigger: str | None = None) -> LiveRun:
+        """Start a run (of `spec` if given, else of the notebook as it is now); returns once
+        its run id is known. Definition errors raise here. `trigger` goes to the history."""
         loop = self.loop
         with self._lock:
             current = self.active.get(notebook)
@@ -127,12 +130,13 @@ class RunManager:
 
         def work() -> None:
             try:
-                pipe = Pipeline.from_notebook(notebook)
+                pipe = Pipeline(spec) if spec is not None else Pipeline.from_notebook(notebook)
                 if only:
                     pipe.graph.check(only)
-                result = run_pipeline(pipe.spec, jobs=jobs or self.jobs, params=params,
-                                      only=only, force=force, listener=listener,
-                                      cancel=job.cancel)
+                options = dict(jobs=jobs or self.jobs, params=params, only=only, force=force,
+                               listener=listener, cancel=job.cancel)
+                result = run_triggered(pipe.spec, trigger, **options) if trigger else \
+                    run_pipeline(pipe.spec, **options)
                 with self._lock:
                     job.run_id = result.run_id
                     self.by_id[result.run_id] = job

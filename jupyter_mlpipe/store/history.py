@@ -39,7 +39,18 @@ def _add_metric_iteration(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE metrics ADD COLUMN iteration INTEGER")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_tables, _add_metric_iteration]
+def _add_run_trigger(db: sqlite3.Connection) -> None:
+    """runs.trigger: what started a run (a schedule, a data change, a sweep point, REST)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    if "trigger" not in columns:
+        db.execute("ALTER TABLE runs ADD COLUMN trigger TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _create_tables,
+    _add_metric_iteration,
+    _add_run_trigger,
+]
 
 
 def migrate(db: sqlite3.Connection) -> None:
@@ -101,6 +112,16 @@ class History:
     def finish_run(self, run_id: str, state: RunState, error: str | None = None) -> None:
         self.db.execute("UPDATE runs SET finished=?, state=?, error=? WHERE run_id=?",
                         (time.time(), str(state), error, run_id))
+
+    def set_trigger(self, run_id: str, trigger: str) -> None:
+        self.db.execute("UPDATE runs SET trigger=? WHERE run_id=?", (trigger, run_id))
+
+    def last_triggered(self, trigger_prefix: str) -> dict | None:
+        """The latest run whose trigger starts with `trigger_prefix` (e.g. 'schedule ab12')."""
+        row = self.db.execute(
+            "SELECT run_id, started, finished, state, trigger FROM runs WHERE trigger LIKE ?"
+            " ORDER BY started DESC LIMIT 1", (trigger_prefix.replace("%", "") + "%",)).fetchone()
+        return dict(row) if row else None
 
     def record_step(self, run_id: str, step: StepRun) -> None:
         """Insert or update one StepRun."""

@@ -1,0 +1,158 @@
+"""REST routes for runs started on someone's behalf: published pipelines, sweeps, schedules;
+and the optional in-server scheduler (`c.MlpipeSchedules.run_schedules = True`)."""
+from __future__ import annotations
+
+import atexit
+import secrets
+import threading
+from typing import Any
+
+import tornado.web
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.utils import url_path_join
+from traitlets import Bool, Float
+from traitlets.config import Configurable
+
+from ..modules import load_pipeline
+from ..publish import frozen_spec, list_pipelines, resolve_pipeline
+from ..schedule import describe
+from ..scheduler import Scheduler
+from ..sweep import SweepResult, run_sweep
+from .handlers import MlpipeHandler, _json_safe, _mapped
+from .paths import relative
+
+
+class MlpipeSchedules(Configurable):
+    """Whether the Jupyter server runs the schedules of its root folder itself."""
+
+    run_schedules = Bool(False, config=True, help="Run the schedules in the root folder's "
+                         "mlpipe-schedules.json while the server runs (like `mlpipe scheduler`)")
+    poll_seconds = Float(1.0, config=True, help="How often due times are checked")
+
+    def start(self, root: str, log) -> threading.Event | None:
+        """Start the scheduler thread if enabled; set the returned event to stop it."""
+        if not self.run_schedules:
+            return None
+        stop = threading.Event()
+        scheduler = Scheduler(root, stop, poll=self.poll_seconds,
+                              log=lambda line: log.info("jupyter_mlpipe scheduler: %s", line))
+        thread = threading.Thread(target=scheduler.run, name="mlpipe-scheduler", daemon=True)
+        thread.start()
+        atexit.register(_stop_scheduler, stop, thread)  # a running pipeline stops its kernels
+        return stop
+
+
+def _stop_scheduler(stop: threading.Event, thread: threading.Thread) -> None:
+    stop.set()
+    thread.join(timeout=10)
+
+
+def _body(handler: MlpipeHandler) -> dict[str, Any]:
+    body = handler.get_json_body() or {}
+    if not isinstance(body, dict):
+        raise tornado.web.HTTPError(400, "the body must be a JSON object")
+    return body
+
+
+class PipelinesHandler(MlpipeHandler):
+    @tornado.web.authenticated
+    @authorized
+    @_mapped
+    async def get(self):
+        """GET /mlpipe/api/pipelines: every published version, its parameters and state."""
+        rows = await self.blocking(list_pipelines)
+        for r in rows:
+            r["path"] = relative(self.root, r.pop("notebook"))
+        self.finish({"pipelines": _json_safe(rows)})
+
+
+class PipelineRunsHandler(MlpipeHandler):
+    @tornado.web.authenticated
+    @authorized(action="execute")
+    @_mapped
+    async def post(self, name: str):
+        """POST /mlpipe/api/pipelines/NAME/runs {params?, version?, jobs?} -> 202 {run_id}."""
+        body = _body(self)
+        params = body.get("params") or {}
+        if not isinstance(params, dict):
+            raise tornado.web.HTTPError(400, "'params' must be an object")
+        ref = f"{name}@{body['version']}" if body.get("version") else name
+        record = await self.blocking(resolve_pipeline, ref)
+        spec = await self.blocking(frozen_spec, record)
+        path = relative(self.root, spec.path) or spec.path.name
+        job = await self.runs.start(spec.path, path, params=params, jobs=body.get("jobs"),
+                                    spec=spec,
+                                    trigger=f"published {record['name']}@{record['version']}")
+        self.set_status(202)
+        self.set_header("Location", url_path_join(self.base_url, "mlpipe/api/runs",
+                                                  str(job.run_id)))
+        self.finish({**job.to_json(), "pipeline": record["name"], "version": record["version"]})
+
+
+class SweepsHandler(MlpipeHandler):
+    @tornado.web.authenticated
+    @authorized(action="execute")
+    @_mapped
+    async def post(self):
+        """POST /mlpipe/api/sweeps {path, sweep: {NAME: [V...]}, params?, jobs?} -> 202."""
+        body = _body(self)
+        nb = self.notebook(body.get("path") or "")
+        grid = body.get("sweep")
+        if not isinstance(grid, dict) or not grid or not all(
+                isinstance(v, list) and v for v in grid.values()):
+            raise tornado.web.HTTPError(400, "'sweep' must map parameter names to non-empty "
+                                             "lists of values")
+        sweeps: dict[str, Any] = self.settings.setdefault("mlpipe_sweeps", {})
+        live: dict[str, Any] = {"path": body["path"], "state": "running", "points": {}}
+        spec = await self.blocking(load_pipeline, nb)
+
+        def work() -> None:
+            try:
+                result: SweepResult = run_sweep(
+                    spec, grid, params=body.get("params") or {}, jobs=body.get("jobs"),
+                    on_point=lambda i, p: live["points"].__setitem__(i, p.run_id))
+                live.update(result.to_json(), state="succeeded" if result.ok else "failed")
+            except Exception as exc:  # noqa: BLE001 - reported to the poller
+                live.update(state="failed", error=str(exc))
+
+        sweep_id = secrets.token_hex(4)
+        live["sweep_id"] = sweep_id
+        sweeps[sweep_id] = live
+        threading.Thread(target=work, name="mlpipe-sweep", daemon=True).start()
+        self.set_status(202)
+        self.finish(_json_safe(live))
+
+
+class SweepHandler(MlpipeHandler):
+    @tornado.web.authenticated
+    @authorized
+    @_mapped
+    async def get(self, sweep_id: str):
+        """GET /mlpipe/api/sweeps/ID: state, and once done one entry per point with metrics."""
+        live = self.settings.get("mlpipe_sweeps", {}).get(sweep_id)
+        if live is None:
+            raise tornado.web.HTTPError(404, f"no sweep {sweep_id} on this server")
+        self.finish(_json_safe(live))
+
+
+class SchedulesHandler(MlpipeHandler):
+    @tornado.web.authenticated
+    @authorized
+    @_mapped
+    async def get(self):
+        """GET /mlpipe/api/schedules: the root folder's schedules, next time and last run."""
+        rows = await self.blocking(describe, self.root)
+        self.finish({"schedules": _json_safe(rows),
+                     "running_here": bool(self.settings.get("mlpipe_scheduler"))})
+
+
+def job_routes(base_url: str) -> list[tuple[str, type]]:
+    api = url_path_join(base_url, "mlpipe", "api")
+    name = r"(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)"
+    return [
+        (url_path_join(api, "pipelines"), PipelinesHandler),
+        (url_path_join(api, "pipelines", name, "runs"), PipelineRunsHandler),
+        (url_path_join(api, "sweeps"), SweepsHandler),
+        (url_path_join(api, "sweeps", r"(?P<sweep_id>[A-Za-z0-9_-]+)"), SweepHandler),
+        (url_path_join(api, "schedules"), SchedulesHandler),
+    ]
