@@ -1,6 +1,9 @@
 """The sidebar panel in a real JupyterLab and a real Chromium: lists steps, runs the pipeline
-live, jumps to a step's cell on click. Saves test-artifacts/panel.png
-(MLPIPE_UPDATE_SCREENSHOT=1 also refreshes docs/panel.png for the README).
+live with progress, jumps to a step's cell on click, opens executed notebooks read-only, shows a
+failure's traceback, opens, compares and charts runs, runs with parameters, fits big graphs.
+Runs against this checkout's build (jupyter_mlpipe/labextension, linked into a temporary
+JUPYTER_DATA_DIR). Saves screenshots under test-artifacts/ (MLPIPE_UPDATE_SCREENSHOT=1 also
+refreshes docs/panel.png and docs/run-view.png for the README).
 
 # load -> left, right -> join   (tests/notebooks/panel_demo.ipynb)
 """
@@ -28,6 +31,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = Path(__file__).parent / "notebooks"
 PANEL = "#jp-mlpipe-panel"
+ARTIFACTS = REPO / "test-artifacts"
 DONE = ("succeeded", "reused", "cached")
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
@@ -39,11 +43,8 @@ pytestmark = [
 ]
 
 
-def _labextension_installed() -> bool:
-    from jupyter_core.paths import jupyter_path
-
-    return any((Path(p) / "jupyter-mlpipe-labextension" / "package.json").exists()
-               for p in jupyter_path("labextensions"))
+BUILD = REPO / "jupyter_mlpipe" / "labextension"
+WIDE = 15  # steps of wide.ipynb: load -> s1..s13 -> join
 
 
 def _free_port() -> int:
@@ -55,11 +56,23 @@ def _free_port() -> int:
 @pytest.fixture
 def lab(tmp_path):
     """A `jupyter lab` subprocess serving a copy of panel_demo.ipynb; yields (url, token)."""
-    if not _labextension_installed():
-        pytest.skip("the labextension is not built/installed: pip install -e . (needs Node)")
+    if not (BUILD / "package.json").exists():
+        pytest.skip("the labextension is not built: cd labextension && jlpm build (needs Node)")
+    data = tmp_path / "data"
+    (data / "labextensions").mkdir(parents=True)
+    (data / "labextensions" / "jupyter-mlpipe-labextension").symlink_to(BUILD)
     root = tmp_path / "root"
     root.mkdir()
-    shutil.copy(NOTEBOOKS / "panel_demo.ipynb", root / "demo.ipynb")
+    nb = json.loads((NOTEBOOKS / "panel_demo.ipynb").read_text())
+    for cell in nb["cells"]:
+        if "".join(cell["source"]).startswith("%%step join"):
+            cell["source"] = "".join(cell["source"]) + (
+                "\nfrom jupyter_mlpipe import log_metric\nlog_metric('total', total)")
+    (root / "demo.ipynb").write_text(json.dumps(nb))
+    write_notebook(root / "wide.ipynb", ["%%step load --out x\nx = 1"]
+                   + [f"%%step s{i} --in x --out y{i}\ny{i} = x + {i}" for i in range(1, WIDE - 1)]
+                   + [f"%%step join --in {' '.join(f'y{i}' for i in range(1, WIDE - 1))} --out z\n"
+                      "z = 0"])
     write_notebook(root / "widget.ipynb", [
         "from jupyter_mlpipe import Pipeline\nPipeline.from_notebook('demo.ipynb').widget()"])
     write_notebook(root / "slow.ipynb",
@@ -70,7 +83,10 @@ def lab(tmp_path):
         {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
     port, token = _free_port(), secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if k != "MLPIPE_HOME"}
-    env.update(JUPYTER_CONFIG_DIR=str(config), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    env.update(JUPYTER_CONFIG_DIR=str(config), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+               JUPYTER_DATA_DIR=str(data), JUPYTER_PREFER_ENV_PATH="0",  # this build first
+               PYTHONPATH=os.pathsep.join(
+                   [str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p]))
     log = open(tmp_path / "lab.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--allow-root", "--ip", "127.0.0.1",
@@ -111,14 +127,246 @@ def node_states(page) -> dict[str, str]:
         "els => Object.fromEntries(els.map(e => [e.dataset.step, e.dataset.status]))")
 
 
-def test_panel_runs_the_pipeline_and_jumps_to_cells(lab):
+def outside_graph(page) -> list[str]:
+    """Steps whose node is not wholly inside the panel's graph box (clipped or scrolled away)."""
+    return page.evaluate(f"""() => {{
+        const box = document.querySelector('{PANEL} .jp-mlpipe-graph').getBoundingClientRect();
+        return [...document.querySelectorAll('{PANEL} g.jp-mlpipe-node')].filter(n => {{
+            const r = n.getBoundingClientRect();
+            return r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1
+                || r.bottom > box.bottom + 1;
+        }}).map(n => n.dataset.step);
+    }}""")
+
+
+def wait_status(page, step: str, status: str, timeout: int = 60_000) -> None:
+    page.wait_for_function(
+        f"""() => document.querySelector('{PANEL} g[data-step="{step}"]')
+               ?.dataset.status === '{status}'""", timeout=timeout)
+
+
+def open_notebook(page, path: str) -> None:
+    page.evaluate(f"window.jupyterapp.commands.execute('docmanager:open', {{path: '{path}'}})")
+
+
+def main_view(page, selector: str) -> str:
+    page.wait_for_selector(f".jp-MainAreaWidget:not(.lm-mod-hidden) {selector}", timeout=30_000)
+    return page.inner_text(f".jp-MainAreaWidget:not(.lm-mod-hidden) {selector}")
+
+
+def check_first_look(page) -> None:
+    """Legend, disabled Cancel, siblings in cell order, the whole graph in view."""
+    assert node_states(page) == dict.fromkeys(["load", "left", "right", "join"], "stale")
+    assert page.is_hidden(f"{PANEL} .jp-mlpipe-error")
+    legend = page.inner_text(f"{PANEL} .jp-mlpipe-legend")
+    for status in ("cached", "stale", "pending", "running", "succeeded", "reused", "failed"):
+        assert status in legend
+    assert page.is_disabled(f'{PANEL} button[data-action="cancel"]')
+    x = {s: page.locator(f'{PANEL} g[data-step="{s}"]').bounding_box()["x"]
+         for s in ("left", "right")}
+    assert x["left"] < x["right"], x  # cell order: left's cell comes first
+    assert outside_graph(page) == []
+    assert page.is_visible(f"{PANEL} .jp-mlpipe-params")  # scale = 2 in the parameters cell
+
+
+def run_all_live(page) -> None:
+    """Run everything: states shown live with k/N progress; the greens stay after the run."""
+    seen, progress = set(), set()
+    page.click(f'{PANEL} button[data-action="run-all"]')
+    end = time.time() + 120
+    while time.time() < end:
+        states = node_states(page)
+        seen |= set(states.values())
+        if page.is_visible(f"{PANEL} .jp-mlpipe-progress"):
+            progress.add(page.inner_text(f"{PANEL} .jp-mlpipe-progress"))
+        if all(s in DONE for s in states.values()) and len(states) == 4:
+            break
+        time.sleep(0.1)
+    assert all(s in DONE for s in node_states(page).values()), node_states(page)
+    assert seen & {"running", "pending"}, seen  # it was shown live
+    assert any("/4 steps" in p for p in progress), progress
+    page.wait_for_selector(f'{PANEL} .jp-mlpipe-runs li[data-state="succeeded"]',
+                           timeout=30_000)
+    page.wait_for_timeout(2000)  # the finished colours stay (they used to fade within 1 s)
+    assert set(node_states(page).values()) == {"succeeded"}, node_states(page)
+    assert "4/4 steps" in page.inner_text(f"{PANEL} .jp-mlpipe-progress")
+    assert page.is_disabled(f'{PANEL} button[data-action="cancel"]')
+    assert page.is_hidden(f"{PANEL} .jp-mlpipe-error")
+
+
+def check_executed_notebook(page) -> None:
+    """The executed notebook opens as a read-only notebook tab in JupyterLab, not a new page."""
+    pages = len(page.context.pages)
+    page.click(f'{PANEL} button[data-action="open-notebook"]')
+    text = main_view(page, '.jp-mlpipe-executed-notebook[data-step="join"]')
+    assert "90" in text  # what the join step printed
+    assert len(page.context.pages) == pages
+    editor = page.locator(".jp-mlpipe-executed-notebook .jp-Cell .cm-content").last
+    editor.click()
+    page.keyboard.type("zzz")
+    assert "zzz" not in editor.inner_text()  # read-only: typing changes nothing
+    tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
+    assert "read-only" in tab.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "executed_notebook.png"))
+    open_notebook(page, "demo.ipynb")
+
+
+def run_with_parameters(page) -> None:
+    """The parameters form runs with scale = 3; the run view shows it; metrics are charted."""
+    page.click(f"{PANEL} .jp-mlpipe-params summary")
+    page.fill(f'{PANEL} .jp-mlpipe-params input[name="scale"]', "3")
+    runs = page.locator(f"{PANEL} .jp-mlpipe-runs li").count()
+    page.click(f'{PANEL} button[data-action="run-params"]')
+    page.wait_for_function(
+        f"""() => document.querySelectorAll('{PANEL} .jp-mlpipe-runs li[data-state="succeeded"]')
+               .length > {runs}""", timeout=120_000)
+    page.click(f"{PANEL} .jp-mlpipe-runs li >> nth=0")
+    text = main_view(page, ".jp-mlpipe-run-view")
+    assert "scale\t3" in text, text
+    assert "total\t135" in text, text  # (0+2+...+9) * 3
+    page.click(f'{PANEL} button[data-action="metrics"]')
+    page.wait_for_selector('.jp-mlpipe-chart[data-metric="total"] circle >> nth=1')
+    values = page.eval_on_selector_all('.jp-mlpipe-chart[data-metric="total"] circle',
+                                       "els => els.map(e => Number(e.dataset.value))")
+    assert values == [90, 135], values
+    page.screenshot(path=str(ARTIFACTS / "metrics.png"))
+    open_notebook(page, "demo.ipynb")
+
+
+def edit_and_fail(page) -> None:
+    """Unsaved edits are hinted; once saved the step is stale; its failure shows the failing line
+    and the executed notebook one click away."""
+    page.click(f'{PANEL} g.jp-mlpipe-node[data-step="join"]')
+    page.click(".jp-Notebook .jp-Cell.jp-mod-active .cm-content")
+    page.keyboard.press("Control+End")
+    page.keyboard.type("\nraise ValueError('bad join')")
+    page.wait_for_selector(f"{PANEL} .jp-mlpipe-dirty:not([hidden])", timeout=10_000)
+    assert "Unsaved edits" in page.inner_text(f"{PANEL} .jp-mlpipe-dirty")
+    page.keyboard.press("Control+s")
+    wait_status(page, "join", "stale", 30_000)
+    assert page.is_hidden(f"{PANEL} .jp-mlpipe-dirty")
+    assert node_states(page)["load"] == "cached"  # the edit ended the last run's colours
+    page.click(f'{PANEL} button[data-action="run-all"]')
+    page.wait_for_selector(f'{PANEL} .jp-mlpipe-runs li[data-state="failed"]', timeout=120_000)
+    wait_status(page, "join", "failed", 30_000)
+    assert node_states(page) == {"load": "reused", "left": "reused", "right": "reused",
+                                 "join": "failed"}
+    error = page.inner_text(f"{PANEL} .jp-mlpipe-error")
+    assert "join" in error and "ValueError" in error
+    page.wait_for_selector(f"{PANEL} .jp-mlpipe-failure:not([hidden])", timeout=30_000)
+    assert "ValueError: bad join" in page.inner_text(f"{PANEL} .jp-mlpipe-failure-head")
+    assert "raise ValueError('bad join')" in page.inner_text(f"{PANEL} .jp-mlpipe-failure-line")
+    page.screenshot(path=str(ARTIFACTS / "panel_failed.png"))
+    page.click(f'{PANEL} button[data-action="open-failed-notebook"]')
+    assert "bad join" in main_view(page, '.jp-mlpipe-executed-notebook[data-step="join"]')
+    open_notebook(page, "demo.ipynb")
+
+
+def open_and_compare_runs(page) -> None:
+    """A run row opens the run (steps, reused or executed, timeline); two ticked runs compare."""
+    page.click(f'{PANEL} .jp-mlpipe-runs li[data-state="failed"] span')
+    text = main_view(page, '.jp-mlpipe-run-view[data-state="failed"]')
+    rows = page.eval_on_selector_all(
+        ".jp-MainAreaWidget:not(.lm-mod-hidden) .jp-mlpipe-run-steps tbody tr",
+        "rows => Object.fromEntries(rows.map(r => [r.cells[0].innerText,"
+        " [r.cells[1].innerText, r.cells[3].innerText]]))")
+    assert rows["join"] == ["failed", "executed"] and rows["load"][1] == "reused", rows
+    assert page.locator(".jp-MainAreaWidget:not(.lm-mod-hidden) .jp-mlpipe-timeline "
+                        'g[data-step="join"]').count() == 1, text
+    page.screenshot(path=str(ARTIFACTS / "run-view.png"))
+    runs = page.locator(f"{PANEL} .jp-mlpipe-runs li")
+    runs.nth(0).locator("input").check()
+    runs.nth(1).locator("input").check()
+    page.click(f'{PANEL} button[data-action="compare"]')
+    main_view(page, ".jp-mlpipe-compare-view")
+    changes = page.eval_on_selector_all(
+        ".jp-mlpipe-compare-steps tbody tr", "rows => rows.map(r => r.dataset.change)")
+    # the failed run (scale 2, join edited) against the scale = 3 run: only load is the same
+    assert changes == ["same", "changed", "changed", "changed"], changes
+    params = page.inner_text(".jp-MainAreaWidget:not(.lm-mod-hidden) .jp-mlpipe-compare-params")
+    assert "scale\t2\t3" in params, params
+    page.screenshot(path=str(ARTIFACTS / "compare.png"))
+    open_notebook(page, "demo.ipynb")
+
+
+def check_wide_graph(page) -> None:
+    """15 steps fit the default sidebar; zoomed in, the step of the active cell is brought in view;
+    the sidebar narrows below 250 px."""
+    open_notebook(page, "wide.ipynb")
+    page.wait_for_selector(f'{PANEL} g.jp-mlpipe-node[data-step="s13"]', timeout=30_000)
+    assert page.locator(f"{PANEL} g.jp-mlpipe-node").count() == WIDE
+    assert outside_graph(page) == []
+    for _ in range(4):
+        page.click(f'{PANEL} button[data-action="zoom-in"]')
+    assert "s13" in outside_graph(page)
+    page.evaluate("""() => {
+        const nb = window.jupyterapp.shell.currentWidget.content;
+        nb.activeCellIndex = nb.widgets.findIndex(c => c.model.sharedModel.source
+                                                  .startsWith('%%step s13'));
+    }""")
+    page.wait_for_function(f"""() => document.querySelector(
+        '{PANEL} g[data-step="s13"]').classList.contains('jp-mod-selected')""")
+    assert "s13" not in outside_graph(page)
+    page.click(f'{PANEL} button[data-action="zoom-fit"]')
+    assert outside_graph(page) == []
+    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first.bounding_box()
+    page.mouse.move(handle["x"] + 2, handle["y"] + 200)
+    page.mouse.down()
+    page.mouse.move(170, handle["y"] + 200, steps=5)
+    page.mouse.up()
+    width = page.locator(PANEL).bounding_box()["width"]
+    assert width < 250, width
+    page.screenshot(path=str(ARTIFACTS / "panel_narrow.png"))
+    page.mouse.move(170, handle["y"] + 200)
+    page.mouse.down()
+    page.mouse.move(handle["x"] + 2, handle["y"] + 200, steps=5)
+    page.mouse.up()
+
+
+def check_cancel(page) -> None:
+    """A long run can be cancelled from the panel: the run ends "cancelled"."""
+    open_notebook(page, "slow.ipynb")
+    page.wait_for_selector(f'{PANEL} g.jp-mlpipe-node[data-step="nap"]', timeout=30_000)
+    page.click(f'{PANEL} button[data-action="run-all"]')
+    wait_status(page, "nap", "running")
+    assert not page.is_disabled(f'{PANEL} button[data-action="cancel"]')
+    t0 = time.time()
+    page.click(f'{PANEL} button[data-action="cancel"]')
+    page.wait_for_selector(f'{PANEL} .jp-mlpipe-runs li[data-state="cancelled"]',
+                           timeout=30_000)
+    assert time.time() - t0 < 30  # not the 120 s the step would have slept
+    page.wait_for_function(f"""() => document.querySelector(
+        '{PANEL} button[data-action="cancel"]').disabled""", timeout=10_000)
+
+
+def check_widget(page) -> None:
+    """The notebook widget (pipe.widget()) draws the same graph with the same states."""
+    open_notebook(page, "widget.ipynb")
+    page.wait_for_function(
+        "() => window.jupyterapp.shell.currentWidget?.context?.path === 'widget.ipynb'"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel",
+        timeout=60_000)
+    page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.ready.then("
+                  "() => window.jupyterapp.commands.execute('notebook:run-all-cells'))")
+    page.wait_for_selector('.jp-OutputArea svg.mlpipe-graph g[data-step="join"]',
+                           timeout=60_000)
+    widget = page.eval_on_selector_all(
+        ".jp-OutputArea svg.mlpipe-graph g[data-step]",
+        "els => Object.fromEntries(els.map(e => [e.dataset.step, e.dataset.status]))")
+    assert widget == {"load": "cached", "left": "cached", "right": "cached", "join": "stale"}
+    page.screenshot(path=str(ARTIFACTS / "widget.png"))
+    # the panel follows the active notebook: this one has no steps
+    assert page.inner_text(f"{PANEL} .jp-mlpipe-graph") == "No %%step cells in this notebook."
+    assert page.inner_text(f"{PANEL} .jp-mlpipe-details") == ""
+
+
+def test_panel_as_a_data_scientist_uses_it(lab):
     url, token, root = lab
-    artifacts = REPO / "test-artifacts"
-    artifacts.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 860})
-        console = open(artifacts / "panel_browser_console.log", "w")
+        console = open(ARTIFACTS / "panel_browser_console.log", "w")
         page.on("console", lambda m: console.write(f"{m.type}: {m.text}\n"))
         try:
             page.goto(f"{url}/lab/tree/demo.ipynb?token={token}")
@@ -126,107 +374,26 @@ def test_panel_runs_the_pipeline_and_jumps_to_cells(lab):
             page.click('.jp-SideBar [data-id="jp-mlpipe-panel"]')
             page.wait_for_selector(f'{PANEL} g.jp-mlpipe-node[data-step="join"]',
                                    timeout=30_000)
-            assert node_states(page) == dict.fromkeys(["load", "left", "right", "join"],
-                                                      "stale")
-            assert page.is_hidden(f"{PANEL} .jp-mlpipe-error")
-
-            seen = set()
-            page.click(f'{PANEL} button[data-action="run-all"]')
-            end = time.time() + 120
-            while time.time() < end:
-                states = node_states(page)
-                seen |= set(states.values())
-                if all(s in DONE for s in states.values()) and len(states) == 4:
-                    break
-                time.sleep(0.1)
-            assert all(s in DONE for s in node_states(page).values()), node_states(page)
-            assert seen & {"running", "pending", "succeeded"}, seen  # it was shown live
-            page.wait_for_selector(f'{PANEL} .jp-mlpipe-runs li[data-state="succeeded"]',
-                                   timeout=30_000)
-            page.wait_for_function(
-                f"""() => [...document.querySelectorAll('{PANEL} g.jp-mlpipe-node')]
-                       .every(n => n.dataset.status === 'cached')""", timeout=30_000)
-            assert page.is_hidden(f"{PANEL} .jp-mlpipe-error")
-
+            check_first_look(page)
+            run_all_live(page)
             page.click(f'{PANEL} g.jp-mlpipe-node[data-step="right"]')
             active = page.wait_for_selector(".jp-Notebook .jp-Cell.jp-mod-active")
             assert "%%step right" in active.inner_text()
-            page.click(f'{PANEL} g.jp-mlpipe-node[data-step="load"]')
-            page.wait_for_function(
-                """() => document.querySelector('.jp-Notebook .jp-Cell.jp-mod-active')
-                       .innerText.includes('%%step load')""", timeout=10_000)
             page.click(f'{PANEL} g.jp-mlpipe-node[data-step="join"]')
             page.wait_for_timeout(300)
-            page.screenshot(path=str(artifacts / "panel.png"))
-            if os.environ.get("MLPIPE_UPDATE_SCREENSHOT"):  # refresh the README's picture
-                shutil.copy(artifacts / "panel.png", REPO / "docs" / "panel.png")
-
-            # the executed notebook of the selected step opens in a new tab
-            with page.expect_popup() as popup:
-                page.click(f'{PANEL} button[data-action="open-notebook"]')
-            popup.value.wait_for_load_state()
-            assert "90" in popup.value.content()  # what the join step printed
-            popup.value.close()
-
-            # an edit, once saved, turns the step stale; running it shows the failure in red
-            page.click(".jp-Notebook .jp-Cell.jp-mod-active .cm-content")
-            page.keyboard.press("Control+End")
-            page.keyboard.type("\nraise ValueError")
-            page.keyboard.press("Control+s")
-            page.wait_for_function(
-                f"""() => document.querySelector('{PANEL} g[data-step="join"]')
-                       .dataset.status === 'stale'""", timeout=30_000)
-            assert node_states(page)["load"] == "cached"
-            page.click(f'{PANEL} button[data-action="run-all"]')
-            page.wait_for_selector(f'{PANEL} .jp-mlpipe-runs li[data-state="failed"]',
-                                   timeout=120_000)
-            page.wait_for_function(
-                f"""() => document.querySelector('{PANEL} g[data-step="join"]')
-                       .dataset.status === 'failed'""", timeout=30_000)
-            assert node_states(page) == {"load": "cached", "left": "cached",
-                                         "right": "cached", "join": "failed"}
-            error = page.inner_text(f"{PANEL} .jp-mlpipe-error")
-            assert "join" in error and "ValueError" in error
-            page.screenshot(path=str(artifacts / "panel_failed.png"))
-
-            # a long run can be cancelled from the panel: the run ends "cancelled"
-            page.evaluate("window.jupyterapp.commands.execute('docmanager:open', "
-                          "{path: 'slow.ipynb'})")
-            page.wait_for_selector(f'{PANEL} g.jp-mlpipe-node[data-step="nap"]', timeout=30_000)
-            page.click(f'{PANEL} button[data-action="run-all"]')
-            page.wait_for_function(
-                f"""() => document.querySelector('{PANEL} g[data-step="nap"]')
-                       ?.dataset.status === 'running'""", timeout=60_000)
-            t0 = time.time()
-            page.click(f'{PANEL} button[data-action="cancel"]')
-            page.wait_for_selector(f'{PANEL} .jp-mlpipe-runs li[data-state="cancelled"]',
-                                   timeout=30_000)
-            assert time.time() - t0 < 30  # not the 120 s the step would have slept
-
-            # the notebook widget (pipe.widget()) draws the same graph with the same states
-            page.evaluate("window.jupyterapp.commands.execute('docmanager:open', "
-                          "{path: 'widget.ipynb'})")
-            page.wait_for_function(
-                "() => window.jupyterapp.shell.currentWidget?.context?.path === 'widget.ipynb'"
-                " && window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel",
-                timeout=60_000)
-            page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.ready.then("
-                          "() => window.jupyterapp.commands.execute('notebook:run-all-cells'))")
-            page.wait_for_selector('.jp-OutputArea svg.mlpipe-graph g[data-step="join"]',
-                                   timeout=60_000)
-            widget = page.eval_on_selector_all(
-                ".jp-OutputArea svg.mlpipe-graph g[data-step]",
-                "els => Object.fromEntries(els.map(e => [e.dataset.step, e.dataset.status]))")
-            assert widget == {"load": "cached", "left": "cached", "right": "cached",
-                              "join": "stale"}
-            page.screenshot(path=str(artifacts / "widget.png"))
-            # the panel follows the active notebook: this one has no steps
-            assert (page.inner_text(f"{PANEL} .jp-mlpipe-graph")
-                    == "No %%step cells in this notebook.")
-            assert page.inner_text(f"{PANEL} .jp-mlpipe-details") == ""
-
+            page.screenshot(path=str(ARTIFACTS / "panel.png"))
+            check_executed_notebook(page)
+            run_with_parameters(page)
+            edit_and_fail(page)
+            open_and_compare_runs(page)
+            if os.environ.get("MLPIPE_UPDATE_SCREENSHOT"):  # refresh the README's pictures
+                for name in ("panel.png", "run-view.png"):
+                    shutil.copy(ARTIFACTS / name, REPO / "docs" / name)
+            check_wide_graph(page)
+            check_cancel(page)
+            check_widget(page)
         except Exception:
-            page.screenshot(path=str(artifacts / "panel_failure.png"))
+            page.screenshot(path=str(ARTIFACTS / "panel_failure.png"))
             raise
         finally:
             browser.close()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 def _load_jupyter_server_extension(serverapp) -> None:
     from .handlers import routes
+    from .history_routes import history_routes
     from .jobs import MlpipeSchedules, job_routes
     from .runs import RunManager
 
@@ -13,8 +14,8 @@ def _load_jupyter_server_extension(serverapp) -> None:
     root = getattr(serverapp.contents_manager, "root_dir", None) or serverapp.root_dir
     web_app.settings["mlpipe_root"] = str(Path(root).expanduser().resolve())
     web_app.settings["mlpipe_runs"] = RunManager(web_app.settings["mlpipe_root"])
-    web_app.add_handlers(".*$", routes(web_app.settings["base_url"]))
-    web_app.add_handlers(".*$", job_routes(web_app.settings["base_url"]))
+    base_url = web_app.settings["base_url"]
+    web_app.add_handlers(".*$", routes(base_url) + history_routes(base_url) + job_routes(base_url))
     schedules = MlpipeSchedules(config=serverapp.config)
     web_app.settings["mlpipe_scheduler"] = schedules.start(web_app.settings["mlpipe_root"],
                                                            serverapp.log)

@@ -2,7 +2,16 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { IGraph, IPipelineClient, IRun, IRunRequest } from './tokens';
+import {
+  IGraph,
+  IMetricPoint,
+  IPipelineClient,
+  IRun,
+  IRunComparison,
+  IRunRecord,
+  IRunRequest,
+  IStepFailure
+} from './tokens';
 
 function apiUrl(endpoint: string, query: Record<string, string> = {}): string {
   const settings = ServerConnection.makeSettings();
@@ -62,8 +71,24 @@ export function eventsUrl(runId: string): string {
   return withToken(`runs/${runId}/events`, {});
 }
 
-export function stepNotebookUrl(path: string, runId: string, step: string): string {
-  return withToken(`runs/${runId}/steps/${step}/notebook`, { path, format: 'html' });
+export function getStepNotebook(path: string, runId: string, step: string): Promise<any> {
+  return request<any>(`runs/${runId}/steps/${step}/notebook`, { path });
+}
+
+export function getStepFailure(path: string, runId: string, step: string): Promise<IStepFailure> {
+  return request<IStepFailure>(`runs/${runId}/steps/${step}/failure`, { path });
+}
+
+export function getRunRecord(path: string, runId: string): Promise<IRunRecord> {
+  return request<IRunRecord>(`runs/${runId}/record`, { path });
+}
+
+export function compareRuns(path: string, a: string, b: string): Promise<IRunComparison> {
+  return request<IRunComparison>('compare', { path, a, b });
+}
+
+export function metricsAcrossRuns(path: string): Promise<{ runs: IMetricPoint[] }> {
+  return request<{ runs: IMetricPoint[] }>('metrics', { path });
 }
 
 /** The REST client the panel's model uses. */
@@ -74,5 +99,9 @@ export const restClient: IPipelineClient = {
   startRun,
   cancelRun,
   openEvents: runId => new EventSource(eventsUrl(runId)),
-  stepNotebookUrl
+  getStepNotebook,
+  getStepFailure,
+  getRunRecord,
+  compareRuns,
+  metricsAcrossRuns
 };

@@ -2,9 +2,11 @@
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { CommandRegistry } from '@lumino/commands';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
-import { DisposableSet, IDisposable } from '@lumino/disposable';
+import { DisposableDelegate, DisposableSet, IDisposable } from '@lumino/disposable';
 
+import { latestExecutedRun } from './history';
 import { PipelineModel, RunScope } from './model';
+import { Views } from './views';
 
 /** Command ids; keyboard shortcuts for them are in schema/panel.json. */
 export namespace CommandIDs {
@@ -14,6 +16,10 @@ export namespace CommandIDs {
   export const openExecuted = 'jupyter-mlpipe:open-executed-notebook';
   export const cancelRun = 'jupyter-mlpipe:cancel-run';
   export const refresh = 'jupyter-mlpipe:refresh';
+  export const runWithParameters = 'jupyter-mlpipe:run-with-parameters';
+  export const openRun = 'jupyter-mlpipe:open-run';
+  export const compareRuns = 'jupyter-mlpipe:compare-runs';
+  export const showMetrics = 'jupyter-mlpipe:show-metrics';
 }
 
 export const PALETTE_CATEGORY = 'Pipeline';
@@ -23,11 +29,37 @@ function stepArg(args: ReadonlyPartialJSONObject): string | undefined {
   return typeof args.step === 'string' ? args.step : undefined;
 }
 
+function stringArg(args: ReadonlyPartialJSONObject, name: string): string | undefined {
+  return typeof args[name] === 'string' ? (args[name] as string) : undefined;
+}
+
+/** Run `fn` for the followed notebook's path; errors go to the panel. */
+function withPath(model: PipelineModel, fn: (path: string) => Promise<unknown>): Promise<unknown> {
+  const path = model.path;
+  if (!path) {
+    return Promise.resolve(model.report(new Error('Open a notebook first.')));
+  }
+  return fn(path).catch(err => model.report(err));
+}
+
+/** The executed notebook of `step` (from `runId`, or its latest run that has one), opened read-only. */
+async function openExecuted(model: PipelineModel, views: Views, path: string, step: string | undefined, runId?: string) {
+  if (!step) {
+    return model.report(new Error('Select a step in the graph first.'));
+  }
+  const found = runId ?? (await latestExecutedRun(model.client, path, step));
+  if (!found) {
+    return model.report(new Error(`No executed notebook for '${step}' yet: it was reused or never ran.`));
+  }
+  await views.openExecuted(path, found, step);
+}
+
 /** Register every panel action in `commands` (and `palette`); disposing the result removes them. */
 export function addCommands(
   commands: CommandRegistry,
   model: PipelineModel,
-  palette: ICommandPalette | null
+  palette: ICommandPalette | null,
+  views: Views
 ): IDisposable {
   const added = new DisposableSet();
   const run = (scope: RunScope) => (args: ReadonlyPartialJSONObject) =>
@@ -50,18 +82,44 @@ export function addCommands(
     }],
     [CommandIDs.openExecuted, {
       label: 'Open Executed Notebook of Selected Step',
-      caption: 'Open the executed notebook of the selected step from its latest run',
-      execute: async args => {
-        const url = await model.executedNotebookUrl(stepArg(args) ?? model.selected);
-        if (url) {
-          window.open(url, '_blank');
-        }
-      }
+      caption: 'Open the executed notebook of the selected step from its latest run, read-only',
+      execute: args =>
+        withPath(model, path =>
+          openExecuted(model, views, path, stepArg(args) ?? model.selected ?? undefined, stringArg(args, 'runId'))
+        )
     }],
     [CommandIDs.cancelRun, {
       label: 'Cancel Pipeline Run',
       caption: 'Stop the run going on: running steps are stopped, finished ones stay stored',
-      execute: () => model.cancel()
+      execute: () => model.cancel(),
+      isEnabled: () => !!model.liveRun
+    }],
+    [CommandIDs.runWithParameters, {
+      label: 'Run Pipeline With Parameters',
+      caption: "Run every step with these values instead of the parameters cell's",
+      execute: args => model.run('all', null, (args.params as Record<string, unknown>) || {})
+    }],
+    [CommandIDs.openRun, {
+      label: 'Open Pipeline Run',
+      caption: 'A past run: its steps, parameters, metrics and timeline',
+      execute: args => withPath(model, path => views.openRun(path, stringArg(args, 'runId') ?? model.runs?.[0]?.run_id ?? ''))
+    }],
+    [CommandIDs.compareRuns, {
+      label: 'Compare Two Pipeline Runs',
+      caption: 'Parameters, metrics and changed steps of two runs side by side (the last two by default)',
+      execute: args =>
+        withPath(model, path =>
+          views.openCompare(
+            path,
+            stringArg(args, 'a') ?? model.runs?.[1]?.run_id ?? '',
+            stringArg(args, 'b') ?? model.runs?.[0]?.run_id ?? ''
+          )
+        )
+    }],
+    [CommandIDs.showMetrics, {
+      label: 'Show Pipeline Metrics Across Runs',
+      caption: 'Each logged metric as a line chart over the runs of this notebook',
+      execute: () => withPath(model, path => views.openMetrics(path))
     }],
     [CommandIDs.refresh, {
       label: 'Refresh Pipeline',
@@ -69,6 +127,9 @@ export function addCommands(
       execute: () => model.refresh()
     }]
   ];
+  const cancelChanged = () => commands.notifyCommandChanged(CommandIDs.cancelRun);
+  model.liveRunChanged.connect(cancelChanged);
+  added.add(new DisposableDelegate(() => model.liveRunChanged.disconnect(cancelChanged)));
   for (const [id, options] of specs) {
     added.add(commands.addCommand(id, options));
     if (palette) {

@@ -1,7 +1,9 @@
 /** JupyterLab plugin: the pipeline model, its commands (palette category "Pipeline") and the left-sidebar panel. */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
-import { INotebookTracker } from '@jupyterlab/notebook';
+import { IEditorServices } from '@jupyterlab/codeeditor';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { restClient } from './api';
@@ -9,6 +11,7 @@ import { addCommands } from './commands';
 import { PipelineModel } from './model';
 import { NotebookLink } from './notebookLink';
 import { PipelinePanel } from './panel';
+import { Views } from './views';
 
 const icon = new LabIcon({
   name: 'jupyter-mlpipe:pipeline',
@@ -23,17 +26,21 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-mlpipe-labextension:panel',
   description: 'The active notebook\'s pipeline graph, live runs and run history.',
   autoStart: true,
-  requires: [INotebookTracker],
+  requires: [INotebookTracker, IRenderMimeRegistry, IEditorServices, NotebookPanel.IContentFactory],
   optional: [ILayoutRestorer, ICommandPalette],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
+    rendermime: IRenderMimeRegistry,
+    editorServices: IEditorServices,
+    contentFactory: NotebookPanel.IContentFactory,
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null
   ) => {
     const model = new PipelineModel(restClient);
     const link = new NotebookLink(tracker, model);
-    const commands = addCommands(app.commands, model, palette);
+    const views = new Views({ app, client: restClient, rendermime, editorServices, contentFactory });
+    const commands = addCommands(app.commands, model, palette, views);
     const panel = new PipelinePanel(model, app.commands);
     panel.title.icon = icon;
     panel.disposed.connect(() => {

@@ -1,20 +1,28 @@
 /** The panel's state (followed notebook, graph, live step states, selection, runs, error) and its actions. */
 import { IDisposable } from '@lumino/disposable';
-import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
+import { RunFollower } from './runFollower';
 import {
   FINAL_STATUSES,
-  IEventStream,
   IGraph,
   IPipelineClient,
   IPipelineDocument,
   IRun,
-  IRunEnded,
   IRunRequest,
+  IStepFailure,
   IStepProgress,
   StepStatus
 } from './tokens';
+
+/** Outcomes shown over a graph status: a success over "cached", a failure over "stale". */
+const KEPT_OVER: Record<string, StepStatus> = {
+  succeeded: 'cached',
+  reused: 'cached',
+  failed: 'stale',
+  skipped: 'stale',
+  cancelled: 'stale'
+};
 
 /** What a run button runs: every step, the selected step again, or it and what it needs. */
 export type RunScope = 'all' | 'step' | 'upto';
@@ -56,6 +64,39 @@ export class PipelineModel implements IDisposable {
   /** A run started being followed (its id) or ended (null). */
   get liveRunChanged(): ISignal<this, string | null> {
     return this._liveRunChanged;
+  }
+
+  /** The notebook gained or lost unsaved edits (the graph shows the saved version). */
+  get dirtyChanged(): ISignal<this, boolean> {
+    return this._dirtyChanged;
+  }
+
+  /** A failed step's traceback arrived. */
+  get failureChanged(): ISignal<this, IStepFailure> {
+    return this._failureChanged;
+  }
+
+  get dirty(): boolean {
+    return this._dirty;
+  }
+
+  get client(): IPipelineClient {
+    return this._client;
+  }
+
+  /** Steps of the run being followed, as last reported (for the k/N progress). */
+  get progress(): readonly IStepProgress[] {
+    return Object.values(this._progress);
+  }
+
+  /** When the followed run started (seconds since the epoch), or null. */
+  get runStarted(): number | null {
+    return this._runStarted;
+  }
+
+  /** The traceback of `step`'s last failure, once loaded. */
+  failureOf(step: string): IStepFailure | undefined {
+    return this._failures[step];
   }
 
   get path(): string | null {
@@ -104,7 +145,9 @@ export class PipelineModel implements IDisposable {
     this._selected = null;
     this._states = {};
     this._outcome = {};
+    this._failures = {};
     this._setLiveRun(null);
+    this.setDirty(false);
     this._graphChanged.emit(null);
     if (!doc) {
       this._runs = null;
@@ -114,15 +157,27 @@ export class PipelineModel implements IDisposable {
     void ready.then(() => this.refresh());
   }
 
-  /** The followed notebook was saved: its graph may have changed. */
+  /** The followed notebook was saved: its graph may have changed; finished colours end here. */
   documentSaved(): void {
+    this.setDirty(false);
     if (!this._liveRun) {
       this._outcome = {};
+      this._failures = {};
       void this.refresh();
     }
   }
 
+  setDirty(dirty: boolean): void {
+    if (dirty !== this._dirty) {
+      this._dirty = dirty;
+      this._dirtyChanged.emit(dirty);
+    }
+  }
+
   select(step: string | null): void {
+    if (step === this._selected) {
+      return;
+    }
     this._selected = step;
     this._selectionChanged.emit(step);
   }
@@ -141,15 +196,16 @@ export class PipelineModel implements IDisposable {
       this._graph = graph;
       this._states = {};
       for (const s of graph.steps) {
-        // a step that failed (or was skipped) in the last run stays red (grey) until it runs again
+        // the last run's colours stay until an edit: green over cached, red/grey over stale
         const last = this._outcome[s.name];
-        if (last && s.status === 'stale') {
+        if (last && KEPT_OVER[last.state] === s.status) {
           this._states[s.name] = last.state;
         }
       }
       this._setError(null);
       this._graphChanged.emit(graph);
       if (graph.active_run && !this._liveRun) {
+        this._progress = {};
         this._watch(graph.active_run);
       }
     } catch (err) {
@@ -161,7 +217,11 @@ export class PipelineModel implements IDisposable {
   }
 
   /** Start a run (saving the notebook first) and follow it live; `step` defaults to the selected one. */
-  async run(scope: RunScope, step: string | null = this._selected): Promise<void> {
+  async run(
+    scope: RunScope,
+    step: string | null = this._selected,
+    params?: Record<string, unknown>
+  ): Promise<void> {
     const path = this.path;
     if (!path) {
       return this._setError(new Error('Open a notebook first.'));
@@ -175,12 +235,17 @@ export class PipelineModel implements IDisposable {
         : scope === 'step'
           ? { path, only: [step!], force: true }
           : { path, upto: step! };
+    if (params && Object.keys(params).length) {
+      body.params = params;
+    }
     try {
       if (this._document?.dirty) {
         await this._document.save();
       }
       const run = await this._client.startRun(body);
       this._setError(null);
+      this._progress = {};
+      this._runStarted = run.started;
       this._applyRun(run);
       this._watch(run.run_id);
     } catch (err) {
@@ -204,31 +269,9 @@ export class PipelineModel implements IDisposable {
     }
   }
 
-  /** The page of `step`'s executed notebook from its latest run that has one; null (and an error) if none. */
-  async executedNotebookUrl(step: string | null = this._selected): Promise<string | null> {
-    const path = this.path;
-    if (!path) {
-      this._setError(new Error('Open a notebook first.'));
-      return null;
-    }
-    if (!step) {
-      this._setError(new Error('Select a step in the graph first.'));
-      return null;
-    }
-    try {
-      const { runs } = await this._client.listRuns(path, 10);
-      for (const r of runs) {
-        const run = await this._client.getRun(path, r.run_id);
-        if (run.steps?.some(s => s.name === step && s.has_notebook)) {
-          this._setError(null);
-          return this._client.stepNotebookUrl(path, run.run_id, step);
-        }
-      }
-      this._setError(new Error(`No executed notebook for '${step}' yet: it was reused or never ran.`));
-    } catch (err) {
-      this._setError(err);
-    }
-    return null;
+  /** Show `err` (or clear with null) as the panel's error. */
+  report(err: unknown): void {
+    this._setError(err);
   }
 
   /** Stop following runs (closing the event stream, stopping the poll) and drop all listeners. */
@@ -245,7 +288,8 @@ export class PipelineModel implements IDisposable {
     const states = { ...this._states };
     for (const s of run.steps || []) {
       states[s.name] = s.state;
-      if (s.state === 'failed' || s.state === 'skipped') {
+      this._progress[s.name] = s;
+      if (FINAL_STATUSES.has(s.state) || s.state === 'cancelled') {
         this._outcome[s.name] = s;
       } else {
         delete this._outcome[s.name];
@@ -261,64 +305,24 @@ export class PipelineModel implements IDisposable {
     this._setLiveRun(runId);
     const path = this.path!;
     const mine = () => this.path === path && this._liveRun === runId;
-    const source = this._client.openEvents(runId);
-    this._events = source;
-    source.addEventListener('snapshot', ev => {
-      if (mine()) {
-        this._applyRun(JSON.parse(ev.data) as IRun);
-      }
-    });
-    source.addEventListener('step', ev => {
-      if (mine()) {
-        this._applyRun({ steps: [JSON.parse(ev.data).step as IStepProgress] });
-      }
-    });
-    source.addEventListener('run', ev => {
-      this._closeEvents(source);
-      const ended = JSON.parse(ev.data) as IRunEnded;
-      const shown = mine();
-      void this._finish(runId, path).then(() => {
-        if (shown && ended.error) {
-          this._setError(new Error(ended.error));
-        }
-      });
-    });
-    source.onerror = () => {
-      this._closeEvents(source);
-      if (mine()) {
-        this._pollRun(runId, path);
-      }
-    };
-    void this._loadRuns();
-  }
-
-  /** Poll the run until it ends (the event stream failed). */
-  private _pollRun(runId: string, path: string): void {
-    const poll = new Poll({
-      factory: async () => {
-        let ended = false;
-        try {
-          const run = await this._client.getRun(path, runId);
-          if (this._poll !== poll) {
-            return;
-          }
+    this._follower = new RunFollower(this._client, path, runId, this._pollInterval, {
+      onRun: run => {
+        if (mine()) {
+          this._runStarted = run.started ?? this._runStarted;
           this._applyRun(run);
-          ended = !run.live || (run.steps || []).every(s => FINAL_STATUSES.has(s.state));
-        } catch (err) {
-          this._setError(err);
-          ended = true;
-        }
-        if (ended && this._poll === poll) {
-          this._stopPolling();
-          await this._finish(runId, path);
         }
       },
-      frequency: { interval: this._pollInterval, backoff: false },
-      name: 'jupyter-mlpipe:run',
-      standby: 'never'
+      onEnded: ended => {
+        const shown = mine();
+        void this._finish(runId, path).then(() => {
+          if (shown && ended?.error) {
+            this._setError(new Error(ended.error));
+          }
+        });
+      },
+      onError: err => this._setError(err)
     });
-    this._stopPolling();
-    this._poll = poll;
+    void this._loadRuns();
   }
 
   /** The run ended: reload, and say which steps failed. */
@@ -332,6 +336,17 @@ export class PipelineModel implements IDisposable {
     if (failed.length) {
       this._setError(
         new Error(`Run ${runId} failed:\n` + failed.map(s => s.error || s.name).join('\n'))
+      );
+    }
+    for (const s of failed.filter(f => f.has_notebook)) {
+      void this._client.getStepFailure(path, runId, s.name).then(
+        failure => {
+          if (this.path === path) {
+            this._failures[s.name] = failure;
+            this._failureChanged.emit(failure);
+          }
+        },
+        () => undefined // no traceback to show: the message above stays
       );
     }
   }
@@ -353,23 +368,17 @@ export class PipelineModel implements IDisposable {
   }
 
   private _stopWatching(): void {
-    this._closeEvents(this._events);
-    this._stopPolling();
-  }
-
-  private _closeEvents(source: IEventStream | null): void {
-    source?.close();
-    if (source === this._events) {
-      this._events = null;
-    }
-  }
-
-  private _stopPolling(): void {
-    this._poll?.dispose();
-    this._poll = null;
+    this._follower?.dispose();
+    this._follower = null;
   }
 
   private _setLiveRun(runId: string | null): void {
+    if (runId && runId !== this._liveRun && this._runStarted == null) {
+      this._runStarted = Date.now() / 1000;
+    }
+    if (!runId) {
+      this._runStarted = null;
+    }
     if (runId !== this._liveRun) {
       this._liveRun = runId;
       this._liveRunChanged.emit(runId);
@@ -391,16 +400,21 @@ export class PipelineModel implements IDisposable {
   private _graph: IGraph | null = null;
   private _states: Record<string, StepStatus> = {};
   private _outcome: Record<string, IStepProgress> = {};
+  private _progress: Record<string, IStepProgress> = {};
+  private _failures: Record<string, IStepFailure> = {};
+  private _runStarted: number | null = null;
+  private _dirty = false;
   private _selected: string | null = null;
   private _liveRun: string | null = null;
   private _runs: IRun[] | null = null;
   private _error: string | null = null;
-  private _events: IEventStream | null = null;
-  private _poll: Poll | null = null;
+  private _follower: RunFollower | null = null;
   private readonly _graphChanged = new Signal<this, IGraph | null>(this);
   private readonly _statesChanged = new Signal<this, Readonly<Record<string, StepStatus>>>(this);
   private readonly _selectionChanged = new Signal<this, string | null>(this);
   private readonly _runsChanged = new Signal<this, IRun[] | null>(this);
   private readonly _errorChanged = new Signal<this, string | null>(this);
   private readonly _liveRunChanged = new Signal<this, string | null>(this);
+  private readonly _dirtyChanged = new Signal<this, boolean>(this);
+  private readonly _failureChanged = new Signal<this, IStepFailure>(this);
 }

@@ -24,7 +24,7 @@ export class NotebookLink implements IDisposable {
       return;
     }
     this._isDisposed = true;
-    this._notebook?.context.saveState.disconnect(this._onSave, this);
+    this._unwatch();
     Signal.clearData(this);
   }
 
@@ -32,7 +32,7 @@ export class NotebookLink implements IDisposable {
     if (nb === this._notebook) {
       return;
     }
-    this._notebook?.context.saveState.disconnect(this._onSave, this);
+    this._unwatch();
     this._notebook = nb;
     if (!nb) {
       this._model.follow(null);
@@ -40,6 +40,8 @@ export class NotebookLink implements IDisposable {
     }
     const context = nb.context;
     context.saveState.connect(this._onSave, this);
+    context.model.stateChanged.connect(this._onModelState, this);
+    nb.content.activeCellChanged.connect(this._onActiveCell, this);
     const doc: IPipelineDocument = {
       get path() {
         return context.path;
@@ -52,6 +54,33 @@ export class NotebookLink implements IDisposable {
     this._model.follow(doc, context.ready);
   }
 
+  private _unwatch(): void {
+    this._notebook?.context.saveState.disconnect(this._onSave, this);
+    this._notebook?.context.model?.stateChanged.disconnect(this._onModelState, this);
+    this._notebook?.content.activeCellChanged.disconnect(this._onActiveCell, this);
+  }
+
+  /** Moving to a step's cell in the notebook selects that step in the graph. */
+  private _onActiveCell(): void {
+    const nb = this._notebook?.content;
+    const cell = nb?.activeCell;
+    const steps = this._model.graph?.steps || [];
+    const step = cell && (steps.find(s => s.cell_id && s.cell_id === cell.model.id) ||
+      steps.find(s => !s.cell_id && s.cell === nb!.activeCellIndex));
+    if (step) {
+      this._fromNotebook = true;
+      this._model.select(step.name);
+      this._fromNotebook = false;
+    }
+  }
+
+  /** Unsaved edits: the panel says the graph shows the saved version. */
+  private _onModelState(_: unknown, change: { name: string }): void {
+    if (change.name === 'dirty' && this._notebook) {
+      this._model.setDirty(this._notebook.context.model.dirty);
+    }
+  }
+
   private _onSave(_: unknown, state: DocumentRegistry.SaveState): void {
     if (state === 'completed') {
       this._model.documentSaved();
@@ -62,7 +91,7 @@ export class NotebookLink implements IDisposable {
   private _showCell(step: string | null): void {
     const info = this._model.graph?.steps.find(s => s.name === step);
     const nb = this._notebook?.content;
-    if (!info || !nb) {
+    if (!info || !nb || this._fromNotebook) {
       return;
     }
     let index = nb.widgets.findIndex(c => info.cell_id && c.model.id === info.cell_id);
@@ -78,4 +107,5 @@ export class NotebookLink implements IDisposable {
   private readonly _model: PipelineModel;
   private _notebook: NotebookPanel | null = null;
   private _isDisposed = false;
+  private _fromNotebook = false;
 }

@@ -9,7 +9,8 @@ export type StepStatus =
   | 'succeeded'
   | 'reused'
   | 'failed'
-  | 'skipped';
+  | 'skipped'
+  | 'cancelled';
 
 /** Where a run stands; "cancelled" is what the server records for a run stopped from the panel. */
 export type RunState = 'starting' | 'running' | 'succeeded' | 'failed' | 'interrupted' | 'cancelled';
@@ -41,6 +42,8 @@ export interface IGraph {
   order: string[];
   warnings: string[];
   active_run: string | null;
+  /** The parameters cell's values (a run may override them). */
+  parameters?: Record<string, unknown>;
 }
 
 export interface IStepProgress {
@@ -49,6 +52,9 @@ export interface IStepProgress {
   duration: number | null;
   error: string | null;
   has_notebook: boolean;
+  started?: number | null;
+  finished?: number | null;
+  reused?: boolean;
 }
 
 export interface IRun {
@@ -68,6 +74,49 @@ export interface IRunRequest {
   only?: string[];
   upto?: string;
   force?: boolean;
+  params?: Record<string, unknown>;
+}
+
+/** A finished run as GET runs/ID/record gives it: steps, parameters, last metric values. */
+export interface IRunRecord {
+  run_id: string;
+  state: RunState;
+  started: number;
+  finished: number | null;
+  duration: number | null;
+  error: string | null;
+  params: Record<string, unknown>;
+  logged_params: Record<string, unknown>;
+  metrics: Record<string, { value: number | string; step: string; reused: boolean }>;
+  steps: IStepProgress[];
+}
+
+/** Two runs side by side (GET compare): what differs, as `mlpipe runs --compare` prints it. */
+export interface IRunComparison {
+  a: IRunRecord;
+  b: IRunRecord;
+  params: Record<string, [unknown, unknown]>;
+  metrics: Record<string, [unknown, unknown]>;
+  steps: Record<string, string>;
+}
+
+/** One run's metric values, a point per metric on the chart across runs. */
+export interface IMetricPoint {
+  run_id: string;
+  started: number;
+  state: RunState;
+  metrics: Record<string, number>;
+}
+
+/** How a failed step failed, read from its executed notebook. */
+export interface IStepFailure {
+  step: string;
+  run_id: string;
+  ename: string;
+  evalue: string;
+  traceback: string;
+  line: number | null;
+  line_text: string | null;
 }
 
 /** The final server-sent event of a run. */
@@ -93,8 +142,12 @@ export interface IPipelineClient {
   cancelRun(runId: string): Promise<IRun>;
   /** Server-sent events of a live run: snapshot, step..., run. */
   openEvents(runId: string): IEventStream;
-  /** The executed notebook of `step` in `runId`, as a page the browser opens. */
-  stepNotebookUrl(path: string, runId: string, step: string): string;
+  /** The executed notebook of `step` in `runId` (nbformat JSON). */
+  getStepNotebook(path: string, runId: string, step: string): Promise<any>;
+  getStepFailure(path: string, runId: string, step: string): Promise<IStepFailure>;
+  getRunRecord(path: string, runId: string): Promise<IRunRecord>;
+  compareRuns(path: string, a: string, b: string): Promise<IRunComparison>;
+  metricsAcrossRuns(path: string): Promise<{ runs: IMetricPoint[] }>;
 }
 
 /** The notebook the model follows: its path, and saving it before a run. */

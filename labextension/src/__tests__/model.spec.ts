@@ -1,4 +1,5 @@
 /** Unit spec of PipelineModel: a fake REST client and a fake event stream stand in for the server. */
+import { latestExecutedRun } from '../history';
 import { PipelineModel } from '../model';
 import {
   IEventStream,
@@ -84,7 +85,16 @@ class FakeClient implements IPipelineClient {
     this.streams.push(stream);
     return stream;
   });
-  stepNotebookUrl = (path: string, runId: string, name: string) => `nb/${path}/${runId}/${name}`;
+  failures: string[] = [];
+  getStepNotebook = jest.fn(async () => ({ cells: [] }));
+  getStepFailure = jest.fn(async (_path: string, runId: string, name: string) => {
+    this.failures.push(name);
+    return { step: name, run_id: runId, ename: 'ValueError', evalue: 'boom',
+             traceback: 'ValueError: boom', line: 2, line_text: 'raise ValueError' };
+  });
+  getRunRecord = jest.fn();
+  compareRuns = jest.fn();
+  metricsAcrossRuns = jest.fn();
 }
 
 function doc(path = 'demo.ipynb', dirty = false): IPipelineDocument & { saves: number } {
@@ -183,9 +193,13 @@ describe('PipelineModel', () => {
     expect(recoloured.map(s => s.load)).toEqual(['pending', 'running', 'succeeded', 'succeeded']);
     expect(live).toEqual(['r1', null]);
     expect(model.liveRun).toBeNull();
-    expect(model.states).toEqual({}); // the reloaded graph says "cached"
+    // the reloaded graph says "cached"; the run's colours stay until the next edit
+    expect(model.states).toEqual({ load: 'succeeded', join: 'succeeded' });
     expect(model.runs).toEqual(client.runs);
     expect(model.error).toBeNull();
+    model.documentSaved();
+    await settle();
+    expect(model.states).toEqual({});
   });
 
   it('keeps a failed step red after the run and says why', async () => {
@@ -198,7 +212,7 @@ describe('PipelineModel', () => {
     client.graph = graph({ load: 'cached', join: 'stale' });
     events.send('run', { run_id: 'r1', state: 'failed', error: null });
     await settle();
-    expect(model.states).toEqual({ join: 'failed' });
+    expect(model.states).toEqual({ load: 'succeeded', join: 'failed' });
     expect(model.outcomeOf('join')!.error).toBe('ValueError: boom');
     expect(model.error).toBe('Run r1 failed:\nValueError: boom');
     // a save forgets the last run's outcome: the edited step is plain stale again
@@ -250,9 +264,8 @@ describe('PipelineModel', () => {
                    run('r1', [progress('join', 'succeeded')], false)];
     model.follow(doc());
     await settle();
-    expect(await model.executedNotebookUrl('join')).toBe('nb/demo.ipynb/r1/join');
-    expect(await model.executedNotebookUrl('load')).toBeNull();
-    expect(model.error).toBe("No executed notebook for 'load' yet: it was reused or never ran.");
+    expect(await latestExecutedRun(client, 'demo.ipynb', 'join')).toBe('r1');
+    expect(await latestExecutedRun(client, 'demo.ipynb', 'load')).toBeNull();
   });
 
   it('stops watching a run when it follows another notebook', async () => {
@@ -295,5 +308,44 @@ describe('PipelineModel', () => {
     expect(calls).toBeGreaterThan(0);
     await new Promise(resolve => setTimeout(resolve, 30));
     expect(client.getRun.mock.calls.length).toBe(calls);
+  });
+
+  it("loads a failed step's traceback once the run ends", async () => {
+    model.follow(doc());
+    await settle();
+    await model.run('all');
+    const events = client.streams[0];
+    const failure = { ...progress('join', 'failed', 'ValueError: boom'), has_notebook: true };
+    events.send('step', { run_id: 'r1', step: failure });
+    client.graph = graph({ load: 'cached', join: 'stale' });
+    const loaded: string[] = [];
+    model.failureChanged.connect((_, f) => loaded.push(f.step));
+    events.send('run', { run_id: 'r1', state: 'failed', error: null });
+    await settle();
+    await settle();
+    expect(loaded).toEqual(['join']);
+    expect(model.failureOf('join')!.line_text).toBe('raise ValueError');
+  });
+
+  it('runs with parameters from the form, and tracks unsaved edits', async () => {
+    model.follow(doc());
+    await settle();
+    const dirty: boolean[] = [];
+    model.dirtyChanged.connect((_, d) => dirty.push(d));
+    model.setDirty(true);
+    model.setDirty(true);
+    model.documentSaved();
+    expect(dirty).toEqual([true, false]);
+    await model.run('all', null, { scale: 3 });
+    expect(client.started).toEqual([{ path: 'demo.ipynb', params: { scale: 3 } }]);
+  });
+
+  it('counts progress from the steps of the followed run', async () => {
+    model.follow(doc());
+    await settle();
+    await model.run('all');
+    client.streams[0].send('step', { run_id: 'r1', step: progress('load', 'succeeded') });
+    expect(model.progress.map(s => s.state)).toEqual(['succeeded', 'pending']);
+    expect(model.runStarted).toBe(0);
   });
 });

@@ -1,0 +1,86 @@
+/** Unit spec of the panel's pure helpers: progress, parameters form, compare picks, viewport, layout, charts. */
+import { metricSeries } from '../charts';
+import { layout } from '../graph';
+import { togglePick } from '../history';
+import { changedParameters, parameterFields, parseField } from '../paramsForm';
+import { formatSeconds, progressText, runProgress } from '../progress';
+import { IMetricPoint, IStep, IStepProgress } from '../tokens';
+import { revealed, zoomed } from '../viewport';
+
+function sp(name: string, state: IStepProgress['state'], started: number | null = null): IStepProgress {
+  return { name, state, duration: null, error: null, has_notebook: false, started };
+}
+
+describe('progress', () => {
+  it('counts finished steps and times running ones', () => {
+    const p = runProgress([sp('a', 'succeeded', 0), sp('b', 'running', 8), sp('c', 'pending')], 0, 10);
+    expect(p).toEqual({ done: 1, total: 3, elapsed: 10, running: [{ name: 'b', elapsed: 2 }] });
+    expect(progressText(p)).toBe('1/3 steps · 10.0 s · running: b 2.0 s');
+    expect(formatSeconds(125)).toBe('2 min 5 s');
+  });
+});
+
+describe('parameters form', () => {
+  it('types fields by their literal defaults and reads back only what changed', () => {
+    const fields = parameterFields({ n: 3, lr: 0.1, on: true, name: 'x', data: [1, 2] });
+    expect(fields.map(f => [f.name, f.kind])).toEqual([
+      ['n', 'int'], ['lr', 'float'], ['on', 'bool'], ['name', 'str']
+    ]);
+    expect(() => parseField(fields[0], '2.5')).toThrow('n must be a whole number');
+    expect(() => parseField(fields[1], 'abc')).toThrow('lr must be a number');
+    const typed: Record<string, { text: string; checked: boolean }> = {
+      n: { text: '5', checked: false },
+      lr: { text: '0.1', checked: false },
+      on: { text: '', checked: false },
+      name: { text: 'x', checked: false }
+    };
+    expect(changedParameters(fields, name => typed[name])).toEqual({ n: 5, on: false });
+  });
+});
+
+describe('compare picks', () => {
+  it('keeps the last two runs picked', () => {
+    expect(togglePick(['a', 'b'], 'c')).toEqual(['b', 'c']);
+    expect(togglePick(['a', 'b'], 'a')).toEqual(['b']);
+  });
+});
+
+describe('viewport', () => {
+  it('zooms around the centre and reveals a node outside the view', () => {
+    expect(zoomed({ x: 0, y: 0, w: 100, h: 50 }, 2)).toEqual({ x: 25, y: 12.5, w: 50, h: 25 });
+    const box = { x: 0, y: 0, w: 50, h: 25 };
+    expect(revealed(box, { x: 10, y: 5, w: 10, h: 5 })).toBe(box);
+    expect(revealed(box, { x: 200, y: 100, w: 10, h: 10 })).toEqual({ x: 180, y: 92.5, w: 50, h: 25 });
+  });
+});
+
+function node(name: string, cell: number): IStep {
+  return { name, cell, cell_id: null, inputs: [], outputs: [], upstream: [], status: 'stale', reasons: [], duration: null };
+}
+
+describe('layout', () => {
+  it('puts siblings left to right in cell order', () => {
+    const steps = [node('load', 3), node('left', 4), node('right', 5), node('mid', 6), node('join', 7)];
+    const edges = ['left', 'right', 'mid'].flatMap(s => [
+      { source: 'load', target: s, label: '' },
+      { source: s, target: 'join', label: '' }
+    ]);
+    const { nodes, width } = layout(steps, edges);
+    const xs = ['left', 'right', 'mid'].map(s => nodes.get(s)!.x);
+    expect([...xs].sort((a, b) => a - b)).toEqual(xs);
+    expect(nodes.get('load')!.y).toBeLessThan(nodes.get('left')!.y);
+    for (const b of nodes.values()) {
+      expect(b.x + b.width).toBeLessThanOrEqual(width);
+    }
+  });
+});
+
+describe('metric series', () => {
+  it('collects each metric across runs, oldest first', () => {
+    const runs: IMetricPoint[] = [
+      { run_id: 'r1', started: 1, state: 'succeeded', metrics: { acc: 0.5 } },
+      { run_id: 'r2', started: 2, state: 'succeeded', metrics: { acc: 0.7, loss: 1 } }
+    ];
+    expect([...metricSeries(runs).entries()]).toEqual([['acc', [[0, 0.5], [1, 0.7]]], ['loss', [[1, 1]]]]);
+  });
+});
