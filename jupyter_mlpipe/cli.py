@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import os
 import shutil
 import signal
 import sqlite3
@@ -14,12 +13,12 @@ import threading
 import time
 from pathlib import Path
 
-from . import cli_jobs
-from .errors import CacheError, MlpipeError
+from . import cli_history, cli_jobs
+from .cli_print import SYMBOL, fmt_time, out
+from .errors import MlpipeError
 from .models import StepState
 
-SYMBOL = {"succeeded": "✓", "reused": "↺", "failed": "✗", "skipped": "-", "running": "▶",
-          "cached": "✓", "stale": "•"}
+
 
 
 def _value(text: str):
@@ -28,16 +27,6 @@ def _value(text: str):
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
-
-
-def _fmt_time(sec: float | None) -> str:
-    if sec is None:
-        return ""
-    return f"{sec:.2f}s" if sec < 10 else f"{sec:.1f}s" if sec < 600 else f"{sec / 60:.1f}min"
-
-
-def _out(line: str = "") -> None:
-    print(line, flush=True)
 
 
 class Progress:
@@ -61,7 +50,7 @@ class Progress:
             if s.state is StepState.REUSED:
                 detail = "; ".join(s.reasons)
             elif s.state is StepState.SUCCEEDED:
-                detail = _fmt_time(s.duration)
+                detail = fmt_time(s.duration)
             else:
                 detail = (s.error or "").splitlines()[0] if s.error else ""
         sym = SYMBOL.get(state, " ")
@@ -107,7 +96,7 @@ def cmd_run(a) -> int:
         return 130
     finally:
         progress.close()
-    _out(run.summary())
+    out(run.summary())
     if not run.ok:
         for s in run.failed:
             print(f"\n✗ step '{s.name}' failed", file=sys.stderr)
@@ -133,12 +122,12 @@ def cmd_status(a) -> int:
     for r in rows:
         sym = SYMBOL.get(str(r.state), " ")
         why = "" if r.state is StepState.CACHED else f"{r.verdict}: " + "; ".join(r.reasons)
-        _out(f"{sym} {r.name:<{width}}  {str(r.state):<7} {why}".rstrip())
+        out(f"{sym} {r.name:<{width}}  {str(r.state):<7} {why}".rstrip())
     stale = [r for r in rows if r.state is not StepState.CACHED]
     maybe = sum(1 for r in stale if not r.certain)
     detail = (f" ({len(stale) - maybe} will re-run, {maybe} may re-run: reused if their "
               "inputs come out unchanged)" if stale else "")
-    _out(f"{len(rows) - len(stale)} cached, {len(stale)} stale{detail}")
+    out(f"{len(rows) - len(stale)} cached, {len(stale)} stale{detail}")
     return 0
 
 
@@ -154,7 +143,7 @@ def cmd_graph(a) -> int:
     fmt = out.suffix.lstrip(".").lower()
     if fmt in ("dot", "gv"):
         out.write_text(dot)
-        _out(f"wrote {out}")
+        out(f"wrote {out}")
         return 0
     exe = shutil.which("dot")
     if exe is None:
@@ -163,148 +152,7 @@ def cmd_graph(a) -> int:
             "(Debian/Ubuntu: `apt-get install graphviz`; macOS: `brew install graphviz`; conda: "
             "`conda install graphviz`), or write DOT with `-o pipeline.dot`.")
     subprocess.run([exe, f"-T{fmt}", "-o", str(out)], input=dot.encode(), check=True)
-    _out(f"wrote {out}")
-    return 0
-
-
-def _store_for(notebook: str | None):
-    from .store.files import Store, store_home
-
-    if notebook:
-        return Store.for_notebook(notebook)
-    env = os.environ.get("MLPIPE_HOME")
-    return Store(Path(env) if env else store_home(Path.cwd() / "x.ipynb"))
-
-
-def cmd_runs(a) -> int:
-    from .store.history import History
-    from .tracking import compare, fmt_value, run_record
-
-    store = _store_for(a.notebook)
-    h = History(store.home)
-    if a.compare:
-        return _print_compare(compare(h, *a.compare))
-    nb = str(Path(a.notebook).resolve()) if a.notebook else None
-    rows = h.runs(nb, a.limit)
-    if not rows:
-        _out("no runs recorded yet")
-        return 0
-    _out(f"{'RUN':<24} {'STATE':<11} {'STARTED':<17} {'TIME':>8}  {'REUSED':>6}  STEPS  NOTEBOOK")
-    for r in rows:
-        rec = run_record(h, r["run_id"]) or {}
-        took = _fmt_time((r["finished"] or time.time()) - r["started"])
-        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"]))
-        steps = " ".join(f"{n} {k}" for k, n in sorted(r["counts"].items()))
-        reused = f"{rec.get('reused', 0)}/{sum(r['counts'].values())}"
-        _out(f"{r['run_id']:<24} {r['state']:<11} {started:<17} {took:>8}  {reused:>6}  {steps}  "
-             f"{Path(r['notebook']).name}")
-        if r.get("trigger"):
-            _out(f"    trigger: {r['trigger']}")
-        params = rec.get("logged_params") or {}
-        if params:
-            _out("    params:  " + ", ".join(f"{k}={fmt_value(v)}" for k, v in params.items()))
-        metrics = rec.get("last_metrics") or {}
-        if metrics:
-            _out("    metrics: " + ", ".join(f"{k}={fmt_value(m['value'])}"
-                                           for k, m in metrics.items()))
-    return 0
-
-
-def _print_compare(diff: dict) -> int:
-    from .tracking import fmt_value
-
-    a, b = diff["a"]["run_id"], diff["b"]["run_id"]
-    _out(f"compare {a} -> {b}")
-    _out("parameters:" + ("" if diff["params"] else " same"))
-    for k, (va, vb) in diff["params"].items():
-        _out(f"  {k}: {fmt_value(va)} -> {fmt_value(vb)}")
-    _out("metrics:" + ("" if diff["metrics"] else " same"))
-    for k, (va, vb) in diff["metrics"].items():
-        delta = f" ({vb - va:+.4g})" if isinstance(va, float) and isinstance(vb, float) else ""
-        _out(f"  {k}: {fmt_value(va)} -> {fmt_value(vb)}{delta}")
-    changed = [n for n, s in diff["steps"].items() if s != "same"]
-    _out("steps:" + ("" if changed else " all the same (same keys)"))
-    for n, s in diff["steps"].items():
-        if s != "same":
-            _out(f"  {n}: {s}")
-    same = [n for n, s in diff["steps"].items() if s == "same"]
-    if same and changed:
-        _out("  unchanged: " + ", ".join(same))
-    return 0
-
-
-def cmd_show(a) -> int:
-    from .store.history import History
-
-    store = _store_for(a.notebook)
-    run = History(store.home).run(a.run_id)
-    if run is None:
-        raise MlpipeError(f"no run '{a.run_id}' in {store.home}; `mlpipe runs` lists them")
-    _out(f"run {run['run_id']}  {run['state']}  {Path(run['notebook']).name}  ({run['kind']})")
-    if run["params"]:
-        _out("parameters: " + ", ".join(f"{k}={v!r}" for k, v in run["params"].items()))
-    for s in run["steps"]:
-        took = _fmt_time((s["finished"] or 0) - (s["started"] or 0)) if s["finished"] else ""
-        _out(f"  {SYMBOL.get(s['state'], ' ')} {s['step']:<24} {s['state']:<9} {took:>8}  "
-             + (s["error"].splitlines()[0] if s["error"] else (s["notebook"] or "")))
-    for m in run.get("metrics", []):
-        _out(f"  {m['kind'] or 'metric'} {m['step']}.{m['name']} = {m['value']}")
-    return 0
-
-
-def cmd_cache(a) -> int:
-    a.notebook = a.notebook or a.notebook_opt
-    if a.action in ("push", "pull"):
-        return _cache_sync(a)
-    store = _store_for(a.notebook)
-    if a.action == "ls":
-        _cache_ls(store, a.notebook)
-    elif a.action == "gc" and (a.max_size or _config(a.notebook).max_size):
-        from .store.remote import parse_size
-        from .store.usage import evict
-
-        r = evict(store, parse_size(a.max_size) if a.max_size else _config(a.notebook).max_size)
-        _out(f"removed {r['entries']} least recently used results ({r['bytes'] / 1e6:.1f} MB)")
-    elif a.action == "gc":
-        r = store.gc(older_than_days=a.older_than)
-        _out(f"removed {r['entries']} entries, {r['objects']} artifacts, {r['blobs']} files "
-             f"({r['bytes'] / 1e6:.1f} MB), {r['runs']} run folders")
-    elif a.action == "clear":
-        store.clear()
-        _out(f"cleared the cache in {store.home} (run history kept)")
-    return 0
-
-
-def _config(notebook: str | None):
-    from .store.remote import store_config  # the store modules load only for `cache`
-    return store_config(Path(notebook or "x").resolve().parent)
-
-
-def _cache_ls(store, notebook: str | None) -> None:
-    from .store.remote import open_remote
-    from .store.usage import listing
-
-    for line in listing(store, open_remote(Path(notebook or "x").resolve().parent)):
-        _out(line)
-
-
-def _cache_sync(a) -> int:
-    if not a.notebook:
-        raise CacheError(f"mlpipe cache {a.action} needs a notebook: mlpipe cache {a.action} NB")
-    from .store.remote import open_remote
-
-    nb = Path(a.notebook)
-    remote = open_remote(nb.resolve().parent)
-    if remote is None:
-        raise CacheError("no shared store: set MLPIPE_STORE=s3://BUCKET/PREFIX or [store] url")
-    if a.action == "push":
-        return _out(f"pushed {remote.push_notebook(_store_for(a.notebook), nb.name)} "
-                    f"result(s) of {nb.name} to {remote.url}") or 0
-    from .pipeline import Pipeline
-
-    rows = Pipeline.from_notebook(a.notebook).status()  # each hit is pulled, checked
-    _out(f"{sum(r.state is StepState.CACHED for r in rows)} of {len(rows)} step(s) of {nb.name}"
-         f" are stored here ({remote.url})")
+    out(f"wrote {out}")
     return 0
 
 
@@ -319,8 +167,8 @@ def cmd_convert(a) -> int:
         raise MlpipeError("-o must differ from the notebook being converted")
     result = convert_notebook(src, out)
     result.write(out)
-    _out(result.describe())
-    _out(f"wrote {out}. Run it with `mlpipe run {out}`")
+    out(result.describe())
+    out(f"wrote {out}. Run it with `mlpipe run {out}`")
     return 0
 
 
@@ -330,7 +178,7 @@ def cmd_export(a) -> int:
     text = export_script(a.notebook)
     if a.output:
         Path(a.output).write_text(text, encoding="utf-8")
-        _out(f"wrote {a.output}")
+        out(f"wrote {a.output}")
     else:
         sys.stdout.write(text)
     return 0
@@ -343,17 +191,17 @@ def cmd_module(a) -> int:
         if len(a.args) != 2 or not a.name or not a.version:
             raise MlpipeError("usage: mlpipe module publish NOTEBOOK STEP --name N --version V")
         rec = modules.publish(a.args[0], a.args[1], a.name, a.version, a.description or "")
-        _out(f"published {rec['name']}@{rec['version']} (in: {', '.join(rec['inputs']) or '-'}; "
+        out(f"published {rec['name']}@{rec['version']} (in: {', '.join(rec['inputs']) or '-'}; "
              f"out: {', '.join(rec['outputs']) or '-'}) to {modules.registry()}")
         return 0
     if a.action == "ls":
         rows = modules.list_modules(a.args[0] if a.args else None)
         if not rows:
-            _out(f"no modules in {modules.registry()}")
+            out(f"no modules in {modules.registry()}")
         for r in rows:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["published_at"]))
             mark = "*" if r["default"] else " "
-            _out(f"{mark} {r['name']}@{r['version']:<10} {r['state']:<10} {when}  "
+            out(f"{mark} {r['name']}@{r['version']:<10} {r['state']:<10} {when}  "
                  f"in: {', '.join(r['inputs']) or '-'}; out: {', '.join(r['outputs']) or '-'}")
         return 0
     if len(a.args) != 1:
@@ -363,7 +211,7 @@ def cmd_module(a) -> int:
     else:
         modules.set_state(a.args[0], {"deprecate": "deprecated", "disable": "disabled",
                                       "enable": "active"}[a.action])
-    _out(f"{a.args[0]}: {a.action} done")
+    out(f"{a.args[0]}: {a.action} done")
     return 0
 
 
@@ -430,30 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     md.set_defaults(func=cmd_module)
 
     cli_jobs.add_parsers(sub)
+    cli_history.add_parsers(sub)
 
-    rs = sub.add_parser("runs", help="run history")
-    rs.add_argument("notebook", nargs="?")
-    rs.add_argument("-n", "--limit", type=int, default=20)
-    rs.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"),
-                    help="differences in parameters, metrics and steps between two runs")
-    rs.set_defaults(func=cmd_runs)
-
-    sh = sub.add_parser("show", help="one run, step by step")
-    sh.add_argument("run_id")
-    sh.add_argument("--notebook", help="whose store to look in (default: ./.mlpipe)")
-    sh.set_defaults(func=cmd_show)
-
-    c = sub.add_parser("cache", help="inspect or clean the artifact store")
-    c.add_argument("action", choices=["ls", "gc", "clear", "push", "pull"])
-    c.add_argument("notebook", nargs="?", help="whose store (default: ./.mlpipe or "
-                   "$MLPIPE_HOME); push/pull: the notebook whose results to sync")
-    c.add_argument("--notebook", dest="notebook_opt", help=argparse.SUPPRESS)
-    c.add_argument("--max-size", metavar="SIZE",
-                   help="gc: evict least recently used results down to SIZE (e.g. 20GB); "
-                   "default: [store] max_size")
-    c.add_argument("--older-than", type=float, default=7.0, metavar="DAYS",
-                   help="gc: keep superseded results younger than this (default 7)")
-    c.set_defaults(func=cmd_cache)
     return p
 
 

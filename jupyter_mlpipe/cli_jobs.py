@@ -9,11 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+from .cli_print import out
 from .errors import MlpipeError
-
-
-def _out(line: str = "") -> None:
-    print(line, flush=True)
 
 
 def _params(pairs: list[list[str]]) -> dict:
@@ -35,11 +32,11 @@ def sweep(a, spec, params: dict) -> int:
     try:
         result = run_sweep(spec, grid, params=params, jobs=a.jobs, only=a.only or None,
                            force=a.force, fail_fast=a.fail_fast, target=a.target,
-                           on_point=lambda i, p: _out(f"point {p.params}: {p.state}"))
+                           on_point=lambda i, p: out(f"point {p.params}: {p.state}"))
     except KeyboardInterrupt:
         print("\ninterrupted: the sweep's running steps were stopped", file=sys.stderr)
         return 130
-    _out(format_table(result, a.sort, a.descending))
+    out(format_table(result, a.sort, a.descending))
     return 0 if result.ok else 1
 
 
@@ -53,27 +50,27 @@ def cmd_schedule(a) -> int:
                               "--on-change [PATH...] [-p NAME VALUE]...")
         s = schedule.add_schedule(folder, a.args[0], every=a.every, cron=a.cron,
                                   on_change=a.on_change, params=_params(a.param))
-        _out(f"added schedule {s.id}: {s.notebook} {s.when} (in {schedule.schedule_file(folder)})")
+        out(f"added schedule {s.id}: {s.notebook} {s.when} (in {schedule.schedule_file(folder)})")
         return 0
     if a.action == "rm":
         if len(a.args) != 1:
             raise MlpipeError("usage: mlpipe schedule rm ID")
         s = schedule.remove_schedule(folder, a.args[0])
-        _out(f"removed schedule {s.id}: {s.notebook} {s.when}")
+        out(f"removed schedule {s.id}: {s.notebook} {s.when}")
         return 0
     rows = schedule.describe(folder)
     if not rows:
-        _out(f"no schedules in {schedule.schedule_file(folder)}")
+        out(f"no schedules in {schedule.schedule_file(folder)}")
     for r in rows:
         nxt = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["next"])) \
             if r["next"] else "on change"
         last = r["last_run"]
         last_text = f"{last['run_id']} {last['state']}" if last else "never run"
         params = " ".join(f"{k}={v!r}" for k, v in r.get("params", {}).items())
-        _out(f"{r['id']}  {r['notebook']:<20} {r['when']:<22} next: {nxt:<19}  "
+        out(f"{r['id']}  {r['notebook']:<20} {r['when']:<22} next: {nxt:<19}  "
              f"last: {last_text}  {params}".rstrip())
         if r.get("error"):
-            _out(f"    error: {r['error']}")
+            out(f"    error: {r['error']}")
     return 0
 
 
@@ -83,10 +80,10 @@ def cmd_scheduler(a) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: stop.set())
-    _out(f"mlpipe scheduler: running the schedules of {Path(a.dir or '.').resolve()} "
+    out(f"mlpipe scheduler: running the schedules of {Path(a.dir or '.').resolve()} "
          "(Ctrl-C stops)")
-    run_scheduler(a.dir or ".", stop, jobs=a.jobs, log=_out)
-    _out("mlpipe scheduler: stopped")
+    run_scheduler(a.dir or ".", stop, jobs=a.jobs, log=out)
+    out("mlpipe scheduler: stopped")
     return 0
 
 
@@ -95,9 +92,9 @@ def cmd_publish(a) -> int:
 
     rec = publish_pipeline(a.notebook, a.name, a.version, a.description or "")
     params = ", ".join(f"{k}={v['default']!r}" for k, v in rec["parameters"].items()) or "none"
-    _out(f"published {rec['name']}@{rec['version']} ({len(rec['steps'])} steps; parameters: "
+    out(f"published {rec['name']}@{rec['version']} ({len(rec['steps'])} steps; parameters: "
          f"{params}) to {registry()}")
-    _out(f"run it: POST /mlpipe/api/pipelines/{rec['name']}/runs {{\"params\": {{...}}}}")
+    out(f"run it: POST /mlpipe/api/pipelines/{rec['name']}/runs {{\"params\": {{...}}}}")
     return 0
 
 
@@ -107,11 +104,11 @@ def cmd_pipelines(a) -> int:
     if a.action == "ls":
         rows = publish.list_pipelines()
         if not rows:
-            _out(f"no published pipelines in {publish.registry()}")
+            out(f"no published pipelines in {publish.registry()}")
         for r in rows:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["published_at"]))
             mark = "*" if r["default"] else " "
-            _out(f"{mark} {r['name']}@{r['version']:<8} {r['state']:<10} {when}  "
+            out(f"{mark} {r['name']}@{r['version']:<8} {r['state']:<10} {when}  "
                  f"{Path(r['notebook']).name}  params: {', '.join(r['parameters']) or '-'}")
         return 0
     if a.ref is None:
@@ -121,7 +118,7 @@ def cmd_pipelines(a) -> int:
     else:
         publish.set_state(a.ref, {"deprecate": "deprecated", "disable": "disabled",
                                   "enable": "active"}[a.action])
-    _out(f"{a.ref}: {a.action} done")
+    out(f"{a.ref}: {a.action} done")
     return 0
 
 

@@ -1,0 +1,179 @@
+"""`mlpipe runs`, `mlpipe show` and `mlpipe cache`: what ran and what is stored. Thin like
+cli.py: parse, call History/Store/tracking, print."""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from .cli_print import SYMBOL, fmt_time, out
+from .errors import CacheError, MlpipeError
+from .models import StepState
+
+
+def _store_for(notebook: str | None):
+    from .store.files import Store, store_home
+
+    if notebook:
+        return Store.for_notebook(notebook)
+    env = os.environ.get("MLPIPE_HOME")
+    return Store(Path(env) if env else store_home(Path.cwd() / "x.ipynb"))
+
+
+def cmd_runs(a) -> int:
+    from .store.history import History
+    from .tracking import compare, fmt_value, run_record
+
+    store = _store_for(a.notebook)
+    h = History(store.home)
+    if a.compare:
+        return _print_compare(compare(h, *a.compare))
+    nb = str(Path(a.notebook).resolve()) if a.notebook else None
+    rows = h.runs(nb, a.limit)
+    if not rows:
+        out("no runs recorded yet")
+        return 0
+    out(f"{'RUN':<24} {'STATE':<11} {'STARTED':<17} {'TIME':>8}  {'REUSED':>6}  STEPS  NOTEBOOK")
+    for r in rows:
+        rec = run_record(h, r["run_id"]) or {}
+        took = fmt_time((r["finished"] or time.time()) - r["started"])
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"]))
+        steps = " ".join(f"{n} {k}" for k, n in sorted(r["counts"].items()))
+        reused = f"{rec.get('reused', 0)}/{sum(r['counts'].values())}"
+        out(f"{r['run_id']:<24} {r['state']:<11} {started:<17} {took:>8}  {reused:>6}  {steps}  "
+             f"{Path(r['notebook']).name}")
+        if r.get("trigger"):
+            out(f"    trigger: {r['trigger']}")
+        params = rec.get("logged_params") or {}
+        if params:
+            out("    params:  " + ", ".join(f"{k}={fmt_value(v)}" for k, v in params.items()))
+        metrics = rec.get("last_metrics") or {}
+        if metrics:
+            out("    metrics: " + ", ".join(f"{k}={fmt_value(m['value'])}"
+                                           for k, m in metrics.items()))
+    return 0
+
+
+def _print_compare(diff: dict) -> int:
+    from .tracking import fmt_value
+
+    a, b = diff["a"]["run_id"], diff["b"]["run_id"]
+    out(f"compare {a} -> {b}")
+    out("parameters:" + ("" if diff["params"] else " same"))
+    for k, (va, vb) in diff["params"].items():
+        out(f"  {k}: {fmt_value(va)} -> {fmt_value(vb)}")
+    out("metrics:" + ("" if diff["metrics"] else " same"))
+    for k, (va, vb) in diff["metrics"].items():
+        delta = f" ({vb - va:+.4g})" if isinstance(va, float) and isinstance(vb, float) else ""
+        out(f"  {k}: {fmt_value(va)} -> {fmt_value(vb)}{delta}")
+    changed = [n for n, s in diff["steps"].items() if s != "same"]
+    out("steps:" + ("" if changed else " all the same (same keys)"))
+    for n, s in diff["steps"].items():
+        if s != "same":
+            out(f"  {n}: {s}")
+    same = [n for n, s in diff["steps"].items() if s == "same"]
+    if same and changed:
+        out("  unchanged: " + ", ".join(same))
+    return 0
+
+
+def cmd_show(a) -> int:
+    from .store.history import History
+
+    store = _store_for(a.notebook)
+    run = History(store.home).run(a.run_id)
+    if run is None:
+        raise MlpipeError(f"no run '{a.run_id}' in {store.home}; `mlpipe runs` lists them")
+    out(f"run {run['run_id']}  {run['state']}  {Path(run['notebook']).name}  ({run['kind']})")
+    if run["params"]:
+        out("parameters: " + ", ".join(f"{k}={v!r}" for k, v in run["params"].items()))
+    for s in run["steps"]:
+        took = fmt_time((s["finished"] or 0) - (s["started"] or 0)) if s["finished"] else ""
+        out(f"  {SYMBOL.get(s['state'], ' ')} {s['step']:<24} {s['state']:<9} {took:>8}  "
+             + (s["error"].splitlines()[0] if s["error"] else (s["notebook"] or "")))
+    for m in run.get("metrics", []):
+        out(f"  {m['kind'] or 'metric'} {m['step']}.{m['name']} = {m['value']}")
+    return 0
+
+
+def cmd_cache(a) -> int:
+    a.notebook = a.notebook or a.notebook_opt
+    if a.action in ("push", "pull"):
+        return _cache_sync(a)
+    store = _store_for(a.notebook)
+    if a.action == "ls":
+        _cache_ls(store, a.notebook)
+    elif a.action == "gc" and (a.max_size or _config(a.notebook).max_size):
+        from .store.remote import parse_size
+        from .store.usage import evict
+
+        r = evict(store, parse_size(a.max_size) if a.max_size else _config(a.notebook).max_size)
+        out(f"removed {r['entries']} least recently used results ({r['bytes'] / 1e6:.1f} MB)")
+    elif a.action == "gc":
+        r = store.gc(older_than_days=a.older_than)
+        out(f"removed {r['entries']} entries, {r['objects']} artifacts, {r['blobs']} files "
+             f"({r['bytes'] / 1e6:.1f} MB), {r['runs']} run folders")
+    elif a.action == "clear":
+        store.clear()
+        out(f"cleared the cache in {store.home} (run history kept)")
+    return 0
+
+
+def _config(notebook: str | None):
+    from .store.remote import store_config  # the store modules load only for `cache`
+    return store_config(Path(notebook or "x").resolve().parent)
+
+
+def _cache_ls(store, notebook: str | None) -> None:
+    from .store.remote import open_remote
+    from .store.usage import listing
+
+    for line in listing(store, open_remote(Path(notebook or "x").resolve().parent)):
+        out(line)
+
+
+def _cache_sync(a) -> int:
+    if not a.notebook:
+        raise CacheError(f"mlpipe cache {a.action} needs a notebook: mlpipe cache {a.action} NB")
+    from .store.remote import open_remote
+
+    nb = Path(a.notebook)
+    remote = open_remote(nb.resolve().parent)
+    if remote is None:
+        raise CacheError("no shared store: set MLPIPE_STORE=s3://BUCKET/PREFIX or [store] url")
+    if a.action == "push":
+        return out(f"pushed {remote.push_notebook(_store_for(a.notebook), nb.name)} "
+                    f"result(s) of {nb.name} to {remote.url}") or 0
+    from .pipeline import Pipeline
+
+    rows = Pipeline.from_notebook(a.notebook).status()  # each hit is pulled, checked
+    out(f"{sum(r.state is StepState.CACHED for r in rows)} of {len(rows)} step(s) of {nb.name}"
+         f" are stored here ({remote.url})")
+    return 0
+
+
+def add_parsers(sub) -> None:
+    rs = sub.add_parser("runs", help="run history")
+    rs.add_argument("notebook", nargs="?")
+    rs.add_argument("-n", "--limit", type=int, default=20)
+    rs.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"),
+                    help="differences in parameters, metrics and steps between two runs")
+    rs.set_defaults(func=cmd_runs)
+
+    sh = sub.add_parser("show", help="one run, step by step")
+    sh.add_argument("run_id")
+    sh.add_argument("--notebook", help="whose store to look in (default: ./.mlpipe)")
+    sh.set_defaults(func=cmd_show)
+
+    c = sub.add_parser("cache", help="inspect or clean the artifact store")
+    c.add_argument("action", choices=["ls", "gc", "clear", "push", "pull"])
+    c.add_argument("notebook", nargs="?", help="whose store (default: ./.mlpipe or "
+                   "$MLPIPE_HOME); push/pull: the notebook whose results to sync")
+    c.add_argument("--notebook", dest="notebook_opt", help=argparse.SUPPRESS)
+    c.add_argument("--max-size", metavar="SIZE",
+                   help="gc: evict least recently used results down to SIZE (e.g. 20GB); "
+                   "default: [store] max_size")
+    c.add_argument("--older-than", type=float, default=7.0, metavar="DAYS",
+                   help="gc: keep superseded results younger than this (default 7)")
+    c.set_defaults(func=cmd_cache)
