@@ -139,20 +139,20 @@ def cmd_graph(a) -> int:
     if not a.output:
         sys.stdout.write(dot)
         return 0
-    out = Path(a.output)
-    fmt = out.suffix.lstrip(".").lower()
+    dest = Path(a.output)
+    fmt = dest.suffix.lstrip(".").lower()
     if fmt in ("dot", "gv"):
-        out.write_text(dot)
-        out(f"wrote {out}")
+        dest.write_text(dot)
+        out(f"wrote {dest}")
         return 0
     exe = shutil.which("dot")
     if exe is None:
         raise MlpipeError(
-            f"writing {out.name} needs Graphviz's `dot`, which is not installed. Install it "
+            f"writing {dest.name} needs Graphviz's `dot`, which is not installed. Install it "
             "(Debian/Ubuntu: `apt-get install graphviz`; macOS: `brew install graphviz`; conda: "
             "`conda install graphviz`), or write DOT with `-o pipeline.dot`.")
-    subprocess.run([exe, f"-T{fmt}", "-o", str(out)], input=dot.encode(), check=True)
-    out(f"wrote {out}")
+    subprocess.run([exe, f"-T{fmt}", "-o", str(dest)], input=dot.encode(), check=True)
+    out(f"wrote {dest}")
     return 0
 
 
@@ -160,15 +160,15 @@ def cmd_convert(a) -> int:
     from .convert import convert_notebook
 
     src = Path(a.notebook)
-    out = Path(a.output) if a.output else src.with_name(src.stem + "_pipeline.ipynb")
-    if out.exists() and not a.force and out.resolve() != src.resolve():
-        raise MlpipeError(f"{out} exists; pass --force to overwrite it, or choose another -o")
-    if out.resolve() == src.resolve():
+    dest = Path(a.output) if a.output else src.with_name(src.stem + "_pipeline.ipynb")
+    if dest.exists() and not a.force and dest.resolve() != src.resolve():
+        raise MlpipeError(f"{dest} exists; pass --force to overwrite it, or choose another -o")
+    if dest.resolve() == src.resolve():
         raise MlpipeError("-o must differ from the notebook being converted")
-    result = convert_notebook(src, out)
-    result.write(out)
+    result = convert_notebook(src, dest)
+    result.write(dest)
     out(result.describe())
-    out(f"wrote {out}. Run it with `mlpipe run {out}`")
+    out(f"wrote {dest}. Run it with `mlpipe run {dest}`")
     return 0
 
 
