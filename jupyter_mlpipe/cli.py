@@ -192,12 +192,12 @@ def cmd_module(a) -> int:
             raise MlpipeError("usage: mlpipe module publish NOTEBOOK STEP --name N --version V")
         rec = modules.publish(a.args[0], a.args[1], a.name, a.version, a.description or "")
         out(f"published {rec['name']}@{rec['version']} (in: {', '.join(rec['inputs']) or '-'}; "
-             f"out: {', '.join(rec['outputs']) or '-'}) to {modules.registry()}")
+             f"out: {', '.join(rec['outputs']) or '-'}) to {modules.REGISTRY.root}")
         return 0
     if a.action == "ls":
         rows = modules.list_modules(a.args[0] if a.args else None)
         if not rows:
-            out(f"no modules in {modules.registry()}")
+            out(f"no modules in {modules.REGISTRY.root}")
         for r in rows:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["published_at"]))
             mark = "*" if r["default"] else " "
@@ -207,9 +207,9 @@ def cmd_module(a) -> int:
     if len(a.args) != 1:
         raise MlpipeError(f"usage: mlpipe module {a.action} NAME@VERSION")
     if a.action == "default":
-        modules.set_default(a.args[0])
+        modules.REGISTRY.set_default(a.args[0])
     else:
-        modules.set_state(a.args[0], {"deprecate": "deprecated", "disable": "disabled",
+        modules.REGISTRY.set_state(a.args[0], {"deprecate": "deprecated", "disable": "disabled",
                                       "enable": "active"}[a.action])
     out(f"{a.args[0]}: {a.action} done")
     return 0

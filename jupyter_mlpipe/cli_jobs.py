@@ -88,12 +88,12 @@ def cmd_scheduler(a) -> int:
 
 
 def cmd_publish(a) -> int:
-    from .publish import publish_pipeline, registry
+    from .publish import REGISTRY, publish_pipeline
 
     rec = publish_pipeline(a.notebook, a.name, a.version, a.description or "")
     params = ", ".join(f"{k}={v['default']!r}" for k, v in rec["parameters"].items()) or "none"
     out(f"published {rec['name']}@{rec['version']} ({len(rec['steps'])} steps; parameters: "
-         f"{params}) to {registry()}")
+         f"{params}) to {REGISTRY.root}")
     out(f"run it: POST /mlpipe/api/pipelines/{rec['name']}/runs {{\"params\": {{...}}}}")
     return 0
 
@@ -104,7 +104,7 @@ def cmd_pipelines(a) -> int:
     if a.action == "ls":
         rows = publish.list_pipelines()
         if not rows:
-            out(f"no published pipelines in {publish.registry()}")
+            out(f"no published pipelines in {publish.REGISTRY.root}")
         for r in rows:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["published_at"]))
             mark = "*" if r["default"] else " "
@@ -114,9 +114,9 @@ def cmd_pipelines(a) -> int:
     if a.ref is None:
         raise MlpipeError(f"usage: mlpipe pipelines {a.action} NAME@VERSION")
     if a.action == "default":
-        publish.set_default(a.ref)
+        publish.REGISTRY.set_default(a.ref)
     else:
-        publish.set_state(a.ref, {"deprecate": "deprecated", "disable": "disabled",
+        publish.REGISTRY.set_state(a.ref, {"deprecate": "deprecated", "disable": "disabled",
                                   "enable": "active"}[a.action])
     out(f"{a.ref}: {a.action} done")
     return 0

@@ -3,9 +3,8 @@
 Publish a step's code to a registry folder, resolve `%%step NAME --module N[@V]` into that
 code, and manage versions (default, deprecated, disabled).
 
-Registry layout (default `~/.mlpipe/modules`, or `$MLPIPE_MODULES`):
-  <name>/<version>.json   body, the prelude statements it needs, inputs, outputs, parameters
-  <name>/index.json       {"default": version or null, "status": {version: state}}
+The registry folder (versioned.py; default `~/.mlpipe/modules`, or `$MLPIPE_MODULES`) keeps
+each version's body, the prelude statements it needs, inputs, outputs and parameters.
 A published version never changes: publishing other code under the same version fails.
 
 `load_pipeline` and `pipeline_from_json` are the loaders every caller uses: the notebook as
@@ -13,9 +12,6 @@ notebook.py parses it, with `--module` steps turned into their published code.
 """
 from __future__ import annotations
 
-import json
-import os
-import re
 import time
 import warnings
 from dataclasses import replace
@@ -26,46 +22,17 @@ from .analysis import prelude_closure
 from .errors import MlpipeError, StepDefinitionError
 from .models import PipelineSpec, StepSpec
 from .notebook import parse_pipeline, read_notebook_json, with_body
+from .versioned import VersionedRegistry, split_ref
 
-VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-STATES = ("active", "deprecated", "disabled")
-
-
-def registry() -> Path:
-    return Path(os.environ.get("MLPIPE_MODULES") or "~/.mlpipe/modules").expanduser()
-
-
-def _write(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _index(name: str) -> dict:
-    p = registry() / name / "index.json"
-    return json.loads(p.read_text()) if p.is_file() else {"default": None, "status": {}}
-
-
-def _versions(name: str) -> list[dict]:
-    folder = registry() / name
-    recs = [json.loads(p.read_text()) for p in folder.glob("*.json") if p.name != "index.json"]
-    return sorted(recs, key=lambda r: r["published_at"])
-
-
-def split_ref(ref: str) -> tuple[str, str | None]:
-    name, _, version = ref.partition("@")
-    return name, version or None
+REGISTRY = VersionedRegistry("MLPIPE_MODULES", "~/.mlpipe/modules", "module", "mlpipe module")
+_CODE = ("body", "prelude", "inputs", "outputs", "reads", "writes", "parameters")
 
 
 def publish(notebook: str | Path, step: str, name: str, version: str,
             description: str = "") -> dict:
     """Store step `step` of `notebook` as module `name@version`."""
-    if not NAME.match(name):
-        raise MlpipeError(f"'{name}' is not a valid module name: letters, digits, '_', '.', '-'")
-    if not VERSION.match(version) or "@" in version:
-        raise MlpipeError(f"'{version}' is not a valid version: e.g. 1, 1.2.0, 2024-01")
+    REGISTRY.check_name(name)
+    REGISTRY.check_version(version)
     spec = load_pipeline(notebook)
     s = spec.step(step)
     if s.module:
@@ -80,53 +47,26 @@ def publish(notebook: str | Path, step: str, name: str, version: str,
         "parameters": {n: v for n, v in spec.parameters.items() if n in used},
         "source": {"notebook": str(spec.path), "step": step}, "published_at": time.time(),
     }
-    path = registry() / name / f"{version}.json"
-    if path.is_file():
-        old = json.loads(path.read_text())
-        same = all(old.get(k) == record[k] for k in ("body", "prelude", "inputs", "outputs",
-                                                       "reads", "writes", "parameters"))
-        if same:
-            return old
-        raise MlpipeError(f"module {name}@{version} is already published with other code; "
-                          "versions never change: publish it as a new version")
-    _write(path, record)
-    index = _index(name)
-    index["status"][version] = "active"
-    _write(registry() / name / "index.json", index)
-    return record
-
-
-def default_version(name: str) -> str | None:
-    index = _index(name)
-    if index.get("default"):
-        return index["default"]
-    for state in ("active", "deprecated"):  # newest active, else newest deprecated
-        usable = [r["version"] for r in _versions(name)
-                  if index["status"].get(r["version"], "active") == state]
-        if usable:
-            return usable[-1]
-    return None
+    return REGISTRY.publish(record, lambda old, new: all(old.get(k) == new[k] for k in _CODE))
 
 
 def resolve(ref: str) -> tuple[dict, list[str]]:
     """The record for `N@V` (or N's default version) and warnings; refuses disabled ones."""
     name, version = split_ref(ref)
-    if not (registry() / name).is_dir():
-        raise StepDefinitionError(f"--module {ref}: no module '{name}' in {registry()} "
+    if not REGISTRY.exists(name):
+        raise StepDefinitionError(f"--module {ref}: no module '{name}' in {REGISTRY.root} "
                                   "(`mlpipe module ls` lists them; MLPIPE_MODULES sets the folder)")
-    version = version or default_version(name)
-    path = registry() / name / f"{version}.json"
-    if version is None or not path.is_file():
-        status = _index(name)["status"]
-        known = ", ".join(f"{r['version']} ({status.get(r['version'], 'active')})"
-                          for r in _versions(name)) or "none"
+    version = version or REGISTRY.default_version(name)
+    if not REGISTRY.has(name, version):
+        known = ", ".join(f"{r['version']} ({state})"
+                          for r, state, _ in REGISTRY.listing(name)) or "none"
         if version is None:
             raise StepDefinitionError(f"--module {ref}: every version of '{name}' is disabled "
                                       f"(published: {known}); enable one with "
                                       f"`mlpipe module enable {name}@VERSION`")
         raise StepDefinitionError(f"--module {ref}: module '{name}' has no version "
                                   f"'{version}' (published: {known})")
-    state = _index(name)["status"].get(version, "active")
+    state = REGISTRY.state(name, version)
     if state == "disabled":
         raise StepDefinitionError(
             f"--module {ref}: {name}@{version} is disabled and cannot run. Use another version "
@@ -134,10 +74,10 @@ def resolve(ref: str) -> tuple[dict, list[str]]:
             f"`mlpipe module enable {name}@{version}`")
     notes = []
     if state == "deprecated":
+        default = REGISTRY.default_version(name)
         notes.append(f"module {name}@{version} is deprecated" + (
-            f"; the default version is {default_version(name)}"
-            if default_version(name) not in (None, version) else ""))
-    return json.loads(path.read_text()), notes
+            f"; the default version is {default}" if default not in (None, version) else ""))
+    return REGISTRY.record(name, version), notes
 
 
 def module_code(record: dict, parameters: dict[str, Any]) -> str:
@@ -182,42 +122,8 @@ def load_pipeline(path: str | Path) -> PipelineSpec:
     return pipeline_from_json(read_notebook_json(path), path)
 
 
-def set_state(ref: str, state: str) -> None:
-    name, version = split_ref(ref)
-    if state not in STATES:
-        raise MlpipeError(f"unknown state '{state}'")
-    if version is None or not (registry() / name / f"{version}.json").is_file():
-        raise MlpipeError(f"no module version '{ref}': give NAME@VERSION "
-                          "(`mlpipe module ls` lists them)")
-    index = _index(name)
-    index["status"][version] = state
-    if state == "disabled" and index.get("default") == version:
-        index["default"] = None
-    _write(registry() / name / "index.json", index)
-
-
-def set_default(ref: str) -> None:
-    name, version = split_ref(ref)
-    if version is None or not (registry() / name / f"{version}.json").is_file():
-        raise MlpipeError(f"no module version '{ref}': give NAME@VERSION")
-    index = _index(name)
-    if index["status"].get(version) == "disabled":
-        raise MlpipeError(f"{ref} is disabled; enable it before making it the default")
-    index["default"] = version
-    _write(registry() / name / "index.json", index)
-
-
 def list_modules(name: str | None = None) -> list[dict]:
-    root = registry()
-    names = [name] if name else sorted(p.name for p in root.iterdir() if p.is_dir()) \
-        if root.is_dir() else []
-    rows = []
-    for n in names:
-        index, default = _index(n), default_version(n)
-        for r in _versions(n):
-            rows.append({"name": n, "version": r["version"],
-                         "state": index["status"].get(r["version"], "active"),
-                         "default": r["version"] == default, "inputs": r["inputs"],
-                         "outputs": r["outputs"], "published_at": r["published_at"],
-                         "description": r.get("description", "")})
-    return rows
+    return [{"name": r["name"], "version": r["version"], "state": state, "default": default,
+             "inputs": r["inputs"], "outputs": r["outputs"], "published_at": r["published_at"],
+             "description": r.get("description", "")}
+            for r, state, default in REGISTRY.listing(name)]

@@ -1,11 +1,9 @@
 """Published pipelines (Azure ML's published pipelines): a notebook's pipeline frozen as a named
 version, run later with parameters (over REST) whatever happens to the notebook since.
 
-Registry layout, as modules.py keeps modules (default `~/.mlpipe/pipelines`, or
-`$MLPIPE_PIPELINES`):
-  <name>/<version>.json   the frozen notebook (code cells, no outputs), its path, parameters
-  <name>/index.json       {"default": version or null, "status": {version: state}}
-A frozen version runs its own code against the notebook's folder (data, local modules) and
+The registry folder (versioned.py, as for modules; default `~/.mlpipe/pipelines`, or
+`$MLPIPE_PIPELINES`) keeps each version's frozen notebook (code cells, no outputs), its path and
+its parameters schema. A frozen version runs its own code against the notebook's folder (data, local modules) and
 store, so it reuses every step result the notebook already has. Versions never change.
 """
 from __future__ import annotations
@@ -16,38 +14,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import MlpipeError, StepDefinitionError, UnknownStepError
+from .errors import StepDefinitionError, UnknownStepError
 from .models import PipelineSpec
-from .modules import NAME, STATES, VERSION, load_pipeline, pipeline_from_json, split_ref
+from .modules import load_pipeline, pipeline_from_json
 from .notebook import read_notebook_json
 from .runner import RunResult
 from .triggers import run_triggered
+from .versioned import VersionedRegistry, split_ref
 
 
 class UnknownPipelineError(UnknownStepError):
     """No published pipeline (or version) by that name (HTTP 404)."""
 
 
-def registry() -> Path:
-    return Path(os.environ.get("MLPIPE_PIPELINES") or "~/.mlpipe/pipelines").expanduser()
-
-
-def _write(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _index(name: str) -> dict:
-    p = registry() / name / "index.json"
-    return json.loads(p.read_text()) if p.is_file() else {"default": None, "status": {}}
-
-
-def _versions(name: str) -> list[dict]:
-    folder = registry() / name
-    recs = [json.loads(p.read_text()) for p in folder.glob("*.json") if p.name != "index.json"]
-    return sorted(recs, key=lambda r: r["published_at"])
+REGISTRY = VersionedRegistry("MLPIPE_PIPELINES", "~/.mlpipe/pipelines", "pipeline",
+                             "mlpipe pipelines", unknown=UnknownPipelineError)
 
 
 def _frozen(nb: dict) -> dict:
@@ -64,59 +45,36 @@ def parameters_schema(spec: PipelineSpec) -> dict[str, dict[str, Any]]:
 def publish_pipeline(notebook: str | os.PathLike, name: str, version: str | None = None,
                      description: str = "") -> dict:
     """Freeze the notebook's pipeline as `name@version` (default: the next whole number)."""
-    if not NAME.match(name):
-        raise MlpipeError(f"'{name}' is not a valid pipeline name: letters, digits, '_', '.', '-'")
+    REGISTRY.check_name(name)
     path = Path(notebook).resolve()
     spec = load_pipeline(path)
     if version is None:
-        numbers = [int(r["version"]) for r in _versions(name) if r["version"].isdigit()]
+        numbers = [int(r["version"]) for r in REGISTRY.versions(name) if r["version"].isdigit()]
         version = str(max(numbers, default=0) + 1)
-    if not VERSION.match(version):
-        raise MlpipeError(f"'{version}' is not a valid version: e.g. 1, 1.2.0, 2024-01")
     record = {"name": name, "version": version, "description": description,
               "notebook": str(path), "frozen": _frozen(read_notebook_json(path)),
               "parameters": json.loads(json.dumps(parameters_schema(spec), default=repr)),
               "steps": [s.name for s in spec.steps], "published_at": time.time()}
-    dest = registry() / name / f"{version}.json"
-    if dest.is_file():
-        old = json.loads(dest.read_text())
-        if old["frozen"] == record["frozen"] and old["notebook"] == record["notebook"]:
-            return old
-        raise MlpipeError(f"pipeline {name}@{version} is already published with other code; "
-                          "versions never change: publish it as a new version")
-    _write(dest, record)
-    index = _index(name)
-    index["status"][version] = "active"
-    _write(registry() / name / "index.json", index)
-    return record
-
-
-def default_version(name: str) -> str | None:
-    index = _index(name)
-    if index.get("default"):
-        return index["default"]
-    usable = [r["version"] for r in _versions(name)
-              if index["status"].get(r["version"], "active") != "disabled"]
-    return usable[-1] if usable else None
+    return REGISTRY.publish(record, lambda old, new: (old["frozen"], old["notebook"])
+                            == (new["frozen"], new["notebook"]))
 
 
 def resolve_pipeline(ref: str) -> dict:
     """The record of `N@V`, or of N's default version; refuses disabled versions."""
     name, version = split_ref(ref)
-    if not NAME.match(name) or not (registry() / name).is_dir():
+    if not REGISTRY.exists(name):
         raise UnknownPipelineError(f"no published pipeline '{name}' (`mlpipe publish NB "
                                    "--name N` publishes one; GET /mlpipe/api/pipelines lists)")
-    version = version or default_version(name)
+    version = version or REGISTRY.default_version(name)
     if version is None:
         raise UnknownPipelineError(f"every version of pipeline '{name}' is disabled; enable "
                                    f"one with `mlpipe pipelines enable {name}@VERSION`")
-    path = registry() / name / f"{version}.json"
-    if version is None or not VERSION.match(version) or not path.is_file():
+    if not REGISTRY.has(name, version):
         raise UnknownPipelineError(f"pipeline '{name}' has no usable version '{version}'")
-    if _index(name)["status"].get(version) == "disabled":
+    if REGISTRY.state(name, version) == "disabled":
         raise StepDefinitionError(f"pipeline {name}@{version} is disabled; enable it with "
                                   f"`mlpipe pipelines enable {name}@{version}`")
-    return json.loads(path.read_text())
+    return REGISTRY.record(name, version)
 
 
 def frozen_spec(record: dict) -> PipelineSpec:
@@ -130,39 +88,8 @@ def run_published(ref: str, params: dict[str, Any] | None = None, **options: Any
                          params=params, kind="published", **options)
 
 
-def set_state(ref: str, state: str) -> None:
-    name, version = split_ref(ref)
-    if state not in STATES:
-        raise MlpipeError(f"unknown state '{state}'")
-    if version is None or not (registry() / name / f"{version}.json").is_file():
-        raise UnknownPipelineError(f"no published version '{ref}': give NAME@VERSION")
-    index = _index(name)
-    index["status"][version] = state
-    if state == "disabled" and index.get("default") == version:
-        index["default"] = None
-    _write(registry() / name / "index.json", index)
-
-
-def set_default(ref: str) -> None:
-    name, version = split_ref(ref)
-    if version is None or not (registry() / name / f"{version}.json").is_file():
-        raise UnknownPipelineError(f"no published version '{ref}': give NAME@VERSION")
-    index = _index(name)
-    if index["status"].get(version) == "disabled":
-        raise MlpipeError(f"{ref} is disabled; enable it before making it the default")
-    index["default"] = version
-    _write(registry() / name / "index.json", index)
-
-
 def list_pipelines() -> list[dict]:
-    root = registry()
-    rows = []
-    for name in sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
-        index, default = _index(name), default_version(name)
-        for r in _versions(name):
-            rows.append({"name": name, "version": r["version"],
-                         "state": index["status"].get(r["version"], "active"),
-                         "default": r["version"] == default, "notebook": r["notebook"],
-                         "parameters": r["parameters"], "steps": r["steps"],
-                         "published_at": r["published_at"], "description": r["description"]})
-    return rows
+    return [{"name": r["name"], "version": r["version"], "state": state, "default": default,
+             "notebook": r["notebook"], "parameters": r["parameters"], "steps": r["steps"],
+             "published_at": r["published_at"], "description": r["description"]}
+            for r, state, default in REGISTRY.listing()]

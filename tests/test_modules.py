@@ -79,9 +79,9 @@ def test_versions_default_deprecated_disabled(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("* scaler@1") and lines[1].startswith("  scaler@2")
     user = _user_notebook(tmp_path / "user.ipynb", "scaler")
-    from jupyter_mlpipe.modules import default_version
+    from jupyter_mlpipe.modules import REGISTRY
 
-    assert default_version("scaler") == "1"
+    assert REGISTRY.default_version("scaler") == "1"
     assert Pipeline.from_notebook(user).spec.step("scaled").inputs == ("xs",)
     assert mlpipe(["module", "deprecate", "scaler@1"]) == 0
     with pytest.warns(UserWarning, match="scaler@1 is deprecated"):

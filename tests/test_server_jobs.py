@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from jupyter_mlpipe.publish import publish_pipeline, set_state
+from jupyter_mlpipe.publish import REGISTRY, publish_pipeline
 from jupyter_mlpipe.schedule import add_schedule
 from tests.test_server import demo, fails, get_json, jp_server_config, wait_done  # noqa: F401
 
@@ -47,7 +47,7 @@ async def test_published_pipeline_runs_over_rest_with_parameters(jp_fetch, publi
     code, _ = await fails(jp_fetch("mlpipe", "api", "pipelines", "nothere", "runs",
                                    method="POST", body="{}"))
     assert code == 404
-    set_state("demo@1", "disabled")
+    REGISTRY.set_state("demo@1", "disabled")
     code, msg = await fails(jp_fetch("mlpipe", "api", "pipelines", "demo", "runs",
                                      method="POST", body="{}"))
     assert code == 404 and "disabled" in msg
