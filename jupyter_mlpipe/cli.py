@@ -206,11 +206,7 @@ def cmd_module(a) -> int:
         return 0
     if len(a.args) != 1:
         raise MlpipeError(f"usage: mlpipe module {a.action} NAME@VERSION")
-    if a.action == "default":
-        modules.REGISTRY.set_default(a.args[0])
-    else:
-        modules.REGISTRY.set_state(a.args[0], {"deprecate": "deprecated", "disable": "disabled",
-                                      "enable": "active"}[a.action])
+    modules.REGISTRY.apply(a.action, a.args[0])
     out(f"{a.args[0]}: {a.action} done")
     return 0
 

@@ -113,11 +113,7 @@ def cmd_pipelines(a) -> int:
         return 0
     if a.ref is None:
         raise MlpipeError(f"usage: mlpipe pipelines {a.action} NAME@VERSION")
-    if a.action == "default":
-        publish.REGISTRY.set_default(a.ref)
-    else:
-        publish.REGISTRY.set_state(a.ref, {"deprecate": "deprecated", "disable": "disabled",
-                                  "enable": "active"}[a.action])
+    publish.REGISTRY.apply(a.action, a.ref)
     out(f"{a.ref}: {a.action} done")
     return 0
 

@@ -22,6 +22,7 @@ from .errors import MlpipeError
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 STATES = ("active", "deprecated", "disabled")
+ACTIONS = {"deprecate": "deprecated", "disable": "disabled", "enable": "active"}  # + "default"
 
 
 def split_ref(ref: str) -> tuple[str, str | None]:
@@ -141,6 +142,13 @@ class VersionedRegistry:
             raise MlpipeError(f"{ref} is disabled; enable it before making it the default")
         index["default"] = version
         _write(self.root / name / "index.json", index)
+
+    def apply(self, action: str, ref: str) -> None:
+        """`mlpipe module|pipelines default|deprecate|disable|enable NAME@VERSION`."""
+        if action == "default":
+            self.set_default(ref)
+        else:
+            self.set_state(ref, ACTIONS[action])
 
     def listing(self, name: str | None = None) -> list[tuple[dict, str, bool]]:
         """(record, state, is default) of every version, by name then age."""
