@@ -1,13 +1,10 @@
 """Notebook -> pipeline: step parsing, inference of --in/--out, and clear definition errors."""
 from __future__ import annotations
 
-import ast
 import dataclasses
-from pathlib import Path
 
 import pytest
 
-import jupyter_mlpipe
 from jupyter_mlpipe.errors import CycleError, MissingInputError, StepDefinitionError
 from jupyter_mlpipe.graph import Graph
 from jupyter_mlpipe.modules import load_pipeline
@@ -132,20 +129,3 @@ def test_module_pass_runs_before_inference(make_nb):
     assert spec.step("scaled").inputs == ("xs",) and spec.step("scaled").outputs == ("ys",)
     assert spec.step("show").inputs == ("ys",)
     assert spec.warnings == ("from the pass",)
-
-
-def test_parsing_and_keys_import_only_lower_layers():
-    # so no import cycle among them: imports inside functions (lazy ones) count too
-    layers = [{"errors"}, {"models"}, {"analysis"}, {"parameters"},
-              {"notebook", "dataflow", "names"},
-              {"store", "tracking", "in_kernel", "kernel"}, {"keys", "graph", "modules"}, {"plan"}]
-    level = {m: i for i, names in enumerate(layers) for m in names}
-    package = Path(jupyter_mlpipe.__file__).parent
-    for name in ("models", "analysis", "notebook", "keys", "graph", "modules", "plan"):
-        for node in ast.walk(ast.parse((package / f"{name}.py").read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                targets = [node.module] if node.module else [a.name for a in node.names]
-                for target in (t.split(".")[0] for t in targets):
-                    assert level[target] < level[name], f"{name} imports {target}"
-            assert not (isinstance(node, ast.Import) and any(
-                a.name.startswith("jupyter_mlpipe") for a in node.names)), name

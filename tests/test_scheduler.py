@@ -46,6 +46,17 @@ def triggered_runs(nb: Path) -> list[dict]:
         h.close()
 
 
+def is_kernel(p: psutil.Process) -> bool:
+    """A kernel started plainly, or forked from a kernel template (it keeps the template's argv,
+    and the template is its parent)."""
+    try:
+        line = " ".join(p.cmdline())
+        return "ipykernel" in line or ("executors.forkserver" in line
+                                       and "executors.forkserver" in " ".join(p.parent().cmdline()))
+    except (psutil.Error, AttributeError):
+        return False
+
+
 def wait_for(predicate, timeout=60.0, every=0.1):
     end = time.time() + timeout
     while time.time() < end:
@@ -136,8 +147,8 @@ def test_sigterm_stops_the_scheduler_and_leaves_no_kernel(make_nb):
     proc = subprocess.Popen([str(exe), "scheduler", "--dir", str(nb.parent)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     me = psutil.Process(proc.pid)
-    kernels = wait_for(lambda: [p for p in me.children(recursive=True)
-                                if "ipykernel" in " ".join(p.cmdline())], timeout=60)
+    kernels = wait_for(lambda: [p for p in me.children(recursive=True) if is_kernel(p)],
+                       timeout=60)
     time.sleep(0.5)
     everything = me.children(recursive=True)
     proc.send_signal(signal.SIGTERM)

@@ -4,7 +4,9 @@ The runner schedules; an executor only executes. It gets a StepJob per step (`su
 returns a future of a StepOutcome), a hint of how many more may come (`expect`), and `close`
 at the end of the run. `probe` checks a target before any step of a run starts and returns its
 environment, which is part of each step's cache key. Executors are built as
-`Kind(pipeline, params, jobs, target)` by executors/registry.py.
+`Kind(pipeline, params, jobs, target)` by executors/registry.py; `params` holds only the
+parameters the user overrode (`-p`): a step runs the notebook's parameters cell
+(`pipeline.parameters_source`) and then sets those, as papermill does.
 """
 from __future__ import annotations
 

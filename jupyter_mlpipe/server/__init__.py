@@ -4,10 +4,17 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def _load_jupyter_server_extension(serverapp) -> None:
+def all_routes(base_url: str) -> list[tuple]:
+    """Every route the extension serves (server/openapi.yaml describes each)."""
     from .handlers import routes
     from .history_routes import history_routes
-    from .jobs import MlpipeSchedules, job_routes
+    from .jobs import job_routes
+
+    return routes(base_url) + history_routes(base_url) + job_routes(base_url)
+
+
+def _load_jupyter_server_extension(serverapp) -> None:
+    from .jobs import MlpipeSchedules
     from .runs import RunManager
 
     web_app = serverapp.web_app
@@ -15,7 +22,7 @@ def _load_jupyter_server_extension(serverapp) -> None:
     web_app.settings["mlpipe_root"] = str(Path(root).expanduser().resolve())
     web_app.settings["mlpipe_runs"] = RunManager(web_app.settings["mlpipe_root"])
     base_url = web_app.settings["base_url"]
-    web_app.add_handlers(".*$", routes(base_url) + history_routes(base_url) + job_routes(base_url))
+    web_app.add_handlers(".*$", all_routes(base_url))
     schedules = MlpipeSchedules(config=serverapp.config)
     web_app.settings["mlpipe_scheduler"] = schedules.start(web_app.settings["mlpipe_root"],
                                                            serverapp.log)

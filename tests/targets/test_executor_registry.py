@@ -37,7 +37,9 @@ class InProcessExecutor(Executor):
         try:
             job.run_dir.mkdir(parents=True, exist_ok=True)
             home, s = str(job.store_home), job.step
-            ns: dict = dict(self.params)
+            ns: dict = {}
+            exec(self.pipeline.parameters_source, ns)  # then the overrides, as papermill does
+            ns.update(self.params)
             for _, src in self.pipeline.prelude_cells:
                 exec(src, ns)
             in_kernel.begin(home, job.run_id, s.name)
