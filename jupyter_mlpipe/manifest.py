@@ -9,26 +9,20 @@ only while every entry still holds; otherwise the reasons say which one changed.
 """
 from __future__ import annotations
 
-import ast
 import importlib.metadata
 import os
 import sys
-import sysconfig
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .analysis import normalize
-from .store.serialize import file_digest, hasher
+from .analysis import is_project_file
+from .store.serialize import file_digest, hasher, source_digest
 
-# Folders whose files never count as the project's, even when they sit inside it (a venv).
-_INSTALLED = tuple(sorted({os.path.realpath(p) + os.sep for p in (
-    sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"],
-    sysconfig.get_paths()["platlib"], sys.prefix, sys.base_prefix)}))
-_IGNORED_PARTS = (os.sep + ".mlpipe" + os.sep, os.sep + ".ipynb_checkpoints" + os.sep,
-                  os.sep + "__pycache__" + os.sep, os.sep + ".git" + os.sep)
+__all__ = ["Manifest", "Recorder", "changes", "is_project_file", "source_digest",
+           "undeclared_reads"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,21 +42,6 @@ class Manifest:
     def from_json(cls, data: dict[str, Any] | None) -> Manifest:
         data = data if isinstance(data, dict) else {}
         return cls(*(dict(data.get(k) or {}) for k in ("files", "modules", "dists", "env")))
-
-
-def is_project_file(path: str, root: str) -> bool:
-    """Under the project folder, and not part of an installed environment or the store."""
-    return (path.startswith(root) and not path.startswith(_INSTALLED)
-            and not any(part in path for part in _IGNORED_PARTS))
-
-
-def source_digest(path: str | os.PathLike) -> str:
-    """A Python file by its AST (comments and formatting do not count); other bytes as is."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-        return hasher().update(normalize(ast.parse(text)).encode()).hexdigest()
-    except (SyntaxError, UnicodeDecodeError, ValueError):
-        return file_digest(path)
 
 
 def env_digest(value: str | None) -> str | None:
@@ -144,8 +123,11 @@ class Recorder:
     """Records one step's dependencies between `start()` and `stop()`."""
 
     def __init__(self, root: str | os.PathLike, ignore: Iterable[str] = ()):
+        """`ignore`: files and folders (relative to `root`, or absolute) that are not
+        dependencies: the step's --writes, the store."""
         self.root = os.path.realpath(root) + os.sep
         self.ignore = {os.path.realpath(os.path.join(self.root, p)) for p in ignore}
+        self._ignored_folders = tuple(p + os.sep for p in self.ignore)
         self.files: set[str] = set()
         self.env: set[str] = set()
         self._modules_before: set[str] = set()
@@ -153,7 +135,8 @@ class Recorder:
 
     def opened(self, path: str) -> None:
         full = os.path.realpath(os.path.join(os.getcwd(), path))
-        if is_project_file(full, self.root) and full not in self.ignore:
+        if (is_project_file(full, self.root) and full not in self.ignore
+                and not full.startswith(self._ignored_folders)):
             self.files.add(full)
 
     def env_read(self, key: str, frame: Any) -> None:
@@ -230,9 +213,12 @@ class Recorder:
 
 # ---- checking, before reuse -------------------------------------------------------------------
 def changes(manifest: Manifest, root: Path, env: dict[str, str] | None = None,
-            file_digest_of: Any = None) -> list[str]:
+            file_digest_of: Callable[[str], str] | None = None,
+            source_digest_of: Callable[[Path], str] = source_digest,
+            version_of: Callable[[str], str | None] = installed_version) -> list[str]:
     """Why a stored result no longer holds; [] when every dependency is as recorded.
-    `env`: the environment the step would run with; `file_digest_of(rel)`: a cached digest."""
+    `env`: the environment the step would run with; `file_digest_of(rel)`,
+    `source_digest_of(path)`, `version_of(dist)`: cached look-ups of a run."""
     reasons: list[str] = []
     env = dict(os.environ) if env is None else env
     for rel, digest in manifest.files.items():
@@ -245,10 +231,10 @@ def changes(manifest: Manifest, root: Path, env: dict[str, str] | None = None,
         full = root / rel
         if not full.is_file():
             reasons.append(f"module {rel} deleted")
-        elif source_digest(full) != digest:
+        elif source_digest_of(full) != digest:
             reasons.append(f"module {rel} changed")
     for dist, version in manifest.dists.items():
-        now = installed_version(dist)
+        now = version_of(dist)
         if now != version:
             reasons.append(f"{dist} {version} -> {now}" if now else f"{dist} {version} uninstalled")
     for key, digest in manifest.env.items():
