@@ -33,15 +33,17 @@ class Manifest:
     modules: dict[str, str] = field(default_factory=dict)  # project path -> source digest
     dists: dict[str, str] = field(default_factory=dict)  # distribution -> version
     env: dict[str, str | None] = field(default_factory=dict)  # variable -> value digest
+    prefix: str = ""  # sys.prefix of the Python that ran the step, whose dists these are
 
     def to_json(self) -> dict[str, Any]:
         return {"files": self.files, "modules": self.modules, "dists": self.dists,
-                "env": self.env}
+                "env": self.env, "prefix": self.prefix}
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> Manifest:
         data = data if isinstance(data, dict) else {}
-        return cls(*(dict(data.get(k) or {}) for k in ("files", "modules", "dists", "env")))
+        return cls(*(dict(data.get(k) or {}) for k in ("files", "modules", "dists", "env")),
+                   prefix=str(data.get("prefix") or ""))
 
 
 def env_digest(value: str | None) -> str | None:
@@ -204,7 +206,7 @@ class Recorder:
                 continue
             files[rel] = file_digest(full)
         env = {k: env_digest(self._environ_value(k)) for k in sorted(self.env)}
-        return Manifest(files, modules, dists, env)
+        return Manifest(files, modules, dists, env, os.path.realpath(sys.prefix))
 
     @staticmethod
     def _environ_value(key: str) -> str | None:
@@ -233,7 +235,8 @@ def changes(manifest: Manifest, root: Path, env: dict[str, str] | None = None,
             reasons.append(f"module {rel} deleted")
         elif source_digest_of(full) != digest:
             reasons.append(f"module {rel} changed")
-    for dist, version in manifest.dists.items():
+    same_python = not manifest.prefix or manifest.prefix == os.path.realpath(sys.prefix)
+    for dist, version in manifest.dists.items() if same_python else ():
         now = version_of(dist)
         if now != version:
             reasons.append(f"{dist} {version} -> {now}" if now else f"{dist} {version} uninstalled")
