@@ -246,7 +246,7 @@ def imported_modules(tree: ast.AST, package: str | None = None) -> list[str]:
 
 
 # Folders whose files never count as the project's, even when they sit inside it (a venv).
-_INSTALLED = tuple(sorted({os.path.realpath(p) + os.sep for p in (
+INSTALLED_FOLDERS = tuple(sorted({os.path.realpath(p) + os.sep for p in (
     sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"],
     sysconfig.get_paths()["platlib"], sys.prefix, sys.base_prefix)}))
 _IGNORED_PARTS = (os.sep + ".mlpipe" + os.sep, os.sep + ".ipynb_checkpoints" + os.sep,
@@ -256,7 +256,7 @@ _IGNORED_PARTS = (os.sep + ".mlpipe" + os.sep, os.sep + ".ipynb_checkpoints" + o
 def is_project_file(path: str, root: str) -> bool:
     """Under the project folder (`root` ends with a separator), and not part of an installed
     environment or the store."""
-    return (path.startswith(root) and not path.startswith(_INSTALLED)
+    return (path.startswith(root) and not path.startswith(INSTALLED_FOLDERS)
             and not any(part in path for part in _IGNORED_PARTS))
 
 

@@ -34,7 +34,8 @@ def begin(home: str, run_id: str, step: str, ignore: list[str] | None = None,
     stop_recording()
     if ignore is not None and not os.environ.get("MLPIPE_NO_MANIFEST"):
         recorder = Recorder(root or os.getcwd(), [*ignore, str(home)])
-        _recording.update(recorder=recorder.start(), imported=list(imported or ()))
+        _recording.update(recorder=recorder.start(), imported=list(imported or ()),
+                          cache_dir=str(home))
 
 
 def stop_recording() -> Manifest | None:
@@ -43,7 +44,7 @@ def stop_recording() -> Manifest | None:
     if recorder is None:
         return None
     recorder.stop()
-    return recorder.manifest(_recording.pop("imported", ()))
+    return recorder.manifest(_recording.pop("imported", ()), _recording.pop("cache_dir", None))
 
 
 def end() -> None:

@@ -10,6 +10,7 @@ only while every entry still holds; otherwise the reasons say which one changed.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import sys
 import threading
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .analysis import is_project_file
+from .analysis import INSTALLED_FOLDERS, is_project_file
 from .store.serialize import file_digest, hasher, source_digest
 
 __all__ = ["Manifest", "Recorder", "changes", "is_project_file", "source_digest",
@@ -51,14 +52,48 @@ def env_digest(value: str | None) -> str | None:
 
 
 _dists: dict[str, list[str]] | None = None
+DISTS_CACHE = "distributions.json"  # in the store: which distribution provides which module
 
 
-def distributions_of(top_level: str) -> list[str]:
-    """Installed distributions that provide an importable top-level name (cached)."""
+def distributions_of(top_level: str, cache_dir: str | None = None) -> list[str]:
+    """Installed distributions that provide an importable top-level name. Building the map
+    reads every installed distribution's metadata (about 0.5 s), so it is kept in memory and
+    in `cache_dir`, valid while the metadata folders on sys.path are the same (an install
+    or upgrade adds, removes or renames one)."""
     global _dists
     if _dists is None:
-        _dists = importlib.metadata.packages_distributions()
+        _dists = _cached_dists(cache_dir)
     return _dists.get(top_level, [])
+
+
+def _cached_dists(cache_dir: str | None) -> dict[str, list[str]]:
+    stamp = {p: _metadata_folders(p) for p in sys.path}
+    path = os.path.join(cache_dir, DISTS_CACHE) if cache_dir else None
+    try:
+        with open(path or "", encoding="utf-8") as f:
+            data = json.load(f)
+        if data.get("stamp") == stamp:
+            return data["map"]
+    except (OSError, ValueError, KeyError):
+        pass
+    dists = importlib.metadata.packages_distributions()
+    if path is not None:
+        tmp = f"{path}.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump({"stamp": stamp, "map": dists}, f)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only store: build it again next time
+    return dists
+
+
+def _metadata_folders(folder: str) -> list[str]:
+    try:
+        with os.scandir(folder or ".") as entries:
+            return sorted(e.name for e in entries if e.name.endswith((".dist-info", ".egg-info")))
+    except OSError:
+        return []
 
 
 def installed_version(dist: str) -> str | None:
@@ -136,7 +171,10 @@ class Recorder:
         self._environ: Any = None
 
     def opened(self, path: str) -> None:
-        full = os.path.realpath(os.path.join(os.getcwd(), path))
+        full = os.path.join(os.getcwd(), path)
+        if full.startswith(INSTALLED_FOLDERS):  # most opens while importing: skip realpath
+            return
+        full = os.path.realpath(full)
         if (is_project_file(full, self.root) and full not in self.ignore
                 and not full.startswith(self._ignored_folders)):
             self.files.add(full)
@@ -182,23 +220,25 @@ class Recorder:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def manifest(self, imported: Iterable[str] = ()) -> Manifest:
+    def manifest(self, imported: Iterable[str] = (), cache_dir: str | None = None) -> Manifest:
         """What was used; `imported`: top-level modules the step and its prelude import
-        (in a warm or forked kernel they were imported before the step started)."""
+        (in a warm or forked kernel they were imported before the step started);
+        `cache_dir`: where the module -> distribution map may be kept (the store)."""
         names = set(imported) | {m for m in set(sys.modules) - self._modules_before}
         modules: dict[str, str] = {}
         dists: dict[str, str] = {}
         for name in sorted(names):
             mod = sys.modules.get(name)
             path = getattr(mod, "__file__", None) if mod is not None else None
-            real = os.path.realpath(path) if path and name != "__main__" else None
+            real = (os.path.realpath(path) if path and name != "__main__"
+                    and not path.startswith(INSTALLED_FOLDERS) else None)
             if real and is_project_file(real, self.root) and os.path.isfile(real):
                 modules[os.path.relpath(real, self.root)] = source_digest(real)
                 continue
-            for dist in distributions_of(name.partition(".")[0]):
-                version = installed_version(dist)
-                if version is not None:
-                    dists[dist] = version
+            for dist in distributions_of(name.partition(".")[0], cache_dir):
+                if dist not in dists:
+                    dists[dist] = installed_version(dist)
+        dists = {d: v for d, v in sorted(dists.items()) if v is not None}
         files = {}
         for full in sorted(self.files):
             rel = os.path.relpath(full, self.root)
