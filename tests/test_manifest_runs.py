@@ -78,7 +78,8 @@ def test_undeclared_file_read_reruns_with_one_warning(make_nb, mlpipe_cli, tmp_p
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "extra.csv").write_text("a,b\n1,2\n3,4\n")
     path = make_nb(["import pandas as pd",
-                    step("prep", "--out total", "total = int(pd.read_csv('data/extra.csv')['a'].sum())"),
+                    step("prep", "--out total",
+                         "total = int(pd.read_csv('data/extra.csv')['a'].sum())"),
                     step("side", "--out n", "n = len(open('data/extra.csv').read())")])
     first = mlpipe_cli("run", path)
     assert first.returncode == 0, first.stderr
