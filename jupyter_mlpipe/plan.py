@@ -98,11 +98,12 @@ class Planner:
         return self._versions[dist]
 
     def imported(self, name: str) -> tuple[str, ...]:
-        """Top-level modules a step and its prelude closure import (for its manifest)."""
+        """Modules a step and its prelude closure import, and their top-level packages (for
+        its manifest: a warm kernel imported them before the step started)."""
         step = self.spec.step(name)
         closure = prelude_closure(self.spec.prelude, set(step.free_names))
         mods = list(step.imported_modules) + [m for st in closure for m in st.imported_modules]
-        return tuple(sorted({m.partition(".")[0] for m in mods}))
+        return tuple(sorted(set(mods) | {m.partition(".")[0] for m in mods}))
 
     def status(self) -> list[StepStatus]:
         """Each step in order: cached, or stale with the reasons."""
