@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import ast
 import builtins
+import importlib.util
 import os
 import re
+import sys
+import sysconfig
 from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib.machinery import ModuleSpec, PathFinder
 from pathlib import Path
 
 from .models import PreludeStatement
@@ -290,33 +294,69 @@ def imported_modules(tree: ast.AST, package: str | None = None) -> list[str]:
     return mods
 
 
-def _module_file(root: Path, dotted: str) -> Path | None:
-    rel = Path(*dotted.split("."))
-    for cand in (root / rel.with_suffix(".py"), root / rel / "__init__.py"):
-        if cand.is_file():
-            return cand
-    return None
+# Folders whose files never count as the project's, even when they sit inside it (a venv).
+INSTALLED_FOLDERS = tuple(sorted({os.path.realpath(p) + os.sep for p in (
+    sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"],
+    sysconfig.get_paths()["platlib"], sys.prefix, sys.base_prefix)}))
+_IGNORED_PARTS = (os.sep + ".mlpipe" + os.sep, os.sep + ".ipynb_checkpoints" + os.sep,
+                  os.sep + "__pycache__" + os.sep, os.sep + ".git" + os.sep)
+
+
+def is_project_file(path: str, root: str) -> bool:
+    """Under the project folder (`root` ends with a separator), and not part of an installed
+    environment or the store."""
+    return (path.startswith(root) and not path.startswith(INSTALLED_FOLDERS)
+            and not any(part in path for part in _IGNORED_PARTS))
+
+
+def _find_spec(dotted: str, root: Path, specs: dict[str, ModuleSpec | None]) -> ModuleSpec | None:
+    """Where Python would find `dotted` with the notebook folder first on sys.path, without
+    importing it: a package's submodules are looked up in the package's own folders."""
+    if dotted in specs:
+        return specs[dotted]
+    parent, _, _ = dotted.rpartition(".")
+    spec: ModuleSpec | None = None
+    if not parent:
+        spec = PathFinder.find_spec(dotted, [os.fspath(root)])
+        if spec is None:
+            try:  # sys.path and the meta path (editable installs); imports nothing
+                spec = importlib.util.find_spec(dotted)
+            except (ImportError, ValueError):
+                spec = None
+    else:
+        up = _find_spec(parent, root, specs)
+        if up is not None and up.submodule_search_locations:
+            spec = PathFinder.find_spec(dotted, list(up.submodule_search_locations))
+    specs[dotted] = spec
+    return spec
 
 
 def local_module_files(tree: ast.AST, root: Path) -> list[Path]:
-    """Files under `root` that `tree` imports, transitively (stdlib and site-packages excluded)."""
+    """Project files that `tree` imports, transitively (stdlib and site-packages excluded)."""
     return module_files(imported_modules(tree), root)
 
 
 def module_files(modules: Iterable[str], root: Path) -> list[Path]:
-    """Files under `root` of the dotted `modules` and of what they import, transitively.
-
-    A package's `__init__.py` counts for every submodule imported through it.
-    """
+    """Project files of the dotted `modules` and of what they import, transitively, found as
+    Python finds them: the notebook folder, then sys.path (a `src/` folder on it, a project
+    package installed in editable mode). A package's `__init__.py` counts for every
+    submodule imported through it."""
     root = root.resolve()
+    prefix = os.fspath(root) + os.sep
     seen: dict[Path, None] = {}
+    specs: dict[str, ModuleSpec | None] = {}
     todo: list[Iterable[str]] = [modules]
     while todo:
         for dotted in todo.pop():
             parts = dotted.split(".")
             for i in range(1, len(parts) + 1):
-                path = _module_file(root, ".".join(parts[:i]))
-                if path is None or path in seen:
+                spec = _find_spec(".".join(parts[:i]), root, specs)
+                if spec is None:
+                    break
+                if not spec.has_location or not (spec.origin or "").endswith(".py"):
+                    continue
+                path = Path(os.path.realpath(spec.origin))
+                if path in seen or not is_project_file(os.fspath(path), prefix):
                     continue
                 seen[path] = None
                 try:

@@ -1,7 +1,9 @@
 """Code that runs inside a step's kernel: load inputs from the store, save outputs to it.
 
 The generated step notebook calls these; the result (output digests, stored files) goes to a
-small JSON file that the runner reads once papermill returns.
+small JSON file that the runner reads once papermill returns, with the step's manifest: what
+its code really read, imported and looked up in the environment (manifest.py), recorded from
+begin() to save(). MLPIPE_NO_MANIFEST=1 turns recording off (for overhead measurements only).
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .manifest import Manifest, Recorder
 from .store.files import Store
 from .store.remote import open_remote
 
@@ -18,18 +21,39 @@ _missing = object()
 _loaded: list[tuple[str, str, Any]] = []  # (home, digest, value) of each input load() gave
 # the run this kernel works for, for log_metric/log_param (tracking.py); set by begin()
 context: dict[str, str] = {}
+# the step's recorder and the top-level modules its code and prelude import; set by begin()
+_recording: dict[str, Any] = {}
 
 
-def begin(home: str, run_id: str, step: str) -> None:
-    """Called first in a step notebook (and around an interactive step)."""
+def begin(home: str, run_id: str, step: str, ignore: list[str] | None = None,
+          imported: list[str] | None = None, root: str | None = None) -> None:
+    """Called first in a step notebook (and around an interactive step). `ignore`: the step's
+    --writes, not dependencies (None: record nothing); `imported`: modules the step and its
+    prelude import, which a warm kernel imported before the step started. Recording is rooted
+    at `root`, by default the kernel's cwd: the notebook's folder."""
     context.clear()
     context.update(home=str(home), run_id=run_id, step=step)
     _loaded.clear()
+    stop_recording()
+    if ignore is not None and not os.environ.get("MLPIPE_NO_MANIFEST"):
+        recorder = Recorder(root or os.getcwd(), [*ignore, str(home)])
+        _recording.update(recorder=recorder.start(), imported=list(imported or ()),
+                          cache_dir=str(home))
+
+
+def stop_recording() -> Manifest | None:
+    """End the step's recording; its manifest, or None when nothing was recorded."""
+    recorder = _recording.pop("recorder", None)
+    if recorder is None:
+        return None
+    recorder.stop()
+    return recorder.manifest(_recording.pop("imported", ()), _recording.pop("cache_dir", None))
 
 
 def end() -> None:
     import sys
 
+    stop_recording()
     tracking = sys.modules.get("jupyter_mlpipe.tracking")
     if tracking is not None:
         tracking.finish()
@@ -69,6 +93,7 @@ def check_inputs_unchanged(step: str, namespace: dict, outputs: list[str]) -> No
 def save(home: str, step: str, namespace: dict, outputs: list[str], declared: bool,
          writes: list[str], result_path: str) -> None:
     """Store each output variable and --writes path; write the result file last."""
+    manifest = stop_recording()  # before storing: the store's own reads are not the step's
     check_inputs_unchanged(step, namespace, outputs)
     store = Store(home)
     stored: dict[str, str] = {}
@@ -91,7 +116,8 @@ def save(home: str, step: str, namespace: dict, outputs: list[str], declared: bo
                 continue
             raise
     files = {p: store.put_path(Path(p), Path.cwd()) for p in writes}
-    result = {"outputs": stored, "writes": files, "dropped": dropped, "saved_at": time.time()}
+    result = {"outputs": stored, "writes": files, "dropped": dropped, "saved_at": time.time(),
+              "manifest": manifest.to_json() if manifest is not None else None}
     tmp = result_path + f".{os.getpid()}.tmp"
     with open(tmp, "w") as f:
         json.dump(result, f)

@@ -22,11 +22,11 @@ from .keys import make_key
 from .models import PipelineSpec, RunState, StepState, StepRun, StepSpec
 from .modules import pipeline_from_json
 from .notebook import STEP_MAGIC, cell_source, parse_magic_line, read_notebook_json, split_magic
-from .plan import Planner
+from .plan import Planner, undeclared_read_warnings
 from .store import serialize
 from .store.files import Store
 from .store.history import History, new_run_id
-from .store.results import Computed, Results, when
+from .store.results import Computed, when
 from .targets import recorded_envs
 
 
@@ -95,6 +95,10 @@ def _run_live(shell: Any, spec: PipelineSpec, step: StepSpec, store: Store,
     inputs = {v: serialize.digest_value(ns[v]) for v in step.inputs}
     key, components = make_key(planner.static(step.name), inputs)
     entry = planner.results.get(key) if step.reuse else None
+    changed = planner.manifest_changes(step, entry) if entry is not None else []
+    if changed:
+        print(f"jupyter_mlpipe: {step.name} runs again: " + "; ".join(changed))
+        entry = None
     run = StepRun(step.name, key=key, started=time.time())
     run_id = new_run_id()
     history.start_run(run_id, str(spec.path), "interactive", params, [step.name], 1)
@@ -105,7 +109,7 @@ def _run_live(shell: Any, spec: PipelineSpec, step: StepSpec, store: Store,
         message = (f"reused {step.name} (computed {when(entry.get('computed_at'))}, "
                    f"{saved:.1f} s saved)")
     else:
-        dropped = _execute(shell, planner.results, run, components, step, run_id, inputs)
+        dropped = _execute(shell, planner, run, components, step, run_id, inputs)
         message = ("jupyter_mlpipe: not stored (cannot be pickled): " + ", ".join(dropped)
                    if dropped else None)
     history.record_step(run_id, run)
@@ -125,15 +129,18 @@ def _check_inputs(planner: Planner, step: StepSpec, ns: dict) -> None:
             step=step.name)
 
 
-def _execute(shell: Any, results: Results, run: StepRun, components: dict[str, Any],
+def _execute(shell: Any, planner: Planner, run: StepRun, components: dict[str, Any],
              step: StepSpec, run_id: str, inputs: dict[str, str]) -> list[str]:
-    """Run the step in the kernel and store its result (unless the key would not describe
-    what ran); returns the outputs that could not be pickled (inferred ones are dropped,
-    declared ones raise)."""
-    kernel.begin(str(results.store.home), run_id, step.name)  # for log_metric / log_param
+    """Run the step in the kernel, recording what it uses, and store its result (unless the key
+    would not describe what ran); returns the outputs that could not be pickled (inferred ones
+    are dropped, declared ones raise)."""
+    results = planner.results
+    kernel.begin(str(results.store.home), run_id, step.name, list(step.writes),  # log_metric
+                 list(planner.imported(step.name)), str(results.root))
     started = time.perf_counter()
     try:  # step.body: a --module step runs the published code, not the cell's
         result = shell.run_cell(step.body, store_history=False)
+        manifest = kernel.stop_recording()
     finally:
         kernel.end()
     seconds = time.perf_counter() - started
@@ -151,7 +158,10 @@ def _execute(shell: Any, results: Results, run: StepRun, components: dict[str, A
         return []
     outputs, dropped = _store_outputs(results.store, step, shell.user_ns)
     writes = {p: results.store.put_path(Path(p), results.root) for p in step.writes}
-    results.record(run, components, Computed(outputs, writes, seconds, seconds), run_id)
+    recorded = manifest.to_json() if manifest is not None else None
+    results.record(run, components, Computed(outputs, writes, seconds, seconds, recorded), run_id)
+    for line in undeclared_read_warnings(step, recorded):
+        print(line)
     return dropped
 
 

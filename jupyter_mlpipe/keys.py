@@ -41,14 +41,16 @@ class KeyContext:
         self._modules: dict[Path, str] = {}
         self.prelude_override = prelude_override or {}  # saved source -> live source
 
-    def _read_digest(self, rel: str, step: str) -> str:
+    def read_digest(self, rel: str, step: str) -> str:
+        """A file's or folder's digest, stat-cached across runs and cached within this one."""
         if rel not in self._reads:
             self._reads[rel] = path_digest(rel, self.spec.root, self.history, step)
         return self._reads[rel]
 
-    def _module_digest(self, path: Path) -> str:
+    def module_digest(self, path: Path) -> str:
+        """A project module by its AST: comment and layout edits do not re-run its users."""
         if path not in self._modules:
-            self._modules[path] = serialize.file_digest(path)
+            self._modules[path] = serialize.source_digest(path)
         return self._modules[path]
 
     def _param_digest(self, name: str, value: Any) -> str:
@@ -68,7 +70,7 @@ class KeyContext:
         root = self.spec.root
         for imports in [step.imported_modules] + [st.imported_modules for st in closure]:
             for f in module_files(imports, root):
-                modules[f.relative_to(root.resolve()).as_posix()] = self._module_digest(f)
+                modules[f.relative_to(root.resolve()).as_posix()] = self.module_digest(f)
         prelude = [[_label(st), _h(self.prelude_override.get(st.source, st.source))]
                    for st in closure]
         return {
@@ -78,7 +80,7 @@ class KeyContext:
                         "reads": list(step.reads), "writes": list(step.writes)},
             "env": self.env.get(step.target, {"target": step.target,
                                               "kernel": self.spec.kernel_name}),
-            "reads": {p: self._read_digest(p, step.name) for p in step.reads},
+            "reads": {p: self.read_digest(p, step.name) for p in step.reads},
             "prelude": prelude,
             "modules": modules,
             "params": {n: self._param_digest(n, v) for n, v in params.items()},

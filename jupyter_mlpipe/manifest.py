@@ -9,26 +9,21 @@ only while every entry still holds; otherwise the reasons say which one changed.
 """
 from __future__ import annotations
 
-import ast
 import importlib.metadata
+import json
 import os
 import sys
-import sysconfig
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .analysis import normalize
-from .store.serialize import file_digest, hasher
+from .analysis import INSTALLED_FOLDERS, is_project_file
+from .store.serialize import file_digest, hasher, source_digest
 
-# Folders whose files never count as the project's, even when they sit inside it (a venv).
-_INSTALLED = tuple(sorted({os.path.realpath(p) + os.sep for p in (
-    sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"],
-    sysconfig.get_paths()["platlib"], sys.prefix, sys.base_prefix)}))
-_IGNORED_PARTS = (os.sep + ".mlpipe" + os.sep, os.sep + ".ipynb_checkpoints" + os.sep,
-                  os.sep + "__pycache__" + os.sep, os.sep + ".git" + os.sep)
+__all__ = ["Manifest", "Recorder", "changes", "is_project_file", "source_digest",
+           "undeclared_reads"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,30 +34,17 @@ class Manifest:
     modules: dict[str, str] = field(default_factory=dict)  # project path -> source digest
     dists: dict[str, str] = field(default_factory=dict)  # distribution -> version
     env: dict[str, str | None] = field(default_factory=dict)  # variable -> value digest
+    prefix: str = ""  # sys.prefix of the Python that ran the step, whose dists these are
 
     def to_json(self) -> dict[str, Any]:
         return {"files": self.files, "modules": self.modules, "dists": self.dists,
-                "env": self.env}
+                "env": self.env, "prefix": self.prefix}
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> Manifest:
         data = data if isinstance(data, dict) else {}
-        return cls(*(dict(data.get(k) or {}) for k in ("files", "modules", "dists", "env")))
-
-
-def is_project_file(path: str, root: str) -> bool:
-    """Under the project folder, and not part of an installed environment or the store."""
-    return (path.startswith(root) and not path.startswith(_INSTALLED)
-            and not any(part in path for part in _IGNORED_PARTS))
-
-
-def source_digest(path: str | os.PathLike) -> str:
-    """A Python file by its AST (comments and formatting do not count); other bytes as is."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-        return hasher().update(normalize(ast.parse(text)).encode()).hexdigest()
-    except (SyntaxError, UnicodeDecodeError, ValueError):
-        return file_digest(path)
+        return cls(*(dict(data.get(k) or {}) for k in ("files", "modules", "dists", "env")),
+                   prefix=str(data.get("prefix") or ""))
 
 
 def env_digest(value: str | None) -> str | None:
@@ -70,14 +52,48 @@ def env_digest(value: str | None) -> str | None:
 
 
 _dists: dict[str, list[str]] | None = None
+DISTS_CACHE = "distributions.json"  # in the store: which distribution provides which module
 
 
-def distributions_of(top_level: str) -> list[str]:
-    """Installed distributions that provide an importable top-level name (cached)."""
+def distributions_of(top_level: str, cache_dir: str | None = None) -> list[str]:
+    """Installed distributions that provide an importable top-level name. Building the map
+    reads every installed distribution's metadata (about 0.5 s), so it is kept in memory and
+    in `cache_dir`, valid while the metadata folders on sys.path are the same (an install
+    or upgrade adds, removes or renames one)."""
     global _dists
     if _dists is None:
-        _dists = importlib.metadata.packages_distributions()
+        _dists = _cached_dists(cache_dir)
     return _dists.get(top_level, [])
+
+
+def _cached_dists(cache_dir: str | None) -> dict[str, list[str]]:
+    stamp = {p: _metadata_folders(p) for p in sys.path}
+    path = os.path.join(cache_dir, DISTS_CACHE) if cache_dir else None
+    try:
+        with open(path or "", encoding="utf-8") as f:
+            data = json.load(f)
+        if data.get("stamp") == stamp:
+            return data["map"]
+    except (OSError, ValueError, KeyError):
+        pass
+    dists = importlib.metadata.packages_distributions()
+    if path is not None:
+        tmp = f"{path}.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump({"stamp": stamp, "map": dists}, f)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only store: build it again next time
+    return dists
+
+
+def _metadata_folders(folder: str) -> list[str]:
+    try:
+        with os.scandir(folder or ".") as entries:
+            return sorted(e.name for e in entries if e.name.endswith((".dist-info", ".egg-info")))
+    except OSError:
+        return []
 
 
 def installed_version(dist: str) -> str | None:
@@ -144,16 +160,23 @@ class Recorder:
     """Records one step's dependencies between `start()` and `stop()`."""
 
     def __init__(self, root: str | os.PathLike, ignore: Iterable[str] = ()):
+        """`ignore`: files and folders (relative to `root`, or absolute) that are not
+        dependencies: the step's --writes, the store."""
         self.root = os.path.realpath(root) + os.sep
         self.ignore = {os.path.realpath(os.path.join(self.root, p)) for p in ignore}
+        self._ignored_folders = tuple(p + os.sep for p in self.ignore)
         self.files: set[str] = set()
         self.env: set[str] = set()
         self._modules_before: set[str] = set()
         self._environ: Any = None
 
     def opened(self, path: str) -> None:
-        full = os.path.realpath(os.path.join(os.getcwd(), path))
-        if is_project_file(full, self.root) and full not in self.ignore:
+        full = os.path.join(os.getcwd(), path)
+        if full.startswith(INSTALLED_FOLDERS):  # most opens while importing: skip realpath
+            return
+        full = os.path.realpath(full)
+        if (is_project_file(full, self.root) and full not in self.ignore
+                and not full.startswith(self._ignored_folders)):
             self.files.add(full)
 
     def env_read(self, key: str, frame: Any) -> None:
@@ -197,23 +220,25 @@ class Recorder:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def manifest(self, imported: Iterable[str] = ()) -> Manifest:
+    def manifest(self, imported: Iterable[str] = (), cache_dir: str | None = None) -> Manifest:
         """What was used; `imported`: top-level modules the step and its prelude import
-        (in a warm or forked kernel they were imported before the step started)."""
+        (in a warm or forked kernel they were imported before the step started);
+        `cache_dir`: where the module -> distribution map may be kept (the store)."""
         names = set(imported) | {m for m in set(sys.modules) - self._modules_before}
         modules: dict[str, str] = {}
         dists: dict[str, str] = {}
         for name in sorted(names):
             mod = sys.modules.get(name)
             path = getattr(mod, "__file__", None) if mod is not None else None
-            real = os.path.realpath(path) if path and name != "__main__" else None
+            real = (os.path.realpath(path) if path and name != "__main__"
+                    and not path.startswith(INSTALLED_FOLDERS) else None)
             if real and is_project_file(real, self.root) and os.path.isfile(real):
                 modules[os.path.relpath(real, self.root)] = source_digest(real)
                 continue
-            for dist in distributions_of(name.partition(".")[0]):
-                version = installed_version(dist)
-                if version is not None:
-                    dists[dist] = version
+            for dist in distributions_of(name.partition(".")[0], cache_dir):
+                if dist not in dists:
+                    dists[dist] = installed_version(dist)
+        dists = {d: v for d, v in sorted(dists.items()) if v is not None}
         files = {}
         for full in sorted(self.files):
             rel = os.path.relpath(full, self.root)
@@ -221,7 +246,7 @@ class Recorder:
                 continue
             files[rel] = file_digest(full)
         env = {k: env_digest(self._environ_value(k)) for k in sorted(self.env)}
-        return Manifest(files, modules, dists, env)
+        return Manifest(files, modules, dists, env, os.path.realpath(sys.prefix))
 
     @staticmethod
     def _environ_value(key: str) -> str | None:
@@ -230,9 +255,12 @@ class Recorder:
 
 # ---- checking, before reuse -------------------------------------------------------------------
 def changes(manifest: Manifest, root: Path, env: dict[str, str] | None = None,
-            file_digest_of: Any = None) -> list[str]:
+            file_digest_of: Callable[[str], str] | None = None,
+            source_digest_of: Callable[[Path], str] = source_digest,
+            version_of: Callable[[str], str | None] = installed_version) -> list[str]:
     """Why a stored result no longer holds; [] when every dependency is as recorded.
-    `env`: the environment the step would run with; `file_digest_of(rel)`: a cached digest."""
+    `env`: the environment the step would run with; `file_digest_of(rel)`,
+    `source_digest_of(path)`, `version_of(dist)`: cached look-ups of a run."""
     reasons: list[str] = []
     env = dict(os.environ) if env is None else env
     for rel, digest in manifest.files.items():
@@ -245,10 +273,11 @@ def changes(manifest: Manifest, root: Path, env: dict[str, str] | None = None,
         full = root / rel
         if not full.is_file():
             reasons.append(f"module {rel} deleted")
-        elif source_digest(full) != digest:
+        elif source_digest_of(full) != digest:
             reasons.append(f"module {rel} changed")
-    for dist, version in manifest.dists.items():
-        now = installed_version(dist)
+    same_python = not manifest.prefix or manifest.prefix == os.path.realpath(sys.prefix)
+    for dist, version in manifest.dists.items() if same_python else ():
+        now = version_of(dist)
         if now != version:
             reasons.append(f"{dist} {version} -> {now}" if now else f"{dist} {version} uninstalled")
     for key, digest in manifest.env.items():

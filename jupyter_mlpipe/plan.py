@@ -3,16 +3,21 @@
 Shared by `status` (no execution: a step below a stale one is stale too, since its input
 may change) and the runner (which decides each step once its upstream is done, so a
 re-executed step whose output is unchanged lets its downstream be reused: early cutoff).
+A key hit is reused only while the entry's manifest (what the step really read, imported and
+looked up in the environment when it ran) still holds.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
+from .analysis import prelude_closure
 from .errors import StepDefinitionError
 from .graph import Graph
 from .keys import KeyContext, make_key, why_stale
-from .models import PipelineSpec, StepState, StepStatus
+from .manifest import Manifest, changes, installed_version, undeclared_reads
+from .models import PipelineSpec, StepSpec, StepState, StepStatus
 from .store.files import Store
 from .store.history import History
 from .store.results import Results
@@ -46,6 +51,7 @@ class Planner:
         self.ctx = KeyContext(spec, params, history, env)
         self.notebook = spec.path.name
         self._static: dict[str, dict[str, Any]] = {}
+        self._versions: dict[str, str | None] = {}  # distribution -> installed version
 
     def static(self, name: str) -> dict[str, Any]:
         if name not in self._static:
@@ -67,13 +73,38 @@ class Planner:
             return Decision(key, components, None, ["--no-reuse"])
         entry = self.results.get(key)
         if entry is not None:
-            return Decision(key, components, entry, [])
+            reasons = self.manifest_changes(step, entry)
+            return Decision(key, components, None if reasons else entry, reasons)
         latest = self.store.get_latest(self.notebook, name)
         old = latest.get("components") if latest else None
         reasons = why_stale(old, components, self.graph.producer[name])
         if latest and latest.get("key") == key:
             reasons = ["stored result was removed, damaged or unsigned"]
         return Decision(key, components, None, reasons)
+
+    def manifest_changes(self, step: StepSpec, entry: dict) -> list[str]:
+        """What the stored result really used and is no longer as it was ([] if all holds).
+        The environment: this process's, overlaid with the target's `env` (mlpipe.toml)."""
+        manifest = Manifest.from_json(entry.get("manifest"))
+        if manifest == Manifest():
+            return []
+        env = {**os.environ, **self.ctx.env.get(step.target, {}).get("env", {})}
+        return changes(manifest, self.spec.root, env,
+                       file_digest_of=lambda rel: self.ctx.read_digest(rel, step.name),
+                       source_digest_of=self.ctx.module_digest, version_of=self._version)
+
+    def _version(self, dist: str) -> str | None:
+        if dist not in self._versions:
+            self._versions[dist] = installed_version(dist)
+        return self._versions[dist]
+
+    def imported(self, name: str) -> tuple[str, ...]:
+        """Modules a step and its prelude closure import, and their top-level packages (for
+        its manifest: a warm kernel imported them before the step started)."""
+        step = self.spec.step(name)
+        closure = prelude_closure(self.spec.prelude, set(step.free_names))
+        mods = list(step.imported_modules) + [m for st in closure for m in st.imported_modules]
+        return tuple(sorted(set(mods) | {m.partition(".")[0] for m in mods}))
 
     def status(self) -> list[StepStatus]:
         """Each step in order: cached, or stale with the reasons; a stale step below a stale
@@ -113,3 +144,10 @@ class Planner:
         old = {**latest["components"], "inputs": {}}
         reasons = why_stale(old, now)
         return [] if reasons == ["no stored result for this key"] else reasons
+
+
+def undeclared_read_warnings(step: StepSpec, manifest: dict | None) -> list[str]:
+    """One line per file the step read without declaring it in --reads."""
+    return [f"jupyter_mlpipe: step '{step.name}' read {rel} without declaring it: add "
+            f"`--reads {rel}` to its %%step line so `mlpipe status` sees it change"
+            for rel in undeclared_reads(Manifest.from_json(manifest), step.reads)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from .executors.routing import RoutingExecutor
 from .models import FINAL_STATES, PipelineSpec, RunState, StepRun, StepState
 from .names import check_names
 from .parameters import check_overrides
-from .plan import Decision, Planner
+from .plan import Decision, Planner, undeclared_read_warnings
 from .store.files import Store
 from .store.history import History, new_run_id
 from .store.results import Computed
@@ -240,7 +241,7 @@ class RunLoop:
         self.executor.expect(self._undecided())
         job = StepJob(self.run.run_id, self.spec.step(s.name), d.key,
                       self.planner.input_digests(s.name, self.outputs), self.store.home,
-                      self.store.runs / self.run.run_id)
+                      self.store.runs / self.run.run_id, self.planner.imported(s.name))
         s.state, s.notebook = StepState.RUNNING, str(job.notebook_path)
         self.running[self.executor.submit(job)] = s.name
         self.decisions[s.name] = d
@@ -306,10 +307,12 @@ class RunLoop:
                 s.state, s.error = StepState.FAILED, str(exc)
             else:
                 computed = Computed(outcome.outputs, outcome.writes, outcome.body_seconds,
-                                    outcome.exec_seconds)
+                                    outcome.exec_seconds, outcome.manifest)
                 self.results.record(s, self.decisions[s.name].components, computed,
                                     self.run.run_id)
                 self.outputs[s.name] = s.outputs
+                for line in undeclared_read_warnings(self.spec.step(s.name), outcome.manifest):
+                    print(line, file=sys.stderr)
             self._land(s.name)
             self._record(s)
             if s.state is StepState.FAILED:

@@ -33,6 +33,7 @@ class StepJob:
     inputs: dict[str, str]  # variable -> artifact digest
     store_home: Path
     run_dir: Path
+    imported: tuple[str, ...] = ()  # top-level modules the step and its prelude import
 
     @property
     def result_path(self) -> Path:
@@ -51,6 +52,7 @@ class StepOutcome:
     body_seconds: float | None = None
     exec_seconds: float | None = None  # set by executors that know when the step got a kernel
     dropped: list[str] = field(default_factory=list)
+    manifest: dict[str, Any] | None = None  # what the step really used (manifest.py)
 
 
 def body_seconds(nb: Any) -> float | None:
@@ -70,7 +72,8 @@ def read_result(job: StepJob, nb: Any = None) -> StepOutcome:
                                  "the step finished but saved no outputs",
                                  notebook=str(job.notebook_path)) from None
     return StepOutcome(result["outputs"], result["writes"], str(job.notebook_path),
-                       body_seconds(nb), dropped=result.get("dropped", []))
+                       body_seconds(nb), dropped=result.get("dropped", []),
+                       manifest=result.get("manifest"))
 
 
 def require_modules(target: Target, *modules: str) -> None:

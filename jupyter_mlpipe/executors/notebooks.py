@@ -55,7 +55,9 @@ def step_notebook(job: StepJob, kernel_name: str) -> Any:
     nb = _new_notebook(kernel_name)
     nb.metadata["mlpipe"] = {"step": s.name, "key": job.key, "run_id": job.run_id}
     home = str(job.store_home)
-    load = "\n".join([f"{KERNEL_HELPER}.begin({home!r}, {job.run_id!r}, {s.name!r})"] + [
+    begin = (f"{KERNEL_HELPER}.begin({home!r}, {job.run_id!r}, {s.name!r}, "
+             f"{list(s.writes)!r}, {list(job.imported)!r})")
+    load = "\n".join([begin] + [
         f"{var} = {KERNEL_HELPER}.load({home!r}, {d!r})" for var, d in job.inputs.items()])
     nb.cells.append(code_cell(load, ["mlpipe-inputs"]))
     body = code_cell(s.body, [STEP_TAG])

@@ -1,7 +1,9 @@
 """Step results in the store, for batch runs and `%%step` alike: one entry schema, reuse, record.
 
 An entry is a step's stored result under its key: the digests of its outputs, the manifests of
-the files it wrote, and its timings. Each carries ENTRY_VERSION; an entry without it, or with
+the files it wrote, its timings, and the manifest of what it really used while it ran
+(manifest.py: files read, project modules, distributions, environment variables), which is
+checked before the entry is reused. Each carries ENTRY_VERSION; an entry without it, or with
 another version, is treated as absent (the step is recomputed), never misread.
 """
 from __future__ import annotations
@@ -16,7 +18,7 @@ from .files import Store
 from .remote import open_remote
 from .usage import mark_used
 
-ENTRY_VERSION = 1  # bump when the fields of an entry change meaning
+ENTRY_VERSION = 2  # bump when the fields of an entry change meaning
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,7 @@ class Computed:
     writes: dict[str, dict]
     body_seconds: float | None = None  # time in the step's own cell
     exec_seconds: float | None = None  # from a ready kernel to outputs stored
+    manifest: dict[str, Any] | None = None  # what the step really used (Manifest.to_json)
 
 
 class Results:
@@ -73,7 +76,7 @@ class Results:
             "notebook": self.notebook, "run_id": run_id, "outputs": dict(computed.outputs),
             "writes": dict(computed.writes), "computed_at": now, "duration": duration,
             "body_seconds": computed.body_seconds, "exec_seconds": computed.exec_seconds,
-            "components": components})
+            "components": components, "manifest": computed.manifest or {}})
         if self.remote is not None:
             self.remote.push(step.key, self.store)
         self.mark_latest(step.name, step.key, components, now, duration)

@@ -2,23 +2,30 @@
 
 A value's digest is taken from its content, not its pickle bytes: NumPy arrays and pandas
 objects hash their data (so equal values get equal digests and downstream steps are not
-recomputed needlessly); other values hash their pickle stream plus the raw buffers.
+recomputed needlessly); other values hash their pickle stream plus the raw buffers. A class or
+function pickled by reference is only its name in that stream, so the source digest of its
+module is added when that module is a project file (not installed): editing a method of a
+project class changes the digest of every value that holds an instance.
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
+import ast
 import json
 import os
 import pickle
 import struct
 import sys
 import threading
+import types
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import blake3
 
 from . import signing
+from ..analysis import is_project_file, normalize
 
 ARTIFACT_HEADER = b"MLPIPE-ARTIFACT\n"
 FORMAT = 2  # 2: a trailer with the body digest and a signature
@@ -120,8 +127,41 @@ def _pickle_digest(value: Any) -> bytes:
         p.dump(value)
     except (ValueError, RecursionError, pickle.PicklingError):  # cycles need the memo
         probe = hasher()
-        _CanonicalPickler(probe).dump(value)
+        p = _CanonicalPickler(probe)
+        p.dump(value)
+    for name in sorted(p.by_reference):
+        digest = _project_module_digest(name)
+        if digest is not None:
+            probe.update(f"module:{name}:{digest}".encode())
     return probe.digest()
+
+
+def _project_module_digest(name: str) -> str | None:
+    """The source digest of a loaded module whose file is not installed (a project file)."""
+    path = getattr(sys.modules.get(name), "__file__", None)
+    if not path or name == "__main__" or not path.endswith(".py"):
+        return None
+    real = os.path.realpath(path)
+    if not is_project_file(real, os.sep) or not os.path.isfile(real):
+        return None
+    return source_digest(real)
+
+
+_sources: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> source digest
+
+
+def source_digest(path: str | os.PathLike) -> str:
+    """A Python file by its AST (comments and formatting do not count); other bytes as is."""
+    st = os.stat(path)
+    cache_key = (os.fspath(path), st.st_size, st.st_mtime_ns)
+    if cache_key not in _sources:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+            digest = hasher().update(normalize(ast.parse(text)).encode()).hexdigest()
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            digest = file_digest(path)
+        _sources[cache_key] = digest
+    return _sources[cache_key]
 
 
 class _HashWriter:
@@ -142,14 +182,27 @@ def _canonical_pickler():
 
         def __init__(self, h: blake3.blake3):
             super().__init__(_HashWriter(h), protocol=5)
+            self.by_reference: set[str] = set()  # modules of classes/functions saved by name
 
         def reducer_override(self, obj: Any) -> Any:
             t = type(obj)
             if t.__module__ == "numpy" and t.__name__ == "ndarray" and not obj.dtype.hasobject:
                 return _array_token, (_dtype_key(obj.dtype), obj.shape, digest_value(obj))
+            if isinstance(obj, (type, types.FunctionType)) and _by_reference(obj):
+                self.by_reference.add(obj.__module__)
             return super().reducer_override(obj)
 
     return CanonicalPickler
+
+
+def _by_reference(obj: Any) -> bool:
+    from cloudpickle.cloudpickle import _should_pickle_by_reference  # cloudpickle's own rule
+
+    try:
+        return isinstance(getattr(obj, "__module__", None), str) and \
+            _should_pickle_by_reference(obj)
+    except Exception:  # an object with an odd __module__ or __qualname__
+        return False
 
 
 def _CanonicalPickler(h: blake3.blake3):  # noqa: N802 - a class, built on first use
