@@ -104,3 +104,23 @@ def test_interactive_and_batch_entries_have_one_shape(shell, session):
     batch = next(e for _, e in store.iter_entries() if e["step"] == "total")
     assert set(batch) == set(interactive)
     assert batch["entry_version"] == interactive["entry_version"]
+
+
+def test_a_run_all_is_one_interactive_run(shell, session, monkeypatch):
+    # prelude, load, total back to back (as "Run All" sends them): one run of two steps;
+    # a cell run after the kernel was idle longer than BURST_GAP starts another run
+    from jupyter_mlpipe import interactive
+    from jupyter_mlpipe.store.history import History
+
+    path, cell = session
+    cell(PRELUDE)
+    cell(LOAD)
+    cell(TOTAL)
+    monkeypatch.setattr(interactive, "BURST_GAP", 0.0)
+    cell(TOTAL)
+    history = History(Pipeline.from_notebook(path).store.home)
+    runs = history.runs(str(path))
+    assert [r["kind"] for r in runs] == ["interactive", "interactive"]
+    assert runs[0]["counts"] == {"reused": 1}
+    assert runs[1]["counts"] == {"succeeded": 2} and runs[1]["state"] == "succeeded"
+    history.close()
