@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import inspect
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ class _OpenRun:
 
 
 _open: _OpenRun | None = None
+_warned: set[str] = set()  # the notebook's warnings this kernel has printed
 _watching: set[int] = set()  # ids of the shells whose post_run_cell we follow
 
 
@@ -92,7 +94,14 @@ def _live_spec(nb_path: Path, name: str, line: str, body: str) -> PipelineSpec:
                 break
     else:
         nb["cells"].append(live)
-    return pipeline_from_json(nb, nb_path)
+    with warnings.catch_warnings():  # said below as one line, once per kernel
+        warnings.simplefilter("ignore", UserWarning)
+        spec = pipeline_from_json(nb, nb_path)
+    for w in spec.warnings:
+        if w not in _warned:
+            _warned.add(w)
+            print(f"warning: {w}")
+    return spec
 
 
 def _live_prelude(planner: Planner, step: str, user_ns: dict) -> dict[str, str]:

@@ -88,3 +88,20 @@ def test_unpicklable_output_is_one_paragraph(make_nb, mlpipe_cli):
     assert "Traceback" not in r.stderr and "in_kernel.py" not in r.stderr
     assert r.stderr.count("cannot be pickled") == 1
     assert "output 'g'" in r.stderr and "drop 'g' from --out" in r.stderr
+
+
+def test_nbclients_kernel_died_log_line_is_dropped():
+    # A failed run kills its spare kernels while they may still run the warm-up cells
+    # (executor.close(now=True)); nbclient logs this line for each. A kernel that dies under
+    # a step is reported as that step's own error instead.
+    import logging
+
+    import papermill.engines  # noqa: F401 - first, as preload() does: it loads our engine
+
+    from jupyter_mlpipe.executors import engine
+
+    def record(msg):
+        return logging.LogRecord("papermill", logging.ERROR, __file__, 1, msg, None, None)
+
+    assert not engine.logger.filter(record("Kernel died while waiting for execute reply."))
+    assert engine.logger.filter(record("Executing notebook with kernel: python3"))

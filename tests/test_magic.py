@@ -124,3 +124,18 @@ def test_a_run_all_is_one_interactive_run(shell, session, monkeypatch):
     assert runs[0]["counts"] == {"reused": 1}
     assert runs[1]["counts"] == {"succeeded": 2} and runs[1]["state"] == "succeeded"
     history.close()
+
+
+def test_an_undeclared_read_is_one_line_once(shell, make_nb, capsys):
+    path = make_nb(["%%step load --out raw\nraw = 1", "%%step other --out q\nq = 2",
+                    "%%step train --in q --out m\nm = raw + q"], name="undeclared.ipynb")
+    shell.user_ns.clear()
+    shell.run_line_magic("mlpipe", f"notebook {path}")
+    for source in ("%%step load --out raw\nraw = 1", "%%step other --out q\nq = 2",
+                   "%%step train --in q --out m\nm = raw + q"):
+        shell.run_cell(source)
+    shell.run_cell("%%step train --in q --out m\nm = raw + q")
+    out = capsys.readouterr()
+    assert (out.out + out.err).count("reads 'raw', produced by step 'load'") == 1
+    assert "UserWarning" not in out.out + out.err
+    assert "warning: step 'train' (cell 3) reads 'raw'" in out.out
