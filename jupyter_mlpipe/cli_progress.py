@@ -97,7 +97,7 @@ class Progress:
                  f"[{count}] {detail}".rstrip()]
         if s.state in (StepState.SUCCEEDED, StepState.FAILED):
             lines += [f"    | {line}" for line in tail(step_stdout(s.notebook), self.output)]
-        self._write(lines, done, total)
+        self._write(lines, done, total, f"ETA {fmt_time(eta)}" if eta else "")
 
     def eta(self, run) -> float | None:
         """Seconds left, from each unfinished step's last recorded duration; None when a step
@@ -111,7 +111,7 @@ class Progress:
             left += max(self.past[name] - (now - self.running.get(name, now)), 0.0)
         return left / min(self.jobs, max(len(self.running), 1))
 
-    def _write(self, lines: list[str], done: int, total: int) -> None:
+    def _write(self, lines: list[str], done: int, total: int, postfix: str = "") -> None:
         with self._lock:
             if self._bar is None:
                 for line in lines:
@@ -120,7 +120,7 @@ class Progress:
             for line in lines:
                 self._bar.write(line, file=self.stream)
             if done >= 0:
-                self._bar.total, self._bar.n = total, done
+                self._bar.total, self._bar.n, self._bar.postfix = total, done, postfix
                 self._bar.refresh()
 
     def _beat(self, every: float) -> None:
@@ -156,4 +156,6 @@ def _bar(stream: TextIO):
         from tqdm import tqdm  # only on a terminal; papermill depends on it
     except ImportError:
         return None
-    return tqdm(total=0, file=stream, unit="step", dynamic_ncols=True, leave=False)
+    # our own ETA (from the history) in the postfix, not tqdm's rate-based one
+    return tqdm(total=0, file=stream, unit="step", dynamic_ncols=True, leave=False,
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} steps [{elapsed}{postfix}]")
