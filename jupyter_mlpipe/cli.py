@@ -82,9 +82,10 @@ def cmd_run(a) -> int:
     finally:
         progress.close()
     out(run.summary())
-    executed = [s for s in run.steps.values() if s.notebook]
-    if executed:
-        out(f"executed notebooks: {Path(executed[0].notebook).parent}{os.sep}")
+    run_dir = Path(run.store_home) / "runs" / run.run_id
+    if any(s.state in (StepState.SUCCEEDED, StepState.FAILED) for s in run.steps.values()) \
+            and run_dir.is_dir():
+        out(f"executed notebooks: {run_dir}{os.sep}")
     if not run.ok:
         for s in run.failed:
             if s.traceback:  # mlpipe's own errors (an unpicklable output, ...) have none

@@ -71,11 +71,12 @@ class Progress:
     steps still running. On a terminal the lines go above a tqdm bar."""
 
     def __init__(self, past: dict[str, float], jobs: int, output: OutputMode,
-                 stream: TextIO = sys.stdout, heartbeat: float = 15.0):
-        self.stream, self.past, self.jobs, self.output = stream, past, max(jobs, 1), output
+                 stream: TextIO | None = None, heartbeat: float = 15.0):
+        self.stream = stream or sys.stdout  # looked up now: tests replace sys.stdout
+        self.past, self.jobs, self.output = past, max(jobs, 1), output
         self.t0 = time.time()
         self.running: dict[str, float] = {}
-        self._bar = _bar(stream)
+        self._bar = _bar(self.stream)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, args=(heartbeat,), daemon=True)
