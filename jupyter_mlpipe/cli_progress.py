@@ -24,7 +24,7 @@ class OutputMode:
     lines: int | None
 
     @classmethod
-    def parse(cls, text: str) -> "OutputMode":
+    def parse(cls, text: str) -> OutputMode:
         if text == "all":
             return cls(None)
         if text == "none":
@@ -94,7 +94,7 @@ class Progress:
         eta = self.eta(run)
         count = f"{done}/{total}" + (f" ETA {fmt_time(eta)}" if eta and done < total else "")
         sym = SYMBOL.get(str(s.state), " ")
-        lines = [f"[{time.time() - self.t0:7.1f}s] {sym} {s.name:<24} {str(s.state):<9} "
+        lines = [f"[{time.time() - self.t0:7.1f}s] {sym} {s.name:<24} {s.state!s:<9} "
                  f"[{count}] {detail}".rstrip()]
         if s.state in (StepState.SUCCEEDED, StepState.FAILED):
             lines += [f"    | {line}" for line in tail(step_stdout(s.notebook), self.output)]
