@@ -116,7 +116,8 @@ def _nested_free(node: ast.AST) -> set[str]:
         defaults = a.defaults + [d for d in a.kw_defaults if d is not None]
         for d in defaults:
             loads |= _nested_free_expr(d)
-        body = node.body if isinstance(node.body, list) else [node.body]
+        body: list[ast.AST] = (list(node.body) if isinstance(node.body, list)
+                               else [node.body])
         decorators = getattr(node, "decorator_list", [])
         for d in decorators:
             loads |= _nested_free_expr(d)
@@ -206,7 +207,7 @@ class _Walker(ast.NodeVisitor):
         if name:
             self._bind(name)
 
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         self._nested(node, node.name)
 
     visit_AsyncFunctionDef = visit_FunctionDef

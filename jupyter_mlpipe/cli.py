@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
+import warnings
 from pathlib import Path
 
-from . import cli_history, cli_jobs
-from .cli_print import SYMBOL, fmt_time, out
+from . import __version__, cli_history, cli_jobs
+from .cli_parser import SuggestingParser
+from .cli_print import SYMBOL, out
+from .cli_progress import OutputMode, Progress
 from .errors import MlpipeError
 from .models import StepState
-
-
 
 
 def _value(text: str):
@@ -29,63 +30,47 @@ def _value(text: str):
         return text
 
 
-class Progress:
-    """Prints each step's state changes; every 15 s lists the steps still running."""
-
-    def __init__(self, stream=sys.stdout, heartbeat: float = 15.0):
-        self.stream = stream
-        self.t0 = time.time()
-        self.running: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, args=(heartbeat,), daemon=True)
-        self._thread.start()
-
-    def __call__(self, run, s) -> None:
-        state = str(s.state)
-        if s.state is StepState.RUNNING:
-            self.running[s.name] = time.time()
-            detail = "; ".join(s.reasons)
-        else:
-            self.running.pop(s.name, None)
-            if s.state is StepState.REUSED:
-                detail = "; ".join(s.reasons)
-            elif s.state is StepState.SUCCEEDED:
-                detail = fmt_time(s.duration)
-            else:
-                detail = (s.error or "").splitlines()[0] if s.error else ""
-        sym = SYMBOL.get(state, " ")
-        print(f"[{time.time() - self.t0:7.1f}s] {sym} {s.name:<24} {state:<9} {detail}",
-              file=self.stream, flush=True)
-
-    def _beat(self, every: float) -> None:
-        while not self._stop.wait(every):
-            if self.running:
-                now = time.time()
-                items = ", ".join(f"{n} ({now - t:.0f}s)" for n, t in self.running.items())
-                print(f"[{now - self.t0:7.1f}s]   still running: {items}", file=self.stream,
-                      flush=True)
-
-    def close(self) -> None:
-        self._stop.set()
-
-
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def cmd_run(a) -> int:
+def _load(notebook: str):
+    """The notebook's pipeline; its warnings printed once each, as one line (the API also
+    raises them as Python warnings, which here would repeat them with a source location)."""
     from .modules import load_pipeline
-    from .runner import run_pipeline
 
-    spec = load_pipeline(a.notebook)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        spec = load_pipeline(notebook)
     for w in spec.warnings:
         print(f"warning: {w}", file=sys.stderr)
+    return spec
+
+
+def _past_durations(spec) -> dict[str, float]:
+    from .store.files import store_home
+    from .store.history import History
+
+    home = store_home(spec.path)
+    if not (home / "history.sqlite").exists():
+        return {}
+    h = History(home)
+    try:
+        return h.last_durations(str(spec.path))
+    finally:
+        h.close()
+
+
+def cmd_run(a) -> int:
+    from .runner import default_jobs, run_pipeline
+
+    spec = _load(a.notebook)
     params = {k: _value(v) for k, v in a.param}
     if a.sweep:
         return cli_jobs.sweep(a, spec, params)
     # `kill PID` stops a run the way Ctrl-C does: kernels stopped, the run recorded
     signal.signal(signal.SIGTERM, _interrupt)
-    progress = Progress()
+    progress = Progress(_past_durations(spec), a.jobs or default_jobs(), a.output)
     try:
         run = run_pipeline(spec, params=params, jobs=a.jobs, only=a.only or None, force=a.force,
                            fail_fast=a.fail_fast, listener=progress, target=a.target)
@@ -97,12 +82,15 @@ def cmd_run(a) -> int:
     finally:
         progress.close()
     out(run.summary())
+    run_dir = Path(run.store_home) / "runs" / run.run_id
+    if any(s.state in (StepState.SUCCEEDED, StepState.FAILED) for s in run.steps.values()) \
+            and run_dir.is_dir():
+        out(f"executed notebooks: {run_dir}{os.sep}")
     if not run.ok:
         for s in run.failed:
-            print(f"\n✗ step '{s.name}' failed", file=sys.stderr)
-            if s.traceback:
-                print(s.traceback, file=sys.stderr)
-            print(s.error or "", file=sys.stderr)
+            if s.traceback:  # mlpipe's own errors (an unpicklable output, ...) have none
+                print(f"\n✗ step '{s.name}' failed\n{s.traceback}", file=sys.stderr)
+            print(f"\n{s.error or ''}", file=sys.stderr)
         done = [n for n, s in run.steps.items()
                 if s.state in (StepState.SUCCEEDED, StepState.REUSED)]
         print(f"\n{len(done)} step(s) are stored and will be reused. Fix the failing step, then "
@@ -114,9 +102,7 @@ def cmd_run(a) -> int:
 def cmd_status(a) -> int:
     from .pipeline import Pipeline
 
-    pipe = Pipeline.from_notebook(a.notebook)
-    for w in pipe.spec.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+    pipe = Pipeline(_load(a.notebook))
     rows = pipe.status(params={k: _value(v) for k, v in a.param})
     width = max([len(r.name) for r in rows] + [4])
     for r in rows:
@@ -221,8 +207,16 @@ def _positive(text: str) -> int:
     return n
 
 
+def _output_mode(text: str) -> OutputMode:
+    try:
+        return OutputMode.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mlpipe", description="Notebook cells as pipeline steps.")
+    p = SuggestingParser(prog="mlpipe", description="Notebook cells as pipeline steps.")
+    p.add_argument("--version", action="version", version=f"mlpipe {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run the pipeline, reusing what did not change")
@@ -236,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
     r.add_argument("--target", metavar="NAME",
                    help="run every step on this compute target (mlpipe.toml), overriding --target")
+    r.add_argument("--output", type=_output_mode, default=OutputMode(10), metavar="N|all|none",
+                   help="show the last N lines each executed step printed (default 10)")
     cli_jobs.add_sweep_options(r)
     r.set_defaults(func=cmd_run)
 
@@ -283,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:  # `mlpipe runs | head`: the reader has gone, so have we
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the exit's flush of stdout fails no more
+        return 141  # as a process killed by SIGPIPE
     except MlpipeError as exc:
         print(f"mlpipe: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -21,12 +21,34 @@ def _store_for(notebook: str | None):
     return Store(Path(env) if env else store_home(Path.cwd() / "x.ipynb"))
 
 
-def cmd_runs(a) -> int:
+def _history_homes(notebook: str | None) -> list[Path]:
+    """The stores `show` looks in, in order: the notebook's (--notebook), MLPIPE_HOME's, the
+    current folder's."""
+    from .store.files import store_home
+
+    homes = [store_home(notebook)] if notebook else []
+    env = os.environ.get("MLPIPE_HOME")
+    if env:
+        homes.append(Path(env).expanduser().resolve())
+    homes.append(Path.cwd().resolve() / ".mlpipe")
+    return list(dict.fromkeys(homes))
+
+
+def _existing_history(home: Path):
+    """The history under `home`, or None when there is none (reading creates nothing)."""
     from .store.history import History
+
+    return History(home) if (home / "history.sqlite").is_file() else None
+
+
+def cmd_runs(a) -> int:
     from .tracking import compare, fmt_value, run_record
 
-    store = _store_for(a.notebook)
-    h = History(store.home)
+    home = _store_for(a.notebook).home
+    h = _existing_history(home)
+    if h is None:
+        out(f"no runs recorded yet (no run history in {home})")
+        return 0
     if a.compare:
         return _print_compare(compare(h, *a.compare))
     nb = str(Path(a.notebook).resolve()) if a.notebook else None
@@ -78,13 +100,25 @@ def _print_compare(diff: dict) -> int:
     return 0
 
 
-def cmd_show(a) -> int:
-    from .store.history import History
+def _find_run(run_id: str, notebook: str | None) -> dict:
+    searched = []
+    for home in _history_homes(notebook):
+        h = _existing_history(home)
+        searched.append(f"{home}" + ("" if h else " (no history there)"))
+        if h is not None:
+            try:
+                run = h.run(run_id)
+            finally:
+                h.close()
+            if run is not None:
+                return run
+    raise MlpipeError(
+        f"no run '{run_id}' found; searched: " + "; ".join(searched) + ". Pass --notebook NB "
+        "(or set MLPIPE_HOME) to look in that notebook's store; `mlpipe runs NB` lists its runs")
 
-    store = _store_for(a.notebook)
-    run = History(store.home).run(a.run_id)
-    if run is None:
-        raise MlpipeError(f"no run '{a.run_id}' in {store.home}; `mlpipe runs` lists them")
+
+def cmd_show(a) -> int:
+    run = _find_run(a.run_id, a.notebook)
     out(f"run {run['run_id']}  {run['state']}  {Path(run['notebook']).name}  ({run['kind']})")
     if run["params"]:
         out("parameters: " + ", ".join(f"{k}={v!r}" for k, v in run["params"].items()))
@@ -163,7 +197,8 @@ def add_parsers(sub) -> None:
 
     sh = sub.add_parser("show", help="one run, step by step")
     sh.add_argument("run_id")
-    sh.add_argument("--notebook", help="whose store to look in (default: ./.mlpipe)")
+    sh.add_argument("--notebook", help="also look in this notebook's store (always searched: "
+                    "$MLPIPE_HOME and ./.mlpipe)")
     sh.set_defaults(func=cmd_show)
 
     c = sub.add_parser("cache", help="inspect or clean the artifact store")

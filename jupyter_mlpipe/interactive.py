@@ -1,5 +1,12 @@
 """`%%step` in a live kernel: reuse a stored result on a hit, run and store on a miss.
 
+A "Run All" is one run: a `%%step` cell joins the open interactive run of its notebook when
+the kernel has been busy since that run's last cell, i.e. the previous cell (of any kind)
+finished less than BURST_GAP seconds before this one started. Run All sends every cell at
+once, so the gaps are milliseconds; a person re-running a cell by hand takes longer, and
+starts a new run. The run's record is finished after each of its steps (and re-finished when
+another joins), so the history never holds an unfinished interactive run.
+
 The key is computed as a batch run would compute it, from the saved notebook's structure,
 but with the live cell body, the live values of its inputs (so an input mutated in place is
 not mistaken for the stored one) and the live parameter values. Prelude functions and
@@ -10,6 +17,8 @@ from __future__ import annotations
 import ast
 import inspect
 import time
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +39,49 @@ from .store.results import Computed, when
 from .targets import recorded_envs
 
 
+BURST_GAP = 1.0  # seconds of idle kernel that end an interactive run
+
+
+@dataclass
+class _OpenRun:
+    """The interactive run that the next `%%step` cell may join."""
+
+    run_id: str
+    notebook: str
+    failed: bool = False
+    last_activity: float = 0.0
+
+
+_open: _OpenRun | None = None
+_warned: set[str] = set()  # the notebook's warnings this kernel has printed
+_watching: set[int] = set()  # ids of the shells whose post_run_cell we follow
+
+
+def _note_activity(*_args: Any) -> None:
+    """After any cell: the kernel was busy until now."""
+    if _open is not None:
+        _open.last_activity = time.time()
+
+
+def _watch(shell: Any) -> None:
+    events = getattr(shell, "events", None)
+    if events is not None and id(shell) not in _watching:
+        events.register("post_run_cell", _note_activity)
+        _watching.add(id(shell))
+
+
+def _join_or_start(history: History, spec: PipelineSpec, params: dict) -> _OpenRun:
+    """The open run of this notebook when the kernel has not been idle since, else a new one."""
+    global _open
+    now = time.time()
+    if (_open is None or _open.notebook != str(spec.path)
+            or now - _open.last_activity > BURST_GAP
+            or history.run(_open.run_id) is None):
+        _open = _OpenRun(new_run_id(), str(spec.path))
+        history.start_run(_open.run_id, str(spec.path), "interactive", params, None, 1)
+    return _open
+
+
 def _live_spec(nb_path: Path, name: str, line: str, body: str) -> PipelineSpec:
     """The saved notebook, with this step's cell replaced by the live one."""
     nb = read_notebook_json(nb_path)
@@ -42,7 +94,14 @@ def _live_spec(nb_path: Path, name: str, line: str, body: str) -> PipelineSpec:
                 break
     else:
         nb["cells"].append(live)
-    return pipeline_from_json(nb, nb_path)
+    with warnings.catch_warnings():  # said below as one line, once per kernel
+        warnings.simplefilter("ignore", UserWarning)
+        spec = pipeline_from_json(nb, nb_path)
+    for w in spec.warnings:
+        if w not in _warned:
+            _warned.add(w)
+            print(f"warning: {w}")
+    return spec
 
 
 def _live_prelude(planner: Planner, step: str, user_ns: dict) -> dict[str, str]:
@@ -69,6 +128,7 @@ def run_step_cell(shell: Any, line: str, body: str, notebook: str | None = None)
     """`%%step LINE` with BODY in a live kernel: reuse the stored result, or run and store."""
     args = parse_magic_line(line)
     kernel_state.watch_imports()
+    _watch(shell)
     nb_path = find_notebook(shell.user_ns, notebook)
     if nb_path is None:
         nb_path, why = notebook_holding(args.name, line, body, Path.cwd())
@@ -100,8 +160,8 @@ def _run_live(shell: Any, spec: PipelineSpec, step: StepSpec, store: Store,
         print(f"jupyter_mlpipe: {step.name} runs again: " + "; ".join(changed))
         entry = None
     run = StepRun(step.name, key=key, started=time.time())
-    run_id = new_run_id()
-    history.start_run(run_id, str(spec.path), "interactive", params, [step.name], 1)
+    group = _join_or_start(history, spec, params)
+    run_id = group.run_id
     if entry is not None:
         for var, digest in planner.results.reuse(run, components, entry).items():
             ns[var] = store.get_value(digest)
@@ -113,8 +173,9 @@ def _run_live(shell: Any, spec: PipelineSpec, step: StepSpec, store: Store,
         message = ("jupyter_mlpipe: not stored (cannot be pickled): " + ", ".join(dropped)
                    if dropped else None)
     history.record_step(run_id, run)
-    history.finish_run(run_id, RunState.FAILED if run.state is StepState.FAILED
-                       else RunState.SUCCEEDED)
+    group.failed = group.failed or run.state is StepState.FAILED
+    history.finish_run(run_id, RunState.FAILED if group.failed else RunState.SUCCEEDED)
+    group.last_activity = time.time()
     if message:
         print(message)
 

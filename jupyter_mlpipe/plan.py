@@ -125,7 +125,7 @@ class Planner:
                 certain = exc.certain if isinstance(exc, _Stale) else True
                 result.append(StepStatus(name, StepState.STALE, tuple(reasons), certain=certain))
                 continue
-            if d.hit:
+            if d.entry is not None:
                 outputs[name] = d.entry["outputs"]
                 result.append(StepStatus(name, StepState.CACHED, (), d.key,
                                          d.entry.get("computed_at"), d.entry.get("duration")))

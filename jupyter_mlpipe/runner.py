@@ -228,10 +228,11 @@ class RunLoop:
             return
         s.key, s.reasons = d.key, tuple(d.reasons)
         if not d.hit:
-            d = self._take_flight(s, d)
-            if d is None:
+            flown = self._take_flight(s, d)
+            if flown is None:
                 return  # another run computes it: decided again when that ends
-        if d.hit:
+            d = flown
+        if d.entry is not None:
             self.outputs[s.name] = self.results.reuse(s, d.components, d.entry)
             self._record(s)
             return
@@ -321,7 +322,8 @@ class RunLoop:
 
     def stop_running(self, reason: str) -> None:
         """Kill the running steps' kernels; they fail with `reason`."""
-        self.executor.close(now=True)
+        if self.executor is not None:
+            self.executor.close(now=True)
         for name in list(self.running.values()):
             self._land(name)
             s = self.run.steps[name]

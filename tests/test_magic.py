@@ -104,3 +104,38 @@ def test_interactive_and_batch_entries_have_one_shape(shell, session):
     batch = next(e for _, e in store.iter_entries() if e["step"] == "total")
     assert set(batch) == set(interactive)
     assert batch["entry_version"] == interactive["entry_version"]
+
+
+def test_a_run_all_is_one_interactive_run(shell, session, monkeypatch):
+    # prelude, load, total back to back (as "Run All" sends them): one run of two steps;
+    # a cell run after the kernel was idle longer than BURST_GAP starts another run
+    from jupyter_mlpipe import interactive
+    from jupyter_mlpipe.store.history import History
+
+    path, cell = session
+    cell(PRELUDE)
+    cell(LOAD)
+    cell(TOTAL)
+    monkeypatch.setattr(interactive, "BURST_GAP", 0.0)
+    cell(TOTAL)
+    history = History(Pipeline.from_notebook(path).store.home)
+    runs = history.runs(str(path))
+    assert [r["kind"] for r in runs] == ["interactive", "interactive"]
+    assert runs[0]["counts"] == {"reused": 1}
+    assert runs[1]["counts"] == {"succeeded": 2} and runs[1]["state"] == "succeeded"
+    history.close()
+
+
+def test_an_undeclared_read_is_one_line_once(shell, make_nb, capsys):
+    path = make_nb(["%%step load --out raw\nraw = 1", "%%step other --out q\nq = 2",
+                    "%%step train --in q --out m\nm = raw + q"], name="undeclared.ipynb")
+    shell.user_ns.clear()
+    shell.run_line_magic("mlpipe", f"notebook {path}")
+    for source in ("%%step load --out raw\nraw = 1", "%%step other --out q\nq = 2",
+                   "%%step train --in q --out m\nm = raw + q"):
+        shell.run_cell(source)
+    shell.run_cell("%%step train --in q --out m\nm = raw + q")
+    out = capsys.readouterr()
+    assert (out.out + out.err).count("reads 'raw', produced by step 'load'") == 1
+    assert "UserWarning" not in out.out + out.err
+    assert "warning: step 'train' (cell 3) reads 'raw'" in out.out

@@ -66,7 +66,8 @@ def test_interactive_step_records_metrics(tracked):
     assert ip.user_ns["score"] == 22.5
     history = History(Pipeline.from_notebook(tracked).store.home)
     runs = history.runs()
-    assert [r["kind"] for r in runs] == ["interactive", "interactive"]
+    assert [r["kind"] for r in runs] == ["interactive"]  # cells run back to back: one run
+    assert runs[0]["counts"] == {"succeeded": 2}
     rec = run_record(history, runs[0]["run_id"])
     assert rec["last_metrics"]["score"]["value"] == 22.5 and rec["last_metrics"]["score"]["step"] == "train"
     from jupyter_mlpipe.in_kernel import context

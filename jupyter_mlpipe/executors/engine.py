@@ -7,8 +7,23 @@ pyproject.toml, which names this module path: keep it.
 """
 from __future__ import annotations
 
+import logging
+
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, logger
+
+
+class _KernelDiedFilter(logging.Filter):
+    """Drops nbclient's "Kernel died while waiting for execute reply." A failed run kills
+    its spare kernels while they still run the warm-up cells (executor.close(now=True)), and
+    nbclient logs that line for each; a kernel that really dies under a step is reported by
+    the executor as the step's own error (StepExecutionError(kernel_died=True))."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Kernel died while waiting")
+
+
+logger.addFilter(_KernelDiedFilter())
 
 
 class MlpipeEngine(NBClientEngine):

@@ -52,9 +52,16 @@ def save_combined(warm: Any, out: Path, executed: Any = None) -> None:
     nbformat.write(forget_input(executed), out)
 
 
+# Errors that jupyter_mlpipe raises in its own cells (saving outputs): their message names
+# the variable and the fix, and a traceback would only show our frames.
+OWN_ERRORS = frozenset({"UnpicklableOutputError", "InputChangedError"})
+
+
 def error_from_papermill(step: str, exc: Exception, notebook: str) -> StepExecutionError:
     """The cell's own exception and traceback, without papermill's wrapping."""
     tb = "\n".join(strip_ansi(line) for line in getattr(exc, "traceback", []) or [])
+    if getattr(exc, "ename", None) in OWN_ERRORS:
+        tb = ""
     return StepExecutionError(step, getattr(exc, "ename", type(exc).__name__),
                               strip_ansi(getattr(exc, "evalue", str(exc))), tb, notebook)
 

@@ -149,6 +149,14 @@ class History:
             out.append(d)
         return out
 
+    def last_durations(self, notebook: str) -> dict[str, float]:
+        """Each step's duration in its latest successful execution for this notebook."""
+        rows = self.db.execute(
+            "SELECT s.step, s.finished - s.started AS took FROM step_runs s JOIN runs r"
+            " ON s.run_id = r.run_id WHERE r.notebook=? AND s.state=? AND s.finished IS NOT"
+            " NULL AND s.started IS NOT NULL ORDER BY s.finished", (notebook, "succeeded"))
+        return {r["step"]: r["took"] for r in rows}
+
     def run(self, run_id: str) -> dict | None:
         r = self.db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
         if r is None:

@@ -311,7 +311,7 @@ class RemoteStore:
 
 
 def _blob_digests(entry: dict) -> list[str]:
-    out = []
+    out: list[str] = []
     for m in entry.get("writes", {}).values():
         ms = [m] if m["type"] == "file" else list(m["files"].values())
         out.extend(x["digest"] for x in ms)

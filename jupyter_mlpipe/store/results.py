@@ -68,18 +68,21 @@ class Results:
     def record(self, step: StepRun, components: dict[str, Any], computed: Computed,
                run_id: str) -> None:
         """Store a computed result under `step.key` and mark `step` succeeded."""
+        if step.key is None:
+            raise ValueError(f"step '{step.name}' has no key: only a planned step is recorded")
+        key = step.key
         step.state, step.outputs = StepState.SUCCEEDED, dict(computed.outputs)
         step.body_seconds, step.exec_seconds = computed.body_seconds, computed.exec_seconds
         now, duration = time.time(), step.duration
         self.store.put_entry({
-            "entry_version": ENTRY_VERSION, "key": step.key, "step": step.name,
+            "entry_version": ENTRY_VERSION, "key": key, "step": step.name,
             "notebook": self.notebook, "run_id": run_id, "outputs": dict(computed.outputs),
             "writes": dict(computed.writes), "computed_at": now, "duration": duration,
             "body_seconds": computed.body_seconds, "exec_seconds": computed.exec_seconds,
             "components": components, "manifest": computed.manifest or {}})
         if self.remote is not None:
-            self.remote.push(step.key, self.store)
-        self.mark_latest(step.name, step.key, components, now, duration)
+            self.remote.push(key, self.store)
+        self.mark_latest(step.name, key, components, now, duration)
 
     def mark_latest(self, step: str, key: str, components: dict[str, Any],
                     computed_at: float | None, duration: float | None) -> None:

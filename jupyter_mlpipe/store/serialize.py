@@ -9,8 +9,9 @@ project class changes the digest of every value that holds an instance.
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
 import ast
+import concurrent.futures as cf
+import io
 import json
 import os
 import pickle
@@ -83,7 +84,7 @@ def _update_array(h: blake3.blake3, arr: Any) -> bool:
         return False
     h.update(f"ndarray:{_dtype_key(arr.dtype)}:{arr.shape}:".encode())
     if arr.size:
-        h.update(np.ascontiguousarray(arr).reshape(-1).view(np.uint8))
+        h.update(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data)
     return True
 
 
@@ -277,7 +278,8 @@ def _body_header(s: Serialized) -> bytes:
 def write_artifact(f: BinaryIO, s: Serialized) -> bytes:
     """Write the body; returns the blake3 digest of its bytes (for write_trailer)."""
     h = hasher(s.nbytes)
-    for part in (_body_header(s), s.main, *s.buffers):
+    parts: list[bytes | memoryview] = [_body_header(s), s.main, *s.buffers]
+    for part in parts:
         f.write(part)
         h.update(part)
     return h.digest()
@@ -296,7 +298,7 @@ def _empty_buffer(n: int) -> Any:
     return np.empty(n, dtype=np.uint8)
 
 
-def _read_exactly(f: BinaryIO, view: memoryview) -> None:
+def _read_exactly(f: io.BufferedIOBase, view: memoryview) -> None:
     got = 0
     while got < len(view):
         k = f.readinto(view[got:])
@@ -305,7 +307,7 @@ def _read_exactly(f: BinaryIO, view: memoryview) -> None:
         got += k
 
 
-def _read_body(f: BinaryIO) -> tuple[bytes, list[Any], bytes]:
+def _read_body(f: io.BufferedIOBase) -> tuple[bytes, list[Any], bytes]:
     """(pickle stream, buffers, blake3 of the body's bytes); the hashing of each piece runs
     in a thread while the next piece is read, so checking costs no extra pass."""
     magic = f.read(len(ARTIFACT_HEADER))
@@ -350,7 +352,7 @@ def _unpickle(main: bytes, buffers: list[Any]) -> Any:
     return pickle.loads(main, buffers=buffers)
 
 
-def _verified(f: BinaryIO, name: str, keys: signing.Keys) -> tuple[bytes, list[Any]]:
+def _verified(f: io.BufferedIOBase, name: str, keys: signing.Keys) -> tuple[bytes, list[Any]]:
     main, buffers, content = _read_body(f)
     trailer = f.read(TRAILER_BYTES)
     if not trailer:
@@ -363,18 +365,18 @@ def _verified(f: BinaryIO, name: str, keys: signing.Keys) -> tuple[bytes, list[A
     return main, buffers
 
 
-def read_artifact(f: BinaryIO, name: str, keys: signing.Keys) -> Any:
+def read_artifact(f: io.BufferedIOBase, name: str, keys: signing.Keys) -> Any:
     """Load the artifact stored as `name`: its bytes are checked against the digest in its
     trailer and the signature against the trusted keys before anything is unpickled."""
     return _unpickle(*_verified(f, name, keys))
 
 
-def check_artifact(f: BinaryIO, name: str, keys: signing.Keys) -> None:
+def check_artifact(f: io.BufferedIOBase, name: str, keys: signing.Keys) -> None:
     """read_artifact without the unpickling (raises the same errors)."""
     _verified(f, name, keys)
 
 
-def read_unsigned(f: BinaryIO) -> tuple[Any, bytes]:
+def read_unsigned(f: io.BufferedIOBase) -> tuple[Any, bytes]:
     """(value, body digest) of a body with no trailer: only for files this process received
     itself, whose transport digest the caller checked (executors/gateway.py)."""
     main, buffers, content = _read_body(f)

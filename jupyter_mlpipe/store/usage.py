@@ -119,7 +119,8 @@ def _size(path: Path) -> int:
 def listing(store: Store, remote: RemoteStore | None) -> list[str]:
     """`mlpipe cache ls`: each result, most recently used first, here and in the shared store."""
     latest = store.latest_keys()
-    places = [("local", store.home, local_results(store))]
+    places: list[tuple[str, str | Path, list[ResultSize]]] = [
+        ("local", store.home, local_results(store))]
     if remote is not None:
         places.append(("remote", remote.url, remote_results(remote)))
     lines = []
