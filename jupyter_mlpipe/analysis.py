@@ -354,9 +354,10 @@ def module_files(modules: Iterable[str], root: Path) -> list[Path]:
                 spec = _find_spec(".".join(parts[:i]), root, specs)
                 if spec is None:
                     break
-                if not spec.has_location or not (spec.origin or "").endswith(".py"):
+                origin = spec.origin if spec.has_location else None
+                if origin is None or not origin.endswith(".py"):
                     continue
-                path = Path(os.path.realpath(spec.origin))
+                path = Path(os.path.realpath(origin))
                 if path in seen or not is_project_file(os.fspath(path), prefix):
                     continue
                 seen[path] = None
