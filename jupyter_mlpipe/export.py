@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 from .analysis import name_use, parse, to_python
+from .convert import convert_json
 from .graph import Graph
 from .models import PipelineSpec
 from .modules import pipeline_from_json
@@ -62,8 +63,6 @@ def load_spec(notebook: str | Path) -> PipelineSpec:
     if any(c.get("cell_type") == "code" and split_magic(cell_source(c)) is not None
            for c in nb["cells"]):
         return pipeline_from_json(nb, path)
-    from .convert import convert_json
-
     return convert_json(nb, path).spec
 
 

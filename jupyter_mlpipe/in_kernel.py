@@ -13,9 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .errors import InputChangedError, UnpicklableOutputError
 from .manifest import Manifest, Recorder
 from .store.files import Store
 from .store.remote import open_remote
+from .store.serialize import digest_value
 
 _missing = object()
 _loaded: list[tuple[str, str, Any]] = []  # (home, digest, value) of each input load() gave
@@ -75,8 +77,6 @@ def load(home: str, digest: str) -> Any:
 def check_inputs_unchanged(step: str, namespace: dict, outputs: list[str]) -> None:
     """Fail the step if its body changed an input in place that it does not output: a plain
     top-to-bottom run would hand the changed value on, a pipeline the stored one."""
-    from .store.serialize import digest_value
-
     changed = []
     for home, digest, value in _loaded:
         names = [n for n, v in namespace.items() if v is value and n not in outputs]
@@ -85,8 +85,6 @@ def check_inputs_unchanged(step: str, namespace: dict, outputs: list[str]) -> No
             changed.extend(names)  # (a fresh copy: a digest may differ for no change)
     _loaded.clear()
     if changed:
-        from .errors import InputChangedError
-
         raise InputChangedError(step, changed)
 
 
@@ -109,8 +107,6 @@ def save(home: str, step: str, namespace: dict, outputs: list[str], declared: bo
         try:
             stored[var] = store.put_value(value, step, var)
         except Exception as exc:
-            from .errors import UnpicklableOutputError
-
             if isinstance(exc, UnpicklableOutputError) and not declared:
                 dropped.append(f"{var} ({exc.reason})")  # inferred outputs: keep what pickles
                 continue

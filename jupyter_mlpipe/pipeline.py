@@ -4,16 +4,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .convert import convert_notebook
 from .graph import Graph
 from .models import PipelineSpec, StepSpec, StepStatus
 from .modules import load_pipeline
 from .parameters import check_overrides
 from .plan import Planner
-from .targets import recorded_envs
 from .runner import Listener, RunResult, run_pipeline
 from .store.files import Store
 from .store.history import History
 from .sweep import SweepResult, run_sweep
+from .targets import recorded_envs
 
 
 class Pipeline:
@@ -26,8 +27,6 @@ class Pipeline:
     @classmethod
     def from_notebook(cls, path: str | Path, convert: bool = False) -> "Pipeline":
         if convert:
-            from .convert import convert_notebook
-
             return cls(convert_notebook(path).spec)
         return cls(load_pipeline(path))
 
@@ -88,7 +87,7 @@ class Pipeline:
         return self.graph.to_dot(states)
 
     def widget(self):
-        from .widget import PipelineWidget
+        from .widget import PipelineWidget  # ipywidgets: only when a widget is asked for
 
         return PipelineWidget(self)
 
