@@ -31,7 +31,7 @@ import filelock
 
 from ..errors import (CacheError, DamagedArtifactError, UnpicklableOutputError,
                       UntrustedArtifactError)
-from . import serialize, signing
+from . import health, serialize, signing
 
 CACHE_FORMAT_VERSION = 1
 
@@ -58,7 +58,10 @@ class Store:
 
     @classmethod
     def for_notebook(cls, notebook: str | os.PathLike) -> "Store":
-        return cls(store_home(notebook))
+        """The notebook's store, checked usable first (StoreUnusableError names the fix)."""
+        home = store_home(notebook)
+        health.check_home(home)
+        return cls(home)
 
     # ---- atomic writes -----------------------------------------------------------------
     @contextlib.contextmanager
