@@ -14,6 +14,7 @@ import pytest
 
 from jupyter_mlpipe import Pipeline
 from jupyter_mlpipe.errors import DamagedArtifactError, UntrustedArtifactError
+from jupyter_mlpipe.store import serialize, signing
 from jupyter_mlpipe.store.files import Store
 
 
@@ -162,3 +163,27 @@ def test_concurrent_runs_execute_each_step_once(make_nb, tmp_path):
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     assert sorted(log.read_text().split()) == ["a", "b"]
+
+
+def test_status_says_which_way_a_stored_result_was_lost(make_nb, mlpipe_cli, tmp_path):
+    path = make_nb(CHAIN)
+    assert mlpipe_cli("run", path).returncode == 0
+    store = Store.for_notebook(path)
+    raw = store.value_path(Pipeline.from_notebook(path).run(jobs=1).steps["load"].outputs["raw"])
+    good = raw.read_bytes()
+
+    def load_line() -> str:
+        r = mlpipe_cli("status", path)
+        assert r.returncode == 0, r.stderr
+        return next(line for line in r.stdout.splitlines() if " load " in line)
+
+    _flip_byte(raw, -100)
+    assert "stored result damaged (re-run 'load')" in load_line()
+    someone_else = signing.Keys(b"\xab" * 32, (b"\xab" * 32,))
+    with open(raw, "wb") as f:  # intact, but signed with someone else's key
+        f.write(good[:-serialize.TRAILER_BYTES])
+        serialize.write_trailer(f, raw.name, good[-serialize.TRAILER_BYTES:][:32], someone_else)
+    assert "stored result unsigned (made with another key or an older version)" in load_line()
+    raw.unlink()
+    line = load_line()
+    assert "stored result removed" in line and "damaged" not in line and "unsigned" not in line

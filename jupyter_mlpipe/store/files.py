@@ -34,6 +34,7 @@ from ..errors import (CacheError, DamagedArtifactError, UnpicklableOutputError,
 from . import health, serialize, signing
 
 CACHE_FORMAT_VERSION = 1
+REMOVED, DAMAGED, UNSIGNED = "removed", "damaged", "unsigned"  # Store.entry_problem
 
 
 def store_home(notebook: str | os.PathLike) -> Path:
@@ -136,26 +137,32 @@ class Store:
         return _shard(self.objects, digest)
 
     def verify_value(self, digest: str) -> bool:
-        """Whether the artifact exists, is intact and signed by a trusted key (not loaded).
-        A file already checked in this process is not hashed again until it changes."""
+        """Whether the artifact exists, is intact and signed by a trusted key (not loaded)."""
+        return self._value_problem(digest) is None
+
+    def _value_problem(self, digest: str) -> str | None:
+        """None if the artifact is usable, else REMOVED, DAMAGED or UNSIGNED. A file already
+        checked in this process is not hashed again until it changes."""
         path = _shard(self.objects, digest)
         try:
             st = path.stat()
         except OSError:
-            return False
+            return REMOVED
         stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
         if _verified.get(str(path)) == stamp:
-            return True
+            return None
         try:
             with open(path, "rb") as f:
                 serialize.check_artifact(f, digest, signing.keys())
         except serialize.ArtifactUnsigned:
             _note_unsigned(self.home)
-            return False
+            return UNSIGNED
+        except FileNotFoundError:
+            return REMOVED
         except (OSError, ValueError, EOFError):
-            return False
+            return DAMAGED
         _verified[str(path)] = stamp
-        return True
+        return None
 
     def get_value(self, digest: str) -> Any:
         """Load an artifact, after checking its bytes and its signature; never unpickles
@@ -262,6 +269,32 @@ class Store:
         if not all(self.has_blobs(m) for m in entry.get("writes", {}).values()):
             return None
         return entry
+
+    def entry_problem(self, key: str) -> str:
+        """Why get_entry(key) finds nothing: REMOVED (the entry or a file it names is gone),
+        DAMAGED (bytes changed since written) or UNSIGNED (no trusted key signed it, or an
+        older format)."""
+        try:
+            with open(_shard(self.entries, key, ".json"), "rb") as f:
+                entry = json.loads(f.read())
+        except FileNotFoundError:
+            return REMOVED
+        except (OSError, ValueError):
+            return DAMAGED
+        if isinstance(entry, dict) and entry.get("format") != CACHE_FORMAT_VERSION:
+            return UNSIGNED
+        if not _well_formed(entry, key):
+            return DAMAGED
+        signature = entry.pop("signature", None)
+        if not signing.keys().verifies(b"entry", _canonical(entry), signature):
+            return UNSIGNED
+        problems = [self._value_problem(d) for d in entry["outputs"].values()]
+        for m in entry.get("writes", {}).values():
+            ms = [m] if m["type"] == "file" else list(m["files"].values())
+            problems += [None if self._blob_intact(b["digest"]) else
+                         REMOVED if not _shard(self.blobs, b["digest"]).exists() else DAMAGED
+                         for b in ms]
+        return next((p for p in (DAMAGED, UNSIGNED, REMOVED) if p in problems), REMOVED)
 
     def set_latest(self, notebook: str, step: str, record: dict) -> None:
         self._write_json(self.latest / _safe(notebook) / f"{step}.json", record,
