@@ -47,8 +47,11 @@ def _shard(root: Path, name: str, suffix: str = "") -> Path:
 
 
 class Store:
-    def __init__(self, home: str | os.PathLike):
+    def __init__(self, home: str | os.PathLike, root: str | os.PathLike | None = None):
         self.home = Path(home)
+        # the project folder, whose mlpipe.toml may list trusted keys (signing.py)
+        self.root = Path(root) if root else (
+            self.home.parent if self.home.name == ".mlpipe" else Path.cwd())
         self.objects = self.home / "objects"
         self.blobs = self.home / "blobs"
         self.entries = self.home / "entries"
@@ -57,12 +60,16 @@ class Store:
         self.tmp = self.home / "tmp"
         self.locks = self.home / "locks"
 
+    def keys(self) -> signing.Keys:
+        """The keys that sign and verify here (the user's, and the project's trusted ones)."""
+        return signing.keys(self.root)
+
     @classmethod
     def for_notebook(cls, notebook: str | os.PathLike) -> "Store":
         """The notebook's store, checked usable first (StoreUnusableError names the fix)."""
         home = store_home(notebook)
         health.check_home(home)
-        return cls(home)
+        return cls(home, Path(notebook).resolve().parent)
 
     # ---- atomic writes -----------------------------------------------------------------
     @contextlib.contextmanager
@@ -110,7 +117,7 @@ class Store:
         except Exception as exc:  # pickling raises many types
             raise UnpicklableOutputError(step, variable, f"{type(exc).__name__}: {exc}") from None
         what = f"output '{variable}' of step '{step}' ({s.nbytes:,} bytes)"
-        keys = signing.keys()
+        keys = self.keys()
         with self._temp(what) as (f, tmp):
             digest = serialize.digest_and_write(value, s, f, keys)
             dest = _shard(self.objects, digest)
@@ -122,7 +129,7 @@ class Store:
         """Sign a received artifact body (tmp, whose bytes hash to `content`) and move it into
         place as `digest`."""
         with open(tmp, "ab") as f:
-            serialize.write_trailer(f, digest, content, signing.keys())
+            serialize.write_trailer(f, digest, content, self.keys())
         if self.verify_value(digest):
             tmp.unlink()
         else:
@@ -153,7 +160,7 @@ class Store:
             return None
         try:
             with open(path, "rb") as f:
-                serialize.check_artifact(f, digest, signing.keys())
+                serialize.check_artifact(f, digest, self.keys())
         except serialize.ArtifactUnsigned:
             _note_unsigned(self.home)
             return UNSIGNED
@@ -170,7 +177,7 @@ class Store:
         path = _shard(self.objects, digest)
         try:
             with open(path, "rb") as f:
-                return serialize.read_artifact(f, digest, signing.keys())
+                return serialize.read_artifact(f, digest, self.keys())
         except FileNotFoundError:
             raise CacheError(
                 f"artifact {digest[:12]} is missing from {self.objects}; it was removed "
@@ -246,7 +253,7 @@ class Store:
     # ---- cache entries -----------------------------------------------------------------
     def put_entry(self, entry: dict) -> None:
         entry = {**entry, "format": CACHE_FORMAT_VERSION}
-        entry["signature"] = signing.keys().sign(b"entry", _canonical(entry))
+        entry["signature"] = self.keys().sign(b"entry", _canonical(entry))
         self._write_json(_shard(self.entries, entry["key"], ".json"), entry,
                          f"the cache entry of step '{entry.get('step')}'")
 
@@ -261,7 +268,7 @@ class Store:
         if not _well_formed(entry, key):
             return None  # older format, or damaged: recompute, never misread
         signature = entry.pop("signature", None)
-        if not signing.keys().verifies(b"entry", _canonical(entry), signature):
+        if not self.keys().verifies(b"entry", _canonical(entry), signature):
             _note_unsigned(self.home)
             return None
         if not all(self.verify_value(d) for d in entry["outputs"].values()):
@@ -286,7 +293,7 @@ class Store:
         if not _well_formed(entry, key):
             return DAMAGED
         signature = entry.pop("signature", None)
-        if not signing.keys().verifies(b"entry", _canonical(entry), signature):
+        if not self.keys().verifies(b"entry", _canonical(entry), signature):
             return UNSIGNED
         problems = [self._value_problem(d) for d in entry["outputs"].values()]
         for m in entry.get("writes", {}).values():

@@ -88,8 +88,10 @@ def _store_table(root: Path) -> tuple[str, dict]:
 def store_config(root: Path) -> StoreConfig:
     """The project's store settings; $MLPIPE_STORE overrides the file's url."""
     source, table = _store_table(root)
-    if not isinstance(table, dict) or set(table) - {"url", "options", "max_size"}:
-        raise RemoteStoreError(f"{source}: [store] takes url, options and max_size")
+    if not isinstance(table, dict) or set(table) - {"url", "options", "max_size",
+                                                    "trusted_keys"}:
+        raise RemoteStoreError(f"{source}: [store] takes url, options, max_size and "
+                               "trusted_keys")
     url = os.environ.get("MLPIPE_STORE") or table.get("url") or None
     options = dict(table.get("options", {}))
     env_options = os.environ.get("MLPIPE_STORE_OPTIONS")
