@@ -20,6 +20,12 @@ with open(sys.argv[2], "wb") as f:
     cloudpickle.dump(mod.main(**kwargs), f)
 """
 
+IMPORT_ONLY = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("exported", sys.argv[1])
+spec.loader.exec_module(importlib.util.module_from_spec(spec))
+"""
+
 
 def _run_script(script, tmp_path, **kwargs) -> dict:
     out = tmp_path / "result.pkl"
@@ -63,8 +69,6 @@ def test_parameters_are_constants_and_main_arguments(tmp_path):
                           capture_output=True, text=True, check=True)
     assert "score 18" in proc.stdout
     imported = subprocess.run(  # importing the module defines the steps and computes nothing
-        [sys.executable, "-c", "import importlib.util, sys\n"
-         "spec = importlib.util.spec_from_file_location('exported', sys.argv[1])\n"
-         "spec.loader.exec_module(importlib.util.module_from_spec(spec))", str(script)],
+        [sys.executable, "-c", IMPORT_ONLY, str(script)],
         cwd=tmp_path, capture_output=True, text=True, check=True)
     assert imported.stdout == ""

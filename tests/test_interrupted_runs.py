@@ -14,8 +14,8 @@ from jupyter_mlpipe.store.files import Store
 from jupyter_mlpipe.store.history import History
 from tests.test_server import demo, jp_server_config  # noqa: F401 - fixtures
 
-SLOW = ["%%step quick --out a\na = 1", "%%step slow --in a --out b\nimport time\n"
-        "time.sleep(600)\nb = a"]
+SLOW = ["%%step quick --out a\na = 1",
+        "%%step slow --in a --out b\nimport time\ntime.sleep(600)\nb = a"]
 
 
 def _wait_for_step(home: Path, step: str, state: str, timeout: float = 120) -> None:

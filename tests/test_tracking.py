@@ -83,7 +83,7 @@ def test_outside_a_step_log_metric_warns_and_records_nothing(tmp_path, monkeypat
     tracking._warned = False
     with pytest.warns(UserWarning, match="outside a step"):
         tracking.log_metric("x", 1.0)
-        tracking.log_param("p", 2)
+    tracking.log_param("p", 2)  # warned once already: silent, and recorded nowhere either
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no store, no history anywhere
     home = tmp_path / ".mlpipe"
     kernel.begin(str(home), "r1", "s")

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import blake3
 
-from ..errors import CacheError, TargetError
-from ..targets.config import find_config
+from ..errors import CacheError
+from .project import store_table
 
 KEY_BYTES = 32
 
@@ -90,21 +90,14 @@ _cache: dict[tuple[str, tuple[Path, ...]], Keys] = {}
 
 def project_trusted_keys(root: Path) -> list[Path]:
     """The key files `[store] trusted_keys` of the project at `root` lists."""
-    try:
-        found = find_config(root)
-    except TargetError:  # an unreadable file: `run` reports it, here it trusts nothing more
-        return []
-    if found is None:
-        return []
-    source, data = found
-    table = data.get("store", {})
+    source, table = store_table(root)
     listed = table.get("trusted_keys", []) if isinstance(table, dict) else []
     if isinstance(listed, str):
         listed = [listed]
     if not isinstance(listed, list) or not all(isinstance(p, str) for p in listed):
         raise CacheError(f"{source}: [store] trusted_keys must be a list of key file paths, "
                          f"e.g. trusted_keys = [\"keys/team.key\"]")
-    return [source.parent / Path(p).expanduser() for p in listed]
+    return [Path(source).parent / Path(p).expanduser() for p in listed]
 
 
 def keys(root: Path | None = None) -> Keys:
