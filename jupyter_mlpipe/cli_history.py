@@ -3,7 +3,6 @@ cli.py: parse, call History/Store/tracking, print."""
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -13,12 +12,10 @@ from .models import StepState
 
 
 def _store_for(notebook: str | None):
-    from .store.files import Store, store_home
+    """The notebook's store, else $MLPIPE_HOME, else .mlpipe/ in the current folder."""
+    from .store.files import Store
 
-    if notebook:
-        return Store.for_notebook(notebook)
-    env = os.environ.get("MLPIPE_HOME")
-    return Store(Path(env) if env else store_home(Path.cwd() / "x.ipynb"))
+    return Store.for_notebook(notebook or Path.cwd() / "x.ipynb")
 
 
 def _history_homes(notebook: str | None) -> list[Path]:

@@ -76,6 +76,12 @@ class CacheError(MlpipeError):
     """The artifact store cannot read or write an entry."""
 
 
+class StoreUnusableError(CacheError):
+    """The store folder, its run history or its lock cannot be used as they are (store/health)."""
+
+    exit_code = 2
+
+
 class DamagedArtifactError(CacheError):
     """A stored artifact or file does not match the digest recorded when it was written."""
 
@@ -99,8 +105,9 @@ class UntrustedArtifactError(CacheError):
         super().__init__(
             f"artifact {digest[:12]} ({path}) was not loaded: {reason}. Loading a pickle runs "
             "code, so only artifacts signed with your key (MLPIPE_SECRET_FILE, by default in "
-            "Jupyter's data folder) or a key listed in MLPIPE_TRUSTED_KEYS are loaded. If you "
-            "did not put it there, delete it; `mlpipe run NOTEBOOK` recomputes it.")
+            "Jupyter's data folder) or a key listed in MLPIPE_TRUSTED_KEYS or in [store] "
+            "trusted_keys of mlpipe.toml are loaded. If you did not put it there, delete it; "
+            "`mlpipe run NOTEBOOK` recomputes it.")
 
     def __reduce__(self):
         return (type(self), (self.digest, self.path, self.reason))

@@ -18,7 +18,7 @@ from .graph import Graph
 from .keys import KeyContext, make_key, why_stale
 from .manifest import Manifest, changes, installed_version, undeclared_reads
 from .models import PipelineSpec, StepSpec, StepState, StepStatus
-from .store.files import Store
+from .store.files import DAMAGED, UNSIGNED, Store
 from .store.history import History
 from .store.results import Results
 
@@ -79,7 +79,7 @@ class Planner:
         old = latest.get("components") if latest else None
         reasons = why_stale(old, components, self.graph.producer[name])
         if latest and latest.get("key") == key:
-            reasons = ["stored result was removed, damaged or unsigned"]
+            reasons = [self._lost_reason(name, key)]
         return Decision(key, components, None, reasons)
 
     def manifest_changes(self, step: StepSpec, entry: dict) -> list[str]:
@@ -105,6 +105,15 @@ class Planner:
         closure = prelude_closure(self.spec.prelude, set(step.free_names))
         mods = list(step.imported_modules) + [m for st in closure for m in st.imported_modules]
         return tuple(sorted(set(mods) | {m.partition(".")[0] for m in mods}))
+
+    def _lost_reason(self, name: str, key: str) -> str:
+        """Why the result stored under an unchanged key cannot be reused, for `status`."""
+        problem = self.store.entry_problem(key)
+        if problem == DAMAGED:
+            return f"stored result damaged (re-run '{name}')"
+        if problem == UNSIGNED:
+            return "stored result unsigned (made with another key or an older version)"
+        return "stored result removed"
 
     def status(self) -> list[StepStatus]:
         """Each step in order: cached, or stale with the reasons; a stale step below a stale

@@ -73,21 +73,44 @@ def test_graph_dot_and_svg(make_nb, mlpipe_cli, tmp_path):
         assert r.returncode == 1 and "apt-get install graphviz" in r.stderr
 
 
+def _on_disk(home) -> tuple[set[str], set[str]]:
+    """(entry keys, artifact digests) as files under the store, not as the store counts them."""
+    return ({p.stem for p in (home / "entries").glob("*/*.json")},
+            {p.name for p in (home / "objects").glob("*/*")})
+
+
+def _current(path) -> tuple[set[str], set[str]]:
+    """(keys, output digests) of the results the notebook as it is now would reuse."""
+    from jupyter_mlpipe import Pipeline
+
+    pipe = Pipeline.from_notebook(path)
+    keys = {s.key for s in pipe.status()}
+    digests = {d for k in keys for d in pipe.store.get_entry(k)["outputs"].values()}
+    return keys, digests
+
+
 def test_cache_commands(make_nb, mlpipe_cli, tmp_path):
     path = make_nb(STEPS, params="k = 1")
+    home = tmp_path / ".mlpipe"
     assert mlpipe_cli("run", path).returncode == 0
+    first_keys, first_objects = _on_disk(home)
+    assert (first_keys, first_objects) == _current(path) and len(first_keys) == 2
     r = mlpipe_cli("cache", "ls", "--notebook", path)
     assert "2 entries" in r.stdout and "load" in r.stdout
     replace_cell(path, "%%step total", "%%step total --in raw --out t\nt = sum(raw) * k * 2")
     assert mlpipe_cli("run", path).returncode == 0
+    keys, objects = _current(path)
+    assert _on_disk(home) == (first_keys | keys, first_objects | objects)
     r = mlpipe_cli("cache", "gc", "--notebook", path, "--older-than", "0")
     assert "removed 1 entries" in r.stdout
+    assert _on_disk(home) == (keys, objects)  # the old total's entry and its value are gone
     r = mlpipe_cli("status", path)
     assert "2 cached" in r.stdout
     r = mlpipe_cli("cache", "clear", "--notebook", path)
     assert r.returncode == 0
+    assert _on_disk(home) == (set(), set())
     r = mlpipe_cli("status", path)
-    assert "stored result was removed" in r.stdout or "0 cached" in r.stdout
+    assert "0 cached, 2 stale" in r.stdout  # clear forgets the status records too: never run
 
 
 @pytest.mark.parametrize("args", [["run"], ["status"]])

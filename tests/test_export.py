@@ -7,7 +7,7 @@ import sys
 
 import cloudpickle
 
-from helpers_convert import EXAMPLE, assert_same, copy_example, make_notebook, run_original
+from helpers_convert import assert_same, copy_example, make_notebook, run_original
 from jupyter_mlpipe.cli import main as mlpipe
 
 DRIVER = """
@@ -18,6 +18,12 @@ spec.loader.exec_module(mod)
 kwargs = eval(sys.argv[3])
 with open(sys.argv[2], "wb") as f:
     cloudpickle.dump(mod.main(**kwargs), f)
+"""
+
+IMPORT_ONLY = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("exported", sys.argv[1])
+spec.loader.exec_module(importlib.util.module_from_spec(spec))
 """
 
 
@@ -62,4 +68,7 @@ def test_parameters_are_constants_and_main_arguments(tmp_path):
     proc = subprocess.run([sys.executable, str(script), "--alpha", "3"], cwd=tmp_path,
                           capture_output=True, text=True, check=True)
     assert "score 18" in proc.stdout
-    assert EXAMPLE.exists()
+    imported = subprocess.run(  # importing the module defines the steps and computes nothing
+        [sys.executable, "-c", IMPORT_ONLY, str(script)],
+        cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert imported.stdout == ""

@@ -14,6 +14,7 @@ import pytest
 
 from jupyter_mlpipe import Pipeline
 from jupyter_mlpipe.errors import DamagedArtifactError, UntrustedArtifactError
+from jupyter_mlpipe.store import serialize, signing
 from jupyter_mlpipe.store.files import Store
 
 
@@ -162,3 +163,51 @@ def test_concurrent_runs_execute_each_step_once(make_nb, tmp_path):
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     assert sorted(log.read_text().split()) == ["a", "b"]
+
+
+def test_status_says_which_way_a_stored_result_was_lost(make_nb, mlpipe_cli, tmp_path):
+    path = make_nb(CHAIN)
+    assert mlpipe_cli("run", path).returncode == 0
+    store = Store.for_notebook(path)
+    raw = store.value_path(Pipeline.from_notebook(path).run(jobs=1).steps["load"].outputs["raw"])
+    good = raw.read_bytes()
+
+    def load_line() -> str:
+        r = mlpipe_cli("status", path)
+        assert r.returncode == 0, r.stderr
+        return next(line for line in r.stdout.splitlines() if " load " in line)
+
+    _flip_byte(raw, -100)
+    assert "stored result damaged (re-run 'load')" in load_line()
+    someone_else = signing.Keys(b"\xab" * 32, (b"\xab" * 32,))
+    with open(raw, "wb") as f:  # intact, but signed with someone else's key
+        f.write(good[:-serialize.TRAILER_BYTES])
+        serialize.write_trailer(f, raw.name, good[-serialize.TRAILER_BYTES:][:32], someone_else)
+    assert "stored result unsigned (made with another key or an older version)" in load_line()
+    raw.unlink()
+    line = load_line()
+    assert "stored result removed" in line and "damaged" not in line and "unsigned" not in line
+
+
+def test_trusted_keys_from_mlpipe_toml(make_nb, mlpipe_cli, tmp_path, monkeypatch):
+    path = make_nb(CHAIN)
+    teammate = tmp_path / "keys" / "teammate.key"
+    teammate.parent.mkdir()
+    teammate.write_text("cd" * 32)
+    # the teammate computes the results with their key
+    assert mlpipe_cli("run", path, env={"MLPIPE_SECRET_FILE": str(teammate)}).returncode == 0
+    r = mlpipe_cli("status", path)  # with my own key: nothing of theirs is trusted
+    assert "0 cached" in r.stdout and "stored result unsigned" in r.stdout
+    (tmp_path / "mlpipe.toml").write_text('[store]\ntrusted_keys = ["keys/teammate.key"]\n')
+    r = mlpipe_cli("status", path)
+    assert r.returncode == 0 and "2 cached, 0 stale" in r.stdout, r.stdout + r.stderr
+    r = mlpipe_cli("run", path)
+    assert r.returncode == 0 and "2 reused" in r.stdout
+    monkeypatch.chdir(tmp_path.parent)  # the project's keys come with its notebook, not cwd
+    assert Pipeline.from_notebook(path).run(jobs=1).outputs("total")["t"] == 499500.0
+    (tmp_path / "mlpipe.toml").write_text('[store]\ntrusted_keys = "keys/teammate.key"\n')
+    assert "2 cached" in mlpipe_cli("status", path).stdout  # one path alone is fine too
+    (tmp_path / "mlpipe.toml").write_text("[store]\ntrusted_keys = [3]\n")
+    r = mlpipe_cli("run", path)
+    assert r.returncode != 0 and "trusted_keys must be a list of key file paths" in r.stderr
+    assert "Traceback" not in r.stderr

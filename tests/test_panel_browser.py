@@ -198,8 +198,14 @@ def check_executed_notebook(page) -> None:
     """The executed notebook opens as a read-only notebook tab in JupyterLab, not a new page."""
     pages = len(page.context.pages)
     page.click(f'{PANEL} button[data-action="open-notebook"]')
-    text = main_view(page, '.jp-mlpipe-executed-notebook[data-step="join"]')
-    assert "90" in text  # what the join step printed
+    view = '.jp-MainAreaWidget:not(.lm-mod-hidden) .jp-mlpipe-executed-notebook[data-step="join"]'
+    main_view(page, '.jp-mlpipe-executed-notebook[data-step="join"]')
+    stdout = page.locator(f'{view} .jp-OutputArea-output'
+                          '[data-mime-type="application/vnd.jupyter.stdout"]')
+    stdout.first.wait_for(timeout=30_000)
+    # the join step's body printed its total, 2 * (0+2+4+6+8) + 2 * (1+3+5+7+9), and it is the
+    # only output: the injected cells print nothing
+    assert [t.strip() for t in stdout.all_inner_texts()] == ["90"]
     assert len(page.context.pages) == pages
     editor = page.locator(".jp-mlpipe-executed-notebook .jp-Cell .cm-content").last
     editor.click()

@@ -88,9 +88,9 @@ async def test_run_then_everything_is_cached(jp_fetch, demo, jp_root_dir):
     r = await jp_fetch("mlpipe", "api", "runs", started["run_id"], "steps", "join", "notebook",
                        params={"path": demo})
     executed = json.loads(r.body)
-    printed = "".join("".join(o.get("text", "")) for c in executed["cells"]
-                      for o in c.get("outputs", []))
-    assert "90" in printed  # 2 * (0+2+4+6+8) + 2 * (1+3+5+7+9)
+    printed = [(c["metadata"].get("tags"), o.get("name"), "".join(o.get("text", "")))
+               for c in executed["cells"] for o in c.get("outputs", [])]
+    assert printed == [(["mlpipe-step-body"], "stdout", "90\n")]  # 2*(0+2+..+8) + 2*(1+..+9)
     r = await jp_fetch("mlpipe", "api", "runs", started["run_id"], "steps", "join", "notebook",
                        params={"path": demo, "format": "html"})
     assert b"<html" in r.body.lower()

@@ -120,7 +120,10 @@ def test_gc_keeps_current_results(tmp_path):
     (tmp_path / "s" / "runs" / "old-run").mkdir(parents=True)
     removed = store.gc(older_than_days=1)
     assert removed["entries"] == 1 and removed["objects"] == 1
-    assert removed["runs"] == 0  # a fresh run folder stays
+    assert sorted(p.name for p in store.entries.rglob("*.json")) == ["k2.json"]
+    assert sorted(p.name for p in store.objects.rglob("*") if p.is_file()) == [d2]
+    assert (store.runs / "old-run").is_dir()  # a fresh run folder stays
     removed = store.gc(older_than_days=0)
-    assert removed["runs"] == 1
+    assert removed["runs"] == 1 and not (store.runs / "old-run").exists()
     assert store.get_entry("k2") is not None and store.get_entry("k1") is None
+    assert store.get_value(d2) == "new"

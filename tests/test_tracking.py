@@ -75,20 +75,28 @@ def test_interactive_step_records_metrics(tracked):
     assert context == {}  # cleared after the step: later logging is not misattributed
 
 
-def test_outside_a_step_log_metric_warns_and_records_nothing(tmp_path):
+def test_outside_a_step_log_metric_warns_and_records_nothing(tmp_path, monkeypatch):
+    from jupyter_mlpipe import in_kernel as kernel
     from jupyter_mlpipe import tracking
 
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLPIPE_HOME", str(tmp_path / "home"))
     tracking._warned = False
     with pytest.warns(UserWarning, match="outside a step"):
         tracking.log_metric("x", 1.0)
-    with pytest.raises(TypeError, match="must be a number"):
-        from jupyter_mlpipe import in_kernel as kernel
-
-        kernel.begin(str(tmp_path / ".mlpipe"), "r1", "s")
-        try:
+    tracking.log_param("p", 2)  # warned once already: silent, and recorded nowhere either
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no store, no history anywhere
+    home = tmp_path / ".mlpipe"
+    kernel.begin(str(home), "r1", "s")
+    try:
+        tracking.log_metric("kept", 0.5)
+        with pytest.raises(TypeError, match="must be a number"):
             tracking.log_metric("x", "high")
-        finally:
-            kernel.context.clear()
+    finally:
+        kernel.context.clear()
+    history = History(home)
+    assert [(m["name"], m["value"]) for m in history.logged("r1", "s")] == [("kept", 0.5)]
+    history.close()
 
 
 @pytest.mark.skipif(importlib.util.find_spec("mlflow") is None, reason="mlflow not installed")

@@ -111,6 +111,8 @@ def probe_scheduler(target: Target, kernel_name: str, home: Path,
                 f"target '{target.name}': no worker of {target.dask} offers resources "
                 f"{dict(target.resources)}; start workers with e.g. `dask worker ADDRESS "
                 f"--resources GPU=1`, or change `resources`.")
+        if not shared_store:  # a fresh project has no store yet: make it, then ask
+            home.mkdir(parents=True, exist_ok=True)
         sees = {} if shared_store else client.run(os.path.isdir, str(home), workers=fit)
         if not all(sees.values()):
             blind = ", ".join(w for w, ok in sees.items() if not ok)

@@ -21,7 +21,16 @@ from ..store.history import History
 from .paths import NotebookPathError, relative, resolve_notebook
 from .runs import RunConflictError, RunManager, relative_text
 
+MAX_PATH_CHARS = 4096  # longer than any real path (PATH_MAX); refused before touching the disk
+MAX_LIMIT = 10_000
+
+
+class RequestError(MlpipeError):
+    """A request's parameters or body are malformed (HTTP 400)."""
+
+
 STATUS_FOR: list[tuple[type[MlpipeError], int]] = [
+    (RequestError, 400),
     (UnknownStepError, 404),
     (RunConflictError, 409),
     (StepDefinitionError, 400),
@@ -65,10 +74,30 @@ class MlpipeHandler(APIHandler):
     def runs(self) -> RunManager:
         return self.settings["mlpipe_runs"]
 
-    def notebook(self, rel: str | None = None) -> Path:
+    def notebook(self, rel: Any = None) -> Path:
+        """The notebook named by `rel` (or ?path=), confined to the served root."""
         allow_hidden = getattr(self.contents_manager, "allow_hidden", False)
-        return resolve_notebook(self.root, rel if rel is not None else
-                                self.get_query_argument("path", None), allow_hidden)
+        if rel is None:
+            rel = self.get_query_argument("path", None)
+        if rel is not None and not isinstance(rel, str):
+            raise RequestError(f"'path' must be a string (the notebook path relative to the "
+                               f"server root), not {type(rel).__name__}")
+        if rel and len(rel) > MAX_PATH_CHARS:
+            raise RequestError(f"'path' is {len(rel):,} characters long; a notebook path has "
+                               f"at most {MAX_PATH_CHARS}")
+        try:
+            return resolve_notebook(self.root, rel, allow_hidden)
+        except (OSError, ValueError) as exc:  # a name too long for the disk, a NUL byte
+            raise RequestError(f"'path' cannot name a notebook here: {exc}") from None
+
+    def int_argument(self, name: str, default: int, maximum: int = MAX_LIMIT) -> int:
+        """?NAME=N as an integer from 1 to `maximum`; anything else is a 400."""
+        text = self.get_query_argument(name, str(default))
+        if not (text.isascii() and text.isdigit() and len(text) <= len(str(maximum))) \
+                or not 1 <= int(text) <= maximum:
+            raise RequestError(f"'{name}' must be a whole number from 1 to {maximum}, "
+                               f"not {text[:40]!r}")
+        return int(text)
 
     async def blocking(self, fn, *args):
         """Run file hashing / SQLite work off the event loop."""
@@ -115,7 +144,7 @@ class RunsHandler(MlpipeHandler):
     async def get(self):
         """GET /mlpipe/api/runs?path=NB[&limit=N]: recent runs of a notebook, newest first."""
         nb = self.notebook()
-        limit = int(self.get_query_argument("limit", "20"))
+        limit = self.int_argument("limit", 20)
         rows = await self.blocking(_history_runs, nb, limit)
         for r in rows:
             r["path"] = relative(self.root, r.pop("notebook") or "")
@@ -130,26 +159,36 @@ class RunsHandler(MlpipeHandler):
         """POST /mlpipe/api/runs {path, only?, upto?, params?, force?, jobs?} -> 202 {run_id}."""
         body = self.get_json_body() or {}
         if not isinstance(body, dict):
-            raise tornado.web.HTTPError(400, "the body must be a JSON object")
+            raise RequestError("the body must be a JSON object")
         nb = self.notebook(body.get("path") or "")
-        only = body.get("only")
-        if isinstance(only, str):
-            only = [only]
-        if body.get("upto"):
-            only = list(only or []) + [body["upto"]]
-        params = body.get("params") or {}
-        jobs = body.get("jobs")
-        if not isinstance(params, dict) or (only is not None and not all(
-                isinstance(o, str) for o in only)) or not (
-                jobs is None or (isinstance(jobs, int) and jobs > 0)):
-            raise tornado.web.HTTPError(400, "'params' must be an object, 'only' a list of "
-                                             "step names and 'jobs' a positive integer")
+        only, params, jobs = _run_options(body)
         job = await self.runs.start(nb, body["path"], only=only or None, params=params,
                                     force=bool(body.get("force")), jobs=jobs)
         self.set_status(202)
         self.set_header("Location", url_path_join(self.base_url, "mlpipe/api/runs",
                                                   str(job.run_id)))
         self.finish(job.to_json())
+
+
+def _run_options(body: dict[str, Any]) -> tuple[list[str] | None, dict[str, Any], int | None]:
+    """`only` (with `upto` added), `params` and `jobs` of a POST runs body, checked."""
+    only, upto = body.get("only"), body.get("upto")
+    if isinstance(only, str):
+        only = [only]
+    if only is not None and not (isinstance(only, list) and all(isinstance(o, str)
+                                                                for o in only)):
+        raise RequestError(f"'only' must be a list of step names, not {json.dumps(only)[:80]}")
+    if upto is not None and not isinstance(upto, str):
+        raise RequestError(f"'upto' must be a step name, not {json.dumps(upto)[:80]}")
+    if upto:
+        only = list(only or []) + [upto]
+    params = body.get("params") or {}
+    if not isinstance(params, dict):
+        raise RequestError("'params' must be an object of parameter names and values")
+    jobs = body.get("jobs")
+    if not (jobs is None or (type(jobs) is int and 0 < jobs <= MAX_LIMIT)):
+        raise RequestError(f"'jobs' must be a whole number from 1 to {MAX_LIMIT}")
+    return only, params, jobs
 
 
 def _history_runs(nb: Path, limit: int) -> list[dict]:

@@ -153,7 +153,7 @@ class MetricsHandler(MlpipeHandler):
     async def get(self):
         """GET /mlpipe/api/metrics?path=NB[&limit=N]: each run's metrics, oldest first."""
         nb = self.notebook()
-        limit = int(self.get_query_argument("limit", str(METRIC_RUNS)))
+        limit = self.int_argument("limit", METRIC_RUNS)
         series = await self.blocking(_with_history, nb, _metric_series, nb, limit)
         self.finish({"runs": _json_safe(series)})
 

@@ -23,6 +23,17 @@ def relative_text(text: str | None, root: str) -> str | None:
     return text.replace(root.rstrip("/") + "/", "") if text and root else text
 
 
+def _call_in(loop: asyncio.AbstractEventLoop, fn, *args) -> None:
+    """Schedule fn on the server's loop from a run thread; once the server has stopped and
+    closed its loop there is nobody left to tell (the history keeps the run's record)."""
+    if loop.is_closed():
+        return
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:  # closed between the check and the call
+        pass
+
+
 class RunConflictError(MlpipeError):
     """A run of this notebook is already going on (HTTP 409)."""
 
@@ -92,7 +103,7 @@ class RunManager:
         """Called from the run thread."""
         with self._lock:
             job.events.append(event)
-        self.loop.call_soon_threadsafe(self._wake)
+        _call_in(self.loop, self._wake)
 
     async def start(self, notebook: Path, path: str, *, only: list[str] | None = None,
                     params: dict[str, Any] | None = None, force: bool = False,
@@ -125,7 +136,7 @@ class RunManager:
                     job.steps = {**{n: step_json(r, self.root) for n, r in run.steps.items()},
                                  **job.steps}
             if first:
-                loop.call_soon_threadsafe(resolve, run.run_id)
+                _call_in(loop, resolve, run.run_id)
             self._emit(job, {"type": "step", "run_id": run.run_id, "step": job.steps[s.name]})
 
         def work() -> None:
@@ -142,11 +153,11 @@ class RunManager:
                     self.by_id[result.run_id] = job
                     job.steps = {n: step_json(r, self.root) for n, r in result.steps.items()}
                     job.state = str(result.state)
-                loop.call_soon_threadsafe(resolve, result.run_id)
+                _call_in(loop, resolve, result.run_id)
             except BaseException as exc:  # noqa: BLE001 - reported to the client, not lost
                 with self._lock:
                     job.state, job.error = str(RunState.FAILED), relative_text(str(exc), self.root)
-                loop.call_soon_threadsafe(resolve, None, exc)
+                _call_in(loop, resolve, None, exc)
             finally:
                 with self._lock:
                     job.finished = time.time()

@@ -31,9 +31,10 @@ import filelock
 
 from ..errors import (CacheError, DamagedArtifactError, UnpicklableOutputError,
                       UntrustedArtifactError)
-from . import serialize, signing
+from . import health, serialize, signing
 
 CACHE_FORMAT_VERSION = 1
+REMOVED, DAMAGED, UNSIGNED = "removed", "damaged", "unsigned"  # Store.entry_problem
 
 
 def store_home(notebook: str | os.PathLike) -> Path:
@@ -46,8 +47,11 @@ def _shard(root: Path, name: str, suffix: str = "") -> Path:
 
 
 class Store:
-    def __init__(self, home: str | os.PathLike):
+    def __init__(self, home: str | os.PathLike, root: str | os.PathLike | None = None):
         self.home = Path(home)
+        # the project folder, whose mlpipe.toml may list trusted keys (signing.py)
+        self.root = Path(root) if root else (
+            self.home.parent if self.home.name == ".mlpipe" else Path.cwd())
         self.objects = self.home / "objects"
         self.blobs = self.home / "blobs"
         self.entries = self.home / "entries"
@@ -56,9 +60,16 @@ class Store:
         self.tmp = self.home / "tmp"
         self.locks = self.home / "locks"
 
+    def keys(self) -> signing.Keys:
+        """The keys that sign and verify here (the user's, and the project's trusted ones)."""
+        return signing.keys(self.root)
+
     @classmethod
     def for_notebook(cls, notebook: str | os.PathLike) -> "Store":
-        return cls(store_home(notebook))
+        """The notebook's store, checked usable first (StoreUnusableError names the fix)."""
+        home = store_home(notebook)
+        health.check_home(home)
+        return cls(home, Path(notebook).resolve().parent)
 
     # ---- atomic writes -----------------------------------------------------------------
     @contextlib.contextmanager
@@ -106,7 +117,7 @@ class Store:
         except Exception as exc:  # pickling raises many types
             raise UnpicklableOutputError(step, variable, f"{type(exc).__name__}: {exc}") from None
         what = f"output '{variable}' of step '{step}' ({s.nbytes:,} bytes)"
-        keys = signing.keys()
+        keys = self.keys()
         with self._temp(what) as (f, tmp):
             digest = serialize.digest_and_write(value, s, f, keys)
             dest = _shard(self.objects, digest)
@@ -118,7 +129,7 @@ class Store:
         """Sign a received artifact body (tmp, whose bytes hash to `content`) and move it into
         place as `digest`."""
         with open(tmp, "ab") as f:
-            serialize.write_trailer(f, digest, content, signing.keys())
+            serialize.write_trailer(f, digest, content, self.keys())
         if self.verify_value(digest):
             tmp.unlink()
         else:
@@ -133,26 +144,32 @@ class Store:
         return _shard(self.objects, digest)
 
     def verify_value(self, digest: str) -> bool:
-        """Whether the artifact exists, is intact and signed by a trusted key (not loaded).
-        A file already checked in this process is not hashed again until it changes."""
+        """Whether the artifact exists, is intact and signed by a trusted key (not loaded)."""
+        return self._value_problem(digest) is None
+
+    def _value_problem(self, digest: str) -> str | None:
+        """None if the artifact is usable, else REMOVED, DAMAGED or UNSIGNED. A file already
+        checked in this process is not hashed again until it changes."""
         path = _shard(self.objects, digest)
         try:
             st = path.stat()
         except OSError:
-            return False
+            return REMOVED
         stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
         if _verified.get(str(path)) == stamp:
-            return True
+            return None
         try:
             with open(path, "rb") as f:
-                serialize.check_artifact(f, digest, signing.keys())
+                serialize.check_artifact(f, digest, self.keys())
         except serialize.ArtifactUnsigned:
             _note_unsigned(self.home)
-            return False
+            return UNSIGNED
+        except FileNotFoundError:
+            return REMOVED
         except (OSError, ValueError, EOFError):
-            return False
+            return DAMAGED
         _verified[str(path)] = stamp
-        return True
+        return None
 
     def get_value(self, digest: str) -> Any:
         """Load an artifact, after checking its bytes and its signature; never unpickles
@@ -160,7 +177,7 @@ class Store:
         path = _shard(self.objects, digest)
         try:
             with open(path, "rb") as f:
-                return serialize.read_artifact(f, digest, signing.keys())
+                return serialize.read_artifact(f, digest, self.keys())
         except FileNotFoundError:
             raise CacheError(
                 f"artifact {digest[:12]} is missing from {self.objects}; it was removed "
@@ -236,7 +253,7 @@ class Store:
     # ---- cache entries -----------------------------------------------------------------
     def put_entry(self, entry: dict) -> None:
         entry = {**entry, "format": CACHE_FORMAT_VERSION}
-        entry["signature"] = signing.keys().sign(b"entry", _canonical(entry))
+        entry["signature"] = self.keys().sign(b"entry", _canonical(entry))
         self._write_json(_shard(self.entries, entry["key"], ".json"), entry,
                          f"the cache entry of step '{entry.get('step')}'")
 
@@ -251,7 +268,7 @@ class Store:
         if not _well_formed(entry, key):
             return None  # older format, or damaged: recompute, never misread
         signature = entry.pop("signature", None)
-        if not signing.keys().verifies(b"entry", _canonical(entry), signature):
+        if not self.keys().verifies(b"entry", _canonical(entry), signature):
             _note_unsigned(self.home)
             return None
         if not all(self.verify_value(d) for d in entry["outputs"].values()):
@@ -259,6 +276,32 @@ class Store:
         if not all(self.has_blobs(m) for m in entry.get("writes", {}).values()):
             return None
         return entry
+
+    def entry_problem(self, key: str) -> str:
+        """Why get_entry(key) finds nothing: REMOVED (the entry or a file it names is gone),
+        DAMAGED (bytes changed since written) or UNSIGNED (no trusted key signed it, or an
+        older format)."""
+        try:
+            with open(_shard(self.entries, key, ".json"), "rb") as f:
+                entry = json.loads(f.read())
+        except FileNotFoundError:
+            return REMOVED
+        except (OSError, ValueError):
+            return DAMAGED
+        if isinstance(entry, dict) and entry.get("format") != CACHE_FORMAT_VERSION:
+            return UNSIGNED
+        if not _well_formed(entry, key):
+            return DAMAGED
+        signature = entry.pop("signature", None)
+        if not self.keys().verifies(b"entry", _canonical(entry), signature):
+            return UNSIGNED
+        problems = [self._value_problem(d) for d in entry["outputs"].values()]
+        for m in entry.get("writes", {}).values():
+            ms = [m] if m["type"] == "file" else list(m["files"].values())
+            problems += [None if self._blob_intact(b["digest"]) else
+                         REMOVED if not _shard(self.blobs, b["digest"]).exists() else DAMAGED
+                         for b in ms]
+        return next((p for p in (DAMAGED, UNSIGNED, REMOVED) if p in problems), REMOVED)
 
     def set_latest(self, notebook: str, step: str, record: dict) -> None:
         self._write_json(self.latest / _safe(notebook) / f"{step}.json", record,

@@ -10,7 +10,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ..models import RunState, StepRun
+from ..models import RunState, StepRun, StepState
+from .liveness import Owner, is_alive, this_process
+
+ORPHAN_ERROR = ("interrupted: the process running it ended without recording an end (killed, "
+                "or the Jupyter server stopped); finished steps are stored")
 
 
 # Schema migrations, applied in order; PRAGMA user_version counts those applied. A database
@@ -46,10 +50,20 @@ def _add_run_trigger(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE runs ADD COLUMN trigger TEXT")
 
 
+def _add_run_owner(db: sqlite3.Connection) -> None:
+    """runs.owner_pid, runs.owner_started: the process running it, so that a run whose process
+    died without recording its end (SIGKILL, a stopped server) reads as interrupted."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    for column in ("owner_pid", "owner_started"):
+        if column not in columns:
+            db.execute(f"ALTER TABLE runs ADD COLUMN {column} INTEGER")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_tables,
     _add_metric_iteration,
     _add_run_trigger,
+    _add_run_owner,
 ]
 
 
@@ -103,11 +117,31 @@ class History:
     # ---- runs --------------------------------------------------------------------------
     def start_run(self, run_id: str, notebook: str, kind: str, params: dict,
                   selected: list[str] | None, jobs: int) -> None:
+        owner = this_process()
         self.db.execute(
-            "INSERT INTO runs (run_id, notebook, kind, started, state, params, selected, jobs)"
-            " VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO runs (run_id, notebook, kind, started, state, params, selected, jobs,"
+            " owner_pid, owner_started) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (run_id, notebook, kind, time.time(), str(RunState.RUNNING),
-             json.dumps(params, default=repr), json.dumps(selected), jobs))
+             json.dumps(params, default=repr), json.dumps(selected), jobs, owner.pid,
+             owner.started))
+
+    def mark_orphans(self) -> list[str]:
+        """Runs still `running` whose process is gone become `interrupted`, their unfinished
+        steps failed; returns their ids. Called before the history is read."""
+        rows = self.db.execute("SELECT run_id, owner_pid, owner_started FROM runs WHERE state=?"
+                               " AND owner_pid IS NOT NULL", (str(RunState.RUNNING),)).fetchall()
+        gone = [r["run_id"] for r in rows
+                if not is_alive(Owner(r["owner_pid"], r["owner_started"]))]
+        now = time.time()
+        for run_id in gone:
+            self.db.execute(
+                "UPDATE runs SET state=?, finished=?, error=? WHERE run_id=? AND state=?",
+                (str(RunState.INTERRUPTED), now, ORPHAN_ERROR, run_id, str(RunState.RUNNING)))
+            self.db.execute(
+                "UPDATE step_runs SET state=?, finished=?, error=? WHERE run_id=? AND state IN"
+                " (?, ?)", (str(StepState.FAILED), now, str(RunState.INTERRUPTED), run_id,
+                            str(StepState.RUNNING), str(StepState.PENDING)))
+        return gone
 
     def finish_run(self, run_id: str, state: RunState, error: str | None = None) -> None:
         self.db.execute("UPDATE runs SET finished=?, state=?, error=? WHERE run_id=?",
@@ -132,6 +166,7 @@ class History:
              json.dumps(step.outputs)))
 
     def runs(self, notebook: str | None = None, limit: int = 20) -> list[dict]:
+        self.mark_orphans()
         q = "SELECT * FROM runs"
         args: tuple = ()
         if notebook:
@@ -158,6 +193,7 @@ class History:
         return {r["step"]: r["took"] for r in rows}
 
     def run(self, run_id: str) -> dict | None:
+        self.mark_orphans()
         r = self.db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
         if r is None:
             matches = self.db.execute("SELECT * FROM runs WHERE run_id LIKE ?",

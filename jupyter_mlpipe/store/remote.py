@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +26,8 @@ from typing import Any
 
 from ..errors import CacheError
 from .files import Store
+from .project import store_table
 from .serialize import file_digest
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -67,29 +62,13 @@ def parse_size(text: str | int) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
-def _store_table(root: Path) -> tuple[str, dict]:
-    """[store] of mlpipe.toml, else [tool.mlpipe.store] of pyproject.toml, here or above."""
-    for folder in [root.resolve(), *root.resolve().parents]:
-        for name, path in (("mlpipe.toml", ()), ("pyproject.toml", ("tool", "mlpipe"))):
-            f = folder / name
-            if not f.is_file():
-                continue
-            try:
-                data = tomllib.loads(f.read_text())
-            except (OSError, ValueError) as exc:
-                raise RemoteStoreError(f"cannot read {f}: {exc}") from None
-            for part in path:
-                data = data.get(part, {})
-            if name == "mlpipe.toml" or data:
-                return str(f), data.get("store", {})
-    return "defaults", {}
-
-
 def store_config(root: Path) -> StoreConfig:
     """The project's store settings; $MLPIPE_STORE overrides the file's url."""
-    source, table = _store_table(root)
-    if not isinstance(table, dict) or set(table) - {"url", "options", "max_size"}:
-        raise RemoteStoreError(f"{source}: [store] takes url, options and max_size")
+    source, table = store_table(root)
+    if not isinstance(table, dict) or set(table) - {"url", "options", "max_size",
+                                                    "trusted_keys"}:
+        raise RemoteStoreError(f"{source}: [store] takes url, options, max_size and "
+                               "trusted_keys")
     url = os.environ.get("MLPIPE_STORE") or table.get("url") or None
     options = dict(table.get("options", {}))
     env_options = os.environ.get("MLPIPE_STORE_OPTIONS")

@@ -8,7 +8,9 @@ none of the trusted keys verifies.
   created on first use with 0600 permissions (32 random bytes, hex). A team sharing a store
   points MLPIPE_SECRET_FILE at one team key file.
 - Extra keys that verify (not sign): `$MLPIPE_TRUSTED_KEYS`, key files separated by
-  os.pathsep (a teammate's secret, an older team key).
+  os.pathsep (a teammate's secret, an older team key), and `[store] trusted_keys = [paths]`
+  in the project's mlpipe.toml (or [tool.mlpipe.store] of pyproject.toml), relative paths
+  read from the folder of that file.
 A signature is blake3 in keyed mode over a purpose tag and the signed bytes.
 """
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 import blake3
 
 from ..errors import CacheError
+from .project import store_table
 
 KEY_BYTES = 32
 
@@ -82,14 +85,28 @@ def _create_secret(path: Path) -> None:
         f.write(secrets.token_hex(KEY_BYTES))
 
 
-_cache: dict[tuple[str, str], Keys] = {}
+_cache: dict[tuple[str, tuple[Path, ...]], Keys] = {}
 
 
-def keys() -> Keys:
-    """The keys of this process's configuration (cached per MLPIPE_SECRET_FILE/TRUSTED_KEYS)."""
+def project_trusted_keys(root: Path) -> list[Path]:
+    """The key files `[store] trusted_keys` of the project at `root` lists."""
+    source, table = store_table(root)
+    listed = table.get("trusted_keys", []) if isinstance(table, dict) else []
+    if isinstance(listed, str):
+        listed = [listed]
+    if not isinstance(listed, list) or not all(isinstance(p, str) for p in listed):
+        raise CacheError(f"{source}: [store] trusted_keys must be a list of key file paths, "
+                         f"e.g. trusted_keys = [\"keys/team.key\"]")
+    return [Path(source).parent / Path(p).expanduser() for p in listed]
+
+
+def keys(root: Path | None = None) -> Keys:
+    """The keys of this process's configuration and of the project at `root` (default: the
+    current folder); cached per secret file and trusted key files."""
     path = secret_path()
-    extra = os.environ.get("MLPIPE_TRUSTED_KEYS", "")
-    cached = _cache.get((str(path), extra))
+    extra = [Path(p).expanduser() for p in os.environ.get("MLPIPE_TRUSTED_KEYS", "").split(
+        os.pathsep) if p.strip()] + project_trusted_keys(root or Path.cwd())
+    cached = _cache.get((str(path), tuple(extra)))
     if cached is not None:
         return cached
     if not path.is_file():
@@ -98,8 +115,6 @@ def keys() -> Keys:
         if path.stat().st_mode & 0o077:
             os.chmod(path, 0o600)
     signing = _read_key(path)
-    trusted = [signing] + [_read_key(Path(p).expanduser())
-                           for p in extra.split(os.pathsep) if p.strip()]
-    found = Keys(signing, tuple(trusted))
-    _cache[(str(path), extra)] = found
+    found = Keys(signing, tuple([signing] + [_read_key(p) for p in extra]))
+    _cache[(str(path), tuple(extra))] = found
     return found

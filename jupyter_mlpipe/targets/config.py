@@ -105,6 +105,8 @@ def find_config(root: Path) -> tuple[Path, dict] | None:
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file():
             data = _read_toml(pyproject).get("tool", {}).get("mlpipe")
+            if data is not None and not isinstance(data, dict):
+                raise TargetError(f"{pyproject}: tool.mlpipe must be a table ([tool.mlpipe])")
             if data is not None:
                 return pyproject, data
     return None
@@ -142,7 +144,12 @@ def load_targets(root: Path) -> Targets:
     if found is None:
         return Targets(targets)
     source, data = found
-    for name, table in (data.get("targets") or {}).items():
+    tables = data.get("targets") or {}
+    if not isinstance(tables, dict):
+        raise TargetError(
+            f"{source}: 'targets' must hold one table per target, not {tables!r}. Write "
+            "[targets.local] (or [targets.NAME] with its keys) instead of 'targets = ...'.")
+    for name, table in tables.items():
         targets[name] = parse_target(name, table, source)
     return Targets(targets, source)
 
