@@ -250,10 +250,10 @@ class Store:
             return None
         if not _well_formed(entry, key):
             return None  # older format, or damaged: recompute, never misread
-        signature = entry.pop("signature", None)
-        if not signing.keys().verifies(b"entry", _canonical(entry), signature):
+        if not entry_trusted(entry):
             _note_unsigned(self.home)
             return None
+        entry.pop("signature")
         if not all(self.verify_value(d) for d in entry["outputs"].values()):
             return None
         if not all(self.has_blobs(m) for m in entry.get("writes", {}).values()):
@@ -367,6 +367,12 @@ def _note_unsigned(home: Path) -> None:
         print(f"jupyter_mlpipe: note: {home} holds results that no trusted key signed (written "
               "before signing, or by someone else); they are recomputed, never loaded.",
               file=sys.stderr)
+
+
+def entry_trusted(entry: dict) -> bool:
+    """Whether a trusted key signed this entry (as read, its "signature" field included)."""
+    unsigned = {k: v for k, v in entry.items() if k != "signature"}
+    return signing.keys().verifies(b"entry", _canonical(unsigned), entry.get("signature"))
 
 
 def _canonical(entry: dict) -> bytes:
