@@ -9,13 +9,16 @@ import time
 from pathlib import Path
 
 import pytest
+import test_remote_store as shared
+from conftest import write_notebook
 
 from jupyter_mlpipe.errors import UntrustedArtifactError
 from jupyter_mlpipe.store import signing
 from jupyter_mlpipe.store.files import Store
 from jupyter_mlpipe.store.remote import RemoteStore
-from test_remote_store import counting_steps, executed, s3, s3_env  # noqa: F401 - fixtures
-from conftest import write_notebook
+
+s3, s3_env = shared.s3, shared.s3_env  # the moto server fixtures, one server per module
+counting_steps, executed = shared.counting_steps, shared.executed
 
 pytest.importorskip("s3fs")
 pytest.importorskip("moto")
