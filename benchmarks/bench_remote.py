@@ -67,9 +67,11 @@ def main() -> None:
         down = timed(lambda: remote.fetch_value(digest, fresh))
         raw_down = timed(lambda: remote.fs.get_file("bench/raw/obj", str(tmp / "raw")))
         size = path.stat().st_size / 2**20
-        print(f"upload {size / up:.0f} MB/s vs s3fs {size / raw_up:.0f} MB/s "
-              f"({raw_up / up:.2f}x); download {size / down:.0f} MB/s vs s3fs "
-              f"{size / raw_down:.0f} MB/s ({raw_down / down:.2f}x)")
+        print(f"\n| {size:.0f} MiB artifact | mlpipe MB/s | s3fs MB/s | ratio | target |")
+        print("|---|---|---|---|---|")
+        for what, ours, theirs in (("upload", up, raw_up), ("download (checked)", down, raw_down)):
+            print(f"| {what} | {size / ours:.0f} | {size / theirs:.0f} | "
+                  f"{theirs / ours:.2f}x | >= 0.9x {'met' if theirs / ours >= 0.9 else 'NOT met'} |")
     finally:
         s3.stop()
         shutil.rmtree(tmp, ignore_errors=True)

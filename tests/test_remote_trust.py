@@ -136,3 +136,28 @@ def test_stale_lease_does_not_block_eviction(s3_env, tmp_path):
     lease = remote.take_lease("crashed-run")
     assert remote.active_leases(now=time.time()) == [lease]
     assert remote.active_leases(now=time.time() + 7 * 3600) == []  # past its expiry
+
+
+def test_worker_fetch_checks_signatures_with_the_workers_key(s3_env, tmp_path, monkeypatch):
+    # what a Dask worker's kernel does for an input (in_kernel.load), with the worker's key
+    from jupyter_mlpipe import in_kernel
+    from jupyter_mlpipe.errors import StepExecutionError
+    from jupyter_mlpipe.executors.remote_step import require_key
+
+    team = tmp_path / "team.key"
+    monkeypatch.setenv("MLPIPE_SECRET_FILE", str(team))
+    store = Store(tmp_path / "project")
+    digest = store.put_value([1, 2, 3], "s", "v")
+    RemoteStore(s3_env["MLPIPE_STORE"]).put_value(digest, store)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLPIPE_SECRET_FILE", str(tmp_path / "no-such.key"))
+    with pytest.raises(StepExecutionError, match="MLPIPE_SECRET_FILE pointing at the team key"):
+        require_key("train")  # a worker without a key refuses, and makes none
+    assert not (tmp_path / "no-such.key").exists()
+    monkeypatch.setenv("MLPIPE_SECRET_FILE", str(tmp_path / "worker.key"))
+    with pytest.raises(UntrustedArtifactError, match="do not trust"):
+        in_kernel.load(str(tmp_path / "w1"), digest)
+    assert not Store(tmp_path / "w1").has_value(digest)
+    monkeypatch.setenv("MLPIPE_SECRET_FILE", str(team))
+    require_key("train")
+    assert in_kernel.load(str(tmp_path / "w2"), digest) == [1, 2, 3]
