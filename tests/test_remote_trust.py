@@ -13,7 +13,7 @@ import test_remote_store as shared
 from conftest import write_notebook
 
 from jupyter_mlpipe.errors import UntrustedArtifactError
-from jupyter_mlpipe.store import signing
+from jupyter_mlpipe.store import signing, transfer
 from jupyter_mlpipe.store.files import Store
 from jupyter_mlpipe.store.remote import RemoteStore
 
@@ -161,3 +161,17 @@ def test_worker_fetch_checks_signatures_with_the_workers_key(s3_env, tmp_path, m
     monkeypatch.setenv("MLPIPE_SECRET_FILE", str(team))
     require_key("train")
     assert in_kernel.load(str(tmp_path / "w2"), digest) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("block", [7, 96, 1000, 1 << 20])
+def test_receive_hashes_all_but_the_tail_across_blocks(tmp_path, block):
+    import blake3
+    import fsspec
+
+    data = bytes(range(256)) * 9 + b"trailer" * 20
+    (tmp_path / "obj").write_bytes(data)
+    got = transfer.receive(fsspec.filesystem("file"), str(tmp_path / "obj"), tmp_path / "out",
+                           tail=96, block=block, readers=3)
+    assert (got.size, got.tail) == (len(data), data[-96:])
+    assert got.digest == blake3.blake3(data[:-96]).digest()
+    assert (tmp_path / "out").read_bytes() == data

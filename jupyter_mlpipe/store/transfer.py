@@ -1,20 +1,25 @@
 """Checked downloads from the shared store: one pass that streams, writes and hashes.
 
-An object is read through fsspec's open() in large blocks; while the next block downloads, a
-thread writes the previous one to the temporary file and hashes it, so checking costs no second
-read of the file. The last `tail` bytes (an artifact's signed trailer) are kept aside, not
-hashed, for the caller to check against the digest of the rest.
+An object is read through fsspec's open() in large blocks, two at once (as s3fs's get_file
+fetches parts at once), while the blocks already here are written to the temporary file and
+hashed in order, so checking costs no second read of the file. The last `tail` bytes (an
+artifact's signed trailer) are kept aside, not hashed, for the caller to check against the
+digest of the rest.
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
+import threading
+from collections import deque
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from .serialize import hasher
 
-BLOCK = 32 << 20  # bytes per read: few requests, and at most two blocks in memory
+BLOCK = 64 << 20  # bytes per request: few requests (each has a cost of its own)
+READERS = 2  # blocks fetched at once: at most READERS + 1 blocks (192 MB) in memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,17 +50,32 @@ class _Sink:
         self.at += len(view)
 
 
-def receive(fs: Any, path: str, dest: Path, tail: int = 0, block: int = BLOCK) -> Received:
-    """Download `path` of `fs` into the file `dest` (created); hashing overlaps the download."""
-    with fs.open(path, "rb", block_size=block, cache_type="none") as src, \
-            open(dest, "wb") as out, cf.ThreadPoolExecutor(1) as pool:
-        size = int(getattr(src, "size", None) or fs.size(path))
-        sink = _Sink(out, size, tail)
-        pending: cf.Future | None = None
-        while chunk := src.read(block):
-            if pending is not None:
-                pending.result()
-            pending = pool.submit(sink.take, chunk)
-        if pending is not None:
-            pending.result()
+def receive(fs: Any, path: str, dest: Path, tail: int = 0, block: int = BLOCK,
+            readers: int = READERS) -> Received:
+    """Download `path` of `fs` into the file `dest` (created): `readers` threads fetch the next
+    blocks, each through an fsspec file of its own, while this thread writes and hashes."""
+    local = threading.local()
+    opened: list[Any] = []
+
+    def fetch(at: int) -> bytes:
+        src = getattr(local, "src", None)
+        if src is None:
+            src = local.src = fs.open(path, "rb", block_size=block, cache_type="none")
+            opened.append(src)
+        src.seek(at)
+        return src.read(block)
+
+    try:
+        with open(dest, "wb") as out, cf.ThreadPoolExecutor(readers) as pool:
+            sink = _Sink(out, int(fs.size(path)), tail)
+            offsets = iter(range(0, sink.size, block))
+            ahead = deque(pool.submit(fetch, at) for at in islice(offsets, readers))
+            while ahead:
+                chunk = ahead.popleft().result()
+                for at in islice(offsets, 1):
+                    ahead.append(pool.submit(fetch, at))
+                sink.take(chunk)
+    finally:
+        for src in opened:
+            src.close()
     return Received(sink.at, sink.hash.digest(), bytes(sink.kept))
