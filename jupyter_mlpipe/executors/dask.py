@@ -142,8 +142,8 @@ class DaskExecutor(Executor):
         self._pending: set = set()
         config = store_config(pipeline.root)
         self.shared: StoreConfig | None = config if config.url else None
-        if self.shared and target.dask == "local":
-            signing.keys()  # local workers share our key file: make it before they look
+        if self.shared:
+            signing.keys()  # made now if new: "local" workers share our key file, and look
 
     @staticmethod
     def probe(pipeline: PipelineSpec, target: Target, home: Path) -> dict[str, Any]:
