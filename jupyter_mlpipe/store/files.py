@@ -250,10 +250,10 @@ class Store:
             return None
         if not _well_formed(entry, key):
             return None  # older format, or damaged: recompute, never misread
-        if not entry_trusted(entry):
+        signature = entry.pop("signature", None)
+        if not signing.keys().verifies(b"entry", _canonical(entry), signature):
             _note_unsigned(self.home)
             return None
-        entry.pop("signature")
         if not all(self.verify_value(d) for d in entry["outputs"].values()):
             return None
         if not all(self.has_blobs(m) for m in entry.get("writes", {}).values()):
@@ -369,10 +369,10 @@ def _note_unsigned(home: Path) -> None:
               file=sys.stderr)
 
 
-def entry_trusted(entry: dict) -> bool:
-    """Whether a trusted key signed this entry (as read, its "signature" field included)."""
+def entry_trusted(entry: dict, keys: signing.Keys) -> bool:
+    """Whether one of `keys` signed this entry (as read, its "signature" field included)."""
     unsigned = {k: v for k, v in entry.items() if k != "signature"}
-    return signing.keys().verifies(b"entry", _canonical(unsigned), entry.get("signature"))
+    return keys.verifies(b"entry", _canonical(unsigned), entry.get("signature"))
 
 
 def _canonical(entry: dict) -> bytes:

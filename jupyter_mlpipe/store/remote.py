@@ -268,7 +268,7 @@ class RemoteStore:
             entry = json.loads(raw)
             if not isinstance(entry, dict) or entry.get("key") != key:
                 return False  # not an entry we can read: treated as absent
-            if not entry_trusted(entry):
+            if not entry_trusted(entry, signing.keys()):
                 raise UntrustedArtifactError(key, self.url, "its entry is signed by a key you "
                                              "do not trust")
             for digest in entry.get("outputs", {}).values():
