@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,7 @@ from s3_server import S3Server, free_port  # noqa: E402
 from jupyter_mlpipe.store.files import Store  # noqa: E402
 from jupyter_mlpipe.store.remote import RemoteStore  # noqa: E402
 
+REPEAT = 3
 STEPS = ["%%step make --out data\nimport numpy as np, time\ntime.sleep(2)\n"
          "data = np.random.default_rng(0).random(2_000_000)",
          "%%step fit --in data --out score\nimport time\ntime.sleep(2)\nscore = float(data.mean())"]
@@ -63,13 +65,20 @@ def main() -> None:
         remote = RemoteStore("s3://bench/t")
         up = timed(lambda: remote.put_value(digest, store))
         raw_up = timed(lambda: remote.fs.put_file(str(path), "bench/raw/obj"))
-        fresh = Store(tmp / "f")
-        down = timed(lambda: remote.fetch_value(digest, fresh))
-        raw_down = timed(lambda: remote.fs.get_file("bench/raw/obj", str(tmp / "raw")))
+        downs, raw_downs = [], []
+        for i in range(REPEAT):  # alternating, so neither side always runs on a warmer server
+            fresh = Store(tmp / f"f{i}")
+            downs.append(timed(lambda f=fresh: remote.fetch_value(digest, f)))
+            raw_downs.append(timed(lambda: remote.fs.get_file("bench/raw/obj", str(tmp / "raw"))))
+            shutil.rmtree(tmp / f"f{i}")
+        down, raw_down = statistics.median(downs), statistics.median(raw_downs)
         size = path.stat().st_size / 2**20
-        print(f"upload {size / up:.0f} MB/s vs s3fs {size / raw_up:.0f} MB/s "
-              f"({raw_up / up:.2f}x); download {size / down:.0f} MB/s vs s3fs "
-              f"{size / raw_down:.0f} MB/s ({raw_down / down:.2f}x)")
+        print(f"\n| {size:.0f} MiB artifact (download: median of {REPEAT}) | mlpipe MB/s "
+              "| s3fs MB/s | ratio | target |")
+        print("|---|---|---|---|---|")
+        for what, ours, theirs in (("upload", up, raw_up), ("download (checked)", down, raw_down)):
+            print(f"| {what} | {size / ours:.0f} | {size / theirs:.0f} | "
+                  f"{theirs / ours:.2f}x | >= 0.9x {'met' if theirs / ours >= 0.9 else 'NOT met'} |")
     finally:
         s3.stop()
         shutil.rmtree(tmp, ignore_errors=True)

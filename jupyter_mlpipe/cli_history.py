@@ -3,6 +3,7 @@ cli.py: parse, call History/Store/tracking, print."""
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -136,11 +137,10 @@ def cmd_cache(a) -> int:
     if a.action == "ls":
         _cache_ls(store, a.notebook)
     elif a.action == "gc" and (a.max_size or _config(a.notebook).max_size):
-        from .store.remote import parse_size
-        from .store.usage import evict
-
-        r = evict(store, parse_size(a.max_size) if a.max_size else _config(a.notebook).max_size)
-        out(f"removed {r['entries']} least recently used results ({r['bytes'] / 1e6:.1f} MB)")
+        _gc_by_size(store, a)
+    elif a.action == "gc" and a.remote:
+        raise CacheError("cache gc --remote evicts down to a size: give --max-size SIZE (or "
+                         "set [store] max_size)")
     elif a.action == "gc":
         r = store.gc(older_than_days=a.older_than)
         out(f"removed {r['entries']} entries, {r['objects']} artifacts, {r['blobs']} files "
@@ -149,6 +149,24 @@ def cmd_cache(a) -> int:
         store.clear()
         out(f"cleared the cache in {store.home} (run history kept)")
     return 0
+
+
+def _gc_by_size(store, a) -> None:
+    from .store.remote import open_remote, parse_size
+    from .store.usage import evict, evict_remote
+
+    size = parse_size(a.max_size) if a.max_size else _config(a.notebook).max_size
+    remote = open_remote(Path(a.notebook or "x").resolve().parent) if a.remote else None
+    if a.remote and remote is None:
+        raise CacheError("no shared store: set MLPIPE_STORE=s3://BUCKET/PREFIX or [store] url")
+    r = evict(store, size)
+    out(f"removed {r['entries']} least recently used results ({r['bytes'] / 1e6:.1f} MB)")
+    if remote is not None:
+        r = evict_remote(remote, size)
+        busy = (f"; {r['leases']} running run(s) hold a lease, so nothing there was evicted "
+                "(try again when they end)") if r["leases"] else ""
+        out(f"removed {r['entries']} least recently used results ({r['bytes'] / 1e6:.1f} MB) "
+            f"from {remote.url}{busy}")
 
 
 def _config(notebook: str | None):
@@ -206,6 +224,9 @@ def add_parsers(sub) -> None:
     c.add_argument("--max-size", metavar="SIZE",
                    help="gc: evict least recently used results down to SIZE (e.g. 20GB); "
                    "default: [store] max_size")
+    c.add_argument("--remote", action="store_true",
+                   help="gc --max-size: evict in the shared store too (nothing while a run is "
+                   "running)")
     c.add_argument("--older-than", type=float, default=7.0, metavar="DAYS",
                    help="gc: keep superseded results younger than this (default 7)")
     c.set_defaults(func=cmd_cache)

@@ -162,7 +162,7 @@ class RunLoop:
     def execute(self) -> RunResult:
         """Run to the end (or cancel), record it in the history; Ctrl-C is re-raised."""
         run = self.run
-        with self.store.lock():
+        with self.store.lock(), self.planner.results.lease(run.run_id):
             self.history.start_run(run.run_id, str(self.spec.path), self.options.kind,
                                    run.params, self.options.only, self.jobs)
             try:

@@ -48,6 +48,9 @@ class S3Server:
         raise RuntimeError("moto server did not start")
 
     def stop(self) -> None:
+        import s3fs
+
+        s3fs.S3FileSystem.clear_instance_cache()  # cached filesystems would call a dead port
         if self.proc is not None:
             self.proc.kill()
             self.proc.wait(10)

@@ -23,12 +23,13 @@ from typing import Any
 
 from ..errors import StepExecutionError, TargetError
 from ..models import PipelineSpec
+from ..store import signing
 from ..store.remote import StoreConfig, store_config
 from ..targets import Target, base_env, gpu_devices, local_kernel_python
 from .base import Executor, StepJob, read_result, require_modules
 from .notebooks import code_cell, step_notebook, warmup_notebook
 from .papermill import error_from_papermill, forget_input, save_combined
-from .remote_step import run_with_shared_store, worker_job, write_returned
+from .remote_step import run_with_shared_store, worker_env, worker_job, write_returned
 
 
 def run_on_worker(nb_json: str, out: str, cwd: str, kernel_name: str, params: dict,
@@ -143,6 +144,8 @@ class DaskExecutor(Executor):
         self._pending: set = set()
         config = store_config(pipeline.root)
         self.shared: StoreConfig | None = config if config.url else None
+        if self.shared:
+            signing.keys()  # made now if new: "local" workers share our key file, and look
 
     @staticmethod
     def probe(pipeline: PipelineSpec, target: Target, home: Path) -> dict[str, Any]:
@@ -164,7 +167,7 @@ class DaskExecutor(Executor):
         """Warm-up cells and the step's cells in one notebook, run by one fresh kernel."""
         nb = warmup_notebook(self.pipeline)
         nb.metadata["kernelspec"]["name"] = self.kernel_name
-        env = dict(self.target.env)
+        env = {**worker_env(self.target), **self.target.env}
         nb.cells.insert(0, code_cell(
             "import os as _os\n"
             + (f"_os.environ.update({env!r})\n" if env else "")

@@ -412,6 +412,12 @@ def _note_unsigned(home: Path) -> None:
               file=sys.stderr)
 
 
+def entry_trusted(entry: dict, keys: signing.Keys) -> bool:
+    """Whether one of `keys` signed this entry (as read, its "signature" field included)."""
+    unsigned = {k: v for k, v in entry.items() if k != "signature"}
+    return keys.verifies(b"entry", _canonical(unsigned), entry.get("signature"))
+
+
 def _canonical(entry: dict) -> bytes:
     return json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
 

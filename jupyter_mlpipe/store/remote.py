@@ -5,8 +5,12 @@ Remote layout under the store URL (s3://BUCKET/PREFIX, gs://..., az://..., file:
   objects/ab/<digest>.json    {"name", "size", "blake3"}: which bytes are the artifact, checked
   blobs/ab/<digest>           raw bytes of a --writes file (the digest is of these bytes)
   entries/ab/<key>.json       the local entry file's bytes, unchanged (its signature included)
-This layer moves bytes and never unpickles: every download is checked against its blake3 before
-it is renamed into the local store, and values are loaded only by the local store's reader.
+  used/ab/<key>               empty; written when a result is pulled: its last use
+  leases/<run id>.json        a running run's lease: `cache gc --remote` evicts nothing meanwhile
+This layer moves bytes and never unpickles: a file is checked against its blake3, an artifact
+against its trailer (digest and signature), an entry against its signature, before any of it is
+renamed into the local store; values are loaded only by the local store's reader. A result that
+a key we do not trust signed is refused (noted once), recomputed, and left as it is remotely.
 Order makes uploads atomic: the data objects (one PUT, or an S3 multipart upload that is visible
 only once completed), then the small record naming them, then the entry naming those. A reader
 that finds an entry finds complete objects; two writers of one key each publish a valid whole; a
@@ -16,18 +20,24 @@ and heavy, and a project without a shared store never needs them.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import socket
+import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from ..errors import CacheError
-from .files import Store
+from ..errors import CacheError, UntrustedArtifactError
+from .files import Store, entry_trusted
 from .project import store_table
-from .serialize import file_digest
+from .serialize import (TRAILER_BYTES, ArtifactDamaged, ArtifactUnsigned, check_trailer,
+                        file_digest)
+from .transfer import Received, receive
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -79,6 +89,10 @@ def store_config(root: Path) -> StoreConfig:
 
 
 _OPEN: dict[str, "RemoteStore"] = {}
+LEASE_HOURS = 6.0  # a run's lease lasts this long after its last stored result
+_NOTED: set[str] = set()  # stores whose untrusted results were noted in this process
+TRUST_FIX = ("To reuse your team's results, add the team key to MLPIPE_TRUSTED_KEYS or [store] "
+             "trusted_keys, or share one key via MLPIPE_SECRET_FILE.")
 
 
 def open_remote(root: Path) -> "RemoteStore | None":
@@ -115,6 +129,7 @@ class RemoteStore:
                 "for gs://, adlfs for az://).") from None
         self.url, self.options = url, options
         self.root = self.root.rstrip("/")
+        self._refused: set[str] = set()  # keys whose remote result we do not trust
 
     def _path(self, rel: str) -> str:
         return f"{self.root}/{rel}"
@@ -161,28 +176,28 @@ class RemoteStore:
         except Exception as exc:  # noqa: BLE001 - network errors of every backend
             raise self._fail(exc, f"reading entry {key[:12]}") from None
 
-    def _download(self, rel: str, dest: Path, store: Store, blake3: str, what: str) -> None:
-        """Fetch `rel` to a temp file, check its blake3, rename it to `dest`."""
+    def _download(self, rel: str, dest: Path, store: Store, what: str,
+                  check: Callable[[Received], None], tail: int = 0) -> None:
+        """Stream `rel` to a temp file, hashing as it comes; `check` it, rename it to `dest`."""
         store.tmp.mkdir(parents=True, exist_ok=True)
         tmp = store.tmp / f"{os.getpid()}-{uuid.uuid4().hex}"
         try:
             try:
-                self.fs.get_file(self._path(rel), str(tmp))
+                got = receive(self.fs, self._path(rel), tmp, tail)
             except FileNotFoundError:
                 raise CacheError(f"{what} is missing from {self.url}") from None
             except Exception as exc:  # noqa: BLE001
                 raise self._fail(exc, f"downloading {what}") from None
-            got = file_digest(tmp)
-            if got != blake3:
-                raise CacheError(f"{what} from {self.url} does not match its digest "
-                                 f"({got[:12]} != {blake3[:12]}); it was not used")
+            check(got)
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
 
     def fetch_value(self, digest: str, store: Store) -> None:
-        """Copy one artifact into the local store, checked (not loaded)."""
+        """Copy one artifact into the local store, checked (not loaded): its bytes against the
+        digest in its trailer and that trailer's signature against our trusted keys, in the
+        pass that downloads it. An artifact no trusted key signed never lands locally."""
         if store.has_value(digest):
             return
         try:
@@ -192,26 +207,70 @@ class RemoteStore:
                              f"{self.url}; run the step that makes it again") from None
         except Exception as exc:  # noqa: BLE001
             raise self._fail(exc, f"reading artifact {digest[:12]}") from None
+        what = f"artifact {digest[:12]}"
+        where = f"{self.url}/{_shard('objects', record['name'])}"
+
+        def check(got: Received) -> None:
+            try:
+                if got.size != record["size"]:
+                    raise ArtifactDamaged(f"{got.size} bytes, not {record['size']}")
+                check_trailer(digest, got.digest, got.tail, store.keys())
+            except ArtifactDamaged as exc:
+                raise CacheError(f"{what} from {self.url} does not match its digest ({exc}); "
+                                 "it was not used") from None
+            except ArtifactUnsigned:
+                raise UntrustedArtifactError(digest, where, f"it is signed by a key you do not "
+                                             f"trust. {TRUST_FIX}") from None
+
         self._download(_shard("objects", record["name"]), store.value_path(digest), store,
-                       record["blake3"], f"artifact {digest[:12]}")
+                       what, check, tail=TRAILER_BYTES)
 
     def fetch_blob(self, digest: str, store: Store) -> None:
         dest = store.blobs / digest[:2] / digest
-        if not dest.is_file():
-            self._download(_shard("blobs", digest), dest, store, digest, f"file {digest[:12]}")
+        if dest.is_file():
+            return
+
+        def check(got: Received) -> None:
+            if got.digest.hex() != digest:
+                raise CacheError(f"file {digest[:12]} from {self.url} does not match its digest "
+                                 f"({got.digest.hex()[:12]}); it was not used")
+
+        self._download(_shard("blobs", digest), dest, store, f"file {digest[:12]}", check)
 
     def pull(self, key: str, store: Store) -> bool:
-        """Copy the result stored under `key` into the local store; False if there is none."""
+        """Copy the result stored under `key` into the local store; False if there is none, or
+        if a key we do not trust signed it (noted once; nothing of it lands locally)."""
         raw = self._entry_bytes(key)
         if raw is None:
             return False
-        entry = json.loads(raw)
-        for digest in entry.get("outputs", {}).values():
-            self.fetch_value(digest, store)
+        try:
+            entry = json.loads(raw)
+            if not isinstance(entry, dict) or entry.get("key") != key:
+                return False  # not an entry we can read: treated as absent
+            if not entry_trusted(entry, store.keys()):
+                raise UntrustedArtifactError(key, self.url, "its entry is signed by a key you "
+                                             "do not trust")
+            for digest in entry.get("outputs", {}).values():
+                self.fetch_value(digest, store)
+        except ValueError:
+            return False
+        except UntrustedArtifactError:
+            self._refuse(key, entry)
+            return False
         for digest in _blob_digests(entry):
             self.fetch_blob(digest, store)
         _write_local(store, store.entries / key[:2] / f"{key}.json", raw)  # its bytes, as signed
+        self.mark_used(key)
         return True
+
+    def _refuse(self, key: str, entry: dict) -> None:
+        """Remember an untrusted result (push leaves it alone) and say so once per store."""
+        self._refused.add(key)
+        if self.url not in _NOTED:
+            _NOTED.add(self.url)
+            print(f"jupyter_mlpipe: note: {self.url} holds results signed by a key you do not "
+                  f"trust (step '{entry.get('step', '?')}', entry {key[:12]}); they are "
+                  f"recomputed here, never loaded. {TRUST_FIX}", file=sys.stderr)
 
     def _entry_bytes(self, key: str) -> bytes | None:
         try:
@@ -262,6 +321,8 @@ class RemoteStore:
 
     def push(self, key: str, store: Store) -> bool:
         """Upload the local result under `key`: its data first, its entry last."""
+        if key in self._refused:
+            return False  # the team's result stays: those who trust its key reuse it
         local = store.entries / key[:2] / f"{key}.json"
         try:
             raw = local.read_bytes()
@@ -287,6 +348,45 @@ class RemoteStore:
             self.pull(key, store)
         elif not self.has_entry(key):
             self.push(key, store)
+
+
+    # ---- last use and leases, for `cache gc --remote` (usage.py) --------------------------
+    def mark_used(self, key: str) -> None:
+        """Record that the result under `key` was just reused (an empty used/ object)."""
+        try:
+            self.fs.pipe_file(self._path(_shard("used", key)), b"")
+        except Exception:  # noqa: BLE001 - a lost mark only makes eviction less exact
+            pass
+
+    def take_lease(self, run_id: str) -> str:
+        """Announce a running run (or renew its lease); returns the lease's name."""
+        now = time.time()
+        lease = f"leases/{run_id}.json"
+        body = {"run_id": run_id, "host": socket.gethostname(), "taken": now,
+                "expires": now + LEASE_HOURS * 3600}
+        try:
+            self.fs.pipe_file(self._path(lease), json.dumps(body).encode())
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc, "taking a lease") from None
+        return lease
+
+    def drop_lease(self, lease: str) -> None:
+        with contextlib.suppress(Exception):  # an expired lease stops counting by itself
+            self.fs.rm_file(self._path(lease))
+
+    def active_leases(self, now: float | None = None) -> list[str]:
+        """The leases of runs still running (not yet expired)."""
+        now = time.time() if now is None else now
+        try:
+            names = self.fs.find(self._path("leases"))
+        except FileNotFoundError:
+            return []
+        active = []
+        for name in names:
+            with contextlib.suppress(Exception):  # one unreadable lease is one less
+                if json.loads(self.fs.cat_file(name))["expires"] > now:
+                    active.append(name[len(self.root) + 1:])
+        return sorted(active)
 
 
 def _blob_digests(entry: dict) -> list[str]:

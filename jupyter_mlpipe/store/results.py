@@ -8,10 +8,11 @@ another version, is treated as absent (the step is recomputed), never misread.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..models import StepState, StepRun
 from .files import Store
@@ -40,6 +41,21 @@ class Results:
         self.notebook = notebook.name
         self.root = root  # --writes paths are relative to it
         self.remote = open_remote(root)  # the shared store ([store] url), checked; or None
+        self._lease: str | None = None
+
+    @contextlib.contextmanager
+    def lease(self, run_id: str) -> Iterator[None]:
+        """While a run runs, its lease keeps `cache gc --remote` from evicting in the shared
+        store (as the store lock does locally); renewed with each stored result."""
+        if self.remote is None:
+            yield
+            return
+        self._lease = self.remote.take_lease(run_id)
+        try:
+            yield
+        finally:
+            self.remote.drop_lease(self._lease)
+            self._lease = None
 
     def get(self, key: str) -> dict | None:
         """The complete entry of the current version stored under `key`, or None."""
@@ -82,6 +98,8 @@ class Results:
             "components": components, "manifest": computed.manifest or {}})
         if self.remote is not None:
             self.remote.push(key, self.store)
+            if self._lease is not None:
+                self.remote.take_lease(run_id)
         self.mark_latest(step.name, key, components, now, duration)
 
     def mark_latest(self, step: str, key: str, components: dict[str, Any],

@@ -354,7 +354,12 @@ def _unpickle(main: bytes, buffers: list[Any]) -> Any:
 
 def _verified(f: io.BufferedIOBase, name: str, keys: signing.Keys) -> tuple[bytes, list[Any]]:
     main, buffers, content = _read_body(f)
-    trailer = f.read(TRAILER_BYTES)
+    check_trailer(name, content, f.read(TRAILER_BYTES), keys)
+    return main, buffers
+
+
+def check_trailer(name: str, content: bytes, trailer: bytes, keys: signing.Keys) -> None:
+    """The trailer records `content` (the body's blake3) and a trusted key signed it."""
     if not trailer:
         raise ArtifactUnsigned("it has no signature")
     if len(trailer) != TRAILER_BYTES or trailer[:32] != content:
@@ -362,7 +367,6 @@ def _verified(f: io.BufferedIOBase, name: str, keys: signing.Keys) -> tuple[byte
                               "written")
     if not keys.verifies(b"artifact", name.encode() + content, trailer[32:].decode("latin-1")):
         raise ArtifactUnsigned("no trusted key signed it")
-    return main, buffers
 
 
 def read_artifact(f: io.BufferedIOBase, name: str, keys: signing.Keys) -> Any:

@@ -12,3 +12,12 @@ def test_steps_without_gpus_see_none_on_a_gpu_machine(monkeypatch):
     assert kernels.hidden_gpus(Target("pinned", env={"CUDA_VISIBLE_DEVICES": "1"})) == {}
     monkeypatch.setattr(kernels, "gpu_devices", lambda: [])
     assert kernels.hidden_gpus(Target("local")) == {}  # no GPUs: the environment is unchanged
+
+
+def test_dask_steps_without_gpus_see_none_on_the_worker():
+    from jupyter_mlpipe.executors.remote_step import worker_env
+
+    assert worker_env(Target("cluster", dask="local")) == {"CUDA_VISIBLE_DEVICES": ""}
+    assert worker_env(Target("gpu", dask="local", resources={"GPU": 1})) == {}
+    assert worker_env(Target("gpu", dask="local", gpus=1)) == {}
+    assert worker_env(Target("pinned", dask="local", env={"CUDA_VISIBLE_DEVICES": "2"})) == {}
