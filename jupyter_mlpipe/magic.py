@@ -1,29 +1,18 @@
 """Thin IPython layer: `%%step` and `%mlpipe` parse their arguments and call plain functions."""
 from __future__ import annotations
 
-from IPython.core import magic_arguments
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
 from .errors import MlpipeError
-from .notebook import STEP_OPTIONS, parse_magic_line
-
-
-def _with_step_arguments(func):
-    """Decorate with one magic_arguments.argument per row of the shared option table (for
-    `%%step?` help; the line is parsed by notebook.parse_magic_line, as in batch)."""
-    for flags, kwargs in reversed(STEP_OPTIONS):
-        func = magic_arguments.argument(*flags, **kwargs)(func)
-    return magic_arguments.magic_arguments()(func)
+from .notebook import parse_magic_line, step_help
 
 
 @magics_class
 class MlpipeMagics(Magics):
     notebook: str | None = None
 
-    @_with_step_arguments
     @cell_magic
     def step(self, line: str, cell: str):
-        """Run this cell as a pipeline step: reuse its stored result when nothing changed."""
         from .interactive import run_step_cell
 
         try:
@@ -60,6 +49,10 @@ class MlpipeMagics(Magics):
             return pipe.widget()
         print("usage: %mlpipe notebook PATH | status | graph")
         return None
+
+
+# `%%step?` shows the batch parser's help (IPython's magic_arguments would print `%step`)
+MlpipeMagics.step.__doc__ = step_help()
 
 
 class _Quiet(Exception):

@@ -173,7 +173,7 @@ class RunLoop:
                 run.state = (RunState.CANCELLED if isinstance(exc, _Cancelled) else
                              RunState.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else
                              RunState.FAILED)
-                self.stop_all(str(run.state) if run.state is not RunState.FAILED else str(exc))
+                self.stop_all(run.state, str(exc))
                 if not isinstance(exc, _Cancelled):
                     raise
             finally:
@@ -326,12 +326,21 @@ class RunLoop:
             self._record(s)
         self.running.clear()
 
-    def stop_all(self, reason: str) -> None:
-        """Every unfinished step (running or pending) fails with `reason`; kernels stop."""
+    def stop_all(self, why: RunState, error: str) -> None:
+        """Every unfinished step stops and kernels stop. On a cancel or Ctrl-C the steps are
+        cancelled (running ones stopped, pending ones never started); on a bug they fail."""
+        stopped = why in (RunState.CANCELLED, RunState.INTERRUPTED)
         for s in self.run.steps.values():
-            if s.state not in FINAL_STATES:
-                s.state, s.finished, s.error = StepState.FAILED, time.time(), reason
-                self._record(s)
+            if s.state in FINAL_STATES:
+                continue
+            if not stopped:
+                s.state, s.error = StepState.FAILED, error
+            elif s.state is StepState.RUNNING:
+                s.state, s.error = StepState.CANCELLED, f"stopped: the run was {why}"
+            else:
+                s.state, s.error = StepState.CANCELLED, f"not started: the run was {why}"
+            s.finished = time.time()
+            self._record(s)
         if self.executor is not None:
             self.executor.close(now=True)
             self.executor = None

@@ -47,7 +47,7 @@ def test_definition_errors_are_one_paragraph(make_nb, mlpipe_cli):
     r = mlpipe_cli("run", path)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
-    assert "cell 1: bad %%step line" in r.stderr and "unrecognized arguments: --outt" in r.stderr
+    assert "cell 2: bad %%step line" in r.stderr and "unrecognized arguments: --outt" in r.stderr
     cyc = make_nb(["%%step a --in y --out x\nx = y", "%%step b --in x --out y\ny = x"],
                   name="cyc.ipynb")
     r = mlpipe_cli("status", cyc)

@@ -202,7 +202,7 @@ async def test_paths_stay_under_the_root(jp_fetch, demo, jp_root_dir, tmp_path_f
 async def test_errors_map_to_status_codes(jp_fetch, demo, jp_root_dir):
     shutil.copy(NOTEBOOKS / "bad_magic.ipynb", jp_root_dir / "bad.ipynb")
     code, msg = await fails(jp_fetch("mlpipe", "api", "graph", params={"path": "bad.ipynb"}))
-    assert code == 400 and "cell 0" in msg and "--bogus" in msg
+    assert code == 400 and "cell 1" in msg and "--bogus" in msg
     code, msg = await fails(jp_fetch("mlpipe", "api", "runs", method="POST",
                                      body=json.dumps({"path": demo, "only": ["nope"]})))
     assert code == 404 and "nope" in msg and "load" in msg
@@ -266,6 +266,7 @@ async def test_cancel_a_live_run(jp_fetch, jp_root_dir, monkeypatch):
     assert time.time() - t0 < 20
     assert run["state"] == "cancelled"
     load = next(s for s in run["steps"] if s["name"] == "load")
-    assert load["state"] == "failed" and load["error"] == "cancelled"
+    assert load["state"] == "cancelled" and load["error"] == "stopped: the run was cancelled"
+    assert {s["state"] for s in run["steps"]} == {"cancelled"}  # never started, not failed
     code, _ = await fails(jp_fetch("mlpipe", "api", "runs", started["run_id"], method="DELETE"))
     assert code == 404  # no longer live
