@@ -161,6 +161,10 @@ class RunLoop:
     def execute(self) -> RunResult:
         """Run to the end (or cancel), record it in the history; Ctrl-C is re-raised."""
         run = self.run
+        if not self.order:  # no %%step cells: nothing ran, nothing goes in the history
+            run.state, run.finished = RunState.SUCCEEDED, time.time()
+            self.history.close()
+            return run
         with self.store.lock():
             self.history.start_run(run.run_id, str(self.spec.path), self.options.kind,
                                    run.params, self.options.only, self.jobs)

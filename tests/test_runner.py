@@ -213,3 +213,10 @@ def test_cancel_from_another_thread_stops_the_run(make_nb):
     assert run.finished - run.started < 30
     assert ("slow", "cancelled") in seen  # listeners hear about it
     assert Pipeline.from_notebook(path).runs()[0]["state"] == "cancelled"
+
+
+def test_a_notebook_without_steps_records_no_run(make_nb):
+    path = make_nb(["x = 1"])
+    run = Pipeline.from_notebook(path).run(jobs=1)
+    assert run.state == "succeeded" and run.steps == {}
+    assert Pipeline.from_notebook(path).runs() == []  # no "succeeded" row that did nothing
