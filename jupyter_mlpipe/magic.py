@@ -24,7 +24,7 @@ class MlpipeMagics(Magics):
 
     @line_magic
     def mlpipe(self, line: str):
-        """%mlpipe notebook PATH | status | graph"""
+        """%mlpipe notebook PATH | status | graph [--static]"""
         from pathlib import Path
 
         from .kernel_notebook import find_notebook
@@ -45,9 +45,9 @@ class MlpipeMagics(Magics):
             for s in pipe.status():
                 print(f"{s.name:20} {s.describe()}")
             return None
-        if cmd == "graph":
-            return pipe.widget()
-        print("usage: %mlpipe notebook PATH | status | graph")
+        if cmd == "graph":  # --static: the Graphviz SVG, kept in the saved notebook
+            return pipe if words[1:] == ["--static"] else pipe.widget()
+        print("usage: %mlpipe notebook PATH | status | graph [--static]")
         return None
 
 

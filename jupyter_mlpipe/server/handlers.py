@@ -16,7 +16,8 @@ from jupyter_server.utils import url_path_join
 from ..errors import MlpipeError, StepDefinitionError, TargetError, UnknownStepError
 from ..store.files import Store
 from ..store.history import History
-from .graph_route import _json_safe, graph_json
+from ..graph_view import json_safe
+from .graph_route import graph_json
 from .paths import NotebookPathError, relative, resolve_notebook
 from .runs import RunConflictError, RunManager, relative_text
 
@@ -168,7 +169,7 @@ class RunHandler(MlpipeHandler):
             s["duration"] = (s["finished"] - s["started"]) if s["finished"] and s["started"] \
                 else None
         run["live"] = False
-        self.finish(_json_safe(run))
+        self.finish(json_safe(run))
 
     @tornado.web.authenticated
     @authorized(action="execute")
