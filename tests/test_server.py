@@ -240,11 +240,13 @@ def test_openapi_describes_every_route():
     import yaml
 
     from jupyter_mlpipe.server.handlers import routes
+    from jupyter_mlpipe.server.history_routes import history_routes
+    from jupyter_mlpipe.server.jobs import job_routes
 
     spec = yaml.safe_load((Path(__file__).parent.parent / "jupyter_mlpipe" / "server"
                            / "openapi.yaml").read_text())
     served = {re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", r[0]).removeprefix("/mlpipe/api")
-              for r in routes("/")}
+              for r in routes("/") + history_routes("/") + job_routes("/")}
     assert served == set(spec["paths"])
 
 

@@ -154,7 +154,10 @@ class MetricsHandler(MlpipeHandler):
     async def get(self):
         """GET /mlpipe/api/metrics?path=NB[&limit=N]: each run's metrics, oldest first."""
         nb = self.notebook()
-        limit = int(self.get_query_argument("limit", str(METRIC_RUNS)))
+        limit = self.get_query_argument("limit", str(METRIC_RUNS))
+        if not limit.isdigit() or int(limit) < 1:
+            raise tornado.web.HTTPError(400, f"limit must be a positive integer, not {limit!r}")
+        limit = int(limit)
         series = await self.blocking(_with_history, nb, _metric_series, nb, limit)
         self.finish({"runs": json_safe(series)})
 
