@@ -67,3 +67,16 @@ def test_a_pipeline_shows_as_an_svg_with_its_statuses(pipe):
     assert "load" in svg and "#ffe8a3" in svg  # stale: the panel's yellow
     pipe.run(jobs=1)
     assert "#b7e4c7" in Pipeline.from_notebook(pipe.path)._repr_mimebundle_()["image/svg+xml"]
+
+
+def test_without_graphviz_the_picture_says_how_to_install_it(pipe, monkeypatch, tmp_path):
+    from jupyter_mlpipe import graph_view
+    from jupyter_mlpipe.errors import MlpipeError
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` on it
+    with pytest.raises(MlpipeError, match="apt-get install graphviz"):
+        graph_view.write(pipe.to_graphviz(), tmp_path / "g.svg")
+    graph_view.write(pipe.to_graphviz(), tmp_path / "g.dot")  # DOT needs no Graphviz
+    assert "load -> left" in (tmp_path / "g.dot").read_text()
+    bundle = pipe._repr_mimebundle_()
+    assert "image/svg+xml" not in bundle and "apt-get install graphviz" in bundle["text/plain"]

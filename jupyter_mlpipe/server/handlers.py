@@ -14,9 +14,9 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from ..errors import MlpipeError, StepDefinitionError, TargetError, UnknownStepError
+from ..graph_view import json_safe
 from ..store.files import Store
 from ..store.history import History
-from ..graph_view import json_safe
 from .graph_route import graph_json
 from .paths import NotebookPathError, relative, resolve_notebook
 from .runs import RunConflictError, RunManager, relative_text
