@@ -417,10 +417,17 @@ def check_idle_runs_fold(page) -> None:
         }}""", timeout=60_000)
     toggle = page.locator(f'{PANEL} .jp-mlpipe-runs button[data-action="unfold-runs"]')
     assert toggle.inner_text() == "+1"  # the newest idle run shown, the other folded
-    assert page.locator(f"{PANEL} .jp-mlpipe-runs li:visible").count() == rows + 1
+
+    def shown(n: int) -> None:  # the list may be drawn again meanwhile: wait, don't count once
+        page.wait_for_function(f"""() => [...document.querySelectorAll(
+            '{PANEL} .jp-mlpipe-runs li')].filter(li => li.offsetParent !== null).length
+            === {n}""", timeout=10_000)
+
+    shown(rows + 1)
     toggle.click()
-    assert page.locator(f"{PANEL} .jp-mlpipe-runs li:visible").count() == rows + 2
+    shown(rows + 2)
     toggle.click()
+    shown(rows + 1)
 
 
 def check_broken_cell(page) -> None:

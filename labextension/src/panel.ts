@@ -259,15 +259,19 @@ export class PipelinePanel extends Widget {
       return [row];
     }
     const rows = folded.map(r => this._runRow(r));
-    rows.forEach(r => (r.dataset.hiddenIdle = 'true'));
+    const show = (open: boolean) => rows.forEach(r => (r.dataset.hiddenIdle = String(!open)));
+    show(this._unfolded.has(run.run_id)); // stays open when the list is drawn again
     const toggle = document.createElement('button');
     toggle.dataset.action = 'unfold-runs';
     toggle.textContent = `+${folded.length}`;
     toggle.title = `${folded.length} more run(s) that only reused stored results: show or hide`;
     toggle.addEventListener('click', ev => {
       ev.stopPropagation();
-      const hidden = rows[0].dataset.hiddenIdle === 'true';
-      rows.forEach(r => (r.dataset.hiddenIdle = String(!hidden)));
+      const open = !this._unfolded.delete(run.run_id);
+      if (open) {
+        this._unfolded.add(run.run_id);
+      }
+      show(open);
     });
     row.classList.add('jp-mlpipe-idle-runs');
     row.appendChild(toggle);
@@ -312,5 +316,6 @@ export class PipelinePanel extends Widget {
   private readonly _commands: CommandRegistry;
   private _viewport: GraphViewport | null = null;
   private _picked: string[] = [];
+  private _unfolded = new Set<string>();
   private _timer = 0;
 }
