@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import ast
 import os
-import shutil
 import signal
 import sqlite3
-import subprocess
 import sys
 import time
 import warnings
@@ -118,27 +116,15 @@ def cmd_status(a) -> int:
 
 
 def cmd_graph(a) -> int:
+    from . import graph_view  # imports the graphviz package: only for this command
     from .pipeline import Pipeline
 
-    pipe = Pipeline.from_notebook(a.notebook)
-    dot = pipe.to_dot()
+    dot = Pipeline.from_notebook(a.notebook).to_graphviz()
     if not a.output:
-        sys.stdout.write(dot)
+        sys.stdout.write(dot.source)
         return 0
-    dest = Path(a.output)
-    fmt = dest.suffix.lstrip(".").lower()
-    if fmt in ("dot", "gv"):
-        dest.write_text(dot)
-        out(f"wrote {dest}")
-        return 0
-    exe = shutil.which("dot")
-    if exe is None:
-        raise MlpipeError(
-            f"writing {dest.name} needs Graphviz's `dot`, which is not installed. Install it "
-            "(Debian/Ubuntu: `apt-get install graphviz`; macOS: `brew install graphviz`; conda: "
-            "`conda install graphviz`), or write DOT with `-o pipeline.dot`.")
-    subprocess.run([exe, f"-T{fmt}", "-o", str(dest)], input=dot.encode(), check=True)
-    out(f"wrote {dest}")
+    graph_view.write(dot, Path(a.output))
+    out(f"wrote {a.output}")
     return 0
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 SYMBOL = {"succeeded": "✓", "reused": "↺", "failed": "✗", "skipped": "-", "running": "▶",
+          "cancelled": "⊘",
           "cached": "✓", "stale": "•"}
 
 

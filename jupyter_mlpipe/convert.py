@@ -17,6 +17,7 @@ from pathlib import Path
 from .analysis import BUILTINS, name_use, to_python
 from .convert_cells import Cells, Note, Piece, Unit, group_cells, read_cells, slug, step_tag
 from .dataflow import CallEffects, Facts, analyse, call_effects
+from .errors import cell_label
 from .hoist import Hoister
 from .models import PipelineSpec
 from .modules import pipeline_from_json
@@ -77,7 +78,7 @@ def _prelude_uses(prelude_src: list[str]) -> dict[str, set[str]]:
 
 def _flow(units: list[Unit], base: set[str], prelude_uses: dict[str, set[str]],
           effects: dict[str, CallEffects]) -> _Flow:
-    facts = [analyse(u.body, f"cell {u.cells[0]}", effects) for u in units]
+    facts = [analyse(u.body, cell_label(u.cells[0]), effects) for u in units]
     n = len(units)
     inputs: list[list[str]] = [[] for _ in range(n)]
     needed: list[list[str]] = [[] for _ in range(n)]
@@ -124,6 +125,11 @@ def _flow(units: list[Unit], base: set[str], prelude_uses: dict[str, set[str]],
     return _Flow(facts, inputs, needed, terminal, unresolved)
 
 
+def _numbers(cells: list[int]) -> str:
+    """Cell indexes as JupyterLab numbers them (from 1)."""
+    return ", ".join(str(c + 1) for c in cells)
+
+
 def _merge(units: list[Unit], a: int, b: int) -> None:
     merged = Unit([p for u in units[a:b + 1] for p in u.pieces], units[a].name,
                    [x for u in units[a:b + 1] for x in u.prev],
@@ -140,7 +146,7 @@ def _next_merge(units: list[Unit], flow: _Flow, mode: str,
                 notes.append(Note(units[i].cells[0], "unsafe",
                                   f"cannot be converted safely: {reason}"))
             notes.append(Note(units[i].cells[0], "merged",
-                              f"cells {', '.join(map(str, units[i].cells + [c for u in units[i + 1:] for c in u.cells]))} "
+                              f"cells {_numbers(units[i].cells + [c for u in units[i + 1:] for c in u.cells])} "
                               "are merged into one step, since what the unsafe cell defines "
                               "cannot be known"))
             _merge(units, i, len(units) - 1)
@@ -156,8 +162,8 @@ def _next_merge(units: list[Unit], flow: _Flow, mode: str,
             j = max((k for k in range(i) if fn in flow.facts[k].binds), default=None)
             if j is not None:
                 cells = [c for u in units[j:i + 1] for c in u.cells]
-                notes.append(Note(units[i].cells[0], "merged", f"calls '{fn}', which cell "
-                                  f"{units[j].cells[0]} defines and which changes global "
+                notes.append(Note(units[i].cells[0], "merged", f"calls '{fn}', which "
+                                  f"{cell_label(units[j].cells[0])} defines and which changes global "
                                   "variables in place: cells " + ", ".join(map(str, cells))
                                   + " are merged into one step"))
                 _merge(units, j, i)
@@ -172,8 +178,8 @@ def _next_merge(units: list[Unit], flow: _Flow, mode: str,
             cells = [c for u in units[a:b + 1] for c in u.cells]
             for i in idx[1:]:
                 notes.append(Note(units[i].cells[0], "unsafe",
-                                  f"mutates '{v}' in place, which cell {units[a].cells[0]} "
-                                  "also mutates: cells " + ", ".join(map(str, cells))
+                                  f"mutates '{v}' in place, which {cell_label(units[a].cells[0])} "
+                                  "also mutates: cells " + _numbers(cells)
                                   + " are merged into one step"))
             _merge(units, a, b)
             return units[a]

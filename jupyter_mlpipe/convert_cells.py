@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from .analysis import to_python
-from .errors import StepDefinitionError
+from .errors import StepDefinitionError, cell_label
 from .notebook import cell_source, split_magic
 from .parameters import parse_parameters
 
@@ -24,7 +24,7 @@ class Note:
     message: str
 
     def __str__(self) -> str:
-        return (f"cell {self.cell}: " if self.cell is not None else "") + self.message
+        return (f"{cell_label(self.cell)}: " if self.cell is not None else "") + self.message
 
 
 @dataclass

@@ -6,6 +6,12 @@ cell's exception and traceback, and survive pickling across processes.
 from __future__ import annotations
 
 
+def cell_label(index: int) -> str:
+    """A cell as JupyterLab numbers it: `index` counts from 0 over all cells (markdown too),
+    the label from 1."""
+    return f"cell {index + 1}"
+
+
 class MlpipeError(Exception):
     """Base of every error jupyter_mlpipe raises on purpose."""
 
@@ -22,7 +28,7 @@ class StepDefinitionError(MlpipeError):
         self.step = step
         where = []
         if cell is not None:
-            where.append(f"cell {cell}")
+            where.append(cell_label(cell))
         if step is not None:
             where.append(f"step '{step}'")
         prefix = f"{', '.join(where)}: " if where else ""

@@ -83,21 +83,6 @@ class Graph:
             out |= self.ancestors(n)
         return out
 
-    def to_dot(self, states: dict[str, str] | None = None) -> str:
-        colors = {"cached": "#b7e4c7", "reused": "#b7e4c7", "succeeded": "#52b788",
-                  "stale": "#ffe8a3", "running": "#90caf9", "failed": "#ef9a9a",
-                  "skipped": "#e0e0e0", "pending": "#ffffff"}
-        lines = ["digraph pipeline {", "  rankdir=LR;",
-                 '  node [shape=box, style="rounded,filled", fontname="Helvetica"];']
-        for n in self.names:
-            state = (states or {}).get(n, "pending")
-            label = f"{n}\\n({state})" if states else n
-            lines.append(f'  "{n}" [label="{label}", fillcolor="{colors.get(state, "#ffffff")}"];')
-        for n in self.names:
-            for var, u in {**self.producer[n], **self.file_producer[n]}.items():
-                lines.append(f'  "{u}" -> "{n}" [label="{var}"];')
-        lines.append("}")
-        return "\n".join(lines) + "\n"
 
 
 def _overlaps(a: str, b: str) -> bool:

@@ -1,29 +1,18 @@
 """Thin IPython layer: `%%step` and `%mlpipe` parse their arguments and call plain functions."""
 from __future__ import annotations
 
-from IPython.core import magic_arguments
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
 from .errors import MlpipeError
-from .notebook import STEP_OPTIONS, parse_magic_line
-
-
-def _with_step_arguments(func):
-    """Decorate with one magic_arguments.argument per row of the shared option table (for
-    `%%step?` help; the line is parsed by notebook.parse_magic_line, as in batch)."""
-    for flags, kwargs in reversed(STEP_OPTIONS):
-        func = magic_arguments.argument(*flags, **kwargs)(func)
-    return magic_arguments.magic_arguments()(func)
+from .notebook import parse_magic_line, step_help
 
 
 @magics_class
 class MlpipeMagics(Magics):
     notebook: str | None = None
 
-    @_with_step_arguments
     @cell_magic
     def step(self, line: str, cell: str):
-        """Run this cell as a pipeline step: reuse its stored result when nothing changed."""
         from .interactive import run_step_cell
 
         try:
@@ -35,7 +24,7 @@ class MlpipeMagics(Magics):
 
     @line_magic
     def mlpipe(self, line: str):
-        """%mlpipe notebook PATH | status | graph"""
+        """%mlpipe notebook PATH | status | graph [--static]"""
         from pathlib import Path
 
         from .kernel_notebook import find_notebook
@@ -56,10 +45,14 @@ class MlpipeMagics(Magics):
             for s in pipe.status():
                 print(f"{s.name:20} {s.describe()}")
             return None
-        if cmd == "graph":
-            return pipe.widget()
-        print("usage: %mlpipe notebook PATH | status | graph")
+        if cmd == "graph":  # --static: the Graphviz SVG, kept in the saved notebook
+            return pipe if words[1:] == ["--static"] else pipe.widget()
+        print("usage: %mlpipe notebook PATH | status | graph [--static]")
         return None
+
+
+# `%%step?` shows the batch parser's help (IPython's magic_arguments would print `%step`)
+MlpipeMagics.step.__doc__ = step_help()
 
 
 class _Quiet(Exception):

@@ -20,13 +20,14 @@ class StepState(str, enum.Enum):
     REUSED = "reused"  # restored from the store in this run
     FAILED = "failed"
     SKIPPED = "skipped"  # upstream failed, or not selected
+    CANCELLED = "cancelled"  # the run was cancelled or interrupted before this step finished
 
     def __str__(self) -> str:  # so f-strings print "cached", not "StepState.CACHED"
         return self.value
 
 
 FINAL_STATES = frozenset({StepState.SUCCEEDED, StepState.REUSED, StepState.FAILED,
-                          StepState.SKIPPED})
+                          StepState.SKIPPED, StepState.CANCELLED})
 
 
 class RunState(str, enum.Enum):

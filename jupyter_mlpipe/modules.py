@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .analysis import prelude_closure
-from .errors import MlpipeError, StepDefinitionError
+from .errors import MlpipeError, StepDefinitionError, cell_label
 from .models import PipelineSpec, StepSpec
 from .notebook import parse_pipeline, read_notebook_json, with_body
 from .versioned import VersionedRegistry, split_ref
@@ -97,7 +97,7 @@ def use_module(step: StepSpec, parameters: dict[str, Any]) -> tuple[StepSpec, li
     except StepDefinitionError as exc:
         raise StepDefinitionError(exc.message, cell=step.cell, step=step.name) from None
     if step.normalized_body.strip():  # a comment-only body (IPython needs one) is fine
-        notes.append(f"step '{step.name}' (cell {step.cell}) uses --module {step.module}; "
+        notes.append(f"step '{step.name}' ({cell_label(step.cell)}) uses --module {step.module}; "
                      "the code in its cell is ignored")
     step = with_body(step, module_code(record, parameters), f"module {step.module}")
     declared: dict[str, Any] = {}

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .analysis import imported_modules, is_inert_ipython_line, name_use, normalize, parse
-from .errors import MissingInputError, StepDefinitionError
+from .errors import MissingInputError, StepDefinitionError, cell_label
 from .models import PipelineSpec, PreludeStatement, StepSpec
 from .parameters import parse_parameters
 
@@ -69,6 +69,12 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 _PARSER = _build_parser()
+
+
+def step_help() -> str:
+    """The `%%step` help: what the cell magic does, its usage and options."""
+    return ("Run this cell as a pipeline step: reuse its stored result when nothing "
+            "changed.\n\n" + _PARSER.format_help())
 
 
 def parse_magic_line(line: str, cell: int | None = None) -> argparse.Namespace:
@@ -187,7 +193,7 @@ def _unresolved_step(cell: int, cell_id: str | None, line: str, body: str) -> St
 
 def _prelude_statements(cell: int, source: str) -> list[PreludeStatement]:
     try:
-        tree = parse(source, f"cell {cell}")
+        tree = parse(source, cell_label(cell))
     except SyntaxError as exc:
         raise StepDefinitionError(str(exc), cell=cell) from None
     out = []
@@ -253,7 +259,7 @@ def _resolve(raw: list[StepSpec], prelude: list[PreludeStatement],
     for r in raw:
         if r.name in seen:
             raise StepDefinitionError(
-                f"step name '{r.name}' is already used by cell {seen[r.name]}; "
+                f"step name '{r.name}' is already used by {cell_label(seen[r.name])}; "
                 "step names must be unique", cell=r.cell, step=r.name)
         seen[r.name] = r.cell
     outputs: dict[str, tuple[str, ...]] = {}
@@ -277,7 +283,7 @@ def _resolve(raw: list[StepSpec], prelude: list[PreludeStatement],
             for v in r.free_names:
                 if v in others and v not in inputs and v not in prelude_names | params:
                     producer = next(s for s, outs in outputs.items() if s != name and v in outs)
-                    msg = (f"step '{name}' (cell {r.cell}) reads '{v}', produced by step "
+                    msg = (f"step '{name}' ({cell_label(r.cell)}) reads '{v}', produced by step "
                            f"'{producer}', without declaring it: add '--in {v}'")
                     notes.append(msg)
                     warnings.warn(msg, stacklevel=2)

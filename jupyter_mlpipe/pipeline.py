@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from .convert import convert_notebook
+from .errors import MlpipeError
 from .graph import Graph
 from .models import PipelineSpec, StepSpec, StepStatus
 from .modules import load_pipeline
@@ -82,9 +83,22 @@ class Pipeline:
         finally:
             history.close()
 
-    def to_dot(self) -> str:
-        states = {s.name: str(s.state) for s in self.status()}
-        return self.graph.to_dot(states)
+    def to_graphviz(self):
+        """The graph as a `graphviz.Digraph`, each node coloured by its status."""
+        from .graph_view import to_graphviz  # imports the graphviz package
+
+        return to_graphviz(self.graph, {s.name: str(s.state) for s in self.status()})
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        """Jupyter shows the graph as an SVG (kept in the saved notebook); text elsewhere."""
+        from .graph_view import svg
+
+        bundle = {"text/plain": repr(self)}
+        try:
+            bundle["image/svg+xml"] = svg(self.to_graphviz())
+        except MlpipeError as exc:  # no Graphviz binary: say how to get the picture
+            bundle["text/plain"] += f"\n({exc})"
+        return bundle
 
     def widget(self):
         from .widget import PipelineWidget  # ipywidgets: only when a widget is asked for

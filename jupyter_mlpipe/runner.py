@@ -162,6 +162,10 @@ class RunLoop:
     def execute(self) -> RunResult:
         """Run to the end (or cancel), record it in the history; Ctrl-C is re-raised."""
         run = self.run
+        if not self.order:  # no %%step cells: nothing ran, nothing goes in the history
+            run.state, run.finished = RunState.SUCCEEDED, time.time()
+            self.history.close()
+            return run
         with self.store.lock(), self.planner.results.lease(run.run_id):
             self.history.start_run(run.run_id, str(self.spec.path), self.options.kind,
                                    run.params, self.options.only, self.jobs)
@@ -174,7 +178,7 @@ class RunLoop:
                 run.state = (RunState.CANCELLED if isinstance(exc, _Cancelled) else
                              RunState.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else
                              RunState.FAILED)
-                self.stop_all(str(run.state) if run.state is not RunState.FAILED else str(exc))
+                self.stop_all(run.state, str(exc))
                 if not isinstance(exc, _Cancelled):
                     raise
             finally:
@@ -331,12 +335,21 @@ class RunLoop:
             self._record(s)
         self.running.clear()
 
-    def stop_all(self, reason: str) -> None:
-        """Every unfinished step (running or pending) fails with `reason`; kernels stop."""
+    def stop_all(self, why: RunState, error: str) -> None:
+        """Every unfinished step stops and kernels stop. On a cancel or Ctrl-C the steps are
+        cancelled (running ones stopped, pending ones never started); on a bug they fail."""
+        stopped = why in (RunState.CANCELLED, RunState.INTERRUPTED)
         for s in self.run.steps.values():
-            if s.state not in FINAL_STATES:
-                s.state, s.finished, s.error = StepState.FAILED, time.time(), reason
-                self._record(s)
+            if s.state in FINAL_STATES:
+                continue
+            if not stopped:
+                s.state, s.error = StepState.FAILED, error
+            elif s.state is StepState.RUNNING:
+                s.state, s.error = StepState.CANCELLED, f"stopped: the run was {why}"
+            else:
+                s.state, s.error = StepState.CANCELLED, f"not started: the run was {why}"
+            s.finished = time.time()
+            self._record(s)
         if self.executor is not None:
             self.executor.close(now=True)
             self.executor = None

@@ -47,7 +47,7 @@ def test_definition_errors_are_one_paragraph(make_nb, mlpipe_cli):
     r = mlpipe_cli("run", path)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
-    assert "cell 1: bad %%step line" in r.stderr and "unrecognized arguments: --outt" in r.stderr
+    assert "cell 2: bad %%step line" in r.stderr and "unrecognized arguments: --outt" in r.stderr
     cyc = make_nb(["%%step a --in y --out x\nx = y", "%%step b --in x --out y\ny = x"],
                   name="cyc.ipynb")
     r = mlpipe_cli("status", cyc)
@@ -65,7 +65,7 @@ def test_unknown_step_and_parameter(make_nb, mlpipe_cli):
 def test_graph_dot_and_svg(make_nb, mlpipe_cli, tmp_path):
     path = make_nb(STEPS, params="k = 1")
     r = mlpipe_cli("graph", path)
-    assert r.returncode == 0 and '"load" -> "total" [label="raw"]' in r.stdout
+    assert r.returncode == 0 and "load -> total [label=raw]" in r.stdout
     r = mlpipe_cli("graph", path, "-o", tmp_path / "g.svg")
     if shutil.which("dot"):
         assert r.returncode == 0 and (tmp_path / "g.svg").read_text().lstrip().startswith("<")

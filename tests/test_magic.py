@@ -87,6 +87,25 @@ def test_bad_magic_line_is_one_clear_message(shell, session):
     assert "unrecognized arguments: --outt" in out
 
 
+def test_mlpipe_graph_shows_the_widget_or_the_static_picture(shell, session):
+    from jupyter_mlpipe.widget import PipelineWidget
+
+    path, cell = session
+    widget = shell.run_line_magic("mlpipe", "graph")
+    assert isinstance(widget, PipelineWidget) and widget.states == {"load": "stale",
+                                                                   "total": "stale"}
+    static = shell.run_line_magic("mlpipe", "graph --static")
+    assert isinstance(static, Pipeline) and "text/plain" in static._repr_mimebundle_()
+
+
+def test_bad_option_shows_the_magic_as_typed(shell, session):
+    path, cell = session
+    res, out = cell("%%step load --bogus raw\nraw = 1")
+    assert "bad %%step line '%%step load --bogus raw'" in out and "%%%%" not in out
+    help_text = shell.find_cell_magic("step").__doc__
+    assert "usage: %%step" in help_text and "%%%%" not in help_text
+
+
 def test_missing_input_says_which_step_to_run(shell, session):
     path, cell = session
     res, out = cell(TOTAL)

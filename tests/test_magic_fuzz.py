@@ -82,7 +82,7 @@ def test_every_rejection_is_one_paragraph_naming_the_cell(line, tmp_path_factory
     except StepDefinitionError as exc:
         assert exc.exit_code == 2
         text = str(exc)
-        assert text.startswith("cell 1") and "\n\n" not in text and "Traceback" not in text
+        assert text.startswith("cell 2") and "\n\n" not in text and "Traceback" not in text
 
 
 @pytest.mark.parametrize("line", ["'unclosed", "load -o await", "load --module ..@1",
@@ -92,5 +92,5 @@ def test_rejections_through_the_cli(line, tmp_path, mlpipe_cli):
     nbformat.write(_notebook(f"%%step {line}\nx = 1\n"), path)
     r = mlpipe_cli("status", path)
     assert r.returncode == 2, r.stderr
-    assert "cell 1" in r.stderr and "Traceback" not in r.stderr
+    assert "cell 2" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1

@@ -50,11 +50,11 @@ def test_undeclared_read_warns_and_becomes_a_dependency(make_nb):
 
 
 @pytest.mark.parametrize("cells, message", [
-    (["%%step load --bogus x\nraw = 1"], r"cell 1: bad %%step line .*unrecognized arguments: --bogus"),
-    (["%%step\nraw = 1"], r"cell 1: bad %%step line .*required: name"),
+    (["%%step load --bogus x\nraw = 1"], r"cell 2: bad %%step line .*unrecognized arguments: --bogus"),
+    (["%%step\nraw = 1"], r"cell 2: bad %%step line .*required: name"),
     (["%%step 9lives --out a\na = 1"], r"'9lives' is not a valid step name"),
     (["%%step a --out x\nx = 1", "%%step a --out y\ny = 2"],
-     r"cell 2, step 'a': step name 'a' is already used by cell 1"),
+     r"cell 3, step 'a': step name 'a' is already used by cell 2"),
     (["%%step a --out x\nx = (1"], r"step 'a'.*not valid Python"),
     (["%%step a --out 1x\nx = 1"], r"--out '1x' is not a Python variable name"),
 ])

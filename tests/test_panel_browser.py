@@ -1,6 +1,8 @@
 """The sidebar panel in a real JupyterLab and a real Chromium: lists steps, runs the pipeline
 live with progress, jumps to a step's cell on click, opens executed notebooks read-only, shows a
-failure's traceback, opens, compares and charts runs, runs with parameters, fits big graphs.
+failure's traceback, opens, compares and charts runs, runs with parameters, folds runs that only
+reused, fits big graphs, draws a notebook with a broken cell, cancels, and the notebook widget
+draws the same graph. Two tests share one JupyterLab (module-scoped), each with its own page.
 Runs against this checkout's build (jupyter_mlpipe/labextension, linked into a temporary
 JUPYTER_DATA_DIR). Saves screenshots under test-artifacts/ (MLPIPE_UPDATE_SCREENSHOT=1 also
 refreshes docs/panel.png and docs/run-view.png for the README).
@@ -9,6 +11,7 @@ refreshes docs/panel.png and docs/run-view.png for the README).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -53,9 +56,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def lab(tmp_path):
-    """A `jupyter lab` subprocess serving a copy of panel_demo.ipynb; yields (url, token)."""
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A `jupyter lab` subprocess serving the test notebooks; yields (url, token, root)."""
+    tmp_path = tmp_path_factory.mktemp("lab")
     if not (BUILD / "package.json").exists():
         pytest.skip("the labextension is not built: cd labextension && jlpm build (needs Node)")
     data = tmp_path / "data"
@@ -75,6 +79,9 @@ def lab(tmp_path):
                       "z = 0"])
     write_notebook(root / "widget.ipynb", [
         "from jupyter_mlpipe import Pipeline\nPipeline.from_notebook('demo.ipynb').widget()"])
+    write_notebook(root / "broken.ipynb", ["%%step load --out raw\nraw = 1",
+                                           "%%step bad --in raw --out y\ny = (raw",
+                                           "%%step after --in y --out z\nz = y"])
     write_notebook(root / "slow.ipynb",
                    ["%%step nap --out done\nimport time\ntime.sleep(120)\ndone = True"])
     config = tmp_path / "config"
@@ -82,7 +89,7 @@ def lab(tmp_path):
     (config / "labconfig" / "page_config.json").write_text(json.dumps(
         {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
     port, token = _free_port(), secrets.token_hex(16)
-    env = {k: v for k, v in os.environ.items() if k != "MLPIPE_HOME"}
+    env = {k: v for k, v in os.environ.items() if k not in ("MLPIPE_HOME", "PYTEST_CURRENT_TEST")}
     env.update(JUPYTER_CONFIG_DIR=str(config), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
                JUPYTER_DATA_DIR=str(data), JUPYTER_PREFER_ENV_PATH="0",  # this build first
                PYTHONPATH=os.pathsep.join(
@@ -234,7 +241,7 @@ def run_with_parameters(page) -> None:
     page.wait_for_selector('.jp-mlpipe-chart[data-metric="total"] circle >> nth=1')
     values = page.eval_on_selector_all('.jp-mlpipe-chart[data-metric="total"] circle',
                                        "els => els.map(e => Number(e.dataset.value))")
-    assert values == [90, 135], values
+    assert values == [90, 90, 90, 135], values  # the two runs that only reused log 90 too
     page.screenshot(path=str(ARTIFACTS / "metrics.png"))
     open_notebook(page, "demo.ipynb")
 
@@ -343,10 +350,20 @@ def check_cancel(page) -> None:
     assert time.time() - t0 < 30  # not the 120 s the step would have slept
     page.wait_for_function(f"""() => document.querySelector(
         '{PANEL} button[data-action="cancel"]').disabled""", timeout=10_000)
+    wait_status(page, "nap", "cancelled", 10_000)  # its own look, not a red "failed"
+    assert "failed" not in page.inner_text(f"{PANEL} .jp-mlpipe-progress")
+    assert page.is_hidden(f"{PANEL} .jp-mlpipe-error")
 
 
-def check_widget(page) -> None:
-    """The notebook widget (pipe.widget()) draws the same graph with the same states."""
+def graph_states(lab, path: str) -> dict[str, str]:
+    url, token, _ = lab
+    with urllib.request.urlopen(f"{url}/mlpipe/api/graph?path={path}&token={token}") as r:
+        return {s["name"]: s["status"] for s in json.load(r)["steps"]}
+
+
+def check_widget(page, lab) -> None:
+    """The notebook widget (pipe.widget()) draws the same graph with the same states, through
+    the panel's renderer (anywidget)."""
     open_notebook(page, "widget.ipynb")
     page.wait_for_function(
         "() => window.jupyterapp.shell.currentWidget?.context?.path === 'widget.ipynb'"
@@ -359,49 +376,104 @@ def check_widget(page) -> None:
     widget = page.eval_on_selector_all(
         ".jp-OutputArea svg.mlpipe-graph g[data-step]",
         "els => Object.fromEntries(els.map(e => [e.dataset.step, e.dataset.status]))")
-    assert widget == {"load": "cached", "left": "cached", "right": "cached", "join": "stale"}
+    assert widget == graph_states(lab, "demo.ipynb") and len(widget) == 4
+    assert page.locator(".jp-OutputArea svg.mlpipe-graph path.jp-mlpipe-edge").count() == 4
     page.screenshot(path=str(ARTIFACTS / "widget.png"))
     # the panel follows the active notebook: this one has no steps
     assert page.inner_text(f"{PANEL} .jp-mlpipe-graph") == "No %%step cells in this notebook."
     assert page.inner_text(f"{PANEL} .jp-mlpipe-details") == ""
 
 
-def test_panel_as_a_data_scientist_uses_it(lab):
-    url, token, root = lab
+@contextlib.contextmanager
+def lab_page(lab, notebook: str, name: str):
+    """A Chromium page on JupyterLab with `notebook` open and the pipeline panel shown; its
+    console goes to test-artifacts/, and a screenshot is taken if the test fails."""
+    url, token, _ = lab
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 860})
-        console = open(ARTIFACTS / "panel_browser_console.log", "w")
+        console = open(ARTIFACTS / f"{name}_console.log", "w")
         page.on("console", lambda m: console.write(f"{m.type}: {m.text}\n"))
         try:
-            page.goto(f"{url}/lab/tree/demo.ipynb?token={token}")
+            page.goto(f"{url}/lab/tree/{notebook}?token={token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            page.click('.jp-SideBar [data-id="jp-mlpipe-panel"]')
-            page.wait_for_selector(f'{PANEL} g.jp-mlpipe-node[data-step="join"]',
-                                   timeout=30_000)
-            check_first_look(page)
-            run_all_live(page)
-            page.click(f'{PANEL} g.jp-mlpipe-node[data-step="right"]')
-            active = page.wait_for_selector(".jp-Notebook .jp-Cell.jp-mod-active")
-            assert "%%step right" in active.inner_text()
-            page.click(f'{PANEL} g.jp-mlpipe-node[data-step="join"]')
-            page.wait_for_timeout(300)
-            page.screenshot(path=str(ARTIFACTS / "panel.png"))
-            check_executed_notebook(page)
-            run_with_parameters(page)
-            edit_and_fail(page)
-            open_and_compare_runs(page)
-            if os.environ.get("MLPIPE_UPDATE_SCREENSHOT"):  # refresh the README's pictures
-                for name in ("panel.png", "run-view.png"):
-                    shutil.copy(ARTIFACTS / name, REPO / "docs" / name)
-            check_wide_graph(page)
-            check_cancel(page)
-            check_widget(page)
+            # the panel may already be open (the workspace is shared): show it, never toggle it
+            page.evaluate("window.jupyterapp.shell.activateById('jp-mlpipe-panel')")
+            page.wait_for_selector(PANEL, state="visible", timeout=10_000)
+            yield page
         except Exception:
-            page.screenshot(path=str(ARTIFACTS / "panel_failure.png"))
+            page.screenshot(path=str(ARTIFACTS / f"{name}_failure.png"))
             raise
         finally:
             browser.close()
             console.close()
-    assert (root / ".mlpipe" / "history.sqlite").exists()
+
+
+def check_idle_runs_fold(page) -> None:
+    """Two more runs that only reuse: one row with a +2 toggle, not three rows."""
+    rows = page.locator(f"{PANEL} .jp-mlpipe-runs li:visible").count()
+    for _ in range(2):
+        done = page.locator(f"{PANEL} .jp-mlpipe-runs li").count() + 1
+        page.evaluate("window.jupyterapp.commands.execute('jupyter-mlpipe:run-pipeline')")
+        page.wait_for_function(f"""() => {{
+            const rows = document.querySelectorAll('{PANEL} .jp-mlpipe-runs li');
+            return rows.length >= {done} && rows[0].dataset.state === 'succeeded'
+                && document.querySelector('{PANEL} button[data-action="cancel"]').disabled;
+        }}""", timeout=60_000)
+    toggle = page.locator(f'{PANEL} .jp-mlpipe-runs button[data-action="unfold-runs"]')
+    assert toggle.inner_text() == "+1"  # the newest idle run shown, the other folded
+
+    def shown(n: int) -> None:  # the list may be drawn again meanwhile: wait, don't count once
+        page.wait_for_function(f"""() => [...document.querySelectorAll(
+            '{PANEL} .jp-mlpipe-runs li')].filter(li => li.offsetParent !== null).length
+            === {n}""", timeout=10_000)
+
+    shown(rows + 1)
+    toggle.click()
+    shown(rows + 2)
+    toggle.click()
+    shown(rows + 1)
+
+
+def check_broken_cell(page) -> None:
+    """A syntax error in one step: the other steps are drawn, the broken one marked invalid."""
+    open_notebook(page, "broken.ipynb")
+    page.wait_for_selector(f'{PANEL} g.jp-mlpipe-node[data-step="after"]', timeout=30_000)
+    assert node_states(page) == {"load": "stale", "bad": "invalid", "after": "stale"}
+    error = page.inner_text(f"{PANEL} .jp-mlpipe-error")
+    assert "cell 3, step 'bad'" in error, error  # as JupyterLab numbers cells
+
+
+def test_panel_runs_inspects_and_compares(lab):
+    """The demo notebook: first look, a live run, executed notebooks, parameters, a failure,
+    run view, compare, metrics."""
+    with lab_page(lab, "demo.ipynb", "panel_runs") as page:
+        page.wait_for_selector(f'{PANEL} g.jp-mlpipe-node[data-step="join"]', timeout=30_000)
+        check_first_look(page)
+        run_all_live(page)
+        check_idle_runs_fold(page)
+        page.click(f'{PANEL} g.jp-mlpipe-node[data-step="right"]')
+        active = page.wait_for_selector(".jp-Notebook .jp-Cell.jp-mod-active")
+        assert "%%step right" in active.inner_text()
+        page.click(f'{PANEL} g.jp-mlpipe-node[data-step="join"]')
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(ARTIFACTS / "panel.png"))
+        check_executed_notebook(page)
+        run_with_parameters(page)
+        edit_and_fail(page)
+        open_and_compare_runs(page)
+        if os.environ.get("MLPIPE_UPDATE_SCREENSHOT"):  # refresh the README's pictures
+            for name in ("panel.png", "run-view.png"):
+                shutil.copy(ARTIFACTS / name, REPO / "docs" / name)
+    assert (lab[2] / ".mlpipe" / "history.sqlite").exists()
+
+
+def test_panel_big_broken_cancelled_and_the_widget(lab):
+    """A wide graph fits, a broken cell hides nothing else, a run is cancelled, and the notebook
+    widget draws the same graph with the panel's renderer."""
+    with lab_page(lab, "wide.ipynb", "panel_more") as page:
+        check_wide_graph(page)
+        check_broken_cell(page)
+        check_cancel(page)
+        check_widget(page, lab)

@@ -131,7 +131,7 @@ def test_undefined_name_stops_the_run_before_any_step(make_nb, mlpipe_cli, tmp_p
                     "%%step b\ny = x + lerning_rate"])
     r = mlpipe_cli("run", path)
     assert r.returncode == 2, r.stdout + r.stderr
-    assert "cell 2, step 'b': reads 'lerning_rate', which nothing defines" in r.stderr
+    assert "cell 3, step 'b': reads 'lerning_rate', which nothing defines" in r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not log.exists()
 

@@ -192,7 +192,8 @@ def test_run_history_is_recorded(make_nb):
 
 def test_cancel_from_another_thread_stops_the_run(make_nb):
     path = make_nb(["%%step quick --out q\nq = 1",
-                    "%%step slow --in q --out s\nimport time\ntime.sleep(60)\ns = 2"])
+                    "%%step slow --in q --out s\nimport time\ntime.sleep(60)\ns = 2",
+                    "%%step after --in s --out t\nt = s"])
     cancel = threading.Event()
     seen = []
 
@@ -206,8 +207,16 @@ def test_cancel_from_another_thread_stops_the_run(make_nb):
     run = run_pipeline(Pipeline.from_notebook(path).spec, jobs=1, cancel=cancel,
                        listener=listener, run_id="my-run-1")
     assert run.run_id == "my-run-1" and run.state == "cancelled"
-    assert states(run) == {"quick": "succeeded", "slow": "failed"}
-    assert run.steps["slow"].error == "cancelled"
+    assert states(run) == {"quick": "succeeded", "slow": "cancelled", "after": "cancelled"}
+    assert run.steps["slow"].error == "stopped: the run was cancelled"
+    assert run.steps["after"].error == "not started: the run was cancelled"
     assert run.finished - run.started < 30
-    assert ("slow", "failed") in seen  # listeners hear about it
+    assert ("slow", "cancelled") in seen  # listeners hear about it
     assert Pipeline.from_notebook(path).runs()[0]["state"] == "cancelled"
+
+
+def test_a_notebook_without_steps_records_no_run(make_nb):
+    path = make_nb(["x = 1"])
+    run = Pipeline.from_notebook(path).run(jobs=1)
+    assert run.state == "succeeded" and run.steps == {}
+    assert Pipeline.from_notebook(path).runs() == []  # no "succeeded" row that did nothing

@@ -199,10 +199,31 @@ async def test_paths_stay_under_the_root(jp_fetch, demo, jp_root_dir, tmp_path_f
     assert not (outside / ".mlpipe").exists()  # nothing ran, nothing was stored there
 
 
+async def test_one_broken_step_does_not_hide_the_graph(jp_fetch, jp_root_dir):
+    # load -> left, right -> join, with a syntax error in right and a bad option in join
+    nb = json.loads((NOTEBOOKS / "panel_demo.ipynb").read_text())
+    cells = {c["source"].split()[1] if c["source"].startswith("%%step") else i: c
+             for i, c in enumerate(nb["cells"])}
+    cells["right"]["source"] = cells["right"]["source"].replace("\n", "\nif (\n", 1)
+    (jp_root_dir / "broken.ipynb").write_text(json.dumps(nb))
+    graph = await get_json(jp_fetch, "graph", path="broken.ipynb")
+    steps = {s["name"]: s for s in graph["steps"]}
+    assert set(steps) == {"load", "left", "right", "join"}
+    assert steps["right"]["status"] == "invalid" and steps["load"]["status"] == "stale"
+    cell = nb["cells"].index(cells["right"]) + 1
+    assert steps["right"]["error"].startswith(f"cell {cell}, step 'right':")
+    assert "right" in {e["source"] for e in graph["edges"] if e["target"] == "join"}
+    assert graph["errors"] == [steps["right"]["error"]]
+
+
 async def test_errors_map_to_status_codes(jp_fetch, demo, jp_root_dir):
     shutil.copy(NOTEBOOKS / "bad_magic.ipynb", jp_root_dir / "bad.ipynb")
-    code, msg = await fails(jp_fetch("mlpipe", "api", "graph", params={"path": "bad.ipynb"}))
-    assert code == 400 and "cell 0" in msg and "--bogus" in msg
+    graph = await get_json(jp_fetch, "graph", path="bad.ipynb")  # drawn, the cell left out
+    assert graph["steps"] == [] and "cell 1" in graph["errors"][0]
+    assert "--bogus" in graph["errors"][0]
+    code, msg = await fails(jp_fetch("mlpipe", "api", "runs", method="POST",
+                                     body=json.dumps({"path": "bad.ipynb"})))
+    assert code == 400 and "cell 1" in msg and "--bogus" in msg
     code, msg = await fails(jp_fetch("mlpipe", "api", "runs", method="POST",
                                      body=json.dumps({"path": demo, "only": ["nope"]})))
     assert code == 404 and "nope" in msg and "load" in msg
@@ -266,6 +287,7 @@ async def test_cancel_a_live_run(jp_fetch, jp_root_dir, monkeypatch):
     assert time.time() - t0 < 20
     assert run["state"] == "cancelled"
     load = next(s for s in run["steps"] if s["name"] == "load")
-    assert load["state"] == "failed" and load["error"] == "cancelled"
+    assert load["state"] == "cancelled" and load["error"] == "stopped: the run was cancelled"
+    assert {s["state"] for s in run["steps"]} == {"cancelled"}  # never started, not failed
     code, _ = await fails(jp_fetch("mlpipe", "api", "runs", started["run_id"], method="DELETE"))
     assert code == 404  # no longer live

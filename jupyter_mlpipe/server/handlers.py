@@ -7,7 +7,6 @@ import functools
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import tornado.web
 from jupyter_server.auth.decorator import authorized
@@ -15,9 +14,10 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from ..errors import MlpipeError, StepDefinitionError, TargetError, UnknownStepError
-from ..pipeline import Pipeline
+from ..graph_view import json_safe
 from ..store.files import Store
 from ..store.history import History
+from .graph_route import graph_json
 from .paths import NotebookPathError, relative, resolve_notebook
 from .runs import RunConflictError, RunManager, relative_text
 
@@ -55,10 +55,6 @@ def _mapped(method):
             raise tornado.web.HTTPError(status_for(exc), str(exc)) from None
 
     return wrapper
-
-
-def _json_safe(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=repr))
 
 
 class MlpipeHandler(APIHandler):
@@ -102,26 +98,6 @@ class MlpipeHandler(APIHandler):
     async def blocking(self, fn, *args):
         """Run file hashing / SQLite work off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
-
-
-def graph_json(nb: Path, rel: str) -> dict[str, Any]:
-    pipe = Pipeline.from_notebook(nb)
-    g = pipe.graph
-    status = {s.name: s for s in pipe.status()}
-    steps = []
-    for spec in pipe.steps:
-        st = status[spec.name]
-        steps.append({"name": spec.name, "cell": spec.cell, "cell_id": spec.cell_id,
-                      "inputs": list(spec.inputs), "outputs": list(spec.outputs),
-                      "reads": list(spec.reads), "writes": list(spec.writes),
-                      "target": spec.target, "upstream": g.upstream[spec.name],
-                      "status": str(st.state), "reasons": list(st.reasons),
-                      "certain": st.certain, "verdict": st.verdict,
-                      "computed_at": st.computed_at, "duration": st.duration})
-    edges = [{"source": u, "target": n, "label": var}
-             for n in g.names for var, u in {**g.producer[n], **g.file_producer[n]}.items()]
-    return {"path": rel, "steps": steps, "edges": edges, "order": g.order,
-            "parameters": _json_safe(pipe.parameters), "warnings": list(pipe.spec.warnings)}
 
 
 class GraphHandler(MlpipeHandler):
@@ -232,7 +208,7 @@ class RunHandler(MlpipeHandler):
             s["duration"] = (s["finished"] - s["started"]) if s["finished"] and s["started"] \
                 else None
         run["live"] = False
-        self.finish(_json_safe(run))
+        self.finish(json_safe(run))
 
     @tornado.web.authenticated
     @authorized(action="execute")

@@ -12,10 +12,11 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
 
 from ..errors import MlpipeError
+from ..graph_view import json_safe
 from ..store.files import Store
 from ..store.history import History
 from ..tracking import compare, run_record
-from .handlers import MlpipeHandler, _json_safe, _mapped
+from .handlers import MlpipeHandler, _mapped
 from .paths import relative
 from .runs import relative_text
 
@@ -38,7 +39,7 @@ def record_json(history: History, run_id: str, nb: Path, root: str) -> dict[str,
     run = run_record(history, run_id)
     if run is None or Path(run["notebook"] or "") != nb:
         return None
-    return _json_safe({
+    return json_safe({
         "run_id": run["run_id"], "state": run["state"], "started": run["started"],
         "finished": run["finished"], "duration": run["duration"],
         "error": relative_text(run["error"], root), "params": run["params"],
@@ -62,7 +63,7 @@ def _compare(history: History, a: str, b: str, nb: Path, root: str) -> dict[str,
     diff = compare(history, a, b)
     if any(Path(r["notebook"] or "") != nb for r in (diff["a"], diff["b"])):
         raise tornado.web.HTTPError(404, f"runs {a} and {b} are not both runs of this notebook")
-    return _json_safe({
+    return json_safe({
         "a": record_json(history, diff["a"]["run_id"], nb, root),
         "b": record_json(history, diff["b"]["run_id"], nb, root),
         "params": {k: list(v) for k, v in diff["params"].items()},
@@ -155,7 +156,7 @@ class MetricsHandler(MlpipeHandler):
         nb = self.notebook()
         limit = self.int_argument("limit", METRIC_RUNS)
         series = await self.blocking(_with_history, nb, _metric_series, nb, limit)
-        self.finish({"runs": _json_safe(series)})
+        self.finish({"runs": json_safe(series)})
 
 
 class StepFailureHandler(MlpipeHandler):

@@ -13,12 +13,13 @@ from jupyter_server.utils import url_path_join
 from traitlets import Bool, Float
 from traitlets.config import Configurable
 
+from ..graph_view import json_safe
 from ..modules import load_pipeline
 from ..publish import frozen_spec, list_pipelines, resolve_pipeline
 from ..schedule import describe
 from ..scheduler import Scheduler
 from ..sweep import SweepResult, run_sweep
-from .handlers import MlpipeHandler, _json_safe, _mapped
+from .handlers import MlpipeHandler, _mapped
 from .paths import relative
 
 
@@ -63,7 +64,7 @@ class PipelinesHandler(MlpipeHandler):
         rows = await self.blocking(list_pipelines)
         for r in rows:
             r["path"] = relative(self.root, r.pop("notebook"))
-        self.finish({"pipelines": _json_safe(rows)})
+        self.finish({"pipelines": json_safe(rows)})
 
 
 class PipelineRunsHandler(MlpipeHandler):
@@ -120,7 +121,7 @@ class SweepsHandler(MlpipeHandler):
         sweeps[sweep_id] = live
         threading.Thread(target=work, name="mlpipe-sweep", daemon=True).start()
         self.set_status(202)
-        self.finish(_json_safe(live))
+        self.finish(json_safe(live))
 
 
 class SweepHandler(MlpipeHandler):
@@ -132,7 +133,7 @@ class SweepHandler(MlpipeHandler):
         live = self.settings.get("mlpipe_sweeps", {}).get(sweep_id)
         if live is None:
             raise tornado.web.HTTPError(404, f"no sweep {sweep_id} on this server")
-        self.finish(_json_safe(live))
+        self.finish(json_safe(live))
 
 
 class SchedulesHandler(MlpipeHandler):
@@ -142,7 +143,7 @@ class SchedulesHandler(MlpipeHandler):
     async def get(self):
         """GET /mlpipe/api/schedules: the root folder's schedules, next time and last run."""
         rows = await self.blocking(describe, self.root)
-        self.finish({"schedules": _json_safe(rows),
+        self.finish({"schedules": json_safe(rows),
                      "running_here": bool(self.settings.get("mlpipe_scheduler"))})
 
 

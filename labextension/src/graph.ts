@@ -109,11 +109,13 @@ export function drawGraph(
       'data-step': s.name,
       'data-status': status,
       'data-cell': s.cell,
+      'data-certain': String(s.certain ?? true),
       tabindex: 0,
       role: 'button'
     });
     group.appendChild(
-      el('title', {}, `${s.name}: ${status}` + (s.reasons.length ? ` (${s.reasons.join('; ')})` : ''))
+      el('title', {}, `${s.name}: ${status === 'stale' && s.verdict ? s.verdict : status}` +
+        (s.reasons.length ? ` (${s.reasons.join('; ')})` : ''))
     );
     group.appendChild(el('rect', { width: n.width, height: n.height, rx: 7, ry: 7 }));
     group.appendChild(el('text', { x: n.width / 2, y: n.height / 2, 'dominant-baseline': 'central' }, s.name));

@@ -202,7 +202,7 @@ export class PipelineModel implements IDisposable {
           this._states[s.name] = last.state;
         }
       }
-      this._setError(null);
+      this._setError(graph.errors?.length ? new Error(graph.errors.join('\n')) : null);
       this._graphChanged.emit(graph);
       if (graph.active_run && !this._liveRun) {
         this._progress = {};
@@ -289,7 +289,7 @@ export class PipelineModel implements IDisposable {
     for (const s of run.steps || []) {
       states[s.name] = s.state;
       this._progress[s.name] = s;
-      if (FINAL_STATUSES.has(s.state) || s.state === 'cancelled') {
+      if (FINAL_STATUSES.has(s.state)) {
         this._outcome[s.name] = s;
       } else {
         delete this._outcome[s.name];

@@ -4,7 +4,7 @@ import { Widget } from '@lumino/widgets';
 
 import { CommandIDs } from './commands';
 import { drawGraph, setStates } from './graph';
-import { togglePick } from './history';
+import { foldIdleRuns, togglePick } from './history';
 import { PipelineModel } from './model';
 import { drawParametersForm, parameterFields } from './paramsForm';
 import { formatSeconds, progressText, runProgress } from './progress';
@@ -21,7 +21,19 @@ const BUTTONS: [string, string, string, string][] = [
 ];
 
 /** Legend: every colour a node can have. */
-const LEGEND = ['cached', 'stale', 'pending', 'running', 'succeeded', 'reused', 'failed', 'skipped', 'cancelled'];
+const LEGEND: [string, string][] = [
+  ['cached', 'cached'],
+  ['stale', 'stale: will re-run'],
+  ['stale" data-certain="false', 'may re-run'],
+  ['pending', 'pending'],
+  ['running', 'running'],
+  ['succeeded', 'succeeded'],
+  ['reused', 'reused'],
+  ['failed', 'failed'],
+  ['skipped', 'skipped'],
+  ['cancelled', 'cancelled'],
+  ['invalid', 'invalid']
+];
 
 export class PipelinePanel extends Widget {
   constructor(model: PipelineModel, commands: CommandRegistry) {
@@ -45,7 +57,7 @@ export class PipelinePanel extends Widget {
       <div class="jp-mlpipe-graph"></div>
       <div class="jp-mlpipe-details"></div>
       <div class="jp-mlpipe-failure" hidden></div>
-      <div class="jp-mlpipe-legend">${LEGEND.map(s => `<span data-status="${s}">${s}</span>`).join('')}</div>
+      <div class="jp-mlpipe-legend">${LEGEND.map(([s, label]) => `<span data-status="${s}">${label}</span>`).join('')}</div>
       <details class="jp-mlpipe-params"><summary><b>Parameters</b></summary><div class="jp-mlpipe-params-body"></div></details>
       <div class="jp-mlpipe-runs-title"><b>Recent runs</b>
         <button data-action="compare" disabled title="Tick two runs to compare them">Compare</button>
@@ -151,7 +163,7 @@ export class PipelinePanel extends Widget {
     const live = step ? model.states[step.name] : undefined;
     const outcome = step && live ? model.outcomeOf(step.name) : undefined;
     this._part('.jp-mlpipe-details').textContent = step
-      ? `${step.name}: ${live || step.status}` +
+      ? `${step.name}: ${live || (step.status === 'stale' && step.verdict) || step.status}` +
         (step.reasons.length && !live ? ` (${step.reasons.join('; ')})` : '') +
         (outcome?.duration != null ? ` in ${formatSeconds(outcome.duration)}` : '') +
         (outcome?.error ? `\n${outcome.error}` : '')
@@ -234,10 +246,36 @@ export class PipelinePanel extends Widget {
       list.replaceChildren();
       return;
     }
-    list.replaceChildren(...runs.map(r => this._runRow(r)));
+    list.replaceChildren(...foldIdleRuns(runs).flatMap(({ run, folded }) => this._runRows(run, folded)));
     if (!runs.length) {
       list.innerHTML = '<li class="jp-mlpipe-empty">No runs yet.</li>';
     }
+  }
+
+  /** A run's row; runs that reused every step right after it are folded under a "+N" toggle. */
+  private _runRows(run: IRun, folded: IRun[]): HTMLLIElement[] {
+    const row = this._runRow(run);
+    if (!folded.length) {
+      return [row];
+    }
+    const rows = folded.map(r => this._runRow(r));
+    const show = (open: boolean) => rows.forEach(r => (r.dataset.hiddenIdle = String(!open)));
+    show(this._unfolded.has(run.run_id)); // stays open when the list is drawn again
+    const toggle = document.createElement('button');
+    toggle.dataset.action = 'unfold-runs';
+    toggle.textContent = `+${folded.length}`;
+    toggle.title = `${folded.length} more run(s) that only reused stored results: show or hide`;
+    toggle.addEventListener('click', ev => {
+      ev.stopPropagation();
+      const open = !this._unfolded.delete(run.run_id);
+      if (open) {
+        this._unfolded.add(run.run_id);
+      }
+      show(open);
+    });
+    row.classList.add('jp-mlpipe-idle-runs');
+    row.appendChild(toggle);
+    return [row, ...rows];
   }
 
   private _runRow(r: IRun): HTMLLIElement {
@@ -278,5 +316,6 @@ export class PipelinePanel extends Widget {
   private readonly _commands: CommandRegistry;
   private _viewport: GraphViewport | null = null;
   private _picked: string[] = [];
+  private _unfolded = new Set<string>();
   private _timer = 0;
 }

@@ -21,7 +21,7 @@ export function runProgress(
     .sort((a, b) => (a.started ?? now) - (b.started ?? now))
     .map(s => ({ name: s.name, elapsed: Math.max(0, now - (s.started ?? now)) }));
   return {
-    done: steps.filter(s => FINAL_STATUSES.has(s.state) || s.state === 'cancelled').length,
+    done: steps.filter(s => FINAL_STATUSES.has(s.state)).length,
     total: steps.length,
     elapsed: started == null ? null : Math.max(0, now - started),
     running

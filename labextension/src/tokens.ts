@@ -10,7 +10,8 @@ export type StepStatus =
   | 'reused'
   | 'failed'
   | 'skipped'
-  | 'cancelled';
+  | 'cancelled'
+  | 'invalid';
 
 /** Where a run stands; "cancelled" is what the server records for a run stopped from the panel. */
 export type RunState = 'starting' | 'running' | 'succeeded' | 'failed' | 'interrupted' | 'cancelled';
@@ -20,7 +21,8 @@ export const FINAL_STATUSES: ReadonlySet<StepStatus> = new Set<StepStatus>([
   'succeeded',
   'reused',
   'failed',
-  'skipped'
+  'skipped',
+  'cancelled'
 ]);
 
 export interface IStep {
@@ -33,6 +35,12 @@ export interface IStep {
   status: StepStatus;
   reasons: string[];
   duration: number | null;
+  /** Stale because its own code or parameters changed (true), or only maybe through its inputs. */
+  certain?: boolean;
+  /** "will re-run", "may re-run" (stale), "invalid" (the cell cannot be read). */
+  verdict?: string | null;
+  /** Why the cell cannot be read (status "invalid"), with its cell number. */
+  error?: string | null;
 }
 
 export interface IGraph {
@@ -41,6 +49,8 @@ export interface IGraph {
   edges: { source: string; target: string; label: string }[];
   order: string[];
   warnings: string[];
+  /** Cells that cannot be read: their steps are drawn "invalid" (or left out), the rest as usual. */
+  errors?: string[];
   active_run: string | null;
   /** The parameters cell's values (a run may override them). */
   parameters?: Record<string, unknown>;
@@ -66,6 +76,8 @@ export interface IRun {
   error?: string | null;
   live: boolean;
   steps?: IStepProgress[];
+  /** How many steps ended in each state, e.g. {reused: 4}. */
+  counts?: Record<string, number>;
 }
 
 /** What to run: everything, one step again (`only` + `force`), or a step and what it needs. */

@@ -1,10 +1,10 @@
 /** Unit spec of the panel's pure helpers: progress, parameters form, compare picks, viewport, layout, charts. */
 import { metricSeries } from '../charts';
 import { layout } from '../graph';
-import { togglePick } from '../history';
+import { foldIdleRuns, togglePick } from '../history';
 import { changedParameters, parameterFields, parseField } from '../paramsForm';
 import { formatSeconds, progressText, runProgress } from '../progress';
-import { IMetricPoint, IStep, IStepProgress } from '../tokens';
+import { IMetricPoint, IRun, IStep, IStepProgress } from '../tokens';
 import { revealed, zoomed } from '../viewport';
 
 function sp(name: string, state: IStepProgress['state'], started: number | null = null): IStepProgress {
@@ -42,6 +42,21 @@ describe('compare picks', () => {
   it('keeps the last two runs picked', () => {
     expect(togglePick(['a', 'b'], 'c')).toEqual(['b', 'c']);
     expect(togglePick(['a', 'b'], 'a')).toEqual(['b']);
+  });
+});
+
+describe('recent runs', () => {
+  const run = (run_id: string, counts: Record<string, number>, state: IRun['state'] = 'succeeded'): IRun => ({
+    run_id, state, counts, started: 0, finished: 1, duration: 1, live: false
+  });
+  it('folds consecutive runs that reused everything under the newest one', () => {
+    const rows = foldIdleRuns([
+      run('r6', { reused: 4 }), run('r5', { reused: 4 }), run('r4', { reused: 4 }),
+      run('r3', { succeeded: 1, reused: 3 }), run('r2', { reused: 4 }), run('r1', { reused: 2 }, 'failed')
+    ]);
+    expect(rows.map(r => [r.run.run_id, r.folded.map(f => f.run_id)])).toEqual([
+      ['r6', ['r5', 'r4']], ['r3', []], ['r2', []], ['r1', []]
+    ]);
   });
 });
 
