@@ -7,6 +7,7 @@ import functools
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import tornado.web
 from jupyter_server.auth.decorator import authorized
