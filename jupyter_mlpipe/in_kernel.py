@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import atomic
 from .errors import InputChangedError, UnpicklableOutputError
 from .manifest import Manifest, Recorder
 from .store.files import Store
@@ -114,10 +115,7 @@ def save(home: str, step: str, namespace: dict, outputs: list[str], declared: bo
     files = {p: store.put_path(Path(p), Path.cwd()) for p in writes}
     result = {"outputs": stored, "writes": files, "dropped": dropped, "saved_at": time.time(),
               "manifest": manifest.to_json() if manifest is not None else None}
-    tmp = result_path + f".{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(result, f)
-    os.replace(tmp, result_path)
+    atomic.write_text(result_path, json.dumps(result))
     end()
     if dropped:
         print("jupyter_mlpipe: not stored (cannot be pickled): " + ", ".join(dropped))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import atomic
 from .analysis import INSTALLED_FOLDERS, is_project_file
 from .store.serialize import file_digest, hasher, source_digest
 
@@ -78,11 +79,8 @@ def _cached_dists(cache_dir: str | None) -> dict[str, list[str]]:
         pass
     dists = importlib.metadata.packages_distributions()
     if path is not None:
-        tmp = f"{path}.{os.getpid()}.tmp"
         try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump({"stamp": stamp, "map": dists}, f)
-            os.replace(tmp, path)
+            atomic.write_text(path, json.dumps({"stamp": stamp, "map": dists}))
         except OSError:
             pass  # a read-only store: build it again next time
     return dists

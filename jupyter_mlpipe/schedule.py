@@ -20,6 +20,7 @@ from typing import Any
 
 from croniter import croniter
 
+from . import atomic
 from .errors import MlpipeError
 from .modules import load_pipeline
 from .models import PipelineSpec
@@ -96,10 +97,8 @@ def load_schedules(folder: str | os.PathLike) -> list[Schedule]:
 
 def save_schedules(folder: str | os.PathLike, schedules: list[Schedule]) -> None:
     path = schedule_file(folder)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"schedules": [s.to_json() for s in schedules]}, indent=1),
-                   encoding="utf-8")
-    os.replace(tmp, path)
+    atomic.write_text(path, json.dumps({"schedules": [s.to_json() for s in schedules]},
+                                       indent=1))
 
 
 def notebook_path(folder: str | os.PathLike, schedule: Schedule) -> Path:

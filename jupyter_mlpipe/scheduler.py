@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from . import atomic
 from .errors import MlpipeError
 from .modules import load_pipeline
 from .models import PipelineSpec
@@ -48,10 +49,7 @@ def seen_digest(spec: PipelineSpec, schedule: Schedule) -> str | None:
 
 def remember_digest(spec: PipelineSpec, schedule: Schedule, digest: str) -> None:
     path = _state_file(spec, schedule)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"digest": digest, "at": time.time()}))
-    os.replace(tmp, path)
+    atomic.write_text(path, json.dumps({"digest": digest, "at": time.time()}))
 
 
 class Scheduler:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import atomic
 from .errors import MlpipeError
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -32,10 +33,7 @@ def split_ref(ref: str) -> tuple[str, str | None]:
 
 
 def _write(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic.write_text(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 @dataclass(frozen=True, slots=True)

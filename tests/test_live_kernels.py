@@ -156,8 +156,8 @@ def test_notebook_by_content_prefers_the_exact_cell_and_names_the_fix(tmp_path):
 
     write_notebook(tmp_path / "a.ipynb", ["%%step s --out v\nv = 1"])
     write_notebook(tmp_path / "b.ipynb", ["%%step s --out v\nv = 2"])
-    found, _ = notebook_holding("s", "s --out v", "v = 2", tmp_path)
-    assert found == (tmp_path / "b.ipynb").resolve()
+    found, why = notebook_holding("s", "s --out v", "v = 2", tmp_path)
+    assert found == (tmp_path / "b.ipynb").resolve(), why
     found, why = notebook_holding("s", "s --out v", "v = 3", tmp_path)
     assert found is None and "a.ipynb, b.ipynb" in why and "%mlpipe notebook PATH" in why
     found, why = notebook_holding("t", "t", "", tmp_path)

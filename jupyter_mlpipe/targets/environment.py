@@ -17,6 +17,7 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_path
 
+from .. import atomic
 from ..errors import TargetError
 from ..models import PipelineSpec
 from .config import LOCAL_KINDS, Target, load_targets
@@ -105,10 +106,7 @@ def read_recorded(home: Path, name: str) -> dict | None:
 
 def record_env(home: Path, name: str, env: dict) -> None:
     path = _recorded_path(home, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(env, sort_keys=True))
-    os.replace(tmp, path)
+    atomic.write_text(path, json.dumps(env, sort_keys=True))
 
 
 def recorded_envs(spec: PipelineSpec, home: Path) -> dict[str, dict]:
