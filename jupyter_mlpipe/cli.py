@@ -46,10 +46,10 @@ def _load(notebook: str):
 
 
 def _past_durations(spec) -> dict[str, float]:
-    from .store.files import store_home
+    from .store.files import Store
     from .store.history import History
 
-    home = store_home(spec.path)
+    home = Store.for_notebook(spec.path).home  # checked usable: a broken store is named
     if not (home / "history.sqlite").exists():
         return {}
     h = History(home)

@@ -25,10 +25,11 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import filelock
 
+from .. import atomic
 from ..errors import (CacheError, DamagedArtifactError, UnpicklableOutputError,
                       UntrustedArtifactError)
 from . import health, serialize, signing
@@ -59,6 +60,7 @@ class Store:
         self.runs = self.home / "runs"
         self.tmp = self.home / "tmp"
         self.locks = self.home / "locks"
+        self.verified = self.home / "verified"  # stat stamps of artifacts found intact
 
     def keys(self) -> signing.Keys:
         """The keys that sign and verify here (the user's, and the project's trusted ones)."""
@@ -148,28 +150,42 @@ class Store:
         return self._value_problem(digest) is None
 
     def _value_problem(self, digest: str) -> str | None:
-        """None if the artifact is usable, else REMOVED, DAMAGED or UNSIGNED. A file already
-        checked in this process is not hashed again until it changes."""
+        """None if the artifact is usable, else REMOVED, DAMAGED or UNSIGNED."""
         path = _shard(self.objects, digest)
+
+        def check() -> str | None:
+            try:
+                with open(path, "rb") as f:
+                    serialize.check_artifact(f, digest, self.keys())
+            except serialize.ArtifactUnsigned:
+                _note_unsigned(self.home)
+                return UNSIGNED
+            except FileNotFoundError:
+                return REMOVED
+            except (OSError, ValueError, EOFError):
+                return DAMAGED
+            return None
+
+        return self._checked(path, _shard(self.verified, digest), check)
+
+    def _checked(self, path: Path, marker: Path, check: Callable[[], str | None]) -> str | None:
+        """`check()` of a stored file, remembered: a file found intact is not hashed again (by
+        this or a later process) while its size, mtime, ctime and inode stay as they were, as
+        git's index trusts a stat, so a warm re-run does not re-read every artifact. Rewriting
+        or replacing the file changes its ctime or inode; loading always checks the bytes."""
         try:
             st = path.stat()
         except OSError:
             return REMOVED
-        stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-        if _verified.get(str(path)) == stamp:
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+        if _verified.get(str(path)) == stamp or _read_stamp(marker) == stamp:
             return None
-        try:
-            with open(path, "rb") as f:
-                serialize.check_artifact(f, digest, self.keys())
-        except serialize.ArtifactUnsigned:
-            _note_unsigned(self.home)
-            return UNSIGNED
-        except FileNotFoundError:
-            return REMOVED
-        except (OSError, ValueError, EOFError):
-            return DAMAGED
-        _verified[str(path)] = stamp
-        return None
+        problem = check()
+        if problem is None:
+            _verified[str(path)] = stamp
+            with contextlib.suppress(OSError):  # a read-only store: hash again next time
+                atomic.write_text(marker, json.dumps(stamp))
+        return problem
 
     def get_value(self, digest: str) -> Any:
         """Load an artifact, after checking its bytes and its signature; never unpickles
@@ -239,16 +255,8 @@ class Store:
 
     def _blob_intact(self, digest: str) -> bool:
         path = _shard(self.blobs, digest)
-        try:
-            st = path.stat()
-            stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-            if _verified.get(str(path)) != stamp:
-                if serialize.file_digest(path) != digest:
-                    return False
-                _verified[str(path)] = stamp
-        except OSError:
-            return False
-        return True
+        return self._checked(path, _shard(self.verified, f"{digest}.blob"), lambda: None
+                             if serialize.file_digest(path) == digest else DAMAGED) is None
 
     # ---- cache entries -----------------------------------------------------------------
     def put_entry(self, entry: dict) -> None:
@@ -389,7 +397,8 @@ class Store:
 
     def clear(self) -> None:
         with self.lock(exclusive=True, wait=False):
-            for d in (self.objects, self.blobs, self.entries, self.latest, self.tmp):
+            for d in (self.objects, self.blobs, self.entries, self.latest, self.tmp,
+                      self.verified):
                 shutil.rmtree(d, ignore_errors=True)
 
     def usage(self) -> dict:
@@ -400,7 +409,14 @@ class Store:
         return {"objects": size(self.objects), "blobs": size(self.blobs)}
 
 
-_verified: dict[str, tuple[int, int, int, int]] = {}  # path -> stat when last found intact
+_verified: dict[str, list[int]] = {}  # path -> stat when last found intact
+
+
+def _read_stamp(marker: Path) -> list[int] | None:
+    try:
+        return json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return None
 _noted: set[Path] = set()
 
 
