@@ -104,6 +104,7 @@ def installed_version(dist: str) -> str | None:
 # ---- recording, inside the step's process ---------------------------------------------------
 _active: list[Recorder] = []  # the recorder of the step running now (one at a time)
 _hook_lock = threading.Lock()
+_PACKAGE = os.path.dirname(os.path.realpath(__file__)) + os.sep  # jupyter_mlpipe's own code
 _hook_installed = False
 
 
@@ -174,8 +175,22 @@ class Recorder:
             return
         full = os.path.realpath(full)
         if (is_project_file(full, self.root) and full not in self.ignore
-                and not full.startswith(self._ignored_folders)):
+                and not full.startswith(self._ignored_folders)
+                and self._opened_by_user(sys._getframe(2))):
             self.files.add(full)
+
+    def _opened_by_user(self, frame: Any) -> bool:
+        """Whether the nearest code that asked for this open is the step's (a cell or a project
+        module), not jupyter_mlpipe's own (loading inputs, reading its settings): the first frame
+        up the stack that is one or the other decides; none of either counts as the step's."""
+        while frame is not None:
+            name = frame.f_code.co_filename
+            if name.startswith(_PACKAGE):
+                return False
+            if not name.startswith("<frozen") and self._is_user_code(name):
+                return True
+            frame = frame.f_back
+        return True
 
     def env_read(self, key: str, frame: Any) -> None:
         while frame is not None:  # skip os.getenv, Mapping.get and this module

@@ -245,3 +245,16 @@ def test_magic_records_reads_and_reruns(shell, make_nb, tmp_path, monkeypatch, c
     out = capsys.readouterr().out
     assert "runs again: read data/extra.csv (changed)" in out and shell.user_ns["t"] == 21
     assert executions(tmp_path, "total") == 2
+
+
+def test_the_tools_own_reads_are_not_the_steps(make_nb, mlpipe_cli, tmp_path):
+    # load -> total, with an mlpipe.toml beside the notebook: loading `total`'s input checks
+    # its signature, which reads mlpipe.toml ([store] trusted_keys); that is not the step's read
+    (tmp_path / "mlpipe.toml").write_text("[targets.local]\n")
+    path = make_nb([step("load", "--out raw", "raw = [1, 2, 3]"),
+                    step("total", "--in raw --out t", "t = sum(raw)")])
+    r = mlpipe_cli("run", path)
+    assert r.returncode == 0, r.stderr
+    assert "without declaring it" not in r.stdout + r.stderr
+    (tmp_path / "mlpipe.toml").write_text("[targets.local]\n# edited\n")
+    assert all(s.state == "cached" for s in Pipeline.from_notebook(path).status())
