@@ -78,7 +78,7 @@ def test_undeclared_read_warns_once_in_one_line(make_nb, mlpipe_cli):
     r = mlpipe_cli("status", path, env={"PYTHONWARNINGS": "default"})
     assert r.returncode == 0, r.stderr
     assert r.stderr.count("reads 'raw'") == 1 and "UserWarning" not in r.stderr
-    assert "warning: step 'train' (cell 3) reads 'raw'" in r.stderr
+    assert "warning: step 'train' (cell 4) reads 'raw'" in r.stderr  # as JupyterLab numbers it
 
 
 def test_unpicklable_output_is_one_paragraph(make_nb, mlpipe_cli):

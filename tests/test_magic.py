@@ -157,4 +157,4 @@ def test_an_undeclared_read_is_one_line_once(shell, make_nb, capsys):
     out = capsys.readouterr()
     assert (out.out + out.err).count("reads 'raw', produced by step 'load'") == 1
     assert "UserWarning" not in out.out + out.err
-    assert "warning: step 'train' (cell 3) reads 'raw'" in out.out
+    assert "warning: step 'train' (cell 4) reads 'raw'" in out.out  # as JupyterLab numbers it

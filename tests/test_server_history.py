@@ -107,7 +107,7 @@ async def test_auth_and_bad_input(jp_fetch, jp_root_dir, monkeypatch):
     assert (await get_json(jp_fetch, "metrics", **nb))["runs"] == []  # no runs yet
     for limit in ("abc", "0", "-3"):
         code, msg = await fails(jp_fetch("mlpipe", "api", "metrics", params={**nb, "limit": limit}))
-        assert code == 400 and "positive integer" in msg
+        assert code == 400 and "limit" in msg and "whole number" in msg
     code, _ = await fails(jp_fetch("mlpipe", "api", "compare", params={**nb, "a": UNKNOWN}))
     assert code == 400  # b missing
     code, msg = await fails(jp_fetch("mlpipe", "api", "compare",

@@ -261,7 +261,7 @@ class Store:
     # ---- cache entries -----------------------------------------------------------------
     def put_entry(self, entry: dict) -> None:
         entry = {**entry, "format": CACHE_FORMAT_VERSION}
-        entry["signature"] = self.keys().sign(b"entry", _canonical(entry))
+        entry["signature"] = signing.sign_entry(self.keys(), entry)
         self._write_json(_shard(self.entries, entry["key"], ".json"), entry,
                          f"the cache entry of step '{entry.get('step')}'")
 
@@ -275,10 +275,10 @@ class Store:
             return None
         if not _well_formed(entry, key):
             return None  # older format, or damaged: recompute, never misread
-        signature = entry.pop("signature", None)
-        if not self.keys().verifies(b"entry", _canonical(entry), signature):
+        if not signing.entry_trusted(entry, self.keys()):
             _note_unsigned(self.home)
             return None
+        del entry["signature"]
         if not all(self.verify_value(d) for d in entry["outputs"].values()):
             return None
         if not all(self.has_blobs(m) for m in entry.get("writes", {}).values()):
@@ -300,8 +300,7 @@ class Store:
             return UNSIGNED
         if not _well_formed(entry, key):
             return DAMAGED
-        signature = entry.pop("signature", None)
-        if not self.keys().verifies(b"entry", _canonical(entry), signature):
+        if not signing.entry_trusted(entry, self.keys()):
             return UNSIGNED
         problems = [self._value_problem(d) for d in entry["outputs"].values()]
         for m in entry.get("writes", {}).values():
@@ -426,16 +425,6 @@ def _note_unsigned(home: Path) -> None:
         print(f"jupyter_mlpipe: note: {home} holds results that no trusted key signed (written "
               "before signing, or by someone else); they are recomputed, never loaded.",
               file=sys.stderr)
-
-
-def entry_trusted(entry: dict, keys: signing.Keys) -> bool:
-    """Whether one of `keys` signed this entry (as read, its "signature" field included)."""
-    unsigned = {k: v for k, v in entry.items() if k != "signature"}
-    return keys.verifies(b"entry", _canonical(unsigned), entry.get("signature"))
-
-
-def _canonical(entry: dict) -> bytes:
-    return json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _well_formed(entry: Any, key: str) -> bool:

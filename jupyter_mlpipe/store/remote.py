@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import CacheError, UntrustedArtifactError
-from .files import Store, entry_trusted
+from .files import Store
+from .signing import entry_trusted
 from .project import store_table
 from .serialize import (TRAILER_BYTES, ArtifactDamaged, ArtifactUnsigned, check_trailer,
                         file_digest)

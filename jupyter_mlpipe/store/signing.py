@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import json
 import os
 import secrets
 from dataclasses import dataclass
@@ -40,9 +41,24 @@ class Keys:
     def sign(self, purpose: bytes, data: bytes) -> str:
         return _mac(self.signing, purpose, data)
 
-    def verifies(self, purpose: bytes, data: bytes, signature: str) -> bool:
+    def verifies(self, purpose: bytes, data: bytes, signature: object) -> bool:
         return isinstance(signature, str) and any(
             hmac.compare_digest(_mac(k, purpose, data), signature) for k in self.trusted)
+
+
+def sign_entry(keys: Keys, entry: dict) -> str:
+    """The signature of a cache entry (every field but "signature", in canonical JSON)."""
+    return keys.sign(b"entry", _canonical(entry))
+
+
+def entry_trusted(entry: dict, keys: Keys) -> bool:
+    """Whether one of `keys` signed this entry (as read, its "signature" field included)."""
+    unsigned = {k: v for k, v in entry.items() if k != "signature"}
+    return keys.verifies(b"entry", _canonical(unsigned), entry.get("signature"))
+
+
+def _canonical(entry: dict) -> bytes:
+    return json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _mac(key: bytes, purpose: bytes, data: bytes) -> str:
