@@ -17,7 +17,7 @@ function cell(row: HTMLTableRowElement, text: string, attrs: Record<string, stri
 }
 
 function show(v: unknown): string {
-  return v == null ? '–' : typeof v === 'number' && !Number.isInteger(v) ? v.toPrecision(4) : String(v);
+  return v == null ? '–' : typeof v === 'number' ? String(Number(v.toPrecision(4))) : String(v);
 }
 
 /** The sweep's line, and once it ended its points (swept parameters, state, metrics); a metric's header sorts by it. */

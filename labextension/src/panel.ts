@@ -216,6 +216,10 @@ export class PipelinePanel extends Widget {
     const body = this._part('.jp-mlpipe-params-body');
     const fields = parameterFields(this._model.graph?.parameters);
     this._part('.jp-mlpipe-params').hidden = !fields.length;
+    // a sweep's values stay typed when the graph is drawn again (a run or sweep ended)
+    const typed = new Map(
+      Array.from(body.querySelectorAll<HTMLInputElement>('input[name]'), i => [i.name, i.value])
+    );
     body.replaceChildren();
     if (fields.length) {
       body.appendChild(
@@ -231,6 +235,9 @@ export class PipelinePanel extends Widget {
           this._sweepMode
         )
       );
+      if (this._sweepMode) {
+        body.querySelectorAll<HTMLInputElement>('input[name]').forEach(i => (i.value = typed.get(i.name) ?? i.value));
+      }
     }
   }
 
