@@ -391,6 +391,8 @@ def check_sweep(page) -> None:
     page.wait_for_selector(f'{PANEL} .jp-mlpipe-sweep[data-state="succeeded"] table',
                            timeout=90_000)
     assert "succeeded: 3 points" in page.inner_text(f"{PANEL} .jp-mlpipe-sweep-status")
+    # the form was drawn again when the sweep ended: still in sweep mode, the values kept
+    assert page.input_value(f'{PANEL} .jp-mlpipe-params input[name="a"]') == "1, 2, 3"
 
     def column() -> list[list[str]]:
         return page.eval_on_selector_all(
