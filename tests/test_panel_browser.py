@@ -1,8 +1,8 @@
 """The sidebar panel in a real JupyterLab and a real Chromium: lists steps, runs the pipeline
 live with progress, jumps to a step's cell on click, opens executed notebooks read-only, shows a
 failure's traceback, opens, compares and charts runs, runs with parameters, folds runs that only
-reused, fits big graphs, draws a notebook with a broken cell, cancels, and the notebook widget
-draws the same graph. Two tests share one JupyterLab (module-scoped), each with its own page.
+reused, fits big graphs, draws a notebook with a broken cell, cancels, runs a sweep and sorts its
+points, lists a notebook's schedules, and the notebook widget draws the same graph. Two tests share one JupyterLab (module-scoped), each with its own page.
 Runs against this checkout's build (jupyter_mlpipe/labextension, linked into a temporary
 JUPYTER_DATA_DIR). Saves screenshots under test-artifacts/ (MLPIPE_UPDATE_SCREENSHOT=1 also
 refreshes docs/panel.png and docs/run-view.png for the README).
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from jupyter_mlpipe.schedule import add_schedule
 from tests.conftest import write_notebook
 
 CHROMIUM = "/usr/bin/chromium"
@@ -84,6 +85,13 @@ def lab(tmp_path_factory):
                                            "%%step after --in y --out z\nz = y"])
     write_notebook(root / "slow.ipynb",
                    ["%%step nap --out done\nimport time\ntime.sleep(120)\ndone = True"])
+    write_notebook(root / "sweep.ipynb", [  # loss: a=1 1.1, a=2 0.2, a=3 1.3
+        "%%step score --out loss\nfrom jupyter_mlpipe import log_metric\n"
+        "loss = (a - 2) ** 2 + a / 10\nlog_metric('loss', loss)"], params="a = 1")
+    add_schedule(root, root / "sweep.ipynb", every="1h")
+    add_schedule(root, root / "sweep.ipynb", cron="0 6 * * *")
+    add_schedule(root, root / "sweep.ipynb", on_change=["data.csv"])
+    add_schedule(root, root / "wide.ipynb", every="2h")  # another notebook's: not listed
     config = tmp_path / "config"
     (config / "labconfig").mkdir(parents=True)
     (config / "labconfig" / "page_config.json").write_text(json.dumps(
@@ -355,6 +363,51 @@ def check_cancel(page) -> None:
     assert page.is_hidden(f"{PANEL} .jp-mlpipe-error")
 
 
+def check_schedules(page) -> None:
+    """The palette command opens the notebook's schedules: kind, when, next time, last run."""
+    page.evaluate("window.jupyterapp.commands.execute('jupyter-mlpipe:show-schedules')")
+    page.wait_for_selector(f"{PANEL} .jp-mlpipe-schedules[open] tr[data-kind='cron']",
+                           timeout=10_000)
+    assert "Schedules (3)" in page.inner_text(f"{PANEL} .jp-mlpipe-schedules summary")
+    rows = page.eval_on_selector_all(
+        f"{PANEL} .jp-mlpipe-schedules tbody tr",
+        "rows => rows.map(r => [r.dataset.status, ...[...r.cells].map(c => c.innerText)])")
+    assert [r[:3] for r in rows] == [["never", "every", "every 1h"],
+                                     ["never", "cron", "cron 0 6 * * *"],
+                                     ["never", "on-change", "on change of data.csv"]], rows
+    assert rows[2][3] == "when its inputs change" and rows[0][3] not in ("", "–"), rows
+    assert all(r[4] == "never" for r in rows), rows
+    assert page.evaluate("window.jupyterapp.commands.label("
+                         "'jupyter-mlpipe:show-schedules')") == "Show Schedules"
+
+
+def check_sweep(page) -> None:
+    """Sweep mode: a = 1, 2, 3 runs three points; the table shows them when the sweep ends,
+    and a click on the loss header sorts by it (again: the other way)."""
+    page.evaluate(f"document.querySelector('{PANEL} .jp-mlpipe-params').open = true")
+    page.check(f'{PANEL} .jp-mlpipe-params input[data-action="sweep-mode"]')
+    page.fill(f'{PANEL} .jp-mlpipe-params input[name="a"]', "1, 2, 3")
+    page.click(f'{PANEL} button[data-action="run-sweep"]')
+    page.wait_for_selector(f'{PANEL} .jp-mlpipe-sweep[data-state="succeeded"] table',
+                           timeout=90_000)
+    assert "succeeded: 3 points" in page.inner_text(f"{PANEL} .jp-mlpipe-sweep-status")
+    # the form was drawn again when the sweep ended: still in sweep mode, the values kept
+    assert page.input_value(f'{PANEL} .jp-mlpipe-params input[name="a"]') == "1, 2, 3"
+
+    def column() -> list[list[str]]:
+        return page.eval_on_selector_all(
+            f"{PANEL} .jp-mlpipe-sweep-points tbody tr",
+            "rows => rows.map(r => [r.cells[0].innerText, r.dataset.status])")
+
+    assert column() == [["1", "succeeded"], ["2", "succeeded"], ["3", "succeeded"]]
+    page.click(f'{PANEL} .jp-mlpipe-sweep-points th[data-metric="loss"]')
+    assert [a for a, _ in column()] == ["2", "1", "3"]
+    page.click(f'{PANEL} .jp-mlpipe-sweep-points th[data-metric="loss"]')
+    assert [a for a, _ in column()] == ["3", "1", "2"]
+    assert "▼" in page.inner_text(f'{PANEL} .jp-mlpipe-sweep-points th[data-metric="loss"]')
+    page.screenshot(path=str(ARTIFACTS / "panel_sweep.png"))
+
+
 def graph_states(lab, path: str) -> dict[str, str]:
     url, token, _ = lab
     with urllib.request.urlopen(f"{url}/mlpipe/api/graph?path={path}&token={token}") as r:
@@ -470,10 +523,15 @@ def test_panel_runs_inspects_and_compares(lab):
 
 
 def test_panel_big_broken_cancelled_and_the_widget(lab):
-    """A wide graph fits, a broken cell hides nothing else, a run is cancelled, and the notebook
-    widget draws the same graph with the panel's renderer."""
+    """A wide graph fits, a broken cell hides nothing else, a run is cancelled, a sweep's points
+    are tabled and sorted, schedules are listed, and the notebook widget draws the same graph
+    with the panel's renderer."""
     with lab_page(lab, "wide.ipynb", "panel_more") as page:
         check_wide_graph(page)
         check_broken_cell(page)
         check_cancel(page)
+        open_notebook(page, "sweep.ipynb")
+        page.wait_for_selector(f'{PANEL} g.jp-mlpipe-node[data-step="score"]', timeout=30_000)
+        check_schedules(page)
+        check_sweep(page)
         check_widget(page, lab)

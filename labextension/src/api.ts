@@ -4,13 +4,16 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import {
   IGraph,
+  IJobsClient,
   IMetricPoint,
   IPipelineClient,
   IRun,
   IRunComparison,
   IRunRecord,
   IRunRequest,
-  IStepFailure
+  ISchedule,
+  IStepFailure,
+  ISweep
 } from './tokens';
 
 function apiUrl(endpoint: string, query: Record<string, string> = {}): string {
@@ -104,4 +107,11 @@ export const restClient: IPipelineClient = {
   getRunRecord,
   compareRuns,
   metricsAcrossRuns
+};
+
+/** The sweeps and schedules routes the jobs model uses. */
+export const jobsClient: IJobsClient = {
+  startSweep: body => request<ISweep>('sweeps', {}, { method: 'POST', body: JSON.stringify(body) }),
+  getSweep: sweepId => request<ISweep>(`sweeps/${sweepId}`),
+  listSchedules: path => request<{ schedules: ISchedule[] }>('schedules', { path })
 };

@@ -5,6 +5,7 @@ import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { DisposableDelegate, DisposableSet, IDisposable } from '@lumino/disposable';
 
 import { latestExecutedRun } from './history';
+import { JobsModel } from './jobs';
 import { PipelineModel, RunScope } from './model';
 import { Views } from './views';
 
@@ -20,6 +21,8 @@ export namespace CommandIDs {
   export const openRun = 'jupyter-mlpipe:open-run';
   export const compareRuns = 'jupyter-mlpipe:compare-runs';
   export const showMetrics = 'jupyter-mlpipe:show-metrics';
+  export const runSweep = 'jupyter-mlpipe:run-sweep';
+  export const showSchedules = 'jupyter-mlpipe:show-schedules';
 }
 
 export const PALETTE_CATEGORY = 'Pipeline';
@@ -59,7 +62,8 @@ export function addCommands(
   commands: CommandRegistry,
   model: PipelineModel,
   palette: ICommandPalette | null,
-  views: Views
+  views: Views,
+  jobs: JobsModel
 ): IDisposable {
   const added = new DisposableSet();
   const run = (scope: RunScope) => (args: ReadonlyPartialJSONObject) =>
@@ -120,6 +124,23 @@ export function addCommands(
       label: 'Show Pipeline Metrics Across Runs',
       caption: 'Each logged metric as a line chart over the runs of this notebook',
       execute: () => withPath(model, path => views.openMetrics(path))
+    }],
+    [CommandIDs.runSweep, {
+      label: 'Run Parameter Sweep',
+      caption: 'Run every combination of the given values (args: sweep {name: [values]}, params)',
+      execute: args =>
+        jobs
+          .startSweep({
+            sweep: (args.sweep as Record<string, unknown[]>) || {},
+            params: (args.params as Record<string, unknown>) || {}
+          })
+          .then(() => model.report(null))
+          .catch(err => model.report(err))
+    }],
+    [CommandIDs.showSchedules, {
+      label: 'Show Schedules',
+      caption: "The notebook's schedules: every / cron / on-change, next time and last run",
+      execute: () => jobs.revealSchedules().catch(err => model.report(err))
     }],
     [CommandIDs.refresh, {
       label: 'Refresh Pipeline',

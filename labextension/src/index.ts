@@ -6,8 +6,9 @@ import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import { restClient } from './api';
+import { jobsClient, restClient } from './api';
 import { addCommands } from './commands';
+import { JobsModel } from './jobs';
 import { PipelineModel } from './model';
 import { NotebookLink } from './notebookLink';
 import { PipelinePanel } from './panel';
@@ -40,12 +41,20 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const model = new PipelineModel(restClient);
     const link = new NotebookLink(tracker, model);
     const views = new Views({ app, client: restClient, rendermime, editorServices, contentFactory });
-    const commands = addCommands(app.commands, model, palette, views);
-    const panel = new PipelinePanel(model, app.commands);
+    const jobs = new JobsModel(jobsClient, { onSweepEnded: () => void model.refresh() });
+    model.graphChanged.connect(() => {
+      if (model.path !== jobs.path) {
+        jobs.follow(model.path);
+      }
+    });
+    const commands = addCommands(app.commands, model, palette, views, jobs);
+    const panel = new PipelinePanel(model, jobs, app.commands);
+    jobs.schedulesRevealed.connect(() => app.shell.activateById(panel.id));
     panel.title.icon = icon;
     panel.disposed.connect(() => {
       commands.dispose();
       link.dispose();
+      jobs.dispose();
       model.dispose();
     });
     app.shell.add(panel, 'left', { rank: 600 });

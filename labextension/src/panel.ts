@@ -1,10 +1,12 @@
-/** The sidebar panel: draws the model (graph, progress, step details, parameters, runs, error); its buttons execute commands. */
+/** The sidebar panel: draws the model (graph, progress, step details, parameters, runs, error) and the jobs (sweep, schedules); its buttons execute commands. */
 import { CommandRegistry } from '@lumino/commands';
 import { Widget } from '@lumino/widgets';
 
 import { CommandIDs } from './commands';
 import { drawGraph, setStates } from './graph';
 import { foldIdleRuns, togglePick } from './history';
+import { JobsModel } from './jobs';
+import { drawSchedules, drawSweep, ISweepSort } from './jobsPanel';
 import { PipelineModel } from './model';
 import { drawParametersForm, parameterFields } from './paramsForm';
 import { formatSeconds, progressText, runProgress } from './progress';
@@ -36,9 +38,10 @@ const LEGEND: [string, string][] = [
 ];
 
 export class PipelinePanel extends Widget {
-  constructor(model: PipelineModel, commands: CommandRegistry) {
+  constructor(model: PipelineModel, jobs: JobsModel, commands: CommandRegistry) {
     super();
     this._model = model;
+    this._jobs = jobs;
     this._commands = commands;
     this.id = 'jp-mlpipe-panel';
     this.addClass('jp-mlpipe-panel');
@@ -59,11 +62,13 @@ export class PipelinePanel extends Widget {
       <div class="jp-mlpipe-failure" hidden></div>
       <div class="jp-mlpipe-legend">${LEGEND.map(([s, label]) => `<span data-status="${s}">${label}</span>`).join('')}</div>
       <details class="jp-mlpipe-params"><summary><b>Parameters</b></summary><div class="jp-mlpipe-params-body"></div></details>
+      <div class="jp-mlpipe-sweep" hidden></div>
       <div class="jp-mlpipe-runs-title"><b>Recent runs</b>
         <button data-action="compare" disabled title="Tick two runs to compare them">Compare</button>
         <button data-action="metrics" title="Metrics across runs as line charts">Metrics</button>
       </div>
-      <ul class="jp-mlpipe-runs"></ul>`;
+      <ul class="jp-mlpipe-runs"></ul>
+      <details class="jp-mlpipe-schedules"><summary><b>Schedules</b> <span class="jp-mlpipe-schedules-count"></span></summary><div class="jp-mlpipe-schedules-body"></div></details>`;
     const toolbar = this._part('.jp-mlpipe-toolbar');
     for (const [action, command, label, mod] of BUTTONS) {
       const button = document.createElement('button');
@@ -91,7 +96,12 @@ export class PipelinePanel extends Widget {
     model.liveRunChanged.connect(this._showLive, this);
     model.dirtyChanged.connect((_, dirty) => (this._part('.jp-mlpipe-dirty').hidden = !dirty), this);
     model.failureChanged.connect(() => this._renderDetails(), this);
+    jobs.sweepChanged.connect(() => this._renderSweep(), this);
+    jobs.schedulesChanged.connect((_, rows) => drawSchedules(this._part('.jp-mlpipe-schedules'), rows), this);
+    jobs.schedulesRevealed.connect(() => ((this._part('.jp-mlpipe-schedules') as HTMLDetailsElement).open = true), this);
     this._render();
+    this._renderSweep();
+    drawSchedules(this._part('.jp-mlpipe-schedules'), jobs.schedules);
     this._renderRuns(model.runs);
     this._showError(model.error);
     this._showLive();
@@ -206,16 +216,39 @@ export class PipelinePanel extends Widget {
     const body = this._part('.jp-mlpipe-params-body');
     const fields = parameterFields(this._model.graph?.parameters);
     this._part('.jp-mlpipe-params').hidden = !fields.length;
+    // a sweep's values stay typed when the graph is drawn again (a run or sweep ended)
+    const typed = new Map(
+      Array.from(body.querySelectorAll<HTMLInputElement>('input[name]'), i => [i.name, i.value])
+    );
     body.replaceChildren();
     if (fields.length) {
       body.appendChild(
         drawParametersForm(
           fields,
-          params => void this._commands.execute(CommandIDs.runWithParameters, { params: params as any }),
-          message => this._showError(message)
+          {
+            onRun: params => void this._commands.execute(CommandIDs.runWithParameters, { params: params as any }),
+            onSweep: ({ sweep, params }) =>
+              void this._commands.execute(CommandIDs.runSweep, { sweep: sweep as any, params: params as any }),
+            onInvalid: message => this._showError(message),
+            onSweepMode: on => (this._sweepMode = on)
+          },
+          this._sweepMode
         )
       );
+      if (this._sweepMode) {
+        body.querySelectorAll<HTMLInputElement>('input[name]').forEach(i => (i.value = typed.get(i.name) ?? i.value));
+      }
     }
+  }
+
+  /** The sweep's progress line, then its points sortable by a metric (a header click sorts; again reverses). */
+  private _renderSweep(): void {
+    const jobs = this._jobs;
+    drawSweep(this._part('.jp-mlpipe-sweep'), jobs.sweep, jobs.sweepTotal, this._sweepSort, metric => {
+      const again = this._sweepSort.metric === metric;
+      this._sweepSort = { metric, descending: again ? !this._sweepSort.descending : false };
+      this._renderSweep();
+    });
   }
 
   /** A run is followed (or ended): progress ticks each half second; Cancel is enabled only now. */
@@ -313,7 +346,10 @@ export class PipelinePanel extends Widget {
   }
 
   private readonly _model: PipelineModel;
+  private readonly _jobs: JobsModel;
   private readonly _commands: CommandRegistry;
+  private _sweepMode = false;
+  private _sweepSort: ISweepSort = { metric: null, descending: false };
   private _viewport: GraphViewport | null = null;
   private _picked: string[] = [];
   private _unfolded = new Set<string>();

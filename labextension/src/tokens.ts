@@ -168,3 +168,49 @@ export interface IPipelineDocument {
   readonly dirty: boolean;
   save(): Promise<void>;
 }
+
+/** One point of a sweep once it ended: its parameters, its run, the metrics its steps logged. */
+export interface ISweepPoint {
+  params: Record<string, unknown>;
+  run_id: string | null;
+  state: RunState;
+  metrics: Record<string, number>;
+  error: string | null;
+}
+
+/** GET sweeps/ID: while running, `points` maps a finished point's index to its run id; once ended, the list. */
+export interface ISweep {
+  sweep_id: string;
+  path: string;
+  state: 'running' | 'succeeded' | 'failed';
+  swept?: string[];
+  ok?: boolean;
+  points: ISweepPoint[] | Record<string, string>;
+  error?: string | null;
+}
+
+/** GET schedules: one schedule (exactly one of every, cron, on_change), its next time and last run. */
+export interface ISchedule {
+  id: string;
+  notebook: string;
+  every?: string;
+  cron?: string;
+  on_change?: string[];
+  params?: Record<string, unknown>;
+  created?: number;
+  when: string;
+  next: number | null;
+  last_run: { run_id: string; started: number; finished: number | null; state: RunState } | null;
+  error?: string;
+}
+
+/** The server's sweeps and schedules routes, as the jobs model sees them. */
+export interface IJobsClient {
+  startSweep(body: {
+    path: string;
+    sweep: Record<string, unknown[]>;
+    params?: Record<string, unknown>;
+  }): Promise<ISweep>;
+  getSweep(sweepId: string): Promise<ISweep>;
+  listSchedules(path: string): Promise<{ schedules: ISchedule[] }>;
+}
