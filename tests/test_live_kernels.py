@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import write_notebook
+from tests.conftest import write_notebook
 from helpers_convert import make_notebook, run_original
 
 from jupyter_mlpipe import Pipeline

@@ -450,7 +450,9 @@ def lab_page(lab, notebook: str, name: str):
         page.on("console", lambda m: console.write(f"{m.type}: {m.text}\n"))
         try:
             page.goto(f"{url}/lab/tree/{notebook}?token={token}")
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+            # the shared workspace may restore other notebooks in hidden tabs: wait for a cell
+            # of the one in view
+            page.locator(".jp-Notebook .jp-Cell:visible").first.wait_for(timeout=60_000)
             # the panel may already be open (the workspace is shared): show it, never toggle it
             page.evaluate("window.jupyterapp.shell.activateById('jp-mlpipe-panel')")
             page.wait_for_selector(PANEL, state="visible", timeout=10_000)

@@ -11,7 +11,7 @@ import pytest
 from jupyter_mlpipe.store.files import Store
 from jupyter_mlpipe.store.remote import RemoteStore, RemoteStoreError, parse_size, store_config
 from s3_server import CuttingProxy, S3Server, free_port
-from conftest import write_notebook
+from tests.conftest import write_notebook
 
 pytest.importorskip("s3fs")
 pytest.importorskip("moto")

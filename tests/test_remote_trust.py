@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import test_remote_store as shared
-from conftest import write_notebook
+from tests.conftest import write_notebook
 
 from jupyter_mlpipe.errors import UntrustedArtifactError
 from jupyter_mlpipe.store import signing, transfer

@@ -78,6 +78,7 @@ async def test_sweep_over_rest_and_schedules_listed(jp_fetch, demo, jp_root_dir)
             break
         await asyncio.sleep(0.3)
     assert sweep["state"] == "succeeded", sweep
+    assert sweep["sweep_id"] == sweep_id  # the id it is polled by, not the result's own
     assert [p["params"]["scale"] for p in sweep["points"]] == [1, 2]
     s = add_schedule(jp_root_dir, jp_root_dir / demo, every="10m", params={"scale": 5})
     listed = await get_json(jp_fetch, "schedules")
@@ -85,3 +86,9 @@ async def test_sweep_over_rest_and_schedules_listed(jp_fetch, demo, jp_root_dir)
     assert row["id"] == s.id and row["notebook"] == demo and row["when"] == "every 10m"
     assert row["params"] == {"scale": 5} and row["next"] > time.time() and not row["last_run"]
     assert listed["running_here"] is False
+    other = (jp_root_dir / demo).with_name("other.ipynb")
+    other.write_text((jp_root_dir / demo).read_text())
+    add_schedule(jp_root_dir, other, every="1h")
+    assert len((await get_json(jp_fetch, "schedules"))["schedules"]) == 2
+    mine = await jp_fetch("mlpipe", "api", "schedules", params={"path": demo})
+    assert [r["id"] for r in json.loads(mine.body)["schedules"]] == [s.id]  # this notebook's

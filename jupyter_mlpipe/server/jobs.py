@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import secrets
 import threading
+from pathlib import Path
 from typing import Any
 
 import tornado.web
@@ -104,7 +105,9 @@ class SweepsHandler(MlpipeHandler):
             raise tornado.web.HTTPError(400, "'sweep' must map parameter names to non-empty "
                                              "lists of values")
         sweeps: dict[str, Any] = self.settings.setdefault("mlpipe_sweeps", {})
-        live: dict[str, Any] = {"path": body["path"], "state": "running", "points": {}}
+        sweep_id = secrets.token_hex(4)  # the id this server polls by, whatever the result says
+        live: dict[str, Any] = {"path": body["path"], "state": "running", "points": {},
+                                "sweep_id": sweep_id}
         spec = await self.blocking(load_pipeline, nb)
 
         def work() -> None:
@@ -112,12 +115,11 @@ class SweepsHandler(MlpipeHandler):
                 result: SweepResult = run_sweep(
                     spec, grid, params=body.get("params") or {}, jobs=body.get("jobs"),
                     on_point=lambda i, p: live["points"].__setitem__(i, p.run_id))
-                live.update(result.to_json(), state="succeeded" if result.ok else "failed")
+                live.update({**result.to_json(), "sweep_id": sweep_id,
+                             "state": "succeeded" if result.ok else "failed"})
             except Exception as exc:  # noqa: BLE001 - reported to the poller
                 live.update(state="failed", error=str(exc))
 
-        sweep_id = secrets.token_hex(4)
-        live["sweep_id"] = sweep_id
         sweeps[sweep_id] = live
         threading.Thread(target=work, name="mlpipe-sweep", daemon=True).start()
         self.set_status(202)
@@ -141,8 +143,12 @@ class SchedulesHandler(MlpipeHandler):
     @authorized
     @_mapped
     async def get(self):
-        """GET /mlpipe/api/schedules: the root folder's schedules, next time and last run."""
+        """GET /mlpipe/api/schedules[?path=NB]: the root folder's schedules (of one notebook
+        when `path` is given), next time and last run."""
         rows = await self.blocking(describe, self.root)
+        if self.get_query_argument("path", None) is not None:
+            nb = self.notebook()
+            rows = [r for r in rows if (Path(self.root) / r["notebook"]).resolve() == nb]
         self.finish({"schedules": json_safe(rows),
                      "running_here": bool(self.settings.get("mlpipe_scheduler"))})
 

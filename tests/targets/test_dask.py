@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import write_notebook
+from tests.targets.conftest import write_notebook
 
 from jupyter_mlpipe.modules import load_pipeline
 from jupyter_mlpipe.runner import run_pipeline

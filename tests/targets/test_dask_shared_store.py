@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port, write_notebook
+from tests.targets.conftest import free_port, write_notebook
 
 from jupyter_mlpipe.modules import load_pipeline
 from jupyter_mlpipe.runner import run_pipeline

@@ -6,7 +6,7 @@ import concurrent.futures as cf
 import sys
 
 import pytest
-from conftest import write_notebook
+from tests.targets.conftest import write_notebook
 
 from jupyter_mlpipe import in_kernel
 from jupyter_mlpipe.errors import TargetError

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import write_notebook
+from tests.targets.conftest import write_notebook
 
 from jupyter_mlpipe.cli import main
 from jupyter_mlpipe.modules import load_pipeline

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from conftest import write_notebook
+from tests.targets.conftest import write_notebook
 
 from jupyter_mlpipe.executors.gpu import DevicePool, GpuExecutor, assign_devices
 from jupyter_mlpipe.executors.registry import executor_for

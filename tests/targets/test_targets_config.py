@@ -4,7 +4,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import write_notebook
+from tests.targets.conftest import write_notebook
 
 from jupyter_mlpipe.cli import main
 from jupyter_mlpipe.errors import TargetError
