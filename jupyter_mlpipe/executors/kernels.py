@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
 from typing import Any
@@ -26,6 +27,29 @@ from .notebooks import step_notebook, warmup_notebook
 from .papermill import error_from_papermill, run_papermill, save_combined, warmup_error
 
 log = logging.getLogger(__name__)
+
+
+async def _ready(kc: Any, timeout: float) -> None:
+    """jupyter_client's wait_for_ready without its last step: after the kernel_info reply it
+    drains IOPub until 0.2 s pass in silence, 0.2 s on every kernel start (NOTES.md). Messages
+    left there belong to kernel_info; nbclient skips messages of other requests."""
+    end = time.monotonic() + timeout
+    while True:
+        kc.kernel_info()
+        try:
+            msg = await kc.shell_channel.get_msg(timeout=1)
+        except queue.Empty:
+            msg = None
+        if msg is not None and msg["msg_type"] == "kernel_info_reply":
+            try:  # IOPub is connected once kernel_info's status messages arrive on it
+                await kc.iopub_channel.get_msg(timeout=0.2)
+                return
+            except queue.Empty:
+                pass
+        if not await kc.is_alive():
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        if time.monotonic() > end:
+            raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
 
 
 class LocalKernel:
@@ -86,7 +110,7 @@ class LocalKernel:
         self.loop.run_until_complete(self.km.start_kernel(cwd=cwd, env=env))
         self.kc = self.km.client()
         self.kc.start_channels()
-        self.loop.run_until_complete(self.kc.wait_for_ready(timeout=timeout))
+        self.loop.run_until_complete(_ready(self.kc, timeout))
 
     def papermill(self, nb: Any, out=None, parameters: dict[str, Any] | None = None) -> Any:
         """Run a notebook on this kernel; out=None keeps the executed notebook in memory."""
