@@ -8,13 +8,12 @@ import os
 import signal
 import sqlite3
 import sys
-import time
 import warnings
 from pathlib import Path
 
 from . import __version__, cli_history, cli_jobs
 from .cli_parser import SuggestingParser
-from .cli_print import SYMBOL, out
+from .cli_print import SYMBOL, out, published
 from .cli_progress import OutputMode, Progress
 from .errors import MlpipeError
 from .models import StepState
@@ -167,14 +166,10 @@ def cmd_module(a) -> int:
              f"out: {', '.join(rec['outputs']) or '-'}) to {modules.REGISTRY.root}")
         return 0
     if a.action == "ls":
-        rows = modules.list_modules(a.args[0] if a.args else None)
-        if not rows:
-            out(f"no modules in {modules.REGISTRY.root}")
-        for r in rows:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["published_at"]))
-            mark = "*" if r["default"] else " "
-            out(f"{mark} {r['name']}@{r['version']:<10} {r['state']:<10} {when}  "
-                 f"in: {', '.join(r['inputs']) or '-'}; out: {', '.join(r['outputs']) or '-'}")
+        published(modules.list_modules(a.args[0] if a.args else None),
+                  f"no modules in {modules.REGISTRY.root}",
+                  lambda r: f"in: {', '.join(r['inputs']) or '-'}; "
+                            f"out: {', '.join(r['outputs']) or '-'}")
         return 0
     if len(a.args) != 1:
         raise MlpipeError(f"usage: mlpipe module {a.action} NAME@VERSION")

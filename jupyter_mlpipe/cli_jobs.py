@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from .cli_print import out
+from .cli_print import out, published
 from .errors import MlpipeError
 
 
@@ -102,14 +102,9 @@ def cmd_pipelines(a) -> int:
     from . import publish
 
     if a.action == "ls":
-        rows = publish.list_pipelines()
-        if not rows:
-            out(f"no published pipelines in {publish.REGISTRY.root}")
-        for r in rows:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["published_at"]))
-            mark = "*" if r["default"] else " "
-            out(f"{mark} {r['name']}@{r['version']:<8} {r['state']:<10} {when}  "
-                 f"{Path(r['notebook']).name}  params: {', '.join(r['parameters']) or '-'}")
+        published(publish.list_pipelines(), f"no published pipelines in {publish.REGISTRY.root}",
+                  lambda r: f"{Path(r['notebook']).name}  "
+                            f"params: {', '.join(r['parameters']) or '-'}")
         return 0
     if a.ref is None:
         raise MlpipeError(f"usage: mlpipe pipelines {a.action} NAME@VERSION")

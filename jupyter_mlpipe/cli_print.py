@@ -1,6 +1,9 @@
 """What every `mlpipe` command prints with: one line at a time, flushed; step symbols; times."""
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 SYMBOL = {"succeeded": "✓", "reused": "↺", "failed": "✗", "skipped": "-", "running": "▶",
           "cancelled": "⊘",
           "cached": "✓", "stale": "•"}
@@ -14,3 +17,13 @@ def fmt_time(sec: float | None) -> str:
 
 def out(line: str = "") -> None:
     print(line, flush=True)
+
+
+def published(rows: list[dict], empty: str, detail: Callable[[dict], str]) -> None:
+    """`mlpipe module ls` and `mlpipe pipelines ls`: one line per version, * on the default."""
+    if not rows:
+        out(empty)
+    for r in rows:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["published_at"]))
+        mark = "*" if r["default"] else " "
+        out(f"{mark} {r['name']}@{r['version']:<10} {r['state']:<10} {when}  {detail(r)}")

@@ -9,7 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
-from tornado.httpclient import HTTPClientError
+
+from tests.test_server import fails, get_json
 
 from jupyter_mlpipe import Pipeline
 
@@ -42,19 +43,6 @@ def three_runs(jp_root_dir, monkeypatch):
     c = Pipeline.from_notebook(_demo(jp_root_dir, "\nraise ValueError('bad join')")).run(jobs=2)
     assert (a.ok, b.ok, c.ok) == (True, True, False)
     return a.run_id, b.run_id, c.run_id
-
-
-async def get_json(jp_fetch, *parts, **params):
-    r = await jp_fetch("mlpipe", "api", *parts, params=params)
-    assert r.code == 200
-    return json.loads(r.body)
-
-
-async def fails(coro) -> tuple[int, str]:
-    with pytest.raises(HTTPClientError) as info:
-        await coro
-    body = info.value.response.body if info.value.response else b"{}"
-    return info.value.code, json.loads(body or b"{}").get("message", "")
 
 
 async def test_record_compare_metrics_and_failure(jp_fetch, three_runs):
