@@ -3,9 +3,13 @@ pytest-jupyter's server fixtures (jp_fetch, jp_serverapp, ...)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
@@ -80,3 +84,35 @@ def mlpipe_cli():
                               cwd=cwd, env={**os.environ, **(env or {})}, timeout=600)
 
     return run
+
+
+MLPIPE = Path(sys.executable).with_name("mlpipe")
+
+
+def run_until_running(path: Path, step: str, *args: str) -> subprocess.Popen:
+    """`mlpipe run PATH ARGS` in the background, returned once `step` is running (and 1 s
+    more, so its kernel is busy in the step), for tests that stop a run."""
+    proc = subprocess.Popen([str(MLPIPE), "run", str(path), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    for line in proc.stdout:
+        if step in line and "running" in line:
+            break
+        assert time.time() < deadline
+    time.sleep(1.0)
+    return proc
+
+
+def kernel_processes(folder: Path) -> list[int]:
+    """Live kernels (started plainly, or forked: they keep their template's argv) and kernel
+    templates whose working directory is `folder`."""
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            line = " ".join(p.info["cmdline"] or [])
+            if ("ipykernel_launcher" in line or "executors.forkserver" in line) and \
+                    p.cwd() == str(folder) and p.status() != psutil.STATUS_ZOMBIE:
+                found.append(p.pid)
+        except psutil.Error:
+            continue
+    return found

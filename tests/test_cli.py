@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import replace_cell
+from tests.conftest import MLPIPE, kernel_processes, replace_cell, run_until_running
 
 STEPS = [
     "%%step load --out raw\nraw = list(range(5))",
@@ -123,49 +123,24 @@ def test_missing_notebook(mlpipe_cli, tmp_path, args):
 def test_killed_run_stops_kernels_keeps_finished_steps(make_nb, tmp_path, sig):
     import signal
     import subprocess
-    import sys
     import time
-    from pathlib import Path
 
     path = make_nb(["%%step quick --out q\nq = 41",
                     "%%step slow --in q --out s\nimport time\ntime.sleep(60)\ns = q + 1"])
-    exe = Path(sys.executable).with_name("mlpipe")
-    proc = subprocess.Popen([str(exe), "run", str(path), "--jobs", "1"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    for line in proc.stdout:
-        if "slow" in line and "running" in line:
-            break
-        assert time.time() < deadline
-    time.sleep(1.0)
+    proc = run_until_running(path, "slow", "--jobs", "1")
     t0 = time.time()
     proc.send_signal(getattr(signal, sig))
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert time.time() - t0 < 15
     assert "interrupted" in err and "to resume" in err
-    runs = subprocess.run([str(exe), "runs", str(path)], capture_output=True, text=True).stdout
+    runs = subprocess.run([str(MLPIPE), "runs", str(path)], capture_output=True, text=True).stdout
     assert "interrupted" in runs
-    status = subprocess.run([str(exe), "status", str(path)], capture_output=True, text=True).stdout
+    status = subprocess.run([str(MLPIPE), "status", str(path)], capture_output=True, text=True).stdout
     assert "quick  cached" in status and "slow   stale" in status
     time.sleep(1.0)
-    assert kernels_in(tmp_path) == [], "kernels of the stopped run are still alive"
+    assert kernel_processes(tmp_path) == [], "kernels of the stopped run are still alive"
 
-
-def kernels_in(folder):
-    """Live kernel (and kernel template) processes whose working directory is `folder`."""
-    import psutil
-
-    found = []
-    for p in psutil.process_iter(["cmdline"]):
-        try:
-            line = " ".join(p.info["cmdline"] or [])  # forked kernels keep the template's argv
-            if ("ipykernel_launcher" in line or "executors.forkserver" in line) and \
-                    p.cwd() == str(folder) and p.status() != psutil.STATUS_ZOMBIE:
-                found.append(p.pid)
-        except psutil.Error:
-            continue
-    return found
 
 
 def test_status_with_a_missing_reads_file_says_so(make_nb, mlpipe_cli, tmp_path):

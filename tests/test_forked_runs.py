@@ -1,7 +1,6 @@
 """Runs whose kernels are forked from a template: isolation, cleanup, GPU env, spawn, fallback."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import signal
@@ -10,21 +9,17 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from jupyter_mlpipe import Pipeline
-from jupyter_mlpipe.executors.gpu import GpuExecutor
-from jupyter_mlpipe.executors.registry import executor_for
-from jupyter_mlpipe.executors.routing import RoutingExecutor
 from jupyter_mlpipe.modules import load_pipeline
 from jupyter_mlpipe.runner import run_pipeline
-from tests.conftest import write_notebook
+from tests.conftest import MLPIPE, kernel_processes, run_until_running, write_notebook
+from tests.targets.conftest import run_on_fake_gpus
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="forked kernels are Linux only")
 TEMPLATE = "jupyter_mlpipe.executors.forkserver"
-MLPIPE = Path(sys.executable).with_name("mlpipe")
 PARENT = ("import psutil\n"
           "parent = ' '.join(psutil.Process(os.getppid()).cmdline())")
 PRELUDE = "import os\nimport json\nimport random\nimport numpy as np"
@@ -34,19 +29,6 @@ def mlpipe(*args: str | Path, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([str(MLPIPE), *map(str, args)], capture_output=True, text=True,
                           timeout=300, **kwargs)
 
-
-def template_processes(folder: Path) -> list[int]:
-    """Live kernels and templates started in `folder` (forked kernels keep the template's argv)."""
-    found = []
-    for p in psutil.process_iter(["cmdline"]):
-        try:
-            line = " ".join(p.info["cmdline"] or [])
-            if (TEMPLATE in line or "ipykernel_launcher" in line) and p.cwd() == str(folder) \
-                    and p.status() != psutil.STATUS_ZOMBIE:
-                found.append(p.pid)
-        except psutil.Error:
-            continue
-    return found
 
 
 def test_steps_share_nothing_with_the_template_or_each_other(make_nb, tmp_path):
@@ -75,20 +57,13 @@ def test_steps_share_nothing_with_the_template_or_each_other(make_nb, tmp_path):
 def test_killed_run_leaves_no_kernel_or_template(make_nb, tmp_path):
     path = make_nb([PRELUDE, "%%step slow --out s\nimport time\ntime.sleep(60)\ns = 1"])
     for sig in (signal.SIGINT, signal.SIGTERM):
-        proc = subprocess.Popen([str(MLPIPE), "run", str(path), "--jobs", "1", "--force"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 120
-        for line in proc.stdout:
-            if "slow" in line and "running" in line:
-                break
-            assert time.time() < deadline
-        time.sleep(1.0)
-        assert template_processes(tmp_path), "no forked kernel found while the step runs"
+        proc = run_until_running(path, "slow", "--jobs", "1", "--force")
+        assert kernel_processes(tmp_path), "no forked kernel found while the step runs"
         proc.send_signal(sig)
         proc.communicate(timeout=30)
         assert proc.returncode == 130
         time.sleep(1.0)
-        assert template_processes(tmp_path) == [], f"left behind after {sig.name}"
+        assert kernel_processes(tmp_path) == [], f"left behind after {sig.name}"
 
 
 def test_gpu_step_sees_its_own_device_in_a_forked_kernel(tmp_path):
@@ -98,13 +73,7 @@ def test_gpu_step_sees_its_own_device_in_a_forked_kernel(tmp_path):
     nb = write_notebook(tmp_path / "pipe.ipynb", [PRELUDE, *steps])
     (tmp_path / "mlpipe.toml").write_text("[targets.accel]\n")
 
-    def build(target, spec, params, jobs):
-        if target.name == "accel":
-            return GpuExecutor(spec, params, jobs, dataclasses.replace(target, gpus=1), fake)
-        return executor_for(target, spec, params, jobs)
-
-    run = run_pipeline(load_pipeline(nb), jobs=2, executor_factory=lambda s, p, j:
-                       RoutingExecutor(s, p, j, build=build))
+    run = run_on_fake_gpus(nb, fake)
     assert run.ok, [s.error for s in run.failed]
     for i in range(3):
         device, parent = run.outputs(f"g{i}")[f"d{i}"]

@@ -1,6 +1,7 @@
 """Fixtures for compute-target tests: notebooks with targets, a real Kernel Gateway subprocess."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import socket
@@ -74,3 +75,21 @@ def gateway(tmp_path_factory):
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+def run_on_fake_gpus(nb: Path, devices: list[tuple[str, str]]):
+    """Run `nb` with the steps of target `accel` on a GpuExecutor (gpus = 1) that is given
+    `devices` (index, model) in place of what nvidia-smi lists."""
+    from jupyter_mlpipe.executors.gpu import GpuExecutor
+    from jupyter_mlpipe.executors.registry import executor_for
+    from jupyter_mlpipe.executors.routing import RoutingExecutor
+    from jupyter_mlpipe.modules import load_pipeline
+    from jupyter_mlpipe.runner import run_pipeline
+
+    def build(target, spec, params, jobs):
+        if target.name == "accel":
+            return GpuExecutor(spec, params, jobs, dataclasses.replace(target, gpus=1), devices)
+        return executor_for(target, spec, params, jobs)
+
+    return run_pipeline(load_pipeline(nb), jobs=2, executor_factory=lambda s, p, j:
+                        RoutingExecutor(s, p, j, build=build))

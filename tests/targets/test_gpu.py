@@ -1,18 +1,15 @@
 """GPU steps: each concurrent step gets its own device; the executed notebook says which."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import threading
 import time
 
 import pytest
-from tests.targets.conftest import write_notebook
+from tests.targets.conftest import run_on_fake_gpus, write_notebook
 
-from jupyter_mlpipe.executors.gpu import DevicePool, GpuExecutor, assign_devices
-from jupyter_mlpipe.executors.registry import executor_for
-from jupyter_mlpipe.executors.routing import RoutingExecutor
+from jupyter_mlpipe.executors.gpu import DevicePool, assign_devices
 from jupyter_mlpipe.modules import load_pipeline
 from jupyter_mlpipe.runner import run_pipeline
 from jupyter_mlpipe.targets import gpu_devices
@@ -65,13 +62,7 @@ def test_concurrent_gpu_steps_get_distinct_devices(tmp_path):
              f"d{i} = os.environ['CUDA_VISIBLE_DEVICES']" for i in range(2)]
     nb = write_notebook(tmp_path, steps, toml="[targets.accel]\n")
 
-    def build(target, spec, params, jobs):
-        if target.name == "accel":
-            return GpuExecutor(spec, params, jobs, dataclasses.replace(target, gpus=1), fake)
-        return executor_for(target, spec, params, jobs)
-
-    run = run_pipeline(load_pipeline(nb), jobs=2, executor_factory=lambda s, p, j:
-                       RoutingExecutor(s, p, j, build=build))
+    run = run_on_fake_gpus(nb, fake)
     assert run.ok, [s.error for s in run.failed]
     devices = {run.outputs("g0")["d0"], run.outputs("g1")["d1"]}
     assert devices == {"0", "1"}
