@@ -88,35 +88,39 @@ class StoreUnusableError(CacheError):
     exit_code = 2
 
 
-class DamagedArtifactError(CacheError):
+class ArtifactError(CacheError):
+    """A stored artifact that was not loaded; says which one, where, why, and the fix."""
+
+    def __init__(self, digest: str, path: object, reason: str):
+        self.digest, self.path, self.reason = digest, path, reason
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def __reduce__(self):  # survives pickling across processes with its fields
+        return (type(self), (self.digest, self.path, self.reason))
+
+
+class DamagedArtifactError(ArtifactError):
     """A stored artifact or file does not match the digest recorded when it was written."""
 
-    def __init__(self, digest: str, path: object, reason: str):
-        self.digest, self.path, self.reason = digest, path, reason
-        super().__init__(
-            f"artifact {digest[:12]} ({path}) is damaged: {reason}. It was not loaded. "
-            "Re-run the step that produced it: `mlpipe run NOTEBOOK` recomputes it by itself "
-            "(a damaged result counts as stale), as does `mlpipe run NOTEBOOK --force --only "
-            "PRODUCER`; forcing only the step that reads it does not.")
-
-    def __reduce__(self):
-        return (type(self), (self.digest, self.path, self.reason))
+    def describe(self) -> str:
+        return (f"artifact {self.digest[:12]} ({self.path}) is damaged: {self.reason}. It was "
+                "not loaded. Re-run the step that produced it: `mlpipe run NOTEBOOK` recomputes "
+                "it by itself (a damaged result counts as stale), as does `mlpipe run NOTEBOOK "
+                "--force --only PRODUCER`; forcing only the step that reads it does not.")
 
 
-class UntrustedArtifactError(CacheError):
+class UntrustedArtifactError(ArtifactError):
     """A stored artifact is not signed by a trusted key: loading it could run anyone's code."""
 
-    def __init__(self, digest: str, path: object, reason: str):
-        self.digest, self.path, self.reason = digest, path, reason
-        super().__init__(
-            f"artifact {digest[:12]} ({path}) was not loaded: {reason}. Loading a pickle runs "
-            "code, so only artifacts signed with your key (MLPIPE_SECRET_FILE, by default in "
-            "Jupyter's data folder) or a key listed in MLPIPE_TRUSTED_KEYS or in [store] "
-            "trusted_keys of mlpipe.toml are loaded. If you did not put it there, delete it; "
-            "`mlpipe run NOTEBOOK` recomputes it.")
-
-    def __reduce__(self):
-        return (type(self), (self.digest, self.path, self.reason))
+    def describe(self) -> str:
+        return (f"artifact {self.digest[:12]} ({self.path}) was not loaded: {self.reason}. "
+                "Loading a pickle runs code, so only artifacts signed with your key "
+                "(MLPIPE_SECRET_FILE, by default in Jupyter's data folder) or a key listed in "
+                "MLPIPE_TRUSTED_KEYS or in [store] trusted_keys of mlpipe.toml are loaded. If "
+                "you did not put it there, delete it; `mlpipe run NOTEBOOK` recomputes it.")
 
 
 class UnpicklableOutputError(MlpipeError):
