@@ -61,14 +61,10 @@ class Store:
         self.tmp = self.home / "tmp"
         self.locks = self.home / "locks"
         self.verified = self.home / "verified"  # stat stamps of artifacts found intact
-        self._keys: signing.Keys | None = None
 
     def keys(self) -> signing.Keys:
-        """The keys that sign and verify here (the user's, and the project's trusted ones).
-        Looked up once per Store: finding them reads mlpipe.toml in each folder above."""
-        if self._keys is None:
-            self._keys = signing.keys(self.root)
-        return self._keys
+        """The keys that sign and verify here (the user's, and the project's trusted ones)."""
+        return signing.keys(self.root)
 
     @classmethod
     def for_notebook(cls, notebook: str | os.PathLike) -> "Store":
