@@ -35,6 +35,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = Path(__file__).parent / "notebooks"
 PANEL = "#jp-mlpipe-panel"
+# The shared workspace may restore other notebooks in hidden tabs, each with an active cell:
+# every cell selector names the notebook in view.
+CELL = ".jp-Notebook .jp-Cell"
+ACTIVE_CELL = f"{CELL}.jp-mod-active:visible"
 ARTIFACTS = REPO / "test-artifacts"
 DONE = ("succeeded", "reused", "cached")
 
@@ -258,7 +262,7 @@ def edit_and_fail(page) -> None:
     """Unsaved edits are hinted; once saved the step is stale; its failure shows the failing line
     and the executed notebook one click away."""
     page.click(f'{PANEL} g.jp-mlpipe-node[data-step="join"]')
-    page.click(".jp-Notebook .jp-Cell.jp-mod-active .cm-content")
+    page.click(f"{ACTIVE_CELL} .cm-content")
     page.keyboard.press("Control+End")
     page.keyboard.type("\nraise ValueError('bad join')")
     page.wait_for_selector(f"{PANEL} .jp-mlpipe-dirty:not([hidden])", timeout=10_000)
@@ -450,9 +454,7 @@ def lab_page(lab, notebook: str, name: str):
         page.on("console", lambda m: console.write(f"{m.type}: {m.text}\n"))
         try:
             page.goto(f"{url}/lab/tree/{notebook}?token={token}")
-            # the shared workspace may restore other notebooks in hidden tabs: wait for a cell
-            # of the one in view
-            page.locator(".jp-Notebook .jp-Cell:visible").first.wait_for(timeout=60_000)
+            page.locator(f"{CELL}:visible").first.wait_for(timeout=60_000)
             # the panel may already be open (the workspace is shared): show it, never toggle it
             page.evaluate("window.jupyterapp.shell.activateById('jp-mlpipe-panel')")
             page.wait_for_selector(PANEL, state="visible", timeout=10_000)
@@ -509,7 +511,7 @@ def test_panel_runs_inspects_and_compares(lab):
         run_all_live(page)
         check_idle_runs_fold(page)
         page.click(f'{PANEL} g.jp-mlpipe-node[data-step="right"]')
-        active = page.wait_for_selector(".jp-Notebook .jp-Cell.jp-mod-active")
+        active = page.wait_for_selector(ACTIVE_CELL)
         assert "%%step right" in active.inner_text()
         page.click(f'{PANEL} g.jp-mlpipe-node[data-step="join"]')
         page.wait_for_timeout(300)
