@@ -178,6 +178,36 @@ def cmd_module(a) -> int:
     return 0
 
 
+def cmd_daemon(a) -> int:
+    """Start, stop or describe the run daemon of this Python and jupyter_mlpipe."""
+    from . import daemon_client
+
+    if a.action == "start":
+        if not daemon_client.enabled():
+            raise MlpipeError("MLPIPE_DAEMON=off is set: unset it to use a run daemon")
+        up = daemon_client.ask("status")
+        status = up or daemon_client.start(a.idle)
+        print(f"run daemon {'already ' if up else ''}up (pid {status['pid']}); `mlpipe run` "
+              f"uses it. Stop it with `mlpipe daemon stop`.")
+        return 0
+    status = daemon_client.ask(a.action)
+    if status is None:
+        print("no run daemon is up for this Python and jupyter_mlpipe "
+              "(`mlpipe daemon start` starts one)")
+        return 0 if a.action == "stop" else 3
+    if a.action == "stop":
+        print(f"run daemon (pid {status['pid']}) stopping")
+        return 0
+    idle = status["idle_timeout"]
+    ready = sum(t["ready"] for t in status["templates"])
+    print(f"run daemon up (pid {status['pid']}), {status['served']} run(s) served, "
+          f"{status['runs']} running, {ready} warm kernel template(s); "
+          f"exits after {idle / 60:.0f} min without a run" if idle else
+          f"run daemon up (pid {status['pid']}), {status['served']} run(s) served, "
+          f"{status['runs']} running, {ready} warm kernel template(s); lives with its server")
+    return 0
+
+
 def _positive(text: str) -> int:
     try:
         n = int(text)
@@ -213,8 +243,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run every step on this compute target (mlpipe.toml), overriding --target")
     r.add_argument("--output", type=_output_mode, default=OutputMode(10), metavar="N|all|none",
                    help="show the last N lines each executed step printed (default 10)")
+    r.add_argument("--no-daemon", action="store_true",
+                   help="run in this process even if a run daemon is up")
     cli_jobs.add_sweep_options(r)
     r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("daemon", help="the resident run daemon: start|stop|status")
+    d.add_argument("action", choices=["start", "stop", "status"])
+    d.add_argument("--idle", type=float, default=3 * 3600, metavar="SECONDS",
+                   help="start: exit after this long without a run (0: never; default 3 h)")
+    d.set_defaults(func=cmd_daemon)
 
     s = sub.add_parser("status", help="each step: cached, or stale and why")
     s.add_argument("notebook")

@@ -28,6 +28,7 @@ from jupyter_client.manager import KernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
 from ..targets.config import KERNEL_START_MODES
+from .stamps import changed
 
 log = logging.getLogger(__name__)
 TEMPLATE_MODULE = "jupyter_mlpipe.executors.forkserver"
@@ -73,6 +74,8 @@ class KernelTemplate:
         self._fallback_said = False
         self._imports_pending = False  # launched: the answer to the imports is not read yet
         self._forked: list[int] = []  # process groups to kill on close, whatever killed the template
+        self.files: dict[str, list] = {}  # stamps of what its imports loaded (stamps.py)
+        self.lent = False  # the run daemon's, lent to this run: close() leaves it running
 
     @classmethod
     def start(cls, imports: list[str], python: str = sys.executable,
@@ -85,8 +88,10 @@ class KernelTemplate:
 
     @classmethod
     def launch(cls, imports: list[str], python: str = sys.executable,
-               env: dict[str, str] | None = None, cwd: str | None = None) -> KernelTemplate:
-        """Start a template and send it `imports` without waiting (`wait_ready` reads the answer).
+               env: dict[str, str] | None = None, cwd: str | None = None,
+               warm: bool = False) -> KernelTemplate:
+        """Start a template and send it `imports` without waiting (`wait_ready` reads the answer);
+        warm: also fill the caches each kernel would fill (for templates kept between runs).
 
         Linux signals the template when the *thread* that started it exits (PR_SET_PDEATHSIG):
         launch it from a thread that outlives it, such as the one that will close it."""
@@ -99,7 +104,7 @@ class KernelTemplate:
             raise TemplateError(f"cannot start a kernel template with {python}: {exc}") from None
         template = cls(proc, TemplateImports((), (), ()))
         try:
-            template._send({"op": "imports", "statements": list(imports)})
+            template._send({"op": "imports", "statements": list(imports), "warm": warm})
         except TemplateError:
             template.close()
             raise
@@ -119,9 +124,32 @@ class KernelTemplate:
             self._imports_pending = False
         self.imports = TemplateImports(
             tuple(answer["imported"]), tuple(answer["skipped"]), tuple(answer["failed"]))
+        self.files = answer.get("files") or {}
+
+    @property
+    def ready(self) -> bool:
+        """Its imports are done and their answer read (a lendable template must be)."""
+        return not self._imports_pending and self.alive
+
+    def stale(self) -> str | None:
+        """A file its imports loaded that changed since (edited, upgraded, removed), or a
+        folder on its import path that gained or lost a module; None if none did."""
+        return changed(self.files)
+
+    def reset(self, timeout: float = 5.0) -> None:
+        """Kill every kernel it forked, skipping answers a stopped run left unread in the pipe
+        (its run may have ended mid-request); TemplateError if it does not answer."""
+        nonce = uuid.uuid4().hex
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            self._send({"op": "reset", "nonce": nonce})
+            while self._receive_any(max(0.01, deadline - time.monotonic())).get("nonce") != nonce:
+                pass
 
     @property
     def alive(self) -> bool:
+        if self.lent:  # the daemon's child, not ours: waitpid cannot tell, /proc can
+            return _exists(self.proc.pid)
         return self.proc.poll() is None
 
     def request(self, message: dict, timeout: float = 30.0) -> dict:
@@ -140,6 +168,12 @@ class KernelTemplate:
             raise TemplateError(f"kernel template pipe broke: {exc}") from None
 
     def _receive(self, timeout: float) -> dict:
+        answer = self._receive_any(timeout)
+        if not answer.get("ok"):
+            raise TemplateError(answer.get("error", "kernel template refused"))
+        return answer
+
+    def _receive_any(self, timeout: float) -> dict:
         try:
             ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
             line = self.proc.stdout.readline() if ready else ""
@@ -150,10 +184,7 @@ class KernelTemplate:
                 self.proc.kill()
                 self.proc.wait()
             raise TemplateError(f"kernel template did not answer (exit code {self.proc.poll()})")
-        answer = json.loads(line)
-        if not answer.get("ok"):
-            raise TemplateError(answer.get("error", "kernel template refused"))
-        return answer
+        return json.loads(line)
 
     def fork(self, connection_file: str, env: dict[str, str], cwd: str | None) -> int:
         pid = int(self.request({"op": "fork", "connection_file": connection_file,
@@ -164,6 +195,13 @@ class KernelTemplate:
     def poll(self, pid: int) -> int | None:
         return self.request({"op": "poll", "pid": pid})["exit_code"]
 
+    def _kill_forked(self) -> None:
+        for pid in self._forked:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
     def say_fallback_once(self, reason: str) -> None:
         with self._lock:
             said, self._fallback_said = self._fallback_said, True
@@ -171,7 +209,11 @@ class KernelTemplate:
             log.warning("forked kernel start failed (%s); starting kernels the normal way", reason)
 
     def close(self) -> None:
-        """Stop the template; it kills the kernels it still has before leaving."""
+        """Stop the template; it kills the kernels it still has before leaving. A lent one
+        stays up for the daemon: only this run's kernels are killed."""
+        if self.lent:
+            self._kill_forked()
+            return
         if self.proc.poll() is None:
             if self._lock.acquire(timeout=1.0):  # else a request waits on it: no polite exit
                 try:
@@ -188,11 +230,7 @@ class KernelTemplate:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        for pid in self._forked:  # the template may have died by SIGKILL: do its cleanup
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        self._kill_forked()  # the template may have died by SIGKILL: do its cleanup
         for pipe in (self.proc.stdin, self.proc.stdout):
             try:
                 pipe.close()

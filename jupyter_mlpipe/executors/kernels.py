@@ -22,6 +22,7 @@ from typing import Any
 from ..errors import StepExecutionError
 from ..models import PipelineSpec
 from ..targets import LOCAL, Target, gpu_devices, local_env
+from . import template_pool
 from .base import Executor, StepJob, StepOutcome, read_result
 from .notebooks import step_notebook, warmup_notebook
 from .papermill import error_from_papermill, run_papermill, save_combined, warmup_error
@@ -205,9 +206,15 @@ class KernelExecutor(Executor):
             log.info("kernel '%s' is not an ipykernel: its kernels start the normal way",
                      self.kernel_name)
             return None
+        spec = template_pool.template_spec(template_imports(self.pipeline), python, self.env,
+                                           str(self.pipeline.root))
+        lent = template_pool.take(spec)
+        if lent is not None:
+            return lent
         try:
-            return KernelTemplate.launch(template_imports(self.pipeline), python, self.env,
-                                         str(self.pipeline.root))
+            template = KernelTemplate.launch(spec["imports"], python, self.env, spec["cwd"])
+            template_pool.launched(spec)
+            return template
         except TemplateError as exc:
             log.warning("no kernel template (%s); starting kernels the normal way", exc)
             return None

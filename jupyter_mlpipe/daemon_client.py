@@ -1,0 +1,183 @@
+"""Talking to the resident run daemon (daemon.py): find it, hand it a command, wait for its end.
+
+Standard library only, imported before anything else by `mlpipe` (launcher.py): when a daemon
+for this Python and this jupyter_mlpipe is up, `mlpipe run` costs a connect instead of Python's
+imports, papermill's and a kernel template's. The daemon runs the command in a process it forks,
+on this terminal (the client passes its stdin, stdout and stderr), in this folder, with this
+environment; Ctrl-C and `kill` reach that process, and its exit code is the client's.
+
+One daemon per fingerprint: the Python, its import path, the files of jupyter_mlpipe and the
+mtimes of the import path's folders (an upgrade or `pip install` changes them), so a daemon
+never runs code older than what `mlpipe` would import. MLPIPE_DAEMON=off: never use one.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def enabled() -> bool:
+    return os.environ.get("MLPIPE_DAEMON", "").lower() not in ("off", "0", "no", "false")
+
+
+def daemon_dir() -> Path:
+    """A folder of this user's only (sockets, locks, logs)."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    folder = Path(base) / f"mlpipe-daemon-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    st = folder.stat()
+    if st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise PermissionError(f"{folder} must be this user's only (mode 700)")
+    return folder
+
+
+def fingerprint() -> str:
+    """What a daemon's code depends on: it serves only clients with the same."""
+    parts = [sys.executable, *sys.path[1:]]
+    for folder in sys.path[1:]:
+        with contextlib.suppress(OSError):
+            parts.append(f"{folder}:{os.stat(folder or '.').st_mtime_ns}")
+    for dirpath, _dirs, files in os.walk(PACKAGE):
+        for name in files:
+            if name.endswith(".py"):
+                st = os.stat(os.path.join(dirpath, name))
+                parts.append(f"{dirpath}/{name}:{st.st_mtime_ns}:{st.st_size}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def socket_path(fp: str | None = None) -> Path:
+    return daemon_dir() / f"{fp or fingerprint()}.sock"
+
+
+def send(sock: socket.socket, message: dict, fds: list[int] | None = None) -> None:
+    """A length-prefixed JSON message; fds ride on the length."""
+    data = json.dumps(message).encode()
+    socket.send_fds(sock, [struct.pack("!I", len(data))], fds or [])
+    sock.sendall(data)
+
+
+def connect(path: Path | None = None, timeout: float | None = None) -> socket.socket | None:
+    """A connection to the daemon at path (default: this fingerprint's), or None if none is up."""
+    path = path or socket_path()
+    if not path.exists():
+        return None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(str(path))
+    except OSError:  # a socket file left by a daemon that died
+        sock.close()
+        return None
+    return sock
+
+
+def ask(op: str, path: Path | None = None, timeout: float = 5.0) -> dict | None:
+    """One control request (status, stop); the daemon's answer, or None if none is up."""
+    sock = connect(path, timeout)
+    if sock is None:
+        return None
+    with sock:
+        try:
+            send(sock, {"op": op})
+            line = sock.makefile("r").readline()
+        except OSError:
+            return None
+    return json.loads(line) if line else None
+
+
+def _terminal_fds() -> list[int]:
+    """fds 0-2 to hand over; /dev/null for one that is closed (cron, a detached shell)."""
+    fds = []
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+            fds.append(fd)
+        except OSError:
+            fds.append(os.open(os.devnull, os.O_RDWR))
+    return fds
+
+
+def run(argv: list[str]) -> int | None:
+    """Run `mlpipe ARGV` in the daemon; its exit code, or None when no daemon took it."""
+    if not enabled():
+        return None
+    try:
+        sock = connect()
+    except OSError:
+        return None
+    if sock is None:
+        return None
+    umask = os.umask(0)
+    os.umask(umask)
+    with sock:
+        reader = sock.makefile("r")
+        try:
+            send(sock, {"op": "run", "argv": argv, "env": dict(os.environ), "cwd": os.getcwd(),
+                        "path0": sys.path[0] if sys.path else "", "umask": umask,
+                        "encoding": sys.stdout.encoding, "errors": sys.stdout.errors},
+                 _terminal_fds())
+            started = json.loads(reader.readline() or "{}")
+        except (OSError, ValueError):
+            return None
+        if "pid" not in started:  # refused (busy, not forkable): run it here instead
+            return None
+        return _wait(sock, reader)
+
+
+def _wait(sock: socket.socket, reader) -> int:
+    """Forward signals to the daemon's process until its exit code comes."""
+    def forward(signum, _frame):
+        with contextlib.suppress(OSError):
+            sock.sendall(json.dumps({"signal": signum}).encode() + b"\n")
+
+    previous = {s: signal.signal(s, forward) for s in FORWARDED}
+    try:
+        line = reader.readline()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if not line:
+        print("mlpipe: error: the run daemon went away during the run; `mlpipe daemon status` "
+              "says whether it is up, MLPIPE_DAEMON=off runs without it.", file=sys.stderr)
+        return 1
+    code = int(json.loads(line)["exit"])
+    if code < 0:  # killed by a signal: die the same way, as a shell expects
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+        return 128 - code
+    return code
+
+
+def start(idle: float, watch_pid: int | None = None, timeout: float = 60.0) -> dict:
+    """Start a daemon for this fingerprint unless one is up; its status once it answers."""
+    path = socket_path()
+    status = ask("status", path)
+    if status is not None:
+        return status
+    cmd = [sys.executable, "-m", "jupyter_mlpipe.daemon", "--socket", str(path),
+           "--idle", str(idle)] + (["--watch-pid", str(watch_pid)] if watch_pid else [])
+    env = {**os.environ, "MLPIPE_DAEMON_SYS_PATH": json.dumps(sys.path[1:])}
+    subprocess.Popen(cmd, env=env, cwd=daemon_dir(), start_new_session=True,
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = ask("status", path)
+        if status is not None:
+            return status
+        time.sleep(0.1)
+    raise RuntimeError(f"the run daemon did not answer within {timeout:.0f} s; its log: "
+                       f"{path.with_suffix('.log')}")
