@@ -38,10 +38,13 @@ from ipykernel.kernelapp import IPKernelApp
 # Modules that initialise a GPU driver (or may): a forked child would inherit a dead context.
 CUDA_MODULES = ("torch", "tensorflow", "jax", "jaxlib", "cupy", "numba.cuda", "pycuda",
                 "keras", "mxnet", "paddle")
-# What every kernel imports while it starts (debugpy alone is ~0.1 CPU-s): import it once here.
+# What every kernel imports while it starts (debugpy alone is ~0.1 CPU-s), and what a step's
+# first save and load import lazily (cloudpickle, the pool that hashes large artifacts while
+# they are read): import it once here.
 KERNEL_START_MODULES = ("ipykernel.ipkernel", "ipykernel.debugger", "IPython.extensions",
                         "IPython.core.history", "sqlite3", "tornado.gen", "tornado.queues",
-                        "pdb", "http.server", "xmlrpc.client", "faulthandler")
+                        "pdb", "http.server", "xmlrpc.client", "faulthandler", "cloudpickle",
+                        "concurrent.futures.thread")
 PR_SET_PDEATHSIG = 1
 _children: dict[int, int | None] = {}  # pid -> exit code once reaped
 
