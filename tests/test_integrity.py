@@ -222,7 +222,8 @@ def test_project_settings_are_parsed_once_and_an_edit_is_seen(tmp_path, monkeypa
 
     parses = []
     real_loads = project.tomllib.loads
-    monkeypatch.setattr(project.tomllib, "loads", lambda text: parses.append(text) or real_loads(text))
+    monkeypatch.setattr(project.tomllib, "loads",
+                        lambda text: parses.append(text) or real_loads(text))
     toml = tmp_path / "mlpipe.toml"
 
     def write(text: str, age_s: float) -> None:

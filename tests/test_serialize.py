@@ -175,7 +175,8 @@ def test_arrays_differing_in_shape_or_dtype_have_different_digests(arr, data):
         assert serialize.digest_value(converted) != serialize.digest_value(arr)
 
 
-@pytest.mark.parametrize("sizes", [[100], [3000], [700, 900, 5000]], ids=["one-piece", "pieces", "several"])
+@pytest.mark.parametrize("sizes", [[100], [3000], [700, 900, 5000]],
+                         ids=["one-piece", "pieces", "several"])
 def test_buffers_in_one_piece_or_many_are_checked_and_loaded(sizes, tmp_path, monkeypatch):
     """Small bodies are hashed inline, larger ones piece by piece in a thread: the same bytes
     and digest either way, and a flipped byte is caught in both."""
