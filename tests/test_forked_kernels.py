@@ -254,3 +254,22 @@ def test_kernel_start_mode_and_template_python():
     r_spec = KernelSpec(argv=["R", "--slave", "-e", "IRkernel::main()"], language="R",
                         display_name="R")
     assert template_python(r_spec) is None
+
+
+def test_a_forked_kernel_keeps_no_history_file_but_prints_and_in_still_work(template, tmp_path):
+    """STEP_KERNEL_ARGS: no sqlite history in a step kernel; what a step prints (Python's
+    print, C-level writes to fd 1, a subprocess) still reaches the client, and In/_i work."""
+    env = kernel_env()
+    env.pop("PYTEST_CURRENT_TEST", None)  # ipykernel captures no fd output under pytest
+    k = start_kernel("python3", str(tmp_path), env, template=template)
+    try:
+        assert k.forked
+        run(k, "x = 41")
+        out = run(k, "import os, subprocess, time\n"
+                     "print(get_ipython().history_manager.enabled, In[-2], repr(_i))\n"
+                     "os.write(1, b'from-fd-1\\n'); subprocess.run(['echo', 'from-child'])\n"
+                     "time.sleep(0.3)")
+    finally:
+        k.shutdown()
+    assert out.splitlines()[0] == "False x = 41 'x = 41'"
+    assert "from-fd-1" in out and "from-child" in out

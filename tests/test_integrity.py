@@ -7,6 +7,7 @@ import pickle
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -211,3 +212,32 @@ def test_trusted_keys_from_mlpipe_toml(make_nb, mlpipe_cli, tmp_path, monkeypatc
     r = mlpipe_cli("run", path)
     assert r.returncode != 0 and "trusted_keys must be a list of key file paths" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_project_settings_are_parsed_once_and_an_edit_is_seen(tmp_path, monkeypatch):
+    """The [store] table is looked up on every artifact check: a file unchanged since well
+    before is parsed once; an edit is seen at the next look-up, even one of the same size
+    (a recent file is parsed again each time, its time may not have ticked)."""
+    from jupyter_mlpipe.store import project
+
+    parses = []
+    real_loads = project.tomllib.loads
+    monkeypatch.setattr(project.tomllib, "loads",
+                        lambda text: parses.append(text) or real_loads(text))
+    toml = tmp_path / "mlpipe.toml"
+
+    def write(text: str, age_s: float) -> None:
+        toml.write_text(text)
+        old = time.time() - age_s
+        os.utime(toml, (old, old))
+
+    write('[store]\ntrusted_keys = ["a.key"]\n', age_s=60)
+    for _ in range(3):
+        assert project.store_table(tmp_path)[1] == {"trusted_keys": ["a.key"]}
+    assert len(parses) == 1
+    write('[store]\ntrusted_keys = ["b.key"]\n', age_s=30)  # same size, another time
+    assert project.store_table(tmp_path)[1] == {"trusted_keys": ["b.key"]}
+    toml.write_text('[store]\ntrusted_keys = ["c.key"]\n')  # just now
+    assert project.store_table(tmp_path)[1] == {"trusted_keys": ["c.key"]}
+    toml.write_text('[store]\ntrusted_keys = ["d.key"]\n')  # same size, maybe the same tick
+    assert project.store_table(tmp_path)[1] == {"trusted_keys": ["d.key"]}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from jupyter_mlpipe import manifest as manifest_module
 from jupyter_mlpipe.manifest import Manifest, Recorder, changes, undeclared_reads
 
 
@@ -65,6 +66,14 @@ def test_distribution_versions_are_recorded_and_compared(project):
     assert changes(older, project) == [f"numpy 0.0.1 -> {m.dists['numpy']}"]
     gone = Manifest(dists={"no-such-dist-mlpipe": "1.0"})
     assert changes(gone, project) == ["no-such-dist-mlpipe 1.0 uninstalled"]
+
+
+def test_standard_library_imports_need_no_distribution_map(project, monkeypatch):
+    monkeypatch.setattr(manifest_module, "_dists", None)
+    monkeypatch.setattr(manifest_module, "_cached_dists",
+                        lambda cache_dir: pytest.fail("the module -> distribution map was read"))
+    m = record(project, "import json, time, os.path", imported=["json", "time", "os.path"])
+    assert m.dists == {}
 
 
 def test_environment_variables_read_by_the_cell_are_recorded(project, monkeypatch):

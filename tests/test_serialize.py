@@ -173,3 +173,22 @@ def test_arrays_differing_in_shape_or_dtype_have_different_digests(arr, data):
         except (TypeError, ValueError):  # no cast between these dtypes
             return
         assert serialize.digest_value(converted) != serialize.digest_value(arr)
+
+
+@pytest.mark.parametrize("sizes", [[100], [3000], [700, 900, 5000]],
+                         ids=["one-piece", "pieces", "several"])
+def test_buffers_in_one_piece_or_many_are_checked_and_loaded(sizes, tmp_path, monkeypatch):
+    """Small bodies are hashed inline, larger ones piece by piece in a thread: the same bytes
+    and digest either way, and a flipped byte is caught in both."""
+    monkeypatch.setattr(serialize, "_CHUNK", 1024)
+    value = [np.arange(n, dtype=np.uint8) for n in sizes]
+    store = Store(tmp_path / "s")
+    digest = store.put_value(value)
+    back = store.get_value(digest)
+    assert all(np.array_equal(a, b) for a, b in zip(back, value))
+    path = store.value_path(digest)
+    data = bytearray(path.read_bytes())
+    data[-serialize.TRAILER_BYTES - 10] ^= 1  # in the last buffer
+    path.write_bytes(bytes(data))
+    with pytest.raises(Exception, match="does not match|damaged|Damaged"):
+        store.get_value(digest)

@@ -41,10 +41,19 @@ from .stamps import loaded_stamps
 # Modules that initialise a GPU driver (or may): a forked child would inherit a dead context.
 CUDA_MODULES = ("torch", "tensorflow", "jax", "jaxlib", "cupy", "numba.cuda", "pycuda",
                 "keras", "mxnet", "paddle")
-# What every kernel imports while it starts (debugpy alone is ~0.1 CPU-s): import it once here.
+# What every kernel imports while it starts (debugpy alone is ~0.1 CPU-s), and what a step's
+# first save and load import lazily (cloudpickle, the pool that hashes large artifacts while
+# they are read): import it once here.
 KERNEL_START_MODULES = ("ipykernel.ipkernel", "ipykernel.debugger", "IPython.extensions",
                         "IPython.core.history", "sqlite3", "tornado.gen", "tornado.queues",
-                        "pdb", "http.server", "xmlrpc.client", "faulthandler")
+                        "pdb", "http.server", "xmlrpc.client", "faulthandler", "cloudpickle",
+                        "concurrent.futures.thread")
+# Command-line settings of a forked kernel, which runs one pipeline step's notebook and never
+# an interactive session: IPython's input history (an sqlite file written by a thread after
+# every cell) serves no one there; In, Out, _i and %history still work from memory.
+# ~0.6-1 ms less per cell (60 short cells, raw kernel), fewer threads, no history write at exit.
+# Output capture of fds 1 and 2 stays on: C code's and subprocesses' prints reach the notebook.
+STEP_KERNEL_ARGS = ("--HistoryManager.enabled=False",)
 PR_SET_PDEATHSIG = 1
 _children: dict[int, int | None] = {}  # pid -> exit code once reaped
 
@@ -173,7 +182,7 @@ def _become_kernel(request: dict, template_pid: int, template_cwd: str,
     sys.argv = [sys.executable, "-m", "ipykernel_launcher", "-f", cf]
     # parent_handle: ipykernel's poller exits the kernel if the template goes away.
     app = IPKernelApp.instance(connection_file=cf, parent_handle=template_pid)
-    app.initialize([])
+    app.initialize(list(STEP_KERNEL_ARGS))
     app.start()
 
 

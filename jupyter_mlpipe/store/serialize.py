@@ -328,22 +328,32 @@ def _read_body(f: io.BufferedIOBase) -> tuple[bytes, list[Any], bytes]:
         raise ArtifactDamaged("artifact is truncated")
     h = hasher(sum(buffer_sizes))
     h.update(magic + size + raw + main)
-    buffers = []
+    if sum(buffer_sizes) <= _CHUNK:  # one piece or none: nothing to overlap, no thread
+        buffers = [_read_buffer(f, n_bytes, h.update) for n_bytes in buffer_sizes]
+        return main, buffers, h.digest()
     with cf.ThreadPoolExecutor(max_workers=1) as pool:
-        pending: cf.Future | None = None
-        for n_bytes in buffer_sizes:
-            buf = _empty_buffer(n_bytes)
-            view = memoryview(buf).cast("B") if not isinstance(buf, bytearray) else memoryview(buf)
-            for at in range(0, n_bytes, _CHUNK):
-                piece = view[at:at + _CHUNK]
-                _read_exactly(f, piece)
-                if pending is not None:
-                    pending.result()
-                pending = pool.submit(h.update, piece)
-            buffers.append(buf)
-        if pending is not None:
-            pending.result()
+        pending: list[cf.Future] = []
+
+        def hash_in_thread(piece: memoryview) -> None:
+            if pending:
+                pending.pop().result()
+            pending.append(pool.submit(h.update, piece))
+
+        buffers = [_read_buffer(f, n_bytes, hash_in_thread) for n_bytes in buffer_sizes]
+        if pending:
+            pending.pop().result()
     return main, buffers, h.digest()
+
+
+def _read_buffer(f: io.BufferedIOBase, n_bytes: int, hash_piece: Any) -> Any:
+    """One out-of-band buffer, read in pieces; each piece goes to `hash_piece` once read."""
+    buf = _empty_buffer(n_bytes)
+    view = memoryview(buf).cast("B") if not isinstance(buf, bytearray) else memoryview(buf)
+    for at in range(0, n_bytes, _CHUNK):
+        piece = view[at:at + _CHUNK]
+        _read_exactly(f, piece)
+        hash_piece(piece)
+    return buf
 
 
 def _unpickle(main: bytes, buffers: list[Any]) -> Any:
