@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import signal
 import sqlite3
@@ -198,6 +199,9 @@ def cmd_daemon(a) -> int:
     if a.action == "stop":
         print(f"run daemon (pid {status['pid']}) stopping")
         return 0
+    if a.json:
+        print(json.dumps(status))
+        return 0
     idle = status["idle_timeout"]
     ready = sum(t["ready"] for t in status["templates"])
     print(f"run daemon up (pid {status['pid']}), {status['served']} run(s) served, "
@@ -252,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("action", choices=["start", "stop", "status"])
     d.add_argument("--idle", type=float, default=3 * 3600, metavar="SECONDS",
                    help="start: exit after this long without a run (0: never; default 3 h)")
+    d.add_argument("--json", action="store_true", help="status: as JSON")
     d.set_defaults(func=cmd_daemon)
 
     s = sub.add_parser("status", help="each step: cached, or stale and why")

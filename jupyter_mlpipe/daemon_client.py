@@ -161,8 +161,10 @@ def _wait(sock: socket.socket, reader) -> int:
     return code
 
 
-def start(idle: float, watch_pid: int | None = None, timeout: float = 60.0) -> dict:
-    """Start a daemon for this fingerprint unless one is up; its status once it answers."""
+def start(idle: float, watch_pid: int | None = None, timeout: float = 60.0,
+          wait: bool = True) -> dict | None:
+    """Start a daemon for this fingerprint unless one is up; its status once it answers
+    (wait=False: None at once, while it imports)."""
     path = socket_path()
     status = ask("status", path)
     if status is not None:
@@ -173,6 +175,8 @@ def start(idle: float, watch_pid: int | None = None, timeout: float = 60.0) -> d
     subprocess.Popen(cmd, env=env, cwd=daemon_dir(), start_new_session=True,
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                      stderr=subprocess.DEVNULL)
+    if not wait:
+        return None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = ask("status", path)

@@ -243,7 +243,7 @@ class RunLoop:
         if self.executor is None:
             factory = self.options.executor_factory or make_executor
             self.executor = factory(self.spec, self.overrides, self.jobs)
-        self.executor.expect(self._undecided())
+        self.executor.expect(self._undecided() - 1)  # s is still pending: it is submitted below
         job = StepJob(self.run.run_id, self.spec.step(s.name), d.key,
                       self.planner.input_digests(s.name, self.outputs), self.store.home,
                       self.store.runs / self.run.run_id, self.planner.imported(s.name))

@@ -1,7 +1,11 @@
 """`pytest --nbval-lax notebooks/` runs the example notebooks top to bottom in a kernel."""
 from __future__ import annotations
 
+import os
+
 import pytest
+
+os.environ["MLPIPE_DAEMON"] = "off"  # a run daemon the developer started is not part of a test
 
 # targets.ipynb runs steps on a kernel gateway and a Dask cluster that it does not start
 # itself; tests/targets/test_example_notebook.py starts both and runs it.

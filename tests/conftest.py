@@ -57,6 +57,7 @@ def _quiet_kernels(monkeypatch, _secret_file):
     monkeypatch.setenv("PYTHONWARNINGS", "ignore")
     monkeypatch.setenv("MLPIPE_SECRET_FILE", str(_secret_file))  # never the user's own key
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
+    monkeypatch.setenv("MLPIPE_DAEMON", "off")  # test_daemon.py starts daemons of its own
     yield
 
 

@@ -9,6 +9,7 @@ way (with one warning line saying why). `kernel_start_mode` decides "fork" or "s
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -308,6 +309,18 @@ class ForkedProvisioner(LocalProvisioner):
         self.pid = self.pgid = pid
         self.cwd = cwd or os.getcwd()
         return self.connection_info
+
+    async def wait(self) -> int | None:
+        """LocalProvisioner.wait polls every 0.1 s; a killed kernel is gone in milliseconds,
+        and every run waits for its last kernel to stop."""
+        if self.process is None:
+            return 0
+        delay = 0.002
+        while self.process.poll() is None:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        code, self.process = self.process.returncode, None
+        return code
 
     async def get_provisioner_info(self) -> dict:
         return {**await super().get_provisioner_info(), "forked": True}

@@ -108,8 +108,14 @@ class LocalKernel:
         raise RuntimeError(f"kernel '{self.kernel_name}' failed to start: {last}")
 
     def _connect(self, cwd: str, env: dict[str, str], timeout: float) -> None:
+        import zmq  # heavy: see the module docstring
+
         self.loop.run_until_complete(self.km.start_kernel(cwd=cwd, env=env))
         self.kc = self.km.client()
+        # The client connects before the new kernel has bound its sockets; zmq then retries
+        # after RECONNECT_IVL, 100 ms by default: a tenth of a second on every kernel start.
+        self.kc.context.setsockopt(zmq.RECONNECT_IVL, 5)
+        self.kc.context.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)  # backing off from a dead one
         self.kc.start_channels()
         self.loop.run_until_complete(_ready(self.kc, timeout))
 

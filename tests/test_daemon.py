@@ -1,0 +1,202 @@
+"""The resident run daemon, through the real `mlpipe` console script: a run it takes behaves as
+a run in the client's own process (folder, environment, terminal, exit code, Ctrl-C, a killed
+client), and its warm kernel templates never serve a module older than the file on disk."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from jupyter_mlpipe import daemon_client
+from tests.conftest import MLPIPE, write_notebook
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork: Linux")
+
+
+@pytest.fixture
+def daemon(monkeypatch):
+    """A daemon of its own (a private runtime folder: never the user's), stopped after."""
+    runtime = tempfile.mkdtemp(prefix="mlpd")  # short: a socket path has ~100 bytes at most
+    monkeypatch.setenv("XDG_RUNTIME_DIR", runtime)
+    monkeypatch.setenv("MLPIPE_DAEMON", "on")
+    started = subprocess.run([str(MLPIPE), "daemon", "start", "--idle", "120"],
+                             capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    status = daemon_status()
+    yield status["pid"]
+    subprocess.run([str(MLPIPE), "daemon", "stop"], capture_output=True, timeout=60)
+    try:
+        psutil.Process(status["pid"]).wait(timeout=20)
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.TimeoutExpired:
+        os.kill(status["pid"], signal.SIGKILL)
+    shutil.rmtree(runtime, ignore_errors=True)
+
+
+def mlpipe(*args, cwd: Path, env: dict | None = None, timeout: float = 300):
+    return subprocess.run([str(MLPIPE), *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+def daemon_status() -> dict:
+    """The daemon's status, asked by `mlpipe` (its fingerprint is the console script's)."""
+    r = subprocess.run([str(MLPIPE), "daemon", "status", "--json"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads(r.stdout)
+
+
+def served() -> int:
+    return daemon_status()["served"]
+
+
+def forked_kernels(daemon_pid: int) -> list[int]:
+    """Live kernels under the daemon: children of its templates (a forked kernel keeps its
+    template's command line, so it is told apart by its parent)."""
+    found = []
+    for p in psutil.Process(daemon_pid).children(recursive=True):
+        try:
+            parent = p.parent()
+            if parent is not None and parent.pid != daemon_pid and \
+                    "forkserver" in " ".join(parent.cmdline()) and \
+                    p.status() != psutil.STATUS_ZOMBIE:
+                found.append(p.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+def wait_for(predicate, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_a_run_in_the_daemon_is_the_clients_run(daemon, tmp_path):
+    nb = write_notebook(tmp_path / "p.ipynb", [
+        "import os",
+        "%%step probe --out seen\nseen = (os.environ['PROBE'], os.getcwd())\n"
+        "open('seen.json', 'w').write(__import__('json').dumps(seen))\n"
+        "print('hello from the step')",
+    ])
+    r = mlpipe("run", nb.name, "--output", "all", cwd=tmp_path, env={"PROBE": "only-here"})
+    assert r.returncode == 0, r.stderr
+    assert "probe" in r.stdout and "hello from the step" in r.stdout
+    assert json.loads((tmp_path / "seen.json").read_text()) == ["only-here", str(tmp_path)]
+    assert served() == 1  # it went through the daemon
+
+    off = mlpipe("run", nb.name, cwd=tmp_path, env={"MLPIPE_DAEMON": "off", "PROBE": "only-here"})
+    assert off.returncode == 0 and "reused" in off.stdout
+    assert served() == 1  # off: the client ran it itself
+    again = mlpipe("run", nb.name, "--no-daemon", cwd=tmp_path, env={"PROBE": "only-here"})
+    assert again.returncode == 0 and "reused" in again.stdout
+    assert served() == 1
+
+
+def test_exit_codes_and_errors_reach_the_client(daemon, tmp_path):
+    nb = write_notebook(tmp_path / "p.ipynb", ["%%step bad --out x\nx = 1 / 0"])
+    failed = mlpipe("run", nb.name, cwd=tmp_path)
+    assert failed.returncode == 1
+    assert "ZeroDivisionError" in failed.stderr
+    missing = mlpipe("run", "nothere.ipynb", cwd=tmp_path)
+    assert missing.returncode != 0 and "nothere.ipynb" in missing.stderr
+    assert served() == 2
+
+
+def test_ctrl_c_stops_the_run_and_its_kernels(daemon, tmp_path):
+    nb = write_notebook(tmp_path / "p.ipynb", [
+        "import time",
+        "%%step slow --out x\nopen('started', 'w').close()\ntime.sleep(120)\nx = 1",
+    ])
+    client = subprocess.Popen([str(MLPIPE), "run", nb.name], cwd=tmp_path, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for(lambda: (tmp_path / "started").exists(), 120)
+    assert forked_kernels(daemon)
+    client.send_signal(signal.SIGINT)
+    _out, err = client.communicate(timeout=60)
+    assert client.returncode == 130
+    assert "interrupted" in err
+    wait_for(lambda: not forked_kernels(daemon), 20)
+    assert daemon_status()["runs"] == 0
+
+
+def test_a_killed_client_takes_its_run_down(daemon, tmp_path):
+    nb = write_notebook(tmp_path / "p.ipynb", [
+        "import time",
+        "%%step slow --out x\nopen('started', 'w').close()\ntime.sleep(120)\nx = 1",
+    ])
+    client = subprocess.Popen([str(MLPIPE), "run", nb.name], cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: (tmp_path / "started").exists(), 120)
+    client.kill()
+    client.wait()
+    wait_for(lambda: daemon_status()["runs"] == 0, 30)
+    wait_for(lambda: not forked_kernels(daemon), 20)
+    history = mlpipe("runs", nb.name, cwd=tmp_path).stdout
+    assert "interrupted" in history or "failed" in history, history
+
+
+def test_warm_template_is_reused_until_an_imported_file_changes(daemon, tmp_path):
+    """The prelude imports a module beside the notebook. A warm template keeps it imported
+    between runs; once the file is edited, the step must see the edit, not the old module."""
+    (tmp_path / "mylib.py").write_text("VALUE = 1\n")
+    nb = write_notebook(tmp_path / "p.ipynb", [
+        "import os\nimport mylib",
+        "%%step read --out v\nv = mylib.VALUE\n"
+        "open('seen.txt', 'a').write(f'{v} {os.getppid()}\\n')",
+    ])
+
+    def run_and_read() -> tuple[int, int]:
+        r = mlpipe("run", nb.name, "--force", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        value, template = (tmp_path / "seen.txt").read_text().splitlines()[-1].split()
+        return int(value), int(template)
+
+    def warm() -> bool:
+        return any(t["ready"] for t in daemon_status()["templates"])
+
+    assert run_and_read()[0] == 1  # the run started its own template; the daemon keeps one
+    wait_for(warm, 60)
+    value, first = run_and_read()
+    wait_for(warm, 60)
+    value2, second = run_and_read()
+    assert (value, value2) == (1, 1)
+    assert first == second  # the same warm template forked both kernels
+
+    time.sleep(0.01)
+    (tmp_path / "mylib.py").write_text("VALUE = 22\n")
+    value3, third = run_and_read()
+    assert value3 == 22
+    assert third != second  # the stale template was not used
+
+
+def test_status_and_stop(daemon, tmp_path):
+    up = mlpipe("daemon", "status", cwd=tmp_path)
+    assert up.returncode == 0 and f"pid {daemon}" in up.stdout
+    stop = mlpipe("daemon", "stop", cwd=tmp_path)
+    assert stop.returncode == 0
+    psutil.Process(daemon).wait(timeout=20)
+    down = mlpipe("daemon", "status", cwd=tmp_path)
+    assert down.returncode == 3 and "no run daemon" in down.stdout
+
+
+def test_fingerprint_follows_the_package_files(tmp_path, monkeypatch):
+    """A daemon never serves a client whose jupyter_mlpipe differs (an upgrade, an edit)."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "a.py").write_text("x = 1\n")
+    monkeypatch.setattr(daemon_client, "PACKAGE", pkg)
+    before = daemon_client.fingerprint()
+    (pkg / "a.py").write_text("x = 22\n")
+    assert daemon_client.fingerprint() != before
