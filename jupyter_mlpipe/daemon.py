@@ -67,6 +67,7 @@ class Daemon:
         self.sel = selectors.DefaultSelector()
         self.runs: dict[int, Run] = {}
         self.templates: dict[str, KernelTemplate] = {}  # ready or importing, not lent
+        self.specs: dict[str, dict] = {}  # key -> how the last run used it (env for spares)
         self.used: dict[str, float] = {}  # key -> when last lent or started (LRU)
         self.served = 0
         self.started = time.time()
@@ -146,7 +147,8 @@ class Daemon:
     def status(self) -> dict:
         return {"pid": os.getpid(), "started": self.started, "served": self.served,
                 "runs": len(self.runs), "idle_timeout": self.idle,
-                "templates": [{"imports": len(t.imports.imported), "ready": t.ready}
+                "templates": [{"imports": len(t.imports.imported), "ready": t.ready,
+                               "spare_kernel": t.spare is not None}
                               for t in self.templates.values()]}
 
     def start_run(self, conn: socket.socket, message: dict, fds: list[int]) -> None:
@@ -272,6 +274,7 @@ class Daemon:
             except ValueError:
                 continue
             key = template_pool.template_key(spec)
+            self.specs[key] = spec
             if key in self.templates:
                 continue
             try:
@@ -284,6 +287,17 @@ class Daemon:
         while len(self.templates) > MAX_TEMPLATES:
             oldest = min(self.templates, key=lambda k: self.used.get(k, 0))
             self.templates.pop(oldest).close()
+        self.fork_spares()
+
+    def fork_spares(self) -> None:
+        """Each ready template gets an idle kernel, in its last run's environment."""
+        for key, template in self.templates.items():
+            spec = self.specs.get(key)
+            if template.ready and template.spare is None and spec is not None:
+                try:
+                    template.fork_spare(spec["env"], spec["cwd"])
+                except TemplateError as exc:
+                    log.info("no spare kernel: %s", exc)
 
     def poll_templates(self) -> None:
         """Read the answer of templates whose imports finished; drop dead ones."""
@@ -292,6 +306,7 @@ class Daemon:
                 try:
                     if _readable(template.proc.stdout):
                         template.wait_ready(1.0)
+                        self.fork_spares()
                     continue
                 except TemplateError:
                     pass
@@ -400,7 +415,7 @@ def _readable(stream) -> bool:
 
 
 def preload() -> None:
-    """Import what runs use, and let nbformat compile its schema, once for every run."""
+    """Import what runs use and fill what they look up on first use, once for every run."""
     for name in PRELOAD:
         try:
             importlib.import_module(name)
@@ -408,8 +423,10 @@ def preload() -> None:
             log.warning("preloading %s failed", name, exc_info=True)
     with contextlib.suppress(Exception):
         import nbformat
+        from jupyter_client.provisioning.factory import KernelProvisionerFactory
 
         nbformat.validate(nbformat.v4.new_notebook())
+        KernelProvisionerFactory.instance()  # reads every distribution's entry points
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -80,7 +80,11 @@ class LocalKernel:
             if not template.alive:
                 raise TemplateError(f"template exited with code {template.proc.poll()}")
             self.km = forked_manager(self.kernel_name, template, AsyncKernelManager)
-            self._connect(cwd, env, timeout=20)
+            spare = template.take_spare(env, cwd)
+            if spare is not None:  # forked by the daemon before this run: connect to it
+                self.km.load_connection_file(spare["connection_file"])
+                self.km.provisioner.adopt(spare["pid"])
+            self._connect(cwd, env, timeout=20, started=spare is not None)
             return True
         except Exception as exc:  # noqa: BLE001 - any failure means: start it the normal way
             if getattr(self, "km", None) is not None:
@@ -107,10 +111,12 @@ class LocalKernel:
                 self.shutdown()
         raise RuntimeError(f"kernel '{self.kernel_name}' failed to start: {last}")
 
-    def _connect(self, cwd: str, env: dict[str, str], timeout: float) -> None:
+    def _connect(self, cwd: str, env: dict[str, str], timeout: float,
+                 started: bool = False) -> None:
         import zmq  # heavy: see the module docstring
 
-        self.loop.run_until_complete(self.km.start_kernel(cwd=cwd, env=env))
+        if not started:
+            self.loop.run_until_complete(self.km.start_kernel(cwd=cwd, env=env))
         self.kc = self.km.client()
         # The client connects before the new kernel has bound its sockets; zmq then retries
         # after RECONNECT_IVL, 100 ms by default: a tenth of a second on every kernel start.

@@ -3,8 +3,9 @@
 In a plain `mlpipe run` nothing is lent and each executor launches its own template. In a run
 the daemon forked (daemon.py), `lend` holds the daemon's ready templates whose imported files are
 unchanged: an executor with the same Python, prelude imports, environment and folder takes one
-instead of importing again. Each template an executor had to launch itself is reported, so the
-daemon starts one like it for the next run.
+instead of importing again (and its spare kernel, if forked with exactly this environment). Each
+template an executor used or had to launch itself is reported, so the daemon keeps one like it,
+with a spare kernel of this environment, for the next run.
 """
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ def take(spec: dict) -> Any:
     template = _lent.pop(template_key(spec), None)
     if template is None or not template.alive or template.stale():
         return None
+    launched(spec)  # the daemon forks its next spare kernel with this run's environment
     return template
 
 
