@@ -185,7 +185,7 @@ def papermill_on_kernel(tmp: Path, n: int = 7) -> list[float]:
     import papermill
     from jupyter_client.manager import KernelManager
 
-    from jupyter_mlpipe.executors.forked import ipc_prefix
+    from jupyter_mlpipe.executors.template import ipc_prefix
 
     nb = write_nb(tmp / "pm1.ipynb", ["x = 1", "y = x + 1"], magic=False)
     km = KernelManager(kernel_name="python3", transport="ipc", ip=ipc_prefix())

@@ -23,7 +23,6 @@ import os
 import selectors
 import signal
 import socket
-import struct
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ from pathlib import Path
 
 from . import daemon_client
 from .executors import template_pool
-from .executors.forked import KernelTemplate, TemplateError
+from .executors.template import KernelTemplate, TemplateError
 from .executors.forkserver import die_with_parent
 
 log = logging.getLogger("jupyter_mlpipe.daemon")
@@ -118,9 +117,9 @@ class Daemon:
         conn, _ = self.listener.accept()
         conn.settimeout(5)
         try:
-            if _peer_uid(conn) != os.getuid():
+            if daemon_client.peer_uid(conn) != os.getuid():
                 raise PermissionError("a client of another user")
-            message, fds = _receive(conn)
+            message, fds = daemon_client.receive(conn)
         except (OSError, ValueError) as exc:
             log.warning("bad request: %s", exc)
             conn.close()
@@ -145,7 +144,8 @@ class Daemon:
         conn.close()
 
     def status(self) -> dict:
-        return {"pid": os.getpid(), "started": self.started, "served": self.served,
+        return {"pid": os.getpid(), "executable": sys.executable, "started": self.started,
+                "served": self.served,
                 "runs": len(self.runs), "idle_timeout": self.idle,
                 "templates": [{"imports": len(t.imports.imported), "ready": t.ready,
                                "spare_kernel": t.spare is not None}
@@ -366,31 +366,12 @@ def _drain(run: Run) -> None:
         run.reported += chunk
 
 
-def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
-    head, fds, _flags, _addr = socket.recv_fds(conn, 4, 3)
-    if len(head) != 4:
-        raise ValueError("short header")
-    size = struct.unpack("!I", head)[0]
-    data = bytearray()
-    while len(data) < size:
-        chunk = conn.recv(size - len(data))
-        if not chunk:
-            raise ValueError("short message")
-        data += chunk
-    return json.loads(data), list(fds)
-
-
 def _refuse(conn: socket.socket, fds: list[int], why: str) -> None:
     for fd in fds:
         os.close(fd)
     with contextlib.suppress(OSError):
         conn.sendall(json.dumps({"refused": why}).encode() + b"\n")
     conn.close()
-
-
-def _peer_uid(conn: socket.socket) -> int:
-    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    return struct.unpack("3i", creds)[1]
 
 
 def _signal(pid: int, signum: int) -> None:
@@ -425,8 +406,11 @@ def preload() -> None:
         import nbformat
         from jupyter_client.provisioning.factory import KernelProvisionerFactory
 
+        from .cli import build_parser
+
         nbformat.validate(nbformat.v4.new_notebook())
         KernelProvisionerFactory.instance()  # reads every distribution's entry points
+        build_parser()
 
 
 def main(argv: list[str] | None = None) -> int:

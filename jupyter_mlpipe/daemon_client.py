@@ -44,9 +44,15 @@ def daemon_dir() -> Path:
     return folder
 
 
+# Read once at interpreter start (warnings filters, hash seed, locale): not per run.
+STARTUP_ENV = ("LANG", "LC_ALL", "LC_CTYPE")
+
+
 def fingerprint() -> str:
-    """What a daemon's code depends on: it serves only clients with the same."""
+    """What a daemon's code and interpreter depend on: it serves only clients with the same."""
     parts = [sys.executable, *sys.path[1:]]
+    parts += sorted(f"{k}={v}" for k, v in os.environ.items()
+                    if k.startswith("PYTHON") or k in STARTUP_ENV)
     for folder in sys.path[1:]:
         with contextlib.suppress(OSError):
             parts.append(f"{folder}:{os.stat(folder or '.').st_mtime_ns}")
@@ -67,6 +73,26 @@ def send(sock: socket.socket, message: dict, fds: list[int] | None = None) -> No
     data = json.dumps(message).encode()
     socket.send_fds(sock, [struct.pack("!I", len(data))], fds or [])
     sock.sendall(data)
+
+
+def receive(conn: socket.socket) -> tuple[dict, list[int]]:
+    """What `send` sent: the message and the fds that rode on it."""
+    head, fds, _flags, _addr = socket.recv_fds(conn, 4, 3)
+    if len(head) != 4:
+        raise ValueError("short header")
+    size = struct.unpack("!I", head)[0]
+    data = bytearray()
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            raise ValueError("short message")
+        data += chunk
+    return json.loads(data), list(fds)
+
+
+def peer_uid(conn: socket.socket) -> int:
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", creds)[1]
 
 
 def connect(path: Path | None = None, timeout: float | None = None) -> socket.socket | None:
@@ -161,6 +187,20 @@ def _wait(sock: socket.socket, reader) -> int:
     return code
 
 
+def stop_outdated(current: Path) -> list[int]:
+    """Stop daemons of this Python whose fingerprint is no longer this one's (jupyter_mlpipe
+    upgraded or edited, packages installed): no client can reach them any more."""
+    stopped = []
+    for other in daemon_dir().glob("*.sock"):
+        if other == current:
+            continue
+        status = ask("status", other, timeout=2.0)
+        if status is not None and status.get("executable") == sys.executable:
+            if ask("stop", other, timeout=2.0) is not None:
+                stopped.append(status["pid"])
+    return stopped
+
+
 def start(idle: float, watch_pid: int | None = None, timeout: float = 60.0,
           wait: bool = True) -> dict | None:
     """Start a daemon for this fingerprint unless one is up; its status once it answers
@@ -169,6 +209,7 @@ def start(idle: float, watch_pid: int | None = None, timeout: float = 60.0,
     status = ask("status", path)
     if status is not None:
         return status
+    stop_outdated(path)
     cmd = [sys.executable, "-m", "jupyter_mlpipe.daemon", "--socket", str(path),
            "--idle", str(idle)] + (["--watch-pid", str(watch_pid)] if watch_pid else [])
     env = {**os.environ, "MLPIPE_DAEMON_SYS_PATH": json.dumps(sys.path[1:])}

@@ -200,3 +200,73 @@ def test_fingerprint_follows_the_package_files(tmp_path, monkeypatch):
     before = daemon_client.fingerprint()
     (pkg / "a.py").write_text("x = 22\n")
     assert daemon_client.fingerprint() != before
+
+
+def test_a_spare_kernel_serves_only_a_run_with_its_exact_environment(daemon, tmp_path):
+    """The daemon forks an idle kernel ahead of the next run. A run adopts it only if it was
+    forked with this run's environment, down to variables that do not change the template
+    (OLDPWD, set by the shell at each `cd`)."""
+    nb = write_notebook(tmp_path / "p.ipynb", [
+        "import os",
+        "%%step s --out v\nv = os.environ.get('OLDPWD')\n"
+        "open('seen.txt', 'a').write(f'{v} {os.getpid()}\\n')",
+    ])
+
+    def run(oldpwd: str) -> list[str]:
+        r = mlpipe("run", nb.name, "--force", cwd=tmp_path, env={"OLDPWD": oldpwd})
+        assert r.returncode == 0, r.stderr
+        return (tmp_path / "seen.txt").read_text().splitlines()[-1].split()
+
+    def spare() -> int:
+        wait_for(lambda: any(t["spare_kernel"] for t in daemon_status()["templates"]), 60)
+        wait_for(lambda: len(forked_kernels(daemon)) == 1, 20)
+        return forked_kernels(daemon)[0]
+
+    run("/first")
+    waiting = spare()
+    assert run("/first") == ["/first", str(waiting)]  # adopted
+    waiting = spare()
+    seen, pid = run("/second")
+    assert seen == "/second" and pid != str(waiting)  # forked with /first: not adopted
+
+
+def test_the_jupyter_server_keeps_a_daemon_that_exits_with_it(monkeypatch):
+    """The server extension starts a daemon watching the server's pid (here a stand-in
+    process): it is up while that process lives and gone soon after it exits."""
+    import logging
+
+    from jupyter_mlpipe.server import start_run_daemon
+
+    runtime = tempfile.mkdtemp(prefix="mlpd")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", runtime)
+    monkeypatch.setenv("MLPIPE_DAEMON", "on")
+    server = subprocess.Popen(["sleep", "120"])
+    try:
+        start_run_daemon(logging.getLogger("test"), server_pid=server.pid)
+        wait_for(lambda: daemon_client.ask("status") is not None, 60)
+        status = daemon_client.ask("status")
+        assert status["idle_timeout"] == 0  # no idle exit: it lives with its server
+        server.kill()
+        server.wait()
+        psutil.Process(status["pid"]).wait(timeout=20)
+        assert daemon_client.ask("status") is None
+        assert not list(Path(runtime).glob("*/*.sock"))
+    finally:
+        server.kill()
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+def test_the_server_starts_no_daemon_when_turned_off(monkeypatch):
+    import logging
+
+    from jupyter_mlpipe.server import start_run_daemon
+
+    runtime = tempfile.mkdtemp(prefix="mlpd")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", runtime)
+    monkeypatch.setenv("MLPIPE_DAEMON", "off")
+    try:
+        start_run_daemon(logging.getLogger("test"))
+        time.sleep(1.0)
+        assert not list(Path(runtime).glob("*/*"))
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)

@@ -48,12 +48,6 @@ KERNEL_START_MODULES = ("ipykernel.ipkernel", "ipykernel.debugger", "IPython.ext
                         "IPython.core.history", "sqlite3", "tornado.gen", "tornado.queues",
                         "pdb", "http.server", "xmlrpc.client", "faulthandler", "cloudpickle",
                         "concurrent.futures.thread")
-# Command-line settings of a forked kernel, which runs one pipeline step's notebook and never
-# an interactive session: IPython's input history (an sqlite file written by a thread after
-# every cell) serves no one there; In, Out, _i and %history still work from memory.
-# ~0.6-1 ms less per cell (60 short cells, raw kernel), fewer threads, no history write at exit.
-# Output capture of fds 1 and 2 stays on: C code's and subprocesses' prints reach the notebook.
-STEP_KERNEL_ARGS = ("--HistoryManager.enabled=False",)
 PR_SET_PDEATHSIG = 1
 _children: dict[int, int | None] = {}  # pid -> exit code once reaped
 
@@ -182,7 +176,7 @@ def _become_kernel(request: dict, template_pid: int, template_cwd: str,
     sys.argv = [sys.executable, "-m", "ipykernel_launcher", "-f", cf]
     # parent_handle: ipykernel's poller exits the kernel if the template goes away.
     app = IPKernelApp.instance(connection_file=cf, parent_handle=template_pid)
-    app.initialize(list(STEP_KERNEL_ARGS))
+    app.initialize([])
     app.start()
 
 

@@ -74,7 +74,8 @@ class LocalKernel:
             AsyncKernelManager,  # heavy: see the module docstring
         )
 
-        from .forked import TemplateError, forked_manager
+        from .forked import forked_manager
+        from .template import TemplateError
         try:
             template.wait_ready()
             if not template.alive:
@@ -97,7 +98,7 @@ class LocalKernel:
             AsyncKernelManager,  # heavy: see the module docstring
         )
 
-        from .forked import ipc_prefix
+        from .template import ipc_prefix
         last: Exception | None = None
         for _attempt in range(3):  # jupyter_client's port race can kill a kernel at start
             # IPC sockets: no TCP port race at start (jupyter_client#154), nothing on the network
@@ -202,12 +203,8 @@ class KernelExecutor(Executor):
         """The kernel template of this run and kernel environment, or None (spawn mode)."""
         from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-        from .forked import (
-            KernelTemplate,
-            TemplateError,
-            kernel_start_mode,
-            template_python,
-        )
+        from .forked import kernel_start_mode, template_python
+        from .template import KernelTemplate, TemplateError
         if kernel_start_mode(self.target.kernel_start) != "fork":
             return None
         try:
