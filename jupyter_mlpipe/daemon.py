@@ -25,6 +25,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -152,8 +153,9 @@ class Daemon:
                               for t in self.templates.values()]}
 
     def start_run(self, conn: socket.socket, message: dict, fds: list[int]) -> None:
-        if self.stopping:
-            _refuse(conn, fds, "the daemon is stopping")
+        if self.stopping or threading.active_count() != 1:  # a fork copies no other thread
+            _refuse(conn, fds, "the daemon is stopping" if self.stopping else
+                    f"the daemon runs {threading.active_count()} threads; fork needs 1")
             return
         lent = {}
         for key, template in list(self.templates.items()):
@@ -264,6 +266,8 @@ class Daemon:
                 log.info("template dropped: %s", exc)
                 template.close()
                 continue
+            if key in self.templates:  # a run at the same time needed one too: keep one
+                self.templates.pop(key).close()
             self.templates[key] = template
 
     def prestart(self, reported: bytearray) -> None:
@@ -433,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0  # another daemon of this fingerprint is up
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.modules.setdefault("rfc3987_syntax", None)  # as in `mlpipe`: launcher.skip_iri_grammars
     preload()
     daemon = Daemon(a.socket, a.idle, a.watch_pid)
     try:

@@ -270,3 +270,21 @@ def test_the_server_starts_no_daemon_when_turned_off(monkeypatch):
         assert not list(Path(runtime).glob("*/*"))
     finally:
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+def test_auto_starts_a_daemon_after_a_run_for_the_next(tmp_path, monkeypatch):
+    runtime = tempfile.mkdtemp(prefix="mlpd")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", runtime)
+    monkeypatch.setenv("MLPIPE_DAEMON", "auto")
+    nb = write_notebook(tmp_path / "p.ipynb", ["%%step a --out x\nx = 1"])
+    try:
+        first = mlpipe("run", nb.name, cwd=tmp_path)
+        assert first.returncode == 0, first.stderr
+        wait_for(lambda: subprocess.run([str(MLPIPE), "daemon", "status"], capture_output=True,
+                                        timeout=60).returncode == 0, 60)
+        second = mlpipe("run", nb.name, "--force", cwd=tmp_path)
+        assert second.returncode == 0, second.stderr
+        assert daemon_status()["served"] == 1
+    finally:
+        subprocess.run([str(MLPIPE), "daemon", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(runtime, ignore_errors=True)
