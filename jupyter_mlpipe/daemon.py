@@ -20,6 +20,7 @@ import importlib
 import json
 import logging
 import os
+import select
 import selectors
 import signal
 import socket
@@ -308,7 +309,7 @@ class Daemon:
         for key, template in list(self.templates.items()):
             if template.alive and not template.ready:
                 try:
-                    if _readable(template.proc.stdout):
+                    if select.select([template.proc.stdout], [], [], 0)[0]:
                         template.wait_ready(1.0)
                         self.fork_spares()
                     continue
@@ -391,12 +392,6 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _readable(stream) -> bool:
-    import select
-
-    return bool(select.select([stream], [], [], 0)[0])
 
 
 def preload() -> None:
