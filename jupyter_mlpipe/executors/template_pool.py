@@ -13,8 +13,9 @@ import hashlib
 import json
 from typing import Any, Callable
 
-# Set by the shell on every command or `cd`; they change nothing a template imports.
-SHELL_BOOKKEEPING = frozenset({"_", "OLDPWD", "PWD", "SHLVL"})
+# Set by the shell on every command or `cd`, or read by `mlpipe` alone: they change nothing a
+# template imports (a spare kernel still needs the run's exact environment).
+SHELL_BOOKKEEPING = frozenset({"_", "OLDPWD", "PWD", "SHLVL", "MLPIPE_DAEMON"})
 
 _lent: dict[str, Any] = {}  # key -> KernelTemplate, the daemon's, for this run
 _report: list[Callable[[dict], None]] = []
