@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import gc
 import importlib
 import json
 import logging
@@ -158,12 +159,9 @@ class Daemon:
             _refuse(conn, fds, "the daemon is stopping" if self.stopping else
                     f"the daemon runs {threading.active_count()} threads; fork needs 1")
             return
-        lent = {}
-        for key, template in list(self.templates.items()):
-            if template.ready and template.stale():  # an import's file changed since
-                self.templates.pop(key).close()
-            elif template.ready:
-                lent[key] = template
+        # ready ones; the run checks that a template's files are unchanged before it uses it
+        # (template_pool.take), so a run that executes nothing never pays for that check
+        lent = {k: t for k, t in self.templates.items() if t.ready}
         report_r, report_w = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -265,6 +263,9 @@ class Daemon:
                 template.reset()
             except TemplateError as exc:
                 log.info("template dropped: %s", exc)
+                template.close()
+                continue
+            if template.stale():  # an import's file changed: prestart starts a fresh one
                 template.close()
                 continue
             if key in self.templates:  # a run at the same time needed one too: keep one
@@ -434,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.modules.setdefault("rfc3987_syntax", None)  # as in `mlpipe`: launcher.skip_iri_grammars
     preload()
+    gc.freeze()  # a forked run's collector then leaves these objects (and their pages) alone
     daemon = Daemon(a.socket, a.idle, a.watch_pid)
     try:
         daemon.serve()
