@@ -148,7 +148,8 @@ def run(argv: list[str]) -> int | None:
         return None
     umask = os.umask(0)
     os.umask(umask)
-    with sock:
+    line = ""
+    with sock, _forwarding(sock) as caught:  # from the first byte: Ctrl-C reaches the run
         reader = sock.makefile("r")
         try:
             send(sock, {"op": "run", "argv": argv, "env": dict(os.environ), "cwd": os.getcwd(),
@@ -157,24 +158,13 @@ def run(argv: list[str]) -> int | None:
                  _terminal_fds())
             started = json.loads(reader.readline() or "{}")
         except (OSError, ValueError):
-            return None
-        if "pid" not in started:  # refused (busy, not forkable): run it here instead
-            return None
-        return _wait(sock, reader)
-
-
-def _wait(sock: socket.socket, reader) -> int:
-    """Forward signals to the daemon's process until its exit code comes."""
-    def forward(signum, _frame):
-        with contextlib.suppress(OSError):
-            sock.sendall(json.dumps({"signal": signum}).encode() + b"\n")
-
-    previous = {s: signal.signal(s, forward) for s in FORWARDED}
-    try:
-        line = reader.readline()
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+            started = {}
+        if "pid" in started:
+            line = reader.readline()
+    if "pid" not in started:  # refused (stopping, not forkable): run it here instead
+        if caught:  # ... unless the user already asked to stop
+            os.kill(os.getpid(), caught[0])
+        return None
     if not line:
         print("mlpipe: error: the run daemon went away during the run; `mlpipe daemon status` "
               "says whether it is up, MLPIPE_DAEMON=off runs without it.", file=sys.stderr)
@@ -185,6 +175,25 @@ def _wait(sock: socket.socket, reader) -> int:
         os.kill(os.getpid(), -code)
         return 128 - code
     return code
+
+
+@contextlib.contextmanager
+def _forwarding(sock: socket.socket):
+    """Ctrl-C, SIGTERM and SIGHUP go to the daemon's run while this lasts; yields the list of
+    signals caught."""
+    caught: list[int] = []
+
+    def forward(signum, _frame):
+        caught.append(signum)
+        with contextlib.suppress(OSError):
+            sock.sendall(json.dumps({"signal": signum}).encode() + b"\n")
+
+    previous = {s: signal.signal(s, forward) for s in FORWARDED}
+    try:
+        yield caught
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def stop_outdated(current: Path) -> list[int]:

@@ -15,6 +15,9 @@ import pytest
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 ROOT = Path(__file__).resolve().parent.parent
+# No run daemon unless a test starts its own (test_daemon.py): not even the one a Jupyter server
+# of a session-scoped fixture would start, nor the developer's.
+os.environ["MLPIPE_DAEMON"] = "off"
 
 
 def write_notebook(path: Path, cells: list, params: str | None = None) -> Path:
@@ -57,7 +60,6 @@ def _quiet_kernels(monkeypatch, _secret_file):
     monkeypatch.setenv("PYTHONWARNINGS", "ignore")
     monkeypatch.setenv("MLPIPE_SECRET_FILE", str(_secret_file))  # never the user's own key
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
-    monkeypatch.setenv("MLPIPE_DAEMON", "off")  # test_daemon.py starts daemons of its own
     yield
 
 

@@ -5,7 +5,8 @@ JSON lines: requests on stdin, one answer per request on the stdout it had at st
 sys.stdout then point at stderr, so an import that prints cannot corrupt the protocol).
 
     -> {"op": "imports", "statements": ["import numpy as np", ...], "warm": false}
-    <- {"ok": true, "imported": [...], "skipped": [...], "failed": [...], "files": {...}}
+    <- {"ok": true, "imported": [...], "skipped": [...], "failed": [...],
+        "files": {...} (warm only: stamps.py)}
     -> {"op": "fork", "connection_file": CF, "env": {...}, "cwd": "/path"}
     <- {"ok": true, "pid": 1234}            (or {"ok": false, "error": "..."})
     -> {"op": "poll", "pid": 1234}          <- {"ok": true, "exit_code": null | int}
@@ -87,8 +88,7 @@ def run_imports(statements: list[str]) -> dict:
             imported.append(stmt)
         except BaseException as exc:  # noqa: BLE001 - SystemExit in a module is a failure too
             failed.append(f"{stmt}: {type(exc).__name__}: {exc}")
-    return {"ok": True, "imported": imported, "skipped": skipped, "failed": failed,
-            "files": loaded_stamps()}
+    return {"ok": True, "imported": imported, "skipped": skipped, "failed": failed}
 
 
 def warm_caches() -> None:
@@ -264,8 +264,9 @@ def serve(requests, answers, protocol_fds: tuple[int, ...]) -> None:
                 return
             if op == "imports":
                 answer = run_imports(list(request.get("statements") or []))
-                if request.get("warm"):
+                if request.get("warm"):  # kept between runs: stamp what the imports loaded
                     warm_caches()
+                    answer["files"] = loaded_stamps()
             elif op == "fork":
                 answer = fork_kernel(request, protocol_fds)
             elif op == "poll":

@@ -66,7 +66,8 @@ class KernelTemplate:
                env: dict[str, str] | None = None, cwd: str | None = None,
                warm: bool = False) -> KernelTemplate:
         """Start a template and send it `imports` without waiting (`wait_ready` reads the answer);
-        warm: also fill the caches each kernel would fill (for templates kept between runs).
+        warm: for a template kept between runs, also fill the caches each kernel would fill
+        and stamp what the imports loaded (`stale`); a template of one run needs neither.
 
         Linux signals the template when the *thread* that started it exits (PR_SET_PDEATHSIG):
         launch it from a thread that outlives it, such as the one that will close it."""
