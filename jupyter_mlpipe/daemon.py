@@ -35,8 +35,9 @@ from pathlib import Path
 
 from . import daemon_client
 from .executors import template_pool
-from .executors.template import KernelTemplate, TemplateError
 from .executors.forkserver import die_with_parent
+from .executors.template import KernelTemplate, TemplateError
+from .store import liveness
 
 log = logging.getLogger("jupyter_mlpipe.daemon")
 # What a run imports; imported once here, so a forked run finds them loaded.
@@ -65,7 +66,9 @@ class Run:
 
 class Daemon:
     def __init__(self, path: Path, idle: float, watch_pid: int | None):
-        self.path, self.idle, self.watch_pid = path, idle, watch_pid
+        self.path, self.idle = path, idle
+        # the process (a Jupyter server) it lives with; by start time too: a pid gets reused
+        self.watched = liveness.process(watch_pid) if watch_pid else None
         self.sel = selectors.DefaultSelector()
         self.runs: dict[int, Run] = {}
         self.templates: dict[str, KernelTemplate] = {}  # ready or importing, not lent
@@ -102,8 +105,8 @@ class Daemon:
                 break
 
     def should_exit(self) -> bool:
-        if self.watch_pid and not _pid_alive(self.watch_pid):
-            log.info("pid %d is gone: exiting", self.watch_pid)
+        if self.watched is not None and not liveness.is_alive(self.watched):
+            log.info("pid %d is gone: exiting", self.watched.pid)
             return True
         return bool(self.idle) and time.monotonic() - self.last_active > self.idle
 
@@ -383,16 +386,6 @@ def _refuse(conn: socket.socket, fds: list[int], why: str) -> None:
 def _signal(pid: int, signum: int) -> None:
     with contextlib.suppress(OSError):
         os.kill(pid, signum)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def preload() -> None:

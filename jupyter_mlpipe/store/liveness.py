@@ -26,7 +26,12 @@ def _start_ticks(pid: int) -> int | None:
 
 
 def this_process() -> Owner:
-    return Owner(os.getpid(), _start_ticks(os.getpid()))
+    return process(os.getpid())
+
+
+def process(pid: int) -> Owner:
+    """The process now holding `pid`, with its start time (so a reused pid is told apart)."""
+    return Owner(pid, _start_ticks(pid))
 
 
 def is_alive(owner: Owner) -> bool:
