@@ -276,7 +276,8 @@ class Daemon:
             self.templates[key] = template
 
     def prestart(self, reported: bytearray) -> None:
-        """Start, for the next run, a template like each one a run had to start itself."""
+        """Keep, for the next run, a template like each one a run used: start those it had to
+        launch itself, and remember the environment of each (for its spare kernel)."""
         for line in bytes(reported).splitlines():
             try:
                 spec = json.loads(line)

@@ -222,7 +222,7 @@ class KernelExecutor(Executor):
             return lent
         try:
             template = KernelTemplate.launch(spec["imports"], python, self.env, spec["cwd"])
-            template_pool.launched(spec)
+            template_pool.used(spec)
             return template
         except TemplateError as exc:
             log.warning("no kernel template (%s); starting kernels the normal way", exc)

@@ -43,14 +43,16 @@ def lend(templates: dict[str, Any], report: Callable[[dict], None]) -> None:
 
 def take(spec: dict) -> Any:
     """A lent, live template for this environment whose imports are still current, or None
-    (then the caller launches one and calls `launched`)."""
+    (then the caller launches one and reports it `used`, as this does for a lent one)."""
     template = _lent.pop(template_key(spec), None)
     if template is None or not template.alive or template.stale():
         return None
-    launched(spec)  # the daemon forks its next spare kernel with this run's environment
+    used(spec)  # the daemon forks its next spare kernel with this run's environment
     return template
 
 
-def launched(spec: dict) -> None:
+def used(spec: dict) -> None:
+    """Tell the daemon this run used a template of `spec`: it keeps one warm for the next run,
+    with a spare kernel forked in this run's environment."""
     for report in _report:
         report(spec)
