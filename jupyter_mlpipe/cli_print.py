@@ -1,8 +1,10 @@
 """What every `mlpipe` command prints with: one line at a time, flushed; step symbols; times."""
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 SYMBOL = {"succeeded": "✓", "reused": "↺", "failed": "✗", "skipped": "-", "running": "▶",
           "cancelled": "⊘",
@@ -27,3 +29,9 @@ def published(rows: list[dict], empty: str, detail: Callable[[dict], str]) -> No
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["published_at"]))
         mark = "*" if r["default"] else " "
         out(f"{mark} {r['name']}@{r['version']:<10} {r['state']:<10} {when}  {detail(r)}")
+
+
+def fmt_value(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}" if math.isfinite(v) else str(v)
+    return "-" if v is None else str(v)
