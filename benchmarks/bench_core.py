@@ -185,7 +185,7 @@ def papermill_on_kernel(tmp: Path, n: int = 7) -> list[float]:
     import papermill
     from jupyter_client.manager import KernelManager
 
-    from jupyter_mlpipe.executors.template import ipc_prefix
+    from jupyter_mlpipe.kernels.template import ipc_prefix
 
     nb = write_nb(tmp / "pm1.ipynb", ["x = 1", "y = x + 1"], magic=False)
     km = KernelManager(kernel_name="python3", transport="ipc", ip=ipc_prefix())
@@ -211,7 +211,7 @@ def kernel_start_cpu(tmp: Path, n: int = 5) -> None:
     import psutil
 
     from jupyter_mlpipe.executors.local import LocalExecutor
-    from jupyter_mlpipe.modules import load_pipeline
+    from jupyter_mlpipe.pipeline.load import load_pipeline
     from jupyter_mlpipe.targets import Target
 
     print("\nkernel start, CPU of the kernel process until ready (sklearn prelude):")
@@ -254,7 +254,7 @@ def ready_kernel_overhead(tmp: Path) -> None:
 
     from jupyter_mlpipe.executors.base import StepJob, read_result
     from jupyter_mlpipe.executors.local import LocalExecutor
-    from jupyter_mlpipe.modules import load_pipeline
+    from jupyter_mlpipe.pipeline.load import load_pipeline
     from jupyter_mlpipe.store.files import Store
 
     d = tmp / "ready"

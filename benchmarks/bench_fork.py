@@ -21,8 +21,8 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from jupyter_mlpipe.executors.forked import spawn_kernel, start_kernel  # noqa: E402
-from jupyter_mlpipe.executors.template import KernelTemplate  # noqa: E402
+from jupyter_mlpipe.kernels.forked import spawn_kernel, start_kernel  # noqa: E402
+from jupyter_mlpipe.kernels.template import KernelTemplate  # noqa: E402
 
 CANDIDATES = {"numpy": "import numpy as np", "pandas": "import pandas as pd",
               "sklearn": "from sklearn.linear_model import LogisticRegression\n"

@@ -22,8 +22,8 @@ from pathlib import Path
 import nbformat
 
 from jupyter_mlpipe.executors.routing import RoutingExecutor
-from jupyter_mlpipe.modules import load_pipeline
-from jupyter_mlpipe.runner import run_pipeline
+from jupyter_mlpipe.pipeline.load import load_pipeline
+from jupyter_mlpipe.run.runner import run_pipeline
 
 BUSY = "import time\n_t = time.process_time()\nwhile time.process_time() - _t < WORK:\n    pass\n"
 

@@ -17,18 +17,18 @@ def load_ipython_extension(ipython):  # %load_ext jupyter_mlpipe
 
 def __getattr__(name: str):
     if name == "Pipeline":
-        from .pipeline import Pipeline
+        from .api import Pipeline
 
         return Pipeline
     if name in ("log_metric", "log_param"):
-        from . import tracking
+        from .interactive import tracking
 
         return getattr(tracking, name)
     raise AttributeError(name)
 
 
 def _jupyter_server_extension_points() -> list[dict]:  # jupyter_server finds the REST API here
-    return [{"module": "jupyter_mlpipe.server"}]
+    return [{"module": "jupyter_mlpipe.server"}, {"module": "jupyter_mlpipe.daemon.with_server"}]
 
 
 def _jupyter_labextension_paths() -> list[dict]:  # the prebuilt JupyterLab panel

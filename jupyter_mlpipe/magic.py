@@ -4,7 +4,7 @@ from __future__ import annotations
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
 from .errors import MlpipeError
-from .notebook import parse_magic_line, step_help
+from .pipeline.notebook import parse_magic_line, step_help
 
 
 @magics_class
@@ -13,7 +13,7 @@ class MlpipeMagics(Magics):
 
     @cell_magic
     def step(self, line: str, cell: str):
-        from .interactive import run_step_cell
+        from .interactive.cell import run_step_cell
 
         try:
             parse_magic_line(line)  # the batch parser: both read every line alike
@@ -27,7 +27,7 @@ class MlpipeMagics(Magics):
         """%mlpipe notebook PATH | status | graph [--static]"""
         from pathlib import Path
 
-        from .kernel_notebook import find_notebook
+        from .interactive.kernel_notebook import find_notebook
 
         words = line.split()
         cmd = words[0] if words else "status"
@@ -38,7 +38,7 @@ class MlpipeMagics(Magics):
         if path is None:
             print("jupyter_mlpipe: run `%mlpipe notebook PATH` first")
             return None
-        from .pipeline import Pipeline
+        from .api import Pipeline
 
         pipe = Pipeline.from_notebook(path)
         if cmd == "status":
@@ -63,7 +63,7 @@ class _Quiet(Exception):
 
 
 def load_ipython_extension(ipython) -> None:
-    from .kernel_state import watch_imports
+    from .interactive.kernel_state import watch_imports
 
     watch_imports()  # from here on, a module edited after its import is noticed
     ipython.register_magics(MlpipeMagics)

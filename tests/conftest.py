@@ -113,7 +113,7 @@ def kernel_processes(folder: Path) -> list[int]:
     for p in psutil.process_iter(["cmdline"]):
         try:
             line = " ".join(p.info["cmdline"] or [])
-            if ("ipykernel_launcher" in line or "executors.forkserver" in line) and \
+            if ("ipykernel_launcher" in line or "kernels.forkserver" in line) and \
                     p.cwd() == str(folder) and p.status() != psutil.STATUS_ZOMBIE:
                 found.append(p.pid)
         except psutil.Error:

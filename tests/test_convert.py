@@ -8,8 +8,8 @@ import pytest
 from helpers_convert import (assert_same, copy_example, final_outputs, make_notebook,
                              run_original)
 from jupyter_mlpipe import Pipeline
-from jupyter_mlpipe.cli import main as mlpipe
-from jupyter_mlpipe.convert import convert_notebook
+from jupyter_mlpipe.cli.main import main as mlpipe
+from jupyter_mlpipe.convert.converter import convert_notebook
 
 
 def _steps(result):

@@ -6,7 +6,7 @@ import pytest
 
 from helpers_convert import assert_same, final_outputs, make_notebook, run_original
 from jupyter_mlpipe import Pipeline
-from jupyter_mlpipe.convert import convert_notebook
+from jupyter_mlpipe.convert.converter import convert_notebook
 
 # each filling cell also binds a name of its own, so that it stays a step of its own
 FILLED_IN_PLACE = [

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from jupyter_mlpipe import daemon_client
+from jupyter_mlpipe.daemon import client as daemon_client
 from tests.conftest import MLPIPE, write_notebook
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork: Linux")
@@ -235,7 +235,7 @@ def test_the_jupyter_server_keeps_a_daemon_that_exits_with_it(monkeypatch):
     process): it is up while that process lives and gone soon after it exits."""
     import logging
 
-    from jupyter_mlpipe.server import start_run_daemon
+    from jupyter_mlpipe.daemon.with_server import start_run_daemon
 
     runtime = tempfile.mkdtemp(prefix="mlpd")
     monkeypatch.setenv("XDG_RUNTIME_DIR", runtime)
@@ -259,7 +259,7 @@ def test_the_jupyter_server_keeps_a_daemon_that_exits_with_it(monkeypatch):
 def test_the_server_starts_no_daemon_when_turned_off(monkeypatch):
     import logging
 
-    from jupyter_mlpipe.server import start_run_daemon
+    from jupyter_mlpipe.daemon.with_server import start_run_daemon
 
     runtime = tempfile.mkdtemp(prefix="mlpd")
     monkeypatch.setenv("XDG_RUNTIME_DIR", runtime)

@@ -8,7 +8,7 @@ import sys
 import cloudpickle
 
 from helpers_convert import assert_same, copy_example, make_notebook, run_original
-from jupyter_mlpipe.cli import main as mlpipe
+from jupyter_mlpipe.cli.main import main as mlpipe
 
 DRIVER = """
 import importlib.util, sys, cloudpickle

@@ -13,10 +13,10 @@ import pytest
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 
-from jupyter_mlpipe.executors.forked import (forked_manager, kernel_start_mode, start_kernel,
-                                             template_python)
-from jupyter_mlpipe.executors.template import KernelTemplate, TemplateError
-from jupyter_mlpipe.executors.forkserver import imported_names, touches_cuda
+from jupyter_mlpipe.kernels.forked import (
+    forked_manager, kernel_start_mode, start_kernel, template_python)
+from jupyter_mlpipe.kernels.template import KernelTemplate, TemplateError
+from jupyter_mlpipe.kernels.forkserver import imported_names, touches_cuda
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="forked kernels are Linux only")
@@ -193,7 +193,7 @@ def test_cuda_and_non_import_statements_stay_out_of_the_template():
 def test_fallback_when_the_template_is_gone_warns_once(tmp_path, caplog):
     t = KernelTemplate.start(["import json"], env=kernel_env())
     t.close()
-    with caplog.at_level(logging.WARNING, logger="jupyter_mlpipe.executors.forked"):
+    with caplog.at_level(logging.WARNING, logger="jupyter_mlpipe.kernels.forked"):
         kernels = [start_kernel("python3", str(tmp_path), kernel_env(), template=t)
                    for _ in range(2)]
     try:
@@ -210,7 +210,7 @@ def test_fallback_when_the_template_refuses_to_fork(tmp_path, caplog):
         "import threading, time\nthreading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n")
     t = KernelTemplate.start(["import starts_a_thread"], env=kernel_env(), cwd=str(tmp_path))
     try:
-        with caplog.at_level(logging.WARNING, logger="jupyter_mlpipe.executors.forked"):
+        with caplog.at_level(logging.WARNING, logger="jupyter_mlpipe.kernels.forked"):
             k = start_kernel("python3", str(tmp_path), kernel_env(), template=t)
         assert not k.forked
         assert "threads" in caplog.text

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 from jupyter_mlpipe import Pipeline
-from jupyter_mlpipe.modules import load_pipeline
-from jupyter_mlpipe.runner import run_pipeline
+from jupyter_mlpipe.pipeline.load import load_pipeline
+from jupyter_mlpipe.run.runner import run_pipeline
 from tests.conftest import MLPIPE, kernel_processes, run_until_running, write_notebook
 from tests.targets.conftest import run_on_fake_gpus
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="forked kernels are Linux only")
-TEMPLATE = "jupyter_mlpipe.executors.forkserver"
+TEMPLATE = "jupyter_mlpipe.kernels.forkserver"
 PARENT = ("import psutil\n"
           "parent = ' '.join(psutil.Process(os.getppid()).cmdline())")
 PRELUDE = "import os\nimport json\nimport random\nimport numpy as np"

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from jupyter_mlpipe.keys import KeyContext, make_key, why_stale
-from jupyter_mlpipe.modules import load_pipeline
+from jupyter_mlpipe.run.keys import KeyContext, make_key, why_stale
+from jupyter_mlpipe.pipeline.load import load_pipeline
 from jupyter_mlpipe.store.history import History
 from tests.conftest import replace_cell
 

@@ -152,7 +152,7 @@ def test_run_all_under_nbclient_finds_its_notebook(tmp_path, make_nb, mlpipe_cli
 
 
 def test_notebook_by_content_prefers_the_exact_cell_and_names_the_fix(tmp_path):
-    from jupyter_mlpipe.kernel_notebook import notebook_holding
+    from jupyter_mlpipe.interactive.kernel_notebook import notebook_holding
 
     write_notebook(tmp_path / "a.ipynb", ["%%step s --out v\nv = 1"])
     write_notebook(tmp_path / "b.ipynb", ["%%step s --out v\nv = 2"])

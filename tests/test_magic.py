@@ -88,7 +88,7 @@ def test_bad_magic_line_is_one_clear_message(shell, session):
 
 
 def test_mlpipe_graph_shows_the_widget_or_the_static_picture(shell, session):
-    from jupyter_mlpipe.widget import PipelineWidget
+    from jupyter_mlpipe.interactive.widget import PipelineWidget
 
     path, cell = session
     widget = shell.run_line_magic("mlpipe", "graph")
@@ -128,7 +128,7 @@ def test_interactive_and_batch_entries_have_one_shape(shell, session):
 def test_a_run_all_is_one_interactive_run(shell, session, monkeypatch):
     # prelude, load, total back to back (as "Run All" sends them): one run of two steps;
     # a cell run after the kernel was idle longer than BURST_GAP starts another run
-    from jupyter_mlpipe import interactive
+    from jupyter_mlpipe.interactive import cell as interactive
     from jupyter_mlpipe.store.history import History
 
     path, cell = session

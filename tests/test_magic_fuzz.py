@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from IPython.core.inputtransformer2 import TransformerManager
 
 from jupyter_mlpipe.errors import StepDefinitionError
-from jupyter_mlpipe.notebook import parse_magic_line, parse_pipeline, split_magic
+from jupyter_mlpipe.pipeline.notebook import parse_magic_line, parse_pipeline, split_magic
 
 TOKENS = st.sampled_from([
     "load", "train", "a-b", "_x", "1bad", "x" * 120, "raw", "await", "None", "lambda", "déjà",

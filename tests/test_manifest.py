@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_mlpipe import manifest as manifest_module
-from jupyter_mlpipe.manifest import Manifest, Recorder, changes, undeclared_reads
+from jupyter_mlpipe.run import manifest as manifest_module
+from jupyter_mlpipe.run.manifest import Manifest, Recorder, changes, undeclared_reads
 
 
 @pytest.fixture

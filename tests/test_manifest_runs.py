@@ -16,7 +16,7 @@ import pytest
 from helpers_convert import ipython_shell, run_original
 
 from jupyter_mlpipe import Pipeline
-from jupyter_mlpipe.runner import run_pipeline
+from jupyter_mlpipe.run.runner import run_pipeline
 from jupyter_mlpipe.store import serialize
 from jupyter_mlpipe.store.files import Store
 from tests.conftest import ROOT

@@ -5,7 +5,7 @@ import pytest
 
 from helpers_convert import ipython_shell, make_notebook
 from jupyter_mlpipe import Pipeline
-from jupyter_mlpipe.cli import main as mlpipe
+from jupyter_mlpipe.cli.main import main as mlpipe
 from jupyter_mlpipe.errors import StepDefinitionError
 
 
@@ -79,7 +79,7 @@ def test_versions_default_deprecated_disabled(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("* scaler@1") and lines[1].startswith("  scaler@2")
     user = _user_notebook(tmp_path / "user.ipynb", "scaler")
-    from jupyter_mlpipe.modules import REGISTRY
+    from jupyter_mlpipe.pipeline.load import REGISTRY
 
     assert REGISTRY.default_version("scaler") == "1"
     assert Pipeline.from_notebook(user).spec.step("scaled").inputs == ("xs",)

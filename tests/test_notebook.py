@@ -6,9 +6,9 @@ import dataclasses
 import pytest
 
 from jupyter_mlpipe.errors import CycleError, MissingInputError, StepDefinitionError
-from jupyter_mlpipe.graph import Graph
-from jupyter_mlpipe.modules import load_pipeline
-from jupyter_mlpipe.notebook import parse_pipeline, read_notebook_json, with_body
+from jupyter_mlpipe.pipeline.graph import Graph
+from jupyter_mlpipe.pipeline.load import load_pipeline
+from jupyter_mlpipe.pipeline.notebook import parse_pipeline, read_notebook_json, with_body
 
 
 def test_steps_prelude_and_parameters(make_nb):

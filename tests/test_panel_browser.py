@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_mlpipe.schedule import add_schedule
+from jupyter_mlpipe.automation.schedule import add_schedule
 from tests.conftest import write_notebook
 
 CHROMIUM = "/usr/bin/chromium"

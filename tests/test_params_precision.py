@@ -9,10 +9,10 @@ import nbformat
 import pytest
 from helpers_convert import ipython_shell
 
-from jupyter_mlpipe.keys import KeyContext
-from jupyter_mlpipe.modules import load_pipeline
-from jupyter_mlpipe.names import undefined_names
-from jupyter_mlpipe.pipeline import Pipeline
+from jupyter_mlpipe.run.keys import KeyContext
+from jupyter_mlpipe.pipeline.load import load_pipeline
+from jupyter_mlpipe.pipeline.names import undefined_names
+from jupyter_mlpipe.api import Pipeline
 from tests.conftest import replace_cell
 
 PARAMS = 'base = 10\nlabel = "v" + str(base)'

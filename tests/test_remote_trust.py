@@ -142,7 +142,7 @@ def test_stale_lease_does_not_block_eviction(s3_env, tmp_path):
 
 def test_worker_fetch_checks_signatures_with_the_workers_key(s3_env, tmp_path, monkeypatch):
     # what a Dask worker's kernel does for an input (in_kernel.load), with the worker's key
-    from jupyter_mlpipe import in_kernel
+    from jupyter_mlpipe.interactive import in_kernel
     from jupyter_mlpipe.errors import StepExecutionError
     from jupyter_mlpipe.executors.remote_step import require_key
 

@@ -41,7 +41,7 @@ def test_cold_warm_and_leaf_edit(make_nb):
     assert Path(run.steps["join"].notebook).parent.name == run.run_id
 
     # warm: nothing changed, no kernel is started at all
-    from jupyter_mlpipe.runner import run_pipeline
+    from jupyter_mlpipe.run.runner import run_pipeline
 
     again = run_pipeline(pipe.spec, executor_factory=no_executor)
     assert set(states(again).values()) == {"reused"}
@@ -202,7 +202,7 @@ def test_cancel_from_another_thread_stops_the_run(make_nb):
         if step.name == "slow" and step.state is StepState.RUNNING:
             threading.Timer(1.0, cancel.set).start()
 
-    from jupyter_mlpipe.runner import run_pipeline
+    from jupyter_mlpipe.run.runner import run_pipeline
 
     run = run_pipeline(Pipeline.from_notebook(path).spec, jobs=1, cancel=cancel,
                        listener=listener, run_id="my-run-1")

@@ -18,8 +18,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from jupyter_mlpipe.schedule import add_schedule, describe, load_schedules, save_schedules
-from jupyter_mlpipe.scheduler import Scheduler
+from jupyter_mlpipe.automation.schedule import (
+    add_schedule, describe, load_schedules, save_schedules)
+from jupyter_mlpipe.automation.scheduler import Scheduler
 from jupyter_mlpipe.store.files import Store
 from jupyter_mlpipe.store.history import History
 
@@ -51,8 +52,8 @@ def is_kernel(p: psutil.Process) -> bool:
     and the template is its parent)."""
     try:
         line = " ".join(p.cmdline())
-        return "ipykernel" in line or ("executors.forkserver" in line
-                                       and "executors.forkserver" in " ".join(p.parent().cmdline()))
+        return "ipykernel" in line or ("kernels.forkserver" in line
+                                       and "kernels.forkserver" in " ".join(p.parent().cmdline()))
     except (psutil.Error, AttributeError):
         return False
 

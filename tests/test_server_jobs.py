@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from jupyter_mlpipe.publish import REGISTRY, publish_pipeline
-from jupyter_mlpipe.schedule import add_schedule
+from jupyter_mlpipe.automation.publish import REGISTRY, publish_pipeline
+from jupyter_mlpipe.automation.schedule import add_schedule
 from tests.test_server import demo, fails, get_json, jp_server_config, wait_done  # noqa: F401
 
 

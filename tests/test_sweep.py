@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from jupyter_mlpipe import Pipeline
-from jupyter_mlpipe.sweep import format_table, parse_sweep, plan_waves, swept_reads
+from jupyter_mlpipe.automation.sweep import format_table, parse_sweep, plan_waves, swept_reads
 
 STEPS = [
     "from pathlib import Path\n\ndef mark(name):\n"

@@ -7,9 +7,9 @@ import pytest
 
 from helpers_convert import ipython_shell, make_notebook
 from jupyter_mlpipe import Pipeline
-from jupyter_mlpipe.cli import main as mlpipe
+from jupyter_mlpipe.cli.main import main as mlpipe
 from jupyter_mlpipe.store.history import History
-from jupyter_mlpipe.tracking import run_record
+from jupyter_mlpipe.store.records import run_record
 
 # load -> train
 CELLS = [
@@ -70,14 +70,14 @@ def test_interactive_step_records_metrics(tracked):
     assert runs[0]["counts"] == {"succeeded": 2}
     rec = run_record(history, runs[0]["run_id"])
     assert rec["last_metrics"]["score"]["value"] == 22.5 and rec["last_metrics"]["score"]["step"] == "train"
-    from jupyter_mlpipe.in_kernel import context
+    from jupyter_mlpipe.interactive.in_kernel import context
 
     assert context == {}  # cleared after the step: later logging is not misattributed
 
 
 def test_outside_a_step_log_metric_warns_and_records_nothing(tmp_path, monkeypatch):
-    from jupyter_mlpipe import in_kernel as kernel
-    from jupyter_mlpipe import tracking
+    from jupyter_mlpipe.interactive import in_kernel as kernel
+    from jupyter_mlpipe.interactive import tracking
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLPIPE_HOME", str(tmp_path / "home"))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from jupyter_mlpipe import Pipeline
-from jupyter_mlpipe.widget import STATIC, PipelineWidget
+from jupyter_mlpipe.interactive.widget import STATIC, PipelineWidget
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
 STEPS = ["load", "left", "right", "join"]
@@ -70,7 +70,7 @@ def test_a_pipeline_shows_as_an_svg_with_its_statuses(pipe):
 
 
 def test_without_graphviz_the_picture_says_how_to_install_it(pipe, monkeypatch, tmp_path):
-    from jupyter_mlpipe import graph_view
+    from jupyter_mlpipe.pipeline import graph_view
     from jupyter_mlpipe.errors import MlpipeError
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` on it

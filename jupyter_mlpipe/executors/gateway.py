@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..analysis import local_module_files, parse
+from ..pipeline.analysis import local_module_files, parse
 from ..errors import StepExecutionError, TargetError
 from ..models import PipelineSpec
 from ..store import serialize

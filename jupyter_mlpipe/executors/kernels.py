@@ -2,7 +2,7 @@
 
 A `LocalKernel` is one kernel process with its connected client, driven from the thread that
 started it (its event loop and zmq sockets stay with that thread); it is forked from the run's
-kernel template (executors/forked.py) when there is one, else started the normal way.
+kernel template (kernels/forked.py) when there is one, else started the normal way.
 `KernelExecutor` owns that template (one per executor: a run, a kernel name and env), starts
 kernels with the target's environment, keeps the pool of those alive (close(now=True) kills
 them), warms a kernel with the parameters and prelude, and runs a step on a warm kernel.
@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import StepExecutionError
 from ..models import PipelineSpec
 from ..targets import LOCAL, Target, gpu_devices, local_env
-from . import template_pool
+from ..kernels import template_pool
 from .base import Executor, StepJob, StepOutcome, read_result
 from .notebooks import step_notebook, warmup_notebook
 from .papermill import error_from_papermill, run_papermill, save_combined, warmup_error
@@ -74,8 +74,8 @@ class LocalKernel:
             AsyncKernelManager,  # heavy: see the module docstring
         )
 
-        from .forked import forked_manager
-        from .template import TemplateError
+        from ..kernels.forked import forked_manager
+        from ..kernels.template import TemplateError
         try:
             template.wait_ready()
             if not template.alive:
@@ -98,7 +98,7 @@ class LocalKernel:
             AsyncKernelManager,  # heavy: see the module docstring
         )
 
-        from .template import ipc_prefix
+        from ..kernels.template import ipc_prefix
         last: Exception | None = None
         for _attempt in range(3):  # jupyter_client's port race can kill a kernel at start
             # IPC sockets: no TCP port race at start (jupyter_client#154), nothing on the network
@@ -155,7 +155,7 @@ class LocalKernel:
 def template_imports(pipeline: PipelineSpec) -> list[str]:
     """What a kernel template imports: the prelude's import statements and the in-kernel helper."""
     return [p.source for p in pipeline.prelude if p.imported_modules] + [
-        "import jupyter_mlpipe.in_kernel"]
+        "import jupyter_mlpipe.interactive.in_kernel"]
 
 
 def preload() -> None:
@@ -203,8 +203,8 @@ class KernelExecutor(Executor):
         """The kernel template of this run and kernel environment, or None (spawn mode)."""
         from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-        from .forked import kernel_start_mode, template_python
-        from .template import KernelTemplate, TemplateError
+        from ..kernels.forked import kernel_start_mode, template_python
+        from ..kernels.template import KernelTemplate, TemplateError
         if kernel_start_mode(self.target.kernel_start) != "fork":
             return None
         try:

@@ -1,7 +1,7 @@
 """Local kernels through papermill, started ahead of time and warmed with the prelude.
 
 Kernel start-up is papermill's largest fixed cost (about 0.5 s spawned; forked from the run's
-template, executors/forked.py, about 0.2 s of which most is the client's IOPub drain). Each slot thread owns one
+template, kernels/forked.py, about 0.2 s of which most is the client's IOPub drain). Each slot thread owns one
 kernel at a time: it starts it, runs the warm-up part (parameters + prelude) at once, then
 waits for a step. There is one slot more than --jobs, so while steps run a warm kernel is
 already waiting for the next one. A kernel serves one step, then is shut down: a step never

@@ -44,7 +44,7 @@ def warmup_notebook(pipeline: PipelineSpec) -> Any:
         c = code_cell(src, ["mlpipe-prelude"])
         c.metadata["mlpipe"] = {"notebook_cell": cell}
         nb.cells.append(c)
-    nb.cells.append(code_cell(f"import jupyter_mlpipe.in_kernel as {KERNEL_HELPER}",
+    nb.cells.append(code_cell(f"import jupyter_mlpipe.interactive.in_kernel as {KERNEL_HELPER}",
                               ["mlpipe-internal"]))
     return nb
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..analysis import strip_ansi
+from ..pipeline.analysis import strip_ansi
 from ..errors import StepExecutionError
 from .base import StepJob
 

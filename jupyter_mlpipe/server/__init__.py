@@ -1,7 +1,6 @@
 """The Jupyter server extension: REST routes under /mlpipe/api/ over the Pipeline API."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 
@@ -28,22 +27,6 @@ def _load_jupyter_server_extension(serverapp) -> None:
     web_app.settings["mlpipe_scheduler"] = schedules.start(web_app.settings["mlpipe_root"],
                                                            serverapp.log)
     serverapp.log.info("jupyter_mlpipe: REST API at %smlpipe/api/", web_app.settings["base_url"])
-    start_run_daemon(serverapp.log)
-
-
-def start_run_daemon(log, server_pid: int | None = None) -> None:
-    """While this server lives, `mlpipe run` in its terminals skips start-up (daemon.py):
-    start a run daemon that exits with the server, unless one is up or MLPIPE_DAEMON=off."""
-    from .. import daemon_client
-
-    if not daemon_client.enabled():
-        return
-    try:
-        if daemon_client.ask("status") is None:
-            daemon_client.start(idle=0, watch_pid=server_pid or os.getpid(), wait=False)
-            log.info("jupyter_mlpipe: started a run daemon for `mlpipe run`")
-    except (OSError, RuntimeError) as exc:
-        log.warning("jupyter_mlpipe: no run daemon (%s); `mlpipe run` starts up as usual", exc)
 
 
 load_jupyter_server_extension = _load_jupyter_server_extension  # older notebook servers

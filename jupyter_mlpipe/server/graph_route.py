@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .. import graph_view
+from ..pipeline import graph_view
 from ..errors import StepDefinitionError
-from ..modules import pipeline_from_json
-from ..notebook import cell_source, read_notebook_json, split_magic
-from ..pipeline import Pipeline
+from ..pipeline.load import pipeline_from_json
+from ..pipeline.notebook import cell_source, read_notebook_json, split_magic
+from ..api import Pipeline
 
 MAX_BROKEN = 20  # past this many broken cells, the first error is the answer (400)
 

@@ -15,7 +15,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from ..errors import MlpipeError, StepDefinitionError, TargetError, UnknownStepError
-from ..graph_view import json_safe
+from ..pipeline.graph_view import json_safe
 from ..store.files import Store
 from ..store.history import History
 from .graph_route import graph_json

@@ -12,10 +12,10 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
 
 from ..errors import MlpipeError
-from ..graph_view import json_safe
+from ..pipeline.graph_view import json_safe
 from ..store.files import Store
 from ..store.history import History
-from ..tracking import compare, run_record
+from ..store.records import compare, run_record
 from .handlers import MlpipeHandler, _mapped
 from .paths import relative
 from .runs import relative_text

@@ -14,12 +14,12 @@ from jupyter_server.utils import url_path_join
 from traitlets import Bool, Float
 from traitlets.config import Configurable
 
-from ..graph_view import json_safe
-from ..modules import load_pipeline
-from ..publish import frozen_spec, list_pipelines, resolve_pipeline
-from ..schedule import describe
-from ..scheduler import Scheduler
-from ..sweep import SweepResult, run_sweep
+from ..pipeline.graph_view import json_safe
+from ..pipeline.load import load_pipeline
+from ..automation.publish import frozen_spec, list_pipelines, resolve_pipeline
+from ..automation.schedule import describe
+from ..automation.scheduler import Scheduler
+from ..automation.sweep import SweepResult, run_sweep
 from .handlers import MlpipeHandler, _mapped
 from .paths import relative
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from ..errors import MlpipeError
 from ..models import PipelineSpec, RunState, StepRun
-from ..pipeline import Pipeline
-from ..runner import RunResult, run_pipeline
-from ..triggers import run_triggered
+from ..api import Pipeline
+from ..run.runner import RunResult, run_pipeline
+from ..automation.triggers import run_triggered
 
 KEEP_FINISHED = 50  # finished runs kept in memory for polling; older ones come from History
 

@@ -30,8 +30,8 @@ from typing import Any, Callable, Iterator
 import filelock
 
 from .. import atomic
-from ..errors import (CacheError, DamagedArtifactError, UnpicklableOutputError,
-                      UntrustedArtifactError)
+from ..errors import (
+    CacheError, DamagedArtifactError, UnpicklableOutputError, UntrustedArtifactError)
 from . import health, serialize, signing
 
 CACHE_FORMAT_VERSION = 1

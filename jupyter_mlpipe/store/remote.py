@@ -36,8 +36,7 @@ from ..errors import CacheError, UntrustedArtifactError
 from .files import Store
 from .signing import entry_trusted
 from .project import store_table
-from .serialize import (TRAILER_BYTES, ArtifactDamaged, ArtifactUnsigned, check_trailer,
-                        file_digest)
+from .serialize import TRAILER_BYTES, ArtifactDamaged, ArtifactUnsigned, check_trailer, file_digest
 from .transfer import Received, receive
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,

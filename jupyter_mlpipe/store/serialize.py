@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 import blake3
 
 from . import signing
-from ..analysis import is_project_file, normalize
+from ..pipeline.analysis import is_project_file, normalize
 
 ARTIFACT_HEADER = b"MLPIPE-ARTIFACT\n"
 FORMAT = 2  # 2: a trailer with the body digest and a signature

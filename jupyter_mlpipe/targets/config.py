@@ -5,7 +5,7 @@ A target says where a step's kernel runs: `local` (a kernel on this machine, the
 (a task on a Dask distributed cluster; "local" starts a LocalCluster). `gpus = N` asks for N
 devices of this machine. `executor = KIND` names an executor kind another package provides
 (entry-point group `jupyter_mlpipe.executors`, see executors/registry.py).
-`kernel_start = "fork" | "spawn"` says how local kernels start (executors/forked.py); unset:
+`kernel_start = "fork" | "spawn"` says how local kernels start (kernels/forked.py); unset:
 fork on Linux, spawn elsewhere.
 """
 from __future__ import annotations

@@ -83,8 +83,8 @@ def run_on_fake_gpus(nb: Path, devices: list[tuple[str, str]]):
     from jupyter_mlpipe.executors.gpu import GpuExecutor
     from jupyter_mlpipe.executors.registry import executor_for
     from jupyter_mlpipe.executors.routing import RoutingExecutor
-    from jupyter_mlpipe.modules import load_pipeline
-    from jupyter_mlpipe.runner import run_pipeline
+    from jupyter_mlpipe.pipeline.load import load_pipeline
+    from jupyter_mlpipe.run.runner import run_pipeline
 
     def build(target, spec, params, jobs):
         if target.name == "accel":

@@ -6,8 +6,8 @@ import json
 import pytest
 from tests.targets.conftest import write_notebook
 
-from jupyter_mlpipe.modules import load_pipeline
-from jupyter_mlpipe.runner import run_pipeline
+from jupyter_mlpipe.pipeline.load import load_pipeline
+from jupyter_mlpipe.run.runner import run_pipeline
 
 pytestmark = pytest.mark.slow
 CLUSTER = '[targets.cluster]\ndask = "local"\nworkers = 2\n'

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from tests.targets.conftest import free_port, write_notebook
 
-from jupyter_mlpipe.modules import load_pipeline
-from jupyter_mlpipe.runner import run_pipeline
+from jupyter_mlpipe.pipeline.load import load_pipeline
+from jupyter_mlpipe.run.runner import run_pipeline
 
 pytest.importorskip("s3fs")
 pytest.importorskip("moto")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_mlpipe.modules import load_pipeline
-from jupyter_mlpipe.runner import run_pipeline
+from jupyter_mlpipe.pipeline.load import load_pipeline
+from jupyter_mlpipe.run.runner import run_pipeline
 from jupyter_mlpipe.targets import load_targets
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "notebooks"

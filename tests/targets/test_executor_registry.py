@@ -8,12 +8,12 @@ import sys
 import pytest
 from tests.targets.conftest import write_notebook
 
-from jupyter_mlpipe import in_kernel
+from jupyter_mlpipe.interactive import in_kernel
 from jupyter_mlpipe.errors import TargetError
 from jupyter_mlpipe.executors import registry
 from jupyter_mlpipe.executors.base import Executor, StepJob, read_result
-from jupyter_mlpipe.modules import load_pipeline
-from jupyter_mlpipe.runner import run_pipeline
+from jupyter_mlpipe.pipeline.load import load_pipeline
+from jupyter_mlpipe.run.runner import run_pipeline
 
 STEPS = ["%%step make --out x --target toy\nx = n * 2",
          "%%step use --in x --out y --target toy\ny = x + 1"]

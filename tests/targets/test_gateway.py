@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from tests.targets.conftest import write_notebook
 
-from jupyter_mlpipe.cli import main
-from jupyter_mlpipe.modules import load_pipeline
-from jupyter_mlpipe.runner import run_pipeline
+from jupyter_mlpipe.cli.main import main
+from jupyter_mlpipe.pipeline.load import load_pipeline
+from jupyter_mlpipe.run.runner import run_pipeline
 
 pytestmark = pytest.mark.slow
 

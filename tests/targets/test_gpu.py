@@ -10,8 +10,8 @@ import pytest
 from tests.targets.conftest import run_on_fake_gpus, write_notebook
 
 from jupyter_mlpipe.executors.gpu import DevicePool, assign_devices
-from jupyter_mlpipe.modules import load_pipeline
-from jupyter_mlpipe.runner import run_pipeline
+from jupyter_mlpipe.pipeline.load import load_pipeline
+from jupyter_mlpipe.run.runner import run_pipeline
 from jupyter_mlpipe.targets import gpu_devices
 
 

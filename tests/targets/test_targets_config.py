@@ -6,11 +6,11 @@ import shutil
 import pytest
 from tests.targets.conftest import write_notebook
 
-from jupyter_mlpipe.cli import main
+from jupyter_mlpipe.cli.main import main
 from jupyter_mlpipe.errors import TargetError
-from jupyter_mlpipe.modules import load_pipeline
-from jupyter_mlpipe.pipeline import Pipeline
-from jupyter_mlpipe.runner import run_pipeline
+from jupyter_mlpipe.pipeline.load import load_pipeline
+from jupyter_mlpipe.api import Pipeline
+from jupyter_mlpipe.run.runner import run_pipeline
 from jupyter_mlpipe.executors.registry import check_targets
 from jupyter_mlpipe.targets import load_targets
 

@@ -1,0 +1,109 @@
+"""The Python API: `Pipeline.from_notebook(path)` with steps, graph, status() and run()."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .convert.converter import convert_notebook
+from .errors import MlpipeError
+from .pipeline.graph import Graph
+from .models import PipelineSpec, StepSpec, StepStatus
+from .pipeline.load import load_pipeline
+from .pipeline.parameters import check_overrides
+from .run.plan import Planner
+from .run.runner import Listener, RunResult, run_pipeline
+from .store.files import Store
+from .store.history import History
+from .automation.sweep import SweepResult, run_sweep
+from .targets import recorded_envs
+
+
+class Pipeline:
+    """A notebook seen as a pipeline. Re-reads nothing: call from_notebook again after edits."""
+
+    def __init__(self, spec: PipelineSpec):
+        self.spec = spec
+        self._graph: Graph | None = None
+
+    @classmethod
+    def from_notebook(cls, path: str | Path, convert: bool = False) -> "Pipeline":
+        if convert:
+            return cls(convert_notebook(path).spec)
+        return cls(load_pipeline(path))
+
+    @property
+    def path(self) -> Path:
+        return self.spec.path
+
+    @property
+    def steps(self) -> list[StepSpec]:
+        return list(self.spec.steps)
+
+    @property
+    def graph(self) -> Graph:
+        if self._graph is None:
+            self._graph = Graph(self.spec)
+        return self._graph
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return dict(self.spec.parameters)
+
+    @property
+    def store(self) -> Store:
+        return Store.for_notebook(self.spec.path)
+
+    def status(self, params: dict[str, Any] | None = None) -> list[StepStatus]:
+        check_overrides(self.spec.parameters, params or {})
+        history = History(self.store.home)
+        try:
+            env = recorded_envs(self.spec, self.store.home)  # same target env as `run` keys
+            return Planner(self.spec, self.store, history, params, env).status()
+        finally:
+            history.close()
+
+    def run(self, jobs: int | None = None, params: dict[str, Any] | None = None,
+            only: list[str] | str | None = None, force: bool = False, fail_fast: bool = False,
+            listener: Listener | None = None) -> RunResult:
+        if isinstance(only, str):
+            only = [only]
+        return run_pipeline(self.spec, params=params, jobs=jobs, only=only, force=force,
+                            fail_fast=fail_fast, listener=listener)
+
+    def sweep(self, grid: dict[str, list[Any]], jobs: int | None = None,
+              params: dict[str, Any] | None = None, **options: Any) -> SweepResult:
+        """Run every point of the grid {name: [values]}; steps no swept parameter reaches run
+        once. `options` as for run(). The result's points hold each run id and its metrics."""
+        return run_sweep(self.spec, grid, params=params, jobs=jobs, **options)
+
+    def runs(self, limit: int = 20) -> list[dict]:
+        history = History(self.store.home)
+        try:
+            return history.runs(str(self.spec.path), limit)
+        finally:
+            history.close()
+
+    def to_graphviz(self):
+        """The graph as a `graphviz.Digraph`, each node coloured by its status."""
+        from .pipeline.graph_view import to_graphviz  # imports the graphviz package
+
+        return to_graphviz(self.graph, {s.name: str(s.state) for s in self.status()})
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        """Jupyter shows the graph as an SVG (kept in the saved notebook); text elsewhere."""
+        from .pipeline.graph_view import svg
+
+        bundle = {"text/plain": repr(self)}
+        try:
+            bundle["image/svg+xml"] = svg(self.to_graphviz())
+        except MlpipeError as exc:  # no Graphviz binary: say how to get the picture
+            bundle["text/plain"] += f"\n({exc})"
+        return bundle
+
+    def widget(self):
+        from .interactive.widget import PipelineWidget  # ipywidgets: only when a widget is asked for
+
+        return PipelineWidget(self)
+
+    def __repr__(self) -> str:
+        return f"<Pipeline {self.spec.path.name}: {', '.join(self.graph.order)}>"

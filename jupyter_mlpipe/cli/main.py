@@ -1,0 +1,300 @@
+"""`mlpipe`: thin command line over the same functions as the API. Keeps imports light:
+`status` and a warm `run` never import nbformat, papermill or IPython."""
+from __future__ import annotations
+
+import argparse
+import ast
+import functools
+import os
+import signal
+import sqlite3
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from .. import __version__
+from . import history as cli_history, jobs as cli_jobs
+from .parser import SuggestingParser
+from .printing import SYMBOL, out, published
+from .progress import OutputMode, Progress
+from ..errors import MlpipeError
+from ..models import StepState
+
+
+def _value(text: str):
+    """-p values: Python literals where they parse (3, 0.1, True, [1, 2]), else strings."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _load(notebook: str):
+    """The notebook's pipeline; its warnings printed once each, as one line (the API also
+    raises them as Python warnings, which here would repeat them with a source location)."""
+    from ..pipeline.load import load_pipeline
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        spec = load_pipeline(notebook)
+    for w in spec.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return spec
+
+
+def _past_durations(spec) -> dict[str, float]:
+    from ..store.files import Store
+    from ..store.history import History
+
+    home = Store.for_notebook(spec.path).home  # checked usable: a broken store is named
+    if not (home / "history.sqlite").exists():
+        return {}
+    h = History(home)
+    try:
+        return h.last_durations(str(spec.path))
+    finally:
+        h.close()
+
+
+def cmd_run(a) -> int:
+    from ..run.runner import default_jobs, run_pipeline
+
+    spec = _load(a.notebook)
+    params = {k: _value(v) for k, v in a.param}
+    if a.sweep:
+        return cli_jobs.sweep(a, spec, params)
+    # `kill PID` stops a run the way Ctrl-C does: kernels stopped, the run recorded
+    signal.signal(signal.SIGTERM, _interrupt)
+    progress = Progress(_past_durations(spec), a.jobs or default_jobs(), a.output)
+    try:
+        run = run_pipeline(spec, params=params, jobs=a.jobs, only=a.only or None, force=a.force,
+                           fail_fast=a.fail_fast, listener=progress, target=a.target)
+    except KeyboardInterrupt:
+        progress.close()
+        print("\ninterrupted: running steps were stopped; finished steps are stored. "
+              f"Run `mlpipe run {a.notebook}` to resume.", file=sys.stderr)
+        return 130
+    finally:
+        progress.close()
+    out(run.summary())
+    run_dir = Path(run.store_home) / "runs" / run.run_id
+    if any(s.state in (StepState.SUCCEEDED, StepState.FAILED) for s in run.steps.values()) \
+            and run_dir.is_dir():
+        out(f"executed notebooks: {run_dir}{os.sep}")
+    if not run.ok:
+        for s in run.failed:
+            if s.traceback:  # mlpipe's own errors (an unpicklable output, ...) have none
+                print(f"\n✗ step '{s.name}' failed\n{s.traceback}", file=sys.stderr)
+            print(f"\n{s.error or ''}", file=sys.stderr)
+        done = [n for n, s in run.steps.items()
+                if s.state in (StepState.SUCCEEDED, StepState.REUSED)]
+        print(f"\n{len(done)} step(s) are stored and will be reused. Fix the failing step, then "
+              f"`mlpipe run {a.notebook}` runs only what is left.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_status(a) -> int:
+    from ..api import Pipeline
+
+    pipe = Pipeline(_load(a.notebook))
+    rows = pipe.status(params={k: _value(v) for k, v in a.param})
+    width = max([len(r.name) for r in rows] + [4])
+    for r in rows:
+        sym = SYMBOL.get(str(r.state), " ")
+        why = "" if r.state is StepState.CACHED else f"{r.verdict}: " + "; ".join(r.reasons)
+        out(f"{sym} {r.name:<{width}}  {str(r.state):<7} {why}".rstrip())
+    stale = [r for r in rows if r.state is not StepState.CACHED]
+    maybe = sum(1 for r in stale if not r.certain)
+    detail = (f" ({len(stale) - maybe} will re-run, {maybe} may re-run: reused if their "
+              "inputs come out unchanged)" if stale else "")
+    out(f"{len(rows) - len(stale)} cached, {len(stale)} stale{detail}")
+    return 0
+
+
+def cmd_graph(a) -> int:
+    from ..pipeline import graph_view  # imports the graphviz package: only for this command
+    from ..api import Pipeline
+
+    dot = Pipeline.from_notebook(a.notebook).to_graphviz()
+    if not a.output:
+        sys.stdout.write(dot.source)
+        return 0
+    graph_view.write(dot, Path(a.output))
+    out(f"wrote {a.output}")
+    return 0
+
+
+def cmd_convert(a) -> int:
+    from ..convert.converter import convert_notebook
+
+    src = Path(a.notebook)
+    dest = Path(a.output) if a.output else src.with_name(src.stem + "_pipeline.ipynb")
+    if dest.exists() and not a.force and dest.resolve() != src.resolve():
+        raise MlpipeError(f"{dest} exists; pass --force to overwrite it, or choose another -o")
+    if dest.resolve() == src.resolve():
+        raise MlpipeError("-o must differ from the notebook being converted")
+    result = convert_notebook(src, dest)
+    result.write(dest)
+    out(result.describe())
+    out(f"wrote {dest}. Run it with `mlpipe run {dest}`")
+    return 0
+
+
+def cmd_export(a) -> int:
+    from ..convert.export import export_script
+
+    text = export_script(a.notebook)
+    if a.output:
+        Path(a.output).write_text(text, encoding="utf-8")
+        out(f"wrote {a.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_module(a) -> int:
+    from ..automation import modules
+
+    if a.action == "publish":
+        if len(a.args) != 2 or not a.name or not a.version:
+            raise MlpipeError("usage: mlpipe module publish NOTEBOOK STEP --name N --version V")
+        rec = modules.publish(a.args[0], a.args[1], a.name, a.version, a.description or "")
+        out(f"published {rec['name']}@{rec['version']} (in: {', '.join(rec['inputs']) or '-'}; "
+             f"out: {', '.join(rec['outputs']) or '-'}) to {modules.REGISTRY.root}")
+        return 0
+    if a.action == "ls":
+        published(modules.list_modules(a.args[0] if a.args else None),
+                  f"no modules in {modules.REGISTRY.root}",
+                  lambda r: f"in: {', '.join(r['inputs']) or '-'}; "
+                            f"out: {', '.join(r['outputs']) or '-'}")
+        return 0
+    if len(a.args) != 1:
+        raise MlpipeError(f"usage: mlpipe module {a.action} NAME@VERSION")
+    modules.REGISTRY.apply(a.action, a.args[0])
+    out(f"{a.args[0]}: {a.action} done")
+    return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} is not a positive number of steps")
+    return n
+
+
+def _output_mode(text: str) -> OutputMode:
+    try:
+        return OutputMode.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+@functools.cache  # built once per process (~12 ms); the run daemon builds it before forking
+def build_parser() -> argparse.ArgumentParser:
+    p = SuggestingParser(prog="mlpipe", description="Notebook cells as pipeline steps.")
+    p.add_argument("--version", action="version", version=f"mlpipe {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run the pipeline, reusing what did not change")
+    r.add_argument("notebook")
+    r.add_argument("-p", "--param", nargs=2, action="append", default=[],
+                   metavar=("NAME", "VALUE"), help="override a parameter")
+    r.add_argument("-j", "--jobs", type=_positive, default=None,
+                   help="steps at once (default: cores)")
+    r.add_argument("--only", nargs="+", metavar="STEP", help="these steps (and what they need)")
+    r.add_argument("--force", action="store_true", help="execute even if a result is stored")
+    r.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
+    r.add_argument("--target", metavar="NAME",
+                   help="run every step on this compute target (mlpipe.toml), overriding --target")
+    r.add_argument("--output", type=_output_mode, default=OutputMode(10), metavar="N|all|none",
+                   help="show the last N lines each executed step printed (default 10)")
+    r.add_argument("--no-daemon", action="store_true",
+                   help="run in this process even if a run daemon is up")
+    cli_jobs.add_sweep_options(r)
+    r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("daemon", help="the resident run daemon: start|stop|status")
+    d.add_argument("action", choices=["start", "stop", "status"])
+    d.add_argument("--idle", type=float, default=3 * 3600, metavar="SECONDS",
+                   help="start: exit after this long without a run (0: never; default 3 h)")
+    d.add_argument("--json", action="store_true", help="status: as JSON")
+    d.set_defaults(func=None)  # the launcher hands this command its handler (daemon/)
+
+    s = sub.add_parser("status", help="each step: cached, or stale and why")
+    s.add_argument("notebook")
+    s.add_argument("-p", "--param", nargs=2, action="append", default=[],
+                   metavar=("NAME", "VALUE"))
+    s.set_defaults(func=cmd_status)
+
+    g = sub.add_parser("graph", help="the DAG as DOT, SVG or PNG")
+    g.add_argument("notebook")
+    g.add_argument("-o", "--output", help="FILE.dot, .svg or .png (default: DOT to stdout)")
+    g.set_defaults(func=cmd_graph)
+
+    cv = sub.add_parser("convert", help="split a plain notebook into %%%%step cells")
+    cv.add_argument("notebook")
+    cv.add_argument("-o", "--output", help="converted notebook (default: NAME_pipeline.ipynb)")
+    cv.add_argument("--force", action="store_true", help="overwrite the output")
+    cv.set_defaults(func=cmd_convert)
+
+    ex = sub.add_parser("export", help="write the pipeline as a plain Python script")
+    ex.add_argument("notebook")
+    ex.add_argument("--to", choices=["script"], default="script")
+    ex.add_argument("-o", "--output", help="FILE.py (default: stdout)")
+    ex.set_defaults(func=cmd_export)
+
+    md = sub.add_parser("module", help="reusable, versioned steps: publish|ls|deprecate|"
+                        "disable|enable|default")
+    md.add_argument("action", choices=["publish", "ls", "deprecate", "disable", "enable",
+                                       "default"])
+    md.add_argument("args", nargs="*", help="publish: NOTEBOOK STEP; ls: [NAME]; "
+                    "others: NAME@VERSION")
+    md.add_argument("--name", help="publish: module name")
+    md.add_argument("--version", help="publish: version")
+    md.add_argument("--description", help="publish: one line about the module")
+    md.set_defaults(func=cmd_module)
+
+    cli_jobs.add_parsers(sub)
+    cli_history.add_parsers(sub)
+
+    return p
+
+
+def main(argv: list[str] | None = None, handlers: dict[str, Callable] | None = None) -> int:
+    """Run one command. `handlers` adds the commands of layers above this one (the launcher
+    passes `daemon`), so the parser knows every command and imports none of them."""
+    args = build_parser().parse_args(argv)
+    func = (handlers or {}).get(args.command) or args.func
+    try:
+        if func is None:
+            raise MlpipeError(f"`mlpipe {args.command}` runs from the `mlpipe` command only")
+        return func(args)
+    except BrokenPipeError:  # `mlpipe runs | head`: the reader has gone, so have we
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the exit's flush of stdout fails no more
+        return 141  # as a process killed by SIGPIPE
+    except MlpipeError as exc:
+        print(f"mlpipe: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except SyntaxError as exc:
+        print(f"mlpipe: error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, sqlite3.Error, UnicodeError) as exc:  # the disk, not a bug of ours
+        what = getattr(exc, "filename", None)
+        where = f" ({str(what)[:200]})" if what else ""
+        print(f"mlpipe: error: {type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
+              f"{where}. Check that path (and MLPIPE_HOME), then run again.", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""`%%step` in a live kernel: reuse a stored result on a hit, run and store on a miss.
+
+A "Run All" is one run: a `%%step` cell joins the open interactive run of its notebook when
+the kernel has been busy since that run's last cell, i.e. the previous cell (of any kind)
+finished less than BURST_GAP seconds before this one started. Run All sends every cell at
+once, so the gaps are milliseconds; a person re-running a cell by hand takes longer, and
+starts a new run. The run's record is finished after each of its steps (and re-finished when
+another joins), so the history never holds an unfinished interactive run.
+
+The key is computed as a batch run would compute it, from the saved notebook's structure,
+but with the live cell body, the live values of its inputs (so an input mutated in place is
+not mistaken for the stored one) and the live parameter values. Prelude functions and
+classes that were edited and re-run but not saved count by their live source.
+"""
+from __future__ import annotations
+
+import ast
+import inspect
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import in_kernel as kernel
+from . import kernel_state
+from ..pipeline.analysis import normalize, prelude_closure
+from ..errors import MlpipeError, StepDefinitionError
+from .kernel_notebook import find_notebook, notebook_holding
+from ..run.keys import make_key
+from ..models import PipelineSpec, RunState, StepState, StepRun, StepSpec
+from ..pipeline.load import pipeline_from_json
+from ..pipeline.notebook import (
+    STEP_MAGIC, cell_source, parse_magic_line, read_notebook_json, split_magic)
+from ..run.plan import Planner, undeclared_read_warnings
+from ..store import serialize
+from ..store.files import Store
+from ..store.history import History, new_run_id
+from ..store.results import Computed, when
+from ..targets import recorded_envs
+
+
+BURST_GAP = 1.0  # seconds of idle kernel that end an interactive run
+
+
+@dataclass
+class _OpenRun:
+    """The interactive run that the next `%%step` cell may join."""
+
+    run_id: str
+    notebook: str
+    failed: bool = False
+    last_activity: float = 0.0
+
+
+_open: _OpenRun | None = None
+_warned: set[str] = set()  # the notebook's warnings this kernel has printed
+_watching: set[int] = set()  # ids of the shells whose post_run_cell we follow
+
+
+def _note_activity(*_args: Any) -> None:
+    """After any cell: the kernel was busy until now."""
+    if _open is not None:
+        _open.last_activity = time.time()
+
+
+def _watch(shell: Any) -> None:
+    events = getattr(shell, "events", None)
+    if events is not None and id(shell) not in _watching:
+        events.register("post_run_cell", _note_activity)
+        _watching.add(id(shell))
+
+
+def _join_or_start(history: History, spec: PipelineSpec, params: dict) -> _OpenRun:
+    """The open run of this notebook when the kernel has not been idle since, else a new one."""
+    global _open
+    now = time.time()
+    if (_open is None or _open.notebook != str(spec.path)
+            or now - _open.last_activity > BURST_GAP
+            or history.run(_open.run_id) is None):
+        _open = _OpenRun(new_run_id(), str(spec.path))
+        history.start_run(_open.run_id, str(spec.path), "interactive", params, None, 1)
+    return _open
+
+
+def _live_spec(nb_path: Path, name: str, line: str, body: str) -> PipelineSpec:
+    """The saved notebook, with this step's cell replaced by the live one."""
+    nb = read_notebook_json(nb_path)
+    live = {"cell_type": "code", "metadata": {}, "source": f"{STEP_MAGIC} {line}\n{body}"}
+    for i, cell in enumerate(nb["cells"]):
+        if cell.get("cell_type") == "code":
+            split = split_magic(cell_source(cell))
+            if split and split[0].split() and split[0].split()[0] == name:
+                nb["cells"][i] = {**cell, "source": live["source"]}
+                break
+    else:
+        nb["cells"].append(live)
+    with warnings.catch_warnings():  # said below as one line, once per kernel
+        warnings.simplefilter("ignore", UserWarning)
+        spec = pipeline_from_json(nb, nb_path)
+    for w in spec.warnings:
+        if w not in _warned:
+            _warned.add(w)
+            print(f"warning: {w}")
+    return spec
+
+
+def _live_prelude(planner: Planner, step: str, user_ns: dict) -> dict[str, str]:
+    """Normalized live source of prelude functions, classes and constants (`NAME = literal`)
+    that differ from the saved ones."""
+    free_names = planner.spec.step(step).free_names
+    closure = prelude_closure(planner.spec.prelude, set(free_names))
+    override = kernel_state.live_constants(closure, user_ns)
+    for st in closure:
+        node = ast.parse(st.source).body[0]
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        obj = user_ns.get(node.name)
+        try:
+            live = normalize(inspect.getsource(obj)) if obj is not None else None
+        except (OSError, TypeError, SyntaxError):
+            continue
+        if live and live != st.source:
+            override[st.source] = live
+    return override
+
+
+def run_step_cell(shell: Any, line: str, body: str, notebook: str | None = None) -> None:
+    """`%%step LINE` with BODY in a live kernel: reuse the stored result, or run and store."""
+    args = parse_magic_line(line)
+    kernel_state.watch_imports()
+    _watch(shell)
+    nb_path = find_notebook(shell.user_ns, notebook)
+    if nb_path is None:
+        nb_path, why = notebook_holding(args.name, line, body, Path.cwd())
+        if nb_path is None:
+            print(why)
+            shell.run_cell(body, store_history=False)
+            return
+    spec = _live_spec(nb_path, args.name, line, body)
+    store = Store.for_notebook(nb_path)
+    history = History(store.home)
+    try:
+        _run_live(shell, spec, spec.step(args.name), store, history)
+    finally:
+        history.close()
+
+
+def _run_live(shell: Any, spec: PipelineSpec, step: StepSpec, store: Store,
+              history: History) -> None:
+    ns = shell.user_ns
+    params = {n: ns[n] for n in spec.parameters if n in ns}
+    planner = Planner(spec, store, history, params, recorded_envs(spec, store.home))
+    planner.ctx.prelude_override = _live_prelude(planner, step.name, ns)
+    _check_inputs(planner, step, ns)
+    inputs = {v: serialize.digest_value(ns[v]) for v in step.inputs}
+    key, components = make_key(planner.static(step.name), inputs)
+    entry = planner.results.get(key) if step.reuse else None
+    changed = planner.manifest_changes(step, entry) if entry is not None else []
+    if changed:
+        print(f"jupyter_mlpipe: {step.name} runs again: " + "; ".join(changed))
+        entry = None
+    run = StepRun(step.name, key=key, started=time.time())
+    group = _join_or_start(history, spec, params)
+    run_id = group.run_id
+    if entry is not None:
+        for var, digest in planner.results.reuse(run, components, entry).items():
+            ns[var] = store.get_value(digest)
+        saved = entry.get("duration") or 0.0
+        message = (f"reused {step.name} (computed {when(entry.get('computed_at'))}, "
+                   f"{saved:.1f} s saved)")
+    else:
+        dropped = _execute(shell, planner, run, components, step, run_id, inputs)
+        message = ("jupyter_mlpipe: not stored (cannot be pickled): " + ", ".join(dropped)
+                   if dropped else None)
+    history.record_step(run_id, run)
+    group.failed = group.failed or run.state is StepState.FAILED
+    history.finish_run(run_id, RunState.FAILED if group.failed else RunState.SUCCEEDED)
+    group.last_activity = time.time()
+    if message:
+        print(message)
+
+
+def _check_inputs(planner: Planner, step: StepSpec, ns: dict) -> None:
+    missing = [v for v in step.inputs if v not in ns]
+    if missing:
+        producers = planner.graph.producer[step.name]
+        raise StepDefinitionError(
+            "input " + ", ".join(f"'{v}'" for v in missing) + " is not defined in this "
+            "kernel: run step " + ", ".join(f"'{producers[v]}'" for v in missing) + " first",
+            step=step.name)
+
+
+def _execute(shell: Any, planner: Planner, run: StepRun, components: dict[str, Any],
+             step: StepSpec, run_id: str, inputs: dict[str, str]) -> list[str]:
+    """Run the step in the kernel, recording what it uses, and store its result (unless the key
+    would not describe what ran); returns the outputs that could not be pickled (inferred ones
+    are dropped, declared ones raise)."""
+    results = planner.results
+    kernel.begin(str(results.store.home), run_id, step.name, list(step.writes),  # log_metric
+                 list(planner.imported(step.name)), str(results.root))
+    started = time.perf_counter()
+    try:  # step.body: a --module step runs the published code, not the cell's
+        result = shell.run_cell(step.body, store_history=False)
+        manifest = kernel.stop_recording()
+    finally:
+        kernel.end()
+    seconds = time.perf_counter() - started
+    run.finished = time.time()
+    if not result.success:
+        run.state = StepState.FAILED
+        run.error = repr(result.error_in_exec or result.error_before_exec)
+        return []
+    refusal = _refuse_to_store(step, shell.user_ns, inputs, results.root)
+    if refusal is not None:
+        run.state = StepState.SUCCEEDED
+        run.reasons = ("not stored",)
+        if refusal:
+            print(refusal)
+        return []
+    outputs, dropped = _store_outputs(results.store, step, shell.user_ns)
+    writes = {p: results.store.put_path(Path(p), results.root) for p in step.writes}
+    recorded = manifest.to_json() if manifest is not None else None
+    results.record(run, components, Computed(outputs, writes, seconds, seconds, recorded), run_id)
+    for line in undeclared_read_warnings(step, recorded):
+        print(line)
+    return dropped
+
+
+def _refuse_to_store(step: StepSpec, ns: dict, inputs: dict[str, str],
+                     root: Path) -> str | None:
+    """Why this run's result must not be stored ("" when already said), or None.
+
+    A key hashes project modules as on disk and the inputs as they were before the body; a
+    kernel running an older import, or a body that changed an input in place, would file
+    its result under a key that does not describe what ran."""
+    changed = kernel_state.changed_inputs(step, ns, inputs)
+    if changed:
+        return kernel_state.changed_inputs_message(step.name, changed)
+    return kernel_state.stale_import_message(root)
+
+
+def _store_outputs(store: Store, step: StepSpec, ns: dict) -> tuple[dict[str, str], list[str]]:
+    outputs, dropped = {}, []
+    for var in step.outputs:
+        if var not in ns:
+            if step.outputs_declared:
+                raise StepDefinitionError(
+                    f"declares --out {var} but never assigns '{var}'", step=step.name)
+            continue
+        try:
+            outputs[var] = store.put_value(ns[var], step.name, var)
+        except MlpipeError as exc:
+            if step.outputs_declared:
+                raise
+            dropped.append(f"{var} ({exc})")
+    return outputs, dropped

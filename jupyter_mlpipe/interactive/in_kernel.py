@@ -1,0 +1,121 @@
+"""Code that runs inside a step's kernel: load inputs from the store, save outputs to it.
+
+The generated step notebook calls these; the result (output digests, stored files) goes to a
+small JSON file that the runner reads once papermill returns, with the step's manifest: what
+its code really read, imported and looked up in the environment (manifest.py), recorded from
+begin() to save(). MLPIPE_NO_MANIFEST=1 turns recording off (for overhead measurements only).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import atomic
+from ..errors import InputChangedError, UnpicklableOutputError
+from ..run.manifest import Manifest, Recorder
+from ..store.files import Store
+from ..store.remote import open_remote
+from ..store.serialize import digest_value
+
+_missing = object()
+_loaded: list[tuple[str, str, Any]] = []  # (home, digest, value) of each input load() gave
+# the run this kernel works for, for log_metric/log_param (tracking.py); set by begin()
+context: dict[str, str] = {}
+# the step's recorder and the top-level modules its code and prelude import; set by begin()
+_recording: dict[str, Any] = {}
+
+
+def begin(home: str, run_id: str, step: str, ignore: list[str] | None = None,
+          imported: list[str] | None = None, root: str | None = None) -> None:
+    """Called first in a step notebook (and around an interactive step). `ignore`: the step's
+    --writes, not dependencies (None: record nothing); `imported`: modules the step and its
+    prelude import, which a warm kernel imported before the step started. Recording is rooted
+    at `root`, by default the kernel's cwd: the notebook's folder."""
+    context.clear()
+    context.update(home=str(home), run_id=run_id, step=step)
+    _loaded.clear()
+    stop_recording()
+    if ignore is not None and not os.environ.get("MLPIPE_NO_MANIFEST"):
+        recorder = Recorder(root or os.getcwd(), [*ignore, str(home)])
+        _recording.update(recorder=recorder.start(), imported=list(imported or ()),
+                          cache_dir=str(home))
+
+
+def stop_recording() -> Manifest | None:
+    """End the step's recording; its manifest, or None when nothing was recorded."""
+    recorder = _recording.pop("recorder", None)
+    if recorder is None:
+        return None
+    recorder.stop()
+    return recorder.manifest(_recording.pop("imported", ()), _recording.pop("cache_dir", None))
+
+
+def end() -> None:
+    import sys
+
+    stop_recording()
+    tracking = sys.modules.get("jupyter_mlpipe.interactive.tracking")
+    if tracking is not None:
+        tracking.finish()
+    context.clear()
+
+
+def load(home: str, digest: str) -> Any:
+    """An input value; one the local store lacks is fetched (checked) from the shared store."""
+    store = Store(home)
+    if not store.has_value(digest):
+        remote = open_remote(Path.cwd())
+        if remote is not None:
+            remote.fetch_value(digest, store)
+    value = store.get_value(digest)
+    _loaded.append((home, digest, value))
+    return value
+
+
+def check_inputs_unchanged(step: str, namespace: dict, outputs: list[str]) -> None:
+    """Fail the step if its body changed an input in place that it does not output: a plain
+    top-to-bottom run would hand the changed value on, a pipeline the stored one."""
+    changed = []
+    for home, digest, value in _loaded:
+        names = [n for n, v in namespace.items() if v is value and n not in outputs]
+        now = digest_value(value) if names else digest
+        if now != digest and now != digest_value(Store(home).get_value(digest)):
+            changed.extend(names)  # (a fresh copy: a digest may differ for no change)
+    _loaded.clear()
+    if changed:
+        raise InputChangedError(step, changed)
+
+
+def save(home: str, step: str, namespace: dict, outputs: list[str], declared: bool,
+         writes: list[str], result_path: str) -> None:
+    """Store each output variable and --writes path; write the result file last."""
+    manifest = stop_recording()  # before storing: the store's own reads are not the step's
+    check_inputs_unchanged(step, namespace, outputs)
+    store = Store(home)
+    stored: dict[str, str] = {}
+    dropped: list[str] = []
+    for var in outputs:
+        value = namespace.get(var, _missing)
+        if value is _missing:
+            if declared:
+                raise NameError(
+                    f"step '{step}' declares --out {var} but never assigns '{var}'. "
+                    f"Assign it in the step, or remove it from --out.")
+            continue
+        try:
+            stored[var] = store.put_value(value, step, var)
+        except Exception as exc:
+            if isinstance(exc, UnpicklableOutputError) and not declared:
+                dropped.append(f"{var} ({exc.reason})")  # inferred outputs: keep what pickles
+                continue
+            raise
+    files = {p: store.put_path(Path(p), Path.cwd()) for p in writes}
+    result = {"outputs": stored, "writes": files, "dropped": dropped, "saved_at": time.time(),
+              "manifest": manifest.to_json() if manifest is not None else None}
+    atomic.write_text(result_path, json.dumps(result))
+    end()
+    if dropped:
+        print("jupyter_mlpipe: not stored (cannot be pickled): " + ", ".join(dropped))

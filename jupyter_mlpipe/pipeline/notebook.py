@@ -1,0 +1,294 @@
+"""Read a notebook into a pipeline: `%%step` cells, prelude statements, the parameters cell.
+
+Pure and fast: plain `json` instead of nbformat (whose jsonschema import costs about a
+second), no kernels, no IPython unless a cell uses IPython syntax. Each body and prelude
+statement is analysed here, once. Steps that use a published module (`--module`) are handed
+to a pass the caller gives (`modules.use_module`; `modules.load_pipeline` is the loader).
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import keyword
+import re
+import shlex
+import warnings
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .analysis import imported_modules, is_inert_ipython_line, name_use, normalize, parse
+from ..errors import MissingInputError, StepDefinitionError, cell_label
+from ..models import PipelineSpec, PreludeStatement, StepSpec
+from .parameters import parse_parameters
+
+STEP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+MAX_NAME = 100  # step names become file names (runs/RUN/STEP.ipynb); paths fit in PATH_MAX
+MODULE_REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*"
+                        r"(@[A-Za-z0-9][A-Za-z0-9._+-]*)?$")
+STEP_MAGIC = "%%step"
+
+# A step that uses --module, before --in/--out inference (inputs/outputs hold only declared
+# names), and the parameter values -> the step running the published code, and notes.
+ModulePass = Callable[[StepSpec, dict[str, Any]], tuple[StepSpec, list[str]]]
+
+# One table of %%step options: the IPython magic and the batch parser are both built from it.
+STEP_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("name",), dict(help="step name, [A-Za-z_][A-Za-z0-9_-]*, unique in the notebook")),
+    (("-i", "--in"), dict(dest="inputs", nargs="+", action="extend", default=None, metavar="VAR",
+                          help="variables the step reads that other steps produce")),
+    (("-o", "--out"), dict(dest="outputs", nargs="+", action="extend", default=None,
+                           metavar="VAR",
+                           help="variables the step produces")),
+    (("--reads",), dict(nargs="+", action="extend", default=[], metavar="PATH",
+                        help="files or folders the step reads (content-hashed)")),
+    (("--writes",), dict(nargs="+", action="extend", default=[], metavar="PATH",
+                         help="files or folders the step writes (stored and restored)")),
+    (("--target",), dict(default="local", metavar="NAME", help="compute target (mlpipe.toml)")),
+    (("--no-reuse",), dict(dest="no_reuse", action="store_true",
+                           help="always execute, never reuse a stored result")),
+    (("--module",), dict(default=None, metavar="NAME[@VERSION]",
+                         help="use a published step from the module registry")),
+]
+USAGE = ("%%step NAME [-i VAR ...] [-o VAR ...] [--reads PATH ...] [--writes PATH ...] "
+         "[--target NAME] [--no-reuse] [--module NAME[@VERSION]]")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would print and sys.exit
+        raise ValueError(message)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="%%step", add_help=False, allow_abbrev=False)
+    for flags, kwargs in STEP_OPTIONS:
+        p.add_argument(*flags, **kwargs)
+    return p
+
+
+_PARSER = _build_parser()
+
+
+def step_help() -> str:
+    """The `%%step` help: what the cell magic does, its usage and options."""
+    return ("Run this cell as a pipeline step: reuse its stored result when nothing "
+            "changed.\n\n" + _PARSER.format_help())
+
+
+def parse_magic_line(line: str, cell: int | None = None) -> argparse.Namespace:
+    """Parse the arguments of a `%%step` line (without the `%%step` itself)."""
+    try:
+        args = _PARSER.parse_args(shlex.split(line))
+    except ValueError as exc:
+        raise StepDefinitionError(
+            f"bad %%step line '{STEP_MAGIC} {line.strip()}': {exc}. Usage: {USAGE}", cell=cell
+        ) from None
+    check_step_args(args, cell)
+    return args
+
+
+def check_step_args(args: argparse.Namespace, cell: int | None = None) -> None:
+    if not STEP_NAME.match(args.name) or len(args.name) > MAX_NAME:
+        raise StepDefinitionError(
+            f"'{args.name[:MAX_NAME]}' is not a valid step name: use at most {MAX_NAME} "
+            "letters, digits, '_' and '-', starting with a letter or '_'", cell=cell)
+    for opt in ("inputs", "outputs"):
+        for var in getattr(args, opt) or []:
+            if not var.isidentifier() or keyword.iskeyword(var):
+                flag = "--in" if opt == "inputs" else "--out"
+                raise StepDefinitionError(
+                    f"{flag} '{var}' is not a Python variable name", cell=cell, step=args.name)
+    for flag, paths in (("--reads", args.reads), ("--writes", args.writes)):
+        for path in paths:
+            if "\0" in path or not path or len(path) > 1024 or any(
+                    len(part) > 255 for part in path.split("/")):
+                raise StepDefinitionError(
+                    f"{flag} {path[:80]!r} is not a usable path (empty, a null byte, or too "
+                    "long for the file system)", cell=cell, step=args.name)
+    if args.module is not None and not MODULE_REF.match(args.module):
+        raise StepDefinitionError(
+            f"--module {args.module[:80]!r} is not NAME[@VERSION] (NAME: dotted identifiers, "
+            "VERSION: letters, digits, '.', '_', '+', '-')", cell=cell, step=args.name)
+
+
+def cell_source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def split_magic(source: str) -> tuple[str, str] | None:
+    """(argument line, body) if the cell starts with %%step, else None. Read as IPython
+    reads a cell magic: leading blank lines skipped, the magic's name ends at a space."""
+    lines = source.splitlines(keepends=True)
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    stripped = "".join(lines)
+    if not stripped.startswith(STEP_MAGIC):
+        return None
+    first, _, body = stripped.partition("\n")
+    rest = first[len(STEP_MAGIC):].rstrip("\r")
+    if rest and not rest[0].isspace():
+        return None  # e.g. %%stepper: another magic
+    if rest and rest[0] != " ":
+        raise StepDefinitionError(
+            f"'%%step' is followed by {rest[0]!r}; IPython would not find the magic. Put a "
+            "space between %%step and the step name.")
+    return rest.strip(), body
+
+
+def read_notebook_json(path: Path) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            nb = json.load(f)
+    except FileNotFoundError:
+        raise StepDefinitionError(f"notebook {path} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise StepDefinitionError(f"{path} is not a notebook (invalid JSON: {exc})") from None
+    except UnicodeDecodeError:
+        raise StepDefinitionError(f"{path} is not a notebook (not UTF-8 text)") from None
+    except OSError as exc:
+        raise StepDefinitionError(f"cannot read notebook {path}: {exc.strerror or exc}") from None
+    if not isinstance(nb, dict) or "cells" not in nb:
+        raise StepDefinitionError(f"{path} is not a notebook (no 'cells')")
+    if not isinstance(nb["cells"], list) or not all(
+            isinstance(c, dict) and isinstance(c.get("source", ""), (str, list))
+            for c in nb["cells"]):
+        raise StepDefinitionError(f"{path} is not a notebook ('cells' is not a list of cells)")
+    return nb
+
+
+def _body_facts(body: str, what: str) -> dict[str, Any]:
+    """The StepSpec fields that the static analysis of `body` gives (SyntaxError if invalid)."""
+    tree = parse(body, what)
+    use = name_use(tree)
+    return dict(body=body, free_names=use.reads,
+                bound_names=tuple(b for b in use.binds if b not in use.imports),
+                imported_modules=tuple(imported_modules(tree)), normalized_body=normalize(tree))
+
+
+def with_body(step: StepSpec, body: str, what: str) -> StepSpec:
+    """The step with another body, and the analysis of that body."""
+    try:
+        return replace(step, **_body_facts(body, what))
+    except SyntaxError as exc:
+        raise StepDefinitionError(str(exc), cell=step.cell, step=step.name) from None
+
+
+def _unresolved_step(cell: int, cell_id: str | None, line: str, body: str) -> StepSpec:
+    """A `%%step` cell with only its declared --in/--out (inference comes later)."""
+    args = parse_magic_line(line, cell=cell)
+    try:
+        facts = _body_facts(body, f"the body of step '{args.name}'")
+    except SyntaxError as exc:
+        raise StepDefinitionError(str(exc), cell=cell, step=args.name) from None
+    return StepSpec(
+        name=args.name, cell=cell, cell_id=cell_id, magic_line=line,
+        inputs=tuple(args.inputs or ()), outputs=tuple(args.outputs or ()), **facts,
+        reads=tuple(args.reads), writes=tuple(args.writes), target=args.target,
+        reuse=not args.no_reuse, inputs_declared=args.inputs is not None,
+        outputs_declared=args.outputs is not None, module=args.module)
+
+
+def _prelude_statements(cell: int, source: str) -> list[PreludeStatement]:
+    try:
+        tree = parse(source, cell_label(cell))
+    except SyntaxError as exc:
+        raise StepDefinitionError(str(exc), cell=cell) from None
+    out = []
+    for stmt in tree.body:
+        if is_inert_ipython_line(stmt):  # still runs in kernels; not part of any key
+            continue
+        use = name_use(ast.Module(body=[stmt], type_ignores=[]))
+        defines = frozenset(use.binds) | ({"*"} if use.star_import else frozenset())
+        out.append(PreludeStatement(cell, normalize(stmt), defines, frozenset(use.reads),
+                                    tuple(imported_modules(stmt))))
+    return out
+
+
+def _is_load_ext(src: str) -> bool:
+    """A cell that only loads this extension: not part of any step's code."""
+    return (src.lstrip().startswith("%load_ext") and "jupyter_mlpipe" in src
+            and len(src.strip().splitlines()) == 1)
+
+
+def parse_pipeline(nb: dict, path: Path, use_module: ModulePass) -> PipelineSpec:
+    """Build a PipelineSpec from notebook JSON; raises StepDefinitionError on bad input."""
+    kernel = (nb.get("metadata", {}).get("kernelspec") or {}).get("name") or "python3"
+    raw: list[StepSpec] = []
+    prelude: list[PreludeStatement] = []
+    prelude_cells: list[tuple[int, str]] = []
+    params_src: list[str] = []
+    for i, cell in enumerate(nb["cells"]):
+        if cell.get("cell_type") != "code":
+            continue
+        src = cell_source(cell)
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        try:
+            split = split_magic(src)
+        except StepDefinitionError as exc:
+            raise StepDefinitionError(exc.message, cell=i) from None
+        if split is not None:
+            raw.append(_unresolved_step(i, cell.get("id"), *split))
+        elif tags & {"parameters", "injected-parameters"}:
+            params_src.append(src)
+        elif src.strip() and not _is_load_ext(src):
+            prelude.extend(_prelude_statements(i, src))
+            prelude_cells.append((i, src))
+    try:
+        defaults = parse_parameters("\n".join(params_src))
+    except SyntaxError as exc:
+        raise StepDefinitionError(f"the parameters cell is not valid Python: {exc}") from None
+    parameters = defaults.values
+    notes: list[str] = []
+    for i, step in enumerate(raw):
+        if step.module:
+            raw[i], module_notes = use_module(step, parameters)
+            notes.extend(module_notes)
+    steps, resolve_notes = _resolve(raw, prelude, set(parameters))
+    return PipelineSpec(path, kernel, tuple(steps), tuple(prelude), tuple(prelude_cells),
+                        parameters, "\n".join(params_src), tuple(notes + resolve_notes),
+                        defaults.expressions, defaults.reads)
+
+
+def _resolve(raw: list[StepSpec], prelude: list[PreludeStatement],
+             params: set[str]) -> tuple[list[StepSpec], list[str]]:
+    """Fill in omitted --in/--out, check names, and warn on undeclared reads."""
+    seen: dict[str, int] = {}
+    for r in raw:
+        if r.name in seen:
+            raise StepDefinitionError(
+                f"step name '{r.name}' is already used by {cell_label(seen[r.name])}; "
+                "step names must be unique", cell=r.cell, step=r.name)
+        seen[r.name] = r.cell
+    outputs: dict[str, tuple[str, ...]] = {}
+    for r in raw:
+        if r.outputs_declared:
+            outputs[r.name] = tuple(dict.fromkeys(r.outputs))
+        else:  # every top-level name it binds, so interactive and batch agree without context
+            outputs[r.name] = tuple(b for b in r.bound_names if not b.startswith("_"))
+    prelude_names = {n for s in prelude for n in s.defines}
+    notes: list[str] = []
+    steps = []
+    for r in raw:
+        name = r.name
+        others = {v for s, outs in outputs.items() if s != name for v in outs}
+        if r.inputs_declared:
+            inputs = list(dict.fromkeys(r.inputs))
+            for v in inputs:
+                if v not in others:
+                    hint = "its own --out" if v in outputs[name] else ""
+                    raise MissingInputError(name, v, cell=r.cell, hint=hint)
+            for v in r.free_names:
+                if v in others and v not in inputs and v not in prelude_names | params:
+                    producer = next(s for s, outs in outputs.items() if s != name and v in outs)
+                    msg = (f"step '{name}' ({cell_label(r.cell)}) reads '{v}', produced by step "
+                           f"'{producer}', without declaring it: add '--in {v}'")
+                    notes.append(msg)
+                    warnings.warn(msg, stacklevel=2)
+                    inputs.append(v)
+        else:
+            inputs = [v for v in r.free_names if v in others and v not in prelude_names | params]
+        steps.append(replace(r, inputs=tuple(inputs), outputs=outputs[name]))
+    return steps, notes

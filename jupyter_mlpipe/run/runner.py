@@ -1,0 +1,374 @@
+"""Run a pipeline: decide reuse step by step, execute the rest concurrently, record it all.
+
+A step is decided when its upstream steps are done, so its key uses the digests of the
+outputs they actually produced (early cutoff). Failures skip the steps below them; other
+branches go on unless fail_fast. Nothing stored before is ever removed.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import filelock
+
+from ..errors import MlpipeError, StepExecutionError, UnknownStepError
+from ..executors.base import Executor, StepJob, StepOutcome
+from ..executors.registry import check_targets
+from ..executors.routing import RoutingExecutor
+from ..models import FINAL_STATES, PipelineSpec, RunState, StepRun, StepState
+from ..pipeline.names import check_names
+from ..pipeline.parameters import check_overrides
+from .plan import Decision, Planner, undeclared_read_warnings
+from ..store.files import Store
+from ..store.history import History, new_run_id
+from ..store.results import Computed
+from ..targets import override_target
+
+Listener = Callable[["RunResult", StepRun], None]
+ExecutorFactory = Callable[[PipelineSpec, dict[str, Any], int], Executor]
+
+
+@dataclass
+class RunResult:
+    """One run: its id, state, and what happened to each step."""
+
+    run_id: str
+    notebook: Path
+    store_home: Path
+    params: dict[str, Any]
+    steps: dict[str, StepRun] = field(default_factory=dict)
+    state: RunState = RunState.RUNNING
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.state is RunState.SUCCEEDED
+
+    @property
+    def failed(self) -> list[StepRun]:
+        return [s for s in self.steps.values() if s.state is StepState.FAILED]
+
+    def outputs(self, step: str) -> dict[str, Any]:
+        """The step's output values, loaded from the store."""
+        if step not in self.steps:
+            raise UnknownStepError(f"step '{step}' was not part of run {self.run_id}; "
+                                   "its steps are: " + ", ".join(self.steps))
+        s = self.steps[step]
+        if s.state not in (StepState.SUCCEEDED, StepState.REUSED):
+            raise MlpipeError(f"step '{step}' has no outputs in run {self.run_id}: it {s.state}")
+        store = Store(self.store_home)
+        return {var: store.get_value(d) for var, d in s.outputs.items()}
+
+    def summary(self) -> str:
+        counts: dict[str, int] = {}
+        for s in self.steps.values():
+            counts[str(s.state)] = counts.get(str(s.state), 0) + 1
+        took = (self.finished or time.time()) - self.started
+        parts = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        return f"run {self.run_id} {self.state} in {took:.1f}s ({parts})"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a pipeline. `target` runs every step on that compute target (`mlpipe run
+    --target NAME`). `cancel`, when set from another thread, stops the run like Ctrl-C does
+    (running kernels killed, finished steps kept) and the run ends as cancelled."""
+
+    params: dict[str, Any] | None = None
+    jobs: int | None = None  # steps at once; default: the CPUs this process may use
+    only: list[str] | None = None  # these steps and what they need
+    force: bool = False  # execute the selected steps even when a stored result matches
+    fail_fast: bool = False
+    listener: Listener | None = None  # called after each change of a step's state
+    executor_factory: ExecutorFactory | None = None
+    kind: str = "batch"  # as recorded in the history
+    run_id: str | None = None
+    cancel: threading.Event | None = None
+    target: str | None = None
+
+
+def default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def make_executor(spec: PipelineSpec, params: dict[str, Any], jobs: int) -> Executor:
+    """One executor per compute target the steps use (mlpipe.toml); `local` is LocalExecutor."""
+    return RoutingExecutor(spec, params, jobs)
+
+
+def run_pipeline(spec: PipelineSpec, **options: Any) -> RunResult:
+    """Run the selected steps; the keyword arguments are the fields of RunOptions."""
+    opts = RunOptions(**options)
+    params = dict(opts.params or {})
+    check_overrides(spec.parameters, params)
+    check_names(spec)
+    if opts.target:
+        spec = override_target(spec, opts.target)
+    store = Store.for_notebook(spec.path)
+    history = History(store.home)
+    try:
+        loop = RunLoop(spec, opts, params, store, history)
+    except BaseException:
+        history.close()
+        raise
+    return loop.execute()
+
+
+class _Cancelled(Exception):
+    """Raised inside the run loop when its cancel event is set."""
+
+
+class RunLoop:
+    """One run's scheduler and state machine: start the steps whose upstream is done (reused
+    or submitted), collect finished ones, and stop them all on failure, cancel or Ctrl-C."""
+
+    def __init__(self, spec: PipelineSpec, options: RunOptions, params: dict[str, Any],
+                 store: Store, history: History):
+        self.spec, self.options, self.store, self.history = spec, options, store, history
+        self.planner = Planner(spec, store, history, params)
+        self.results = self.planner.results
+        self.graph = graph = self.planner.graph
+        only = options.only
+        selected = graph.closure(only) if only else set(graph.names)
+        self.forced = (set(graph.check(only)) if only else selected) if options.force else set()
+        self.order = [n for n in graph.order if n in selected]
+        # unknown targets, unreachable gateways/schedulers: fail here, before any step starts
+        self.planner.ctx.env.update(check_targets(
+            spec, {spec.step(n).target for n in self.order}, store.home))
+        self.jobs = options.jobs or default_jobs()
+        self.overrides = params  # the kernels get only these; the parameters cell does the rest
+        self.run = RunResult(options.run_id or new_run_id(), spec.path, store.home,
+                             {**spec.parameters, **params})
+        self.run.steps = {n: StepRun(n) for n in self.order}
+        self.executor: Executor | None = None
+        self.outputs: dict[str, dict[str, str]] = {}  # step -> variable -> digest, once done
+        self.running: dict[cf.Future, str] = {}
+        self.decisions: dict[str, Decision] = {}
+        self.stop = False  # fail_fast: start nothing more
+        # single flight: the key locks this run holds while computing, and the steps waiting
+        # for another run (or process) computing the same key, then decided again
+        self.flights: dict[str, filelock.BaseFileLock] = {}
+        self.waiting: dict[cf.Future, str] = {}
+        self._waiters: cf.ThreadPoolExecutor | None = None
+        self._done = threading.Event()
+
+    def execute(self) -> RunResult:
+        """Run to the end (or cancel), record it in the history; Ctrl-C is re-raised."""
+        run = self.run
+        if not self.order:  # no %%step cells: nothing ran, nothing goes in the history
+            run.state, run.finished = RunState.SUCCEEDED, time.time()
+            self.history.close()
+            return run
+        with self.store.lock(), self.planner.results.lease(run.run_id):
+            self.history.start_run(run.run_id, str(self.spec.path), self.options.kind,
+                                   run.params, self.options.only, self.jobs)
+            try:
+                self._loop()
+                run.state = RunState.SUCCEEDED if all(
+                    s.state in (StepState.SUCCEEDED, StepState.REUSED) for s in run.steps.values()
+                ) else RunState.FAILED
+            except BaseException as exc:  # Ctrl-C, cancel, or a bug: record it, stop kernels
+                run.state = (RunState.CANCELLED if isinstance(exc, _Cancelled) else
+                             RunState.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else
+                             RunState.FAILED)
+                self.stop_all(run.state, str(exc))
+                if not isinstance(exc, _Cancelled):
+                    raise
+            finally:
+                self._land_all()
+                run.finished = time.time()
+                self.history.finish_run(run.run_id, run.state)
+                if self.executor is not None:
+                    self.executor.close(now=run.state is not RunState.SUCCEEDED)
+                self.history.close()
+        return run
+
+    def _loop(self) -> None:
+        while True:
+            self._check_cancel()
+            self.start_ready()
+            if not self.running and not self.waiting:
+                break
+            self.collect_finished()
+            if self.stop:
+                self.waiting.clear()  # start nothing more: stop waiting for other runs
+            if self.stop and self.running:
+                self.stop_running("stopped: another step failed and --fail-fast is set")
+            if self.executor is not None:
+                self.executor.expect(self._undecided())
+        for s in self.run.steps.values():
+            if s.state is StepState.PENDING:
+                s.state, s.error = StepState.SKIPPED, "not run: the run stopped (--fail-fast)"
+                self._record(s)
+
+    def start_ready(self) -> None:
+        """Decide every pending step whose upstream is done: reuse it, or submit it."""
+        progressed = True
+        while progressed and not self.stop:
+            progressed = False
+            for name in self.order:
+                s = self.run.steps[name]
+                if s.state is StepState.PENDING and name not in self.waiting.values() and all(
+                        u in self.outputs for u in self.graph.upstream[name]):
+                    progressed = True
+                    self._start(s)
+
+    def _start(self, s: StepRun) -> None:
+        s.started = time.time()
+        try:
+            d = self.planner.decide(s.name, self.outputs, force=s.name in self.forced)
+        except MlpipeError as exc:
+            s.state, s.error, s.finished = StepState.FAILED, str(exc), time.time()
+            self._record(s)
+            self._fail_below(s.name)
+            self.stop = self.stop or self.options.fail_fast
+            return
+        s.key, s.reasons = d.key, tuple(d.reasons)
+        if not d.hit:
+            flown = self._take_flight(s, d)
+            if flown is None:
+                return  # another run computes it: decided again when that ends
+            d = flown
+        if d.entry is not None:
+            self.outputs[s.name] = self.results.reuse(s, d.components, d.entry)
+            self._record(s)
+            return
+        if self.executor is None:
+            factory = self.options.executor_factory or make_executor
+            self.executor = factory(self.spec, self.overrides, self.jobs)
+        self.executor.expect(self._undecided() - 1)  # s is still pending: it is submitted below
+        job = StepJob(self.run.run_id, self.spec.step(s.name), d.key,
+                      self.planner.input_digests(s.name, self.outputs), self.store.home,
+                      self.store.runs / self.run.run_id, self.planner.imported(s.name))
+        s.state, s.notebook = StepState.RUNNING, str(job.notebook_path)
+        self.running[self.executor.submit(job)] = s.name
+        self.decisions[s.name] = d
+        self._record(s)
+
+    def _take_flight(self, s: StepRun, d: Decision) -> Decision | None:
+        """Hold the key's lock before computing it. If another run holds it, wait for that
+        run in a thread (None); if it was computed meanwhile, the step is decided again."""
+        lock = self.store.flight(d.key)
+        try:
+            lock.acquire(blocking=False)
+        except filelock.Timeout:
+            if self._waiters is None:
+                self._waiters = cf.ThreadPoolExecutor(thread_name_prefix="mlpipe-flight-wait")
+            self.waiting[self._waiters.submit(self._wait_for, d.key)] = s.name
+            return None
+        self.flights[s.name] = lock
+        if s.name not in self.forced and self.results.get(d.key) is not None:
+            d = self.planner.decide(s.name, self.outputs, force=False)
+            if d.hit:
+                self._land(s.name)
+        return d
+
+    def _wait_for(self, key: str) -> None:
+        lock = self.store.flight(key)
+        while not self._done.is_set():
+            try:
+                lock.acquire(timeout=0.5)
+            except filelock.Timeout:
+                continue
+            lock.release()
+            return
+
+    def _land(self, name: str) -> None:
+        lock = self.flights.pop(name, None)
+        if lock is not None:
+            lock.release()
+
+    def _land_all(self) -> None:
+        self._done.set()
+        for name in list(self.flights):
+            self._land(name)
+        if self._waiters is not None:
+            self._waiters.shutdown(wait=False, cancel_futures=True)
+
+    def collect_finished(self) -> None:
+        """Wait for at least one running step (or a cancel), then store or fail each done."""
+        cancellable = self.options.cancel is not None
+        done, _ = cf.wait(list(self.running) + list(self.waiting),
+                          return_when=cf.FIRST_COMPLETED, timeout=0.2 if cancellable else None)
+        self._check_cancel()
+        for fut in done:
+            if fut in self.waiting:
+                del self.waiting[fut]  # the other run ended: decide the step again
+                continue
+            s = self.run.steps[self.running.pop(fut)]
+            s.finished = time.time()
+            try:
+                outcome: StepOutcome = fut.result()
+            except StepExecutionError as exc:
+                s.state, s.error, s.traceback = StepState.FAILED, str(exc), exc.traceback
+            except MlpipeError as exc:
+                s.state, s.error = StepState.FAILED, str(exc)
+            else:
+                computed = Computed(outcome.outputs, outcome.writes, outcome.body_seconds,
+                                    outcome.exec_seconds, outcome.manifest)
+                self.results.record(s, self.decisions[s.name].components, computed,
+                                    self.run.run_id)
+                self.outputs[s.name] = s.outputs
+                for line in undeclared_read_warnings(self.spec.step(s.name), outcome.manifest):
+                    print(line, file=sys.stderr)
+            self._land(s.name)
+            self._record(s)
+            if s.state is StepState.FAILED:
+                self._fail_below(s.name)
+                self.stop = self.stop or self.options.fail_fast
+
+    def stop_running(self, reason: str) -> None:
+        """Kill the running steps' kernels; they fail with `reason`."""
+        if self.executor is not None:
+            self.executor.close(now=True)
+        for name in list(self.running.values()):
+            self._land(name)
+            s = self.run.steps[name]
+            s.state, s.finished, s.error = StepState.FAILED, time.time(), reason
+            self._record(s)
+        self.running.clear()
+
+    def stop_all(self, why: RunState, error: str) -> None:
+        """Every unfinished step stops and kernels stop. On a cancel or Ctrl-C the steps are
+        cancelled (running ones stopped, pending ones never started); on a bug they fail."""
+        stopped = why in (RunState.CANCELLED, RunState.INTERRUPTED)
+        for s in self.run.steps.values():
+            if s.state in FINAL_STATES:
+                continue
+            if not stopped:
+                s.state, s.error = StepState.FAILED, error
+            elif s.state is StepState.RUNNING:
+                s.state, s.error = StepState.CANCELLED, f"stopped: the run was {why}"
+            else:
+                s.state, s.error = StepState.CANCELLED, f"not started: the run was {why}"
+            s.finished = time.time()
+            self._record(s)
+        if self.executor is not None:
+            self.executor.close(now=True)
+            self.executor = None
+
+    def _check_cancel(self) -> None:
+        if self.options.cancel is not None and self.options.cancel.is_set():
+            raise _Cancelled
+
+    def _record(self, s: StepRun) -> None:
+        self.history.record_step(self.run.run_id, s)
+        if self.options.listener is not None:
+            self.options.listener(self.run, s)
+
+    def _fail_below(self, name: str) -> None:
+        for d in sorted(self.graph.descendants(name)):
+            s = self.run.steps.get(d)
+            if s is not None and s.state is StepState.PENDING:
+                s.state, s.error = StepState.SKIPPED, f"upstream '{name}' failed"
+                self._record(s)
+
+    def _undecided(self) -> int:
+        return sum(1 for s in self.run.steps.values() if s.state is StepState.PENDING)
