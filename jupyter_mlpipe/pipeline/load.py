@@ -18,7 +18,6 @@ from .notebook import parse_pipeline, read_notebook_json, with_body
 from .registry import VersionedRegistry, split_ref
 
 REGISTRY = VersionedRegistry("MLPIPE_MODULES", "~/.mlpipe/modules", "module", "mlpipe module")
-_CODE = ("body", "prelude", "inputs", "outputs", "reads", "writes", "parameters")
 
 
 def resolve(ref: str) -> tuple[dict, list[str]]:
@@ -28,7 +27,7 @@ def resolve(ref: str) -> tuple[dict, list[str]]:
         raise StepDefinitionError(f"--module {ref}: no module '{name}' in {REGISTRY.root} "
                                   "(`mlpipe module ls` lists them; MLPIPE_MODULES sets the folder)")
     version = version or REGISTRY.default_version(name)
-    if not REGISTRY.has(name, version):
+    if version is None or not REGISTRY.has(name, version):
         known = ", ".join(f"{r['version']} ({state})"
                           for r, state, _ in REGISTRY.listing(name)) or "none"
         if version is None:
@@ -63,6 +62,8 @@ def module_code(record: dict, parameters: dict[str, Any]) -> str:
 
 def use_module(step: StepSpec, parameters: dict[str, Any]) -> tuple[StepSpec, list[str]]:
     """`--module N[@V]`: the published code becomes the step's body (and so its key)."""
+    if step.module is None:  # not a module step: nothing to resolve
+        return step, []
     try:
         record, notes = resolve(step.module)
     except StepDefinitionError as exc:

@@ -26,18 +26,22 @@ def parse_parameters(source: str) -> ParameterDefaults:
     expressions: set[str] = set()
     reads: dict[str, frozenset[str]] = {}
     for stmt in ast.parse(source).body:
-        targets = stmt.targets if isinstance(stmt, ast.Assign) else (
-            [stmt.target] if isinstance(stmt, ast.AnnAssign) and stmt.value is not None else [])
+        if isinstance(stmt, ast.Assign):
+            targets, value = stmt.targets, stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            targets, value = [stmt.target], stmt.value
+        else:
+            continue
         for t in targets:
             if not isinstance(t, ast.Name):
                 continue
             try:
-                values[t.id] = ast.literal_eval(stmt.value)
+                values[t.id] = ast.literal_eval(value)
                 expressions.discard(t.id)
             except ValueError:  # not a literal: its source stands for it
-                values[t.id] = ast.get_source_segment(source, stmt.value)
+                values[t.id] = ast.get_source_segment(source, value)
                 expressions.add(t.id)
-            reads[t.id] = frozenset(n.id for n in ast.walk(stmt.value)
+            reads[t.id] = frozenset(n.id for n in ast.walk(value)
                                     if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
     return ParameterDefaults(values, frozenset(expressions), reads)
 

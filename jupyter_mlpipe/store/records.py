@@ -41,9 +41,9 @@ def run_record(history: History, run_id: str) -> dict | None:
 def compare(history: History, a: str, b: str) -> dict:
     """Differences between two runs: parameters, metrics, and steps whose keys differ."""
     ra, rb = run_record(history, a), run_record(history, b)
-    for rid, r in ((a, ra), (b, rb)):
-        if r is None:
-            raise MlpipeError(f"no run '{rid}' in {history.path.parent}; `mlpipe runs` lists them")
+    if ra is None or rb is None:
+        missing = a if ra is None else b
+        raise MlpipeError(f"no run '{missing}' in {history.path.parent}; `mlpipe runs` lists them")
     pa, pb = ra["logged_params"], rb["logged_params"]
     params = {k: (pa.get(k), pb.get(k)) for k in sorted(set(pa) | set(pb))
               if pa.get(k) != pb.get(k)}
