@@ -11,7 +11,7 @@ from .models import PipelineSpec, StepSpec, StepStatus
 from .pipeline.load import load_pipeline
 from .pipeline.parameters import check_overrides
 from .run.plan import Planner
-from .run.runner import Listener, RunResult, run_pipeline
+from .run.runner import Listener, RunOptions, RunResult, prepare_run
 from .store.files import Store
 from .store.history import History
 from .automation.sweep import SweepResult, run_sweep
@@ -67,14 +67,19 @@ class Pipeline:
             listener: Listener | None = None) -> RunResult:
         if isinstance(only, str):
             only = [only]
-        return run_pipeline(self.spec, params=params, jobs=jobs, only=only, force=force,
-                            fail_fast=fail_fast, listener=listener)
+        options = RunOptions(params=params, jobs=jobs, only=only, force=force,
+                             fail_fast=fail_fast)
+        return prepare_run(self.spec, options).execute(listener)
 
     def sweep(self, grid: dict[str, list[Any]], jobs: int | None = None,
-              params: dict[str, Any] | None = None, **options: Any) -> SweepResult:
+              params: dict[str, Any] | None = None, only: list[str] | str | None = None,
+              force: bool = False, fail_fast: bool = False) -> SweepResult:
         """Run every point of the grid {name: [values]}; steps no swept parameter reaches run
-        once. `options` as for run(). The result's points hold each run id and its metrics."""
-        return run_sweep(self.spec, grid, params=params, jobs=jobs, **options)
+        once. The result's points hold each run id and its metrics."""
+        if isinstance(only, str):
+            only = [only]
+        return run_sweep(self.spec, grid, RunOptions(params=params, jobs=jobs, only=only,
+                                                     force=force, fail_fast=fail_fast))
 
     def runs(self, limit: int = 20) -> list[dict]:
         history = History(self.store.home)

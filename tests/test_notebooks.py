@@ -7,7 +7,7 @@ import nbformat
 import papermill
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ store, so it reuses every step result the notebook already has. Versions never c
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -18,8 +19,7 @@ from ..errors import StepDefinitionError, UnknownStepError
 from ..models import PipelineSpec
 from ..pipeline.load import load_pipeline, pipeline_from_json
 from ..pipeline.notebook import read_notebook_json
-from ..run.runner import RunResult
-from .triggers import run_triggered
+from ..run.runner import RunOptions, RunResult, run_pipeline
 from ..pipeline.registry import VersionedRegistry, split_ref
 
 
@@ -82,10 +82,11 @@ def frozen_spec(record: dict) -> PipelineSpec:
     return pipeline_from_json(record["frozen"], Path(record["notebook"]))
 
 
-def run_published(ref: str, params: dict[str, Any] | None = None, **options: Any) -> RunResult:
+def run_published(ref: str, options: RunOptions | None = None) -> RunResult:
     record = resolve_pipeline(ref)
-    return run_triggered(frozen_spec(record), f"published {record['name']}@{record['version']}",
-                         params=params, kind="published", **options)
+    return run_pipeline(frozen_spec(record), dataclasses.replace(
+        options or RunOptions(), kind="published",
+        trigger=f"published {record['name']}@{record['version']}"))
 
 
 def list_pipelines() -> list[dict]:

@@ -22,7 +22,8 @@ from ..models import PipelineSpec
 from .schedule import Schedule, load_schedules, notebook_path, schedule_file, watched_paths
 from ..store.files import Store
 from ..store.reads import path_digest
-from .triggers import last_triggered, run_triggered
+from ..run.runner import RunOptions, run_pipeline
+from .triggers import last_triggered
 
 Log = Callable[[str], None]
 
@@ -146,8 +147,9 @@ class Scheduler:
             return
         self.log(f"schedule {schedule.id}: running {schedule.notebook} ({reason})")
         try:
-            run = run_triggered(spec, f"{schedule.trigger}: {reason}", params=schedule.params,
-                                jobs=self.jobs, kind="schedule", cancel=self.stop)
+            run = run_pipeline(spec, RunOptions(
+                params=schedule.params, jobs=self.jobs, kind="schedule", cancel=self.stop,
+                trigger=f"{schedule.trigger}: {reason}"))
         except Exception as exc:  # noqa: BLE001 - one bad run must not stop the scheduler
             self.log(f"schedule {schedule.id}: error: {exc}")
             return

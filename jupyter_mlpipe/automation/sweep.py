@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import concurrent.futures as cf
+import dataclasses
 import itertools
 import secrets
 import threading
@@ -20,11 +21,10 @@ from ..pipeline.analysis import prelude_closure
 from ..errors import MlpipeError
 from ..pipeline.graph import Graph
 from ..models import PipelineSpec, RunState
-from ..run.runner import RunResult, default_jobs
+from ..run.runner import RunOptions, RunResult, default_jobs, run_pipeline
 from ..store.files import Store
 from ..store.history import History
 from ..store.records import run_record
-from .triggers import run_triggered
 
 
 def parse_value(text: str) -> Any:
@@ -138,10 +138,10 @@ def _metrics(spec: PipelineSpec, run_id: str) -> dict[str, float]:
     return {k: m["value"] for k, m in (record.get("last_metrics") or {}).items()}
 
 
-def _run_point(spec: PipelineSpec, params: dict[str, Any], jobs: int, trigger: str,
-               run_options: dict[str, Any]) -> SweepPoint:
+def _run_point(spec: PipelineSpec, options: RunOptions) -> SweepPoint:
+    params = options.params or {}
     try:
-        run: RunResult = run_triggered(spec, trigger, params=params, jobs=jobs, **run_options)
+        run: RunResult = run_pipeline(spec, options)
     except MlpipeError as exc:
         return SweepPoint(params, None, str(RunState.FAILED), {}, str(exc))
     error = "; ".join(f"{s.name}: {(s.error or '').splitlines()[0] if s.error else ''}"
@@ -149,11 +149,12 @@ def _run_point(spec: PipelineSpec, params: dict[str, Any], jobs: int, trigger: s
     return SweepPoint(params, run.run_id, str(run.state), _metrics(spec, run.run_id), error)
 
 
-def run_sweep(spec: PipelineSpec, grid: dict[str, list[Any]], *,
-              params: dict[str, Any] | None = None, jobs: int | None = None,
-              on_point: PointListener | None = None, **run_options: Any) -> SweepResult:
-    """Run every point of `grid` (fixed `params` beside it); a failed point does not stop the
-    others. `run_options` go to run_pipeline (only, force, fail_fast, listener, target...)."""
+def run_sweep(spec: PipelineSpec, grid: dict[str, list[Any]], options: RunOptions | None = None,
+              on_point: PointListener | None = None) -> SweepResult:
+    """Run every point of `grid`, with the options' fixed `params` beside it and its `jobs`
+    shared among the points running at once; a failed point does not stop the others."""
+    options = options or RunOptions()
+    params, jobs = options.params, options.jobs
     unknown = sorted(set(grid) - set(spec.parameters))
     if unknown:
         raise MlpipeError(f"--sweep {', '.join(unknown)}: not a parameter of {spec.path.name} "
@@ -164,17 +165,16 @@ def run_sweep(spec: PipelineSpec, grid: dict[str, list[Any]], *,
     sweep_id = secrets.token_hex(4)
     jobs = jobs or default_jobs()
     results: dict[int, SweepPoint] = {}
-    run_options.setdefault("kind", "sweep")
-    cancel = run_options.setdefault("cancel", threading.Event())
+    cancel = options.cancel or threading.Event()
     for wave in plan_waves(points, swept_reads(spec, set(grid))):
         if cancel.is_set():
             break
         at_once = max(1, min(len(wave), jobs))
         per_point = max(1, jobs // at_once)
         with cf.ThreadPoolExecutor(at_once, thread_name_prefix="mlpipe-sweep") as pool:
-            futures = {pool.submit(_run_point, spec, points[i], per_point,
-                                   f"sweep {sweep_id} point {i + 1}/{len(points)}",
-                                   run_options): i for i in wave}
+            futures = {pool.submit(_run_point, spec, dataclasses.replace(
+                options, params=points[i], jobs=per_point, kind="sweep", cancel=cancel,
+                trigger=f"sweep {sweep_id} point {i + 1}/{len(points)}")): i for i in wave}
             try:
                 for fut in cf.as_completed(futures):
                     i = futures[fut]

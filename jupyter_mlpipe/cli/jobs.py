@@ -23,15 +23,14 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def sweep(a, spec, params: dict) -> int:
+def sweep(a, spec, options) -> int:
     """`mlpipe run NB --sweep NAME=V1,V2 ...`: the grid, then one table row per point."""
     from ..automation.sweep import format_table, parse_sweep, run_sweep
 
     signal.signal(signal.SIGTERM, _interrupt)
     grid = parse_sweep(a.sweep)
     try:
-        result = run_sweep(spec, grid, params=params, jobs=a.jobs, only=a.only or None,
-                           force=a.force, fail_fast=a.fail_fast, target=a.target,
+        result = run_sweep(spec, grid, options,
                            on_point=lambda i, p: out(f"point {p.params}: {p.state}"))
     except KeyboardInterrupt:
         print("\ninterrupted: the sweep's running steps were stopped", file=sys.stderr)

@@ -12,6 +12,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .. import __version__
 from . import history as cli_history, jobs as cli_jobs
@@ -47,33 +48,21 @@ def _load(notebook: str):
     return spec
 
 
-def _past_durations(spec) -> dict[str, float]:
-    from ..store.files import Store
-    from ..store.history import History
-
-    home = Store.for_notebook(spec.path).home  # checked usable: a broken store is named
-    if not (home / "history.sqlite").exists():
-        return {}
-    h = History(home)
-    try:
-        return h.last_durations(str(spec.path))
-    finally:
-        h.close()
-
-
 def cmd_run(a) -> int:
-    from ..run.runner import default_jobs, run_pipeline
+    from ..run.runner import RunOptions, prepare_run
 
     spec = _load(a.notebook)
-    params = {k: _value(v) for k, v in a.param}
+    options = RunOptions(params={k: _value(v) for k, v in a.param}, jobs=a.jobs,
+                         only=a.only or None, force=a.force, fail_fast=a.fail_fast,
+                         target=a.target, templates=a.templates)
     if a.sweep:
-        return cli_jobs.sweep(a, spec, params)
+        return cli_jobs.sweep(a, spec, options)
     # `kill PID` stops a run the way Ctrl-C does: kernels stopped, the run recorded
     signal.signal(signal.SIGTERM, _interrupt)
-    progress = Progress(_past_durations(spec), a.jobs or default_jobs(), a.output)
+    prepared = prepare_run(spec, options)
+    progress = Progress(prepared.past_durations(), prepared.jobs, a.output)
     try:
-        run = run_pipeline(spec, params=params, jobs=a.jobs, only=a.only or None, force=a.force,
-                           fail_fast=a.fail_fast, listener=progress, target=a.target)
+        run = prepared.execute(progress)
     except KeyboardInterrupt:
         progress.close()
         print("\ninterrupted: running steps were stopped; finished steps are stored. "
@@ -269,10 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None, handlers: dict[str, Callable] | None = None) -> int:
+def main(argv: list[str] | None = None, handlers: dict[str, Callable] | None = None,
+         templates: Any = None) -> int:
     """Run one command. `handlers` adds the commands of layers above this one (the launcher
-    passes `daemon`), so the parser knows every command and imports none of them."""
+    passes `daemon`), so the parser knows every command and imports none of them; `templates`
+    are kernel templates the run daemon lends to a `run` (a TemplateLoan)."""
     args = build_parser().parse_args(argv)
+    args.templates = templates
     func = (handlers or {}).get(args.command) or args.func
     try:
         if func is None:

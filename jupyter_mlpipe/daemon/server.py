@@ -203,9 +203,9 @@ class Daemon:
             die_with_parent(signal.SIGTERM)
             _become_client(message, fds)
             os.set_blocking(report_w, False)
-            template_pool.lend(lent, lambda spec: _report(report_w, spec))
+            loan = template_pool.TemplateLoan(lent, lambda spec: _report(report_w, spec))
             from ..cli.main import main
-            code = main(list(message["argv"]))
+            code = main(list(message["argv"]), templates=loan)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
         except KeyboardInterrupt:

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 from ..errors import TargetError
 from ..models import PipelineSpec
+from ..kernels.template_pool import TemplateLoan
 from ..targets import Target, gpu_devices, local_env
 from .base import StepJob, StepOutcome
 from .kernels import KernelExecutor
@@ -58,12 +59,13 @@ class GpuExecutor(KernelExecutor):
     """At most (devices // gpus) steps at once, each on devices no other running step has."""
 
     def __init__(self, pipeline: PipelineSpec, params: dict[str, Any], jobs: int,
-                 target: Target, devices: Sequence[tuple[str, str]] | None = None):
+                 target: Target, devices: Sequence[tuple[str, str]] | None = None, *,
+                 templates: TemplateLoan | None = None):
         devices = list(devices if devices is not None else gpu_devices())
         self.names = dict(devices)
         self.device_pool = DevicePool([i for i, _ in devices])
         slots = max(1, len(devices) // max(1, target.gpus))
-        super().__init__(pipeline, params, min(jobs, slots), target)
+        super().__init__(pipeline, params, min(jobs, slots), target, templates=templates)
         self._threads = cf.ThreadPoolExecutor(max_workers=self.jobs,
                                               thread_name_prefix="mlpipe-gpu-step")
 

@@ -7,7 +7,7 @@ kernel template (kernels/forked.py) when there is one, else started the normal w
 kernels with the target's environment, keeps the pool of those alive (close(now=True) kills
 them), warms a kernel with the parameters and prelude, and runs a step on a warm kernel.
 jupyter_client, papermill and nbclient are imported in the functions: a warm re-run, which runs
-no step, loads these classes only to probe their targets (NOTES.md: those imports cost ~1.3 s).
+no step, loads these classes only to probe their targets (docs/performance.md: those imports cost ~1.3 s).
 papermill is imported by a background thread while the first kernel comes up (`preload`).
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ..errors import StepExecutionError
 from ..models import PipelineSpec
 from ..targets import LOCAL, Target, gpu_devices, local_env
 from ..kernels import template_pool
+from ..kernels.template_pool import TemplateLoan
 from .base import Executor, StepJob, StepOutcome, read_result
 from .notebooks import step_notebook, warmup_notebook
 from .papermill import error_from_papermill, run_papermill, save_combined, warmup_error
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 async def _ready(kc: Any, timeout: float) -> None:
     """jupyter_client's wait_for_ready without its last step: after the kernel_info reply it
-    drains IOPub until 0.2 s pass in silence, 0.2 s on every kernel start (NOTES.md). Messages
+    drains IOPub until 0.2 s pass in silence, 0.2 s on every kernel start (docs/performance.md). Messages
     left there belong to kernel_info; nbclient skips messages of other requests."""
     end = time.monotonic() + timeout
     while True:
@@ -180,8 +181,11 @@ def hidden_gpus(target: Target) -> dict[str, str]:
 class KernelExecutor(Executor):
     """Steps on kernels of this machine, one fresh kernel per step; subclasses schedule them."""
 
+    borrows_templates = True  # executor_for hands it the run's TemplateLoan
+
     def __init__(self, pipeline: PipelineSpec, params: dict[str, Any], jobs: int,
-                 target: Target | None = None):
+                 target: Target | None = None, *, templates: TemplateLoan | None = None):
+        self.templates = templates or TemplateLoan()
         self.pipeline, self.params, self.jobs = pipeline, params, max(1, jobs)
         self.target = target or Target(LOCAL)
         self.kernel_name = self.target.kernel_name(pipeline)
@@ -217,12 +221,12 @@ class KernelExecutor(Executor):
             return None
         spec = template_pool.template_spec(template_imports(self.pipeline), python, self.env,
                                            str(self.pipeline.root))
-        lent = template_pool.take(spec)
+        lent = self.templates.take(spec)
         if lent is not None:
             return lent
         try:
             template = KernelTemplate.launch(spec["imports"], python, self.env, spec["cwd"])
-            template_pool.used(spec)
+            self.templates.used(spec)
             return template
         except TemplateError as exc:
             log.warning("no kernel template (%s); starting kernels the normal way", exc)

@@ -15,6 +15,7 @@ import threading
 from typing import Any
 
 from ..models import PipelineSpec
+from ..kernels.template_pool import TemplateLoan
 from ..targets import Target
 from .base import StepJob
 from .kernels import KernelExecutor
@@ -24,8 +25,8 @@ class LocalExecutor(KernelExecutor):
     spare = 2
 
     def __init__(self, pipeline: PipelineSpec, params: dict[str, Any], jobs: int,
-                 target: Target | None = None):
-        super().__init__(pipeline, params, jobs, target)
+                 target: Target | None = None, *, templates: TemplateLoan | None = None):
+        super().__init__(pipeline, params, jobs, target, templates=templates)
         self._jobs: queue.Queue = queue.Queue()
         self._cond = threading.Condition()
         self._future = 0  # steps that may still be submitted (besides those queued)

@@ -4,7 +4,7 @@ warm-up: the parameters cell (papermill injects run parameters after it) and the
          an executor may run ahead of time, before it knows which step comes;
 step:    load inputs from the store, the body, save outputs to the store (in_kernel.py).
 
-nbformat is imported in the functions: it costs about 1 s (nbformat -> jsonschema, NOTES.md),
+nbformat is imported in the functions: it costs about 1 s (nbformat -> jsonschema, docs/performance.md),
 and a warm re-run, which runs no step, loads the executor classes only to probe their targets.
 """
 from __future__ import annotations

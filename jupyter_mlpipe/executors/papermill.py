@@ -3,7 +3,7 @@ notebook per step, and turn papermill's errors into the step's own.
 
 The papermill engine `mlpipe` (engine.py) is registered once, by the `papermill.engine` entry
 point in pyproject.toml. papermill and nbformat are imported in the functions: they cost about
-1.2 s (nbformat -> jsonschema, NOTES.md), and a warm re-run, which runs no step, loads the
+1.2 s (nbformat -> jsonschema, docs/performance.md), and a warm re-run, which runs no step, loads the
 executor classes only to probe their targets.
 """
 from __future__ import annotations

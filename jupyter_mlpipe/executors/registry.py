@@ -26,6 +26,7 @@ from typing import Any, Iterable
 
 from ..errors import TargetError
 from ..models import PipelineSpec
+from ..kernels.template_pool import TemplateLoan
 from ..targets import Target, Targets, key_env, load_targets, record_env
 from .base import Executor
 
@@ -96,10 +97,14 @@ kinds = ExecutorRegistry()
 
 
 def executor_for(target: Target, spec: PipelineSpec, params: dict[str, Any],
-                 jobs: int) -> Executor:
-    """The executor that runs steps on one target (with the target's kernel, if it names one)."""
+                 jobs: int, templates: TemplateLoan | None = None) -> Executor:
+    """The executor that runs steps on one target (with the target's kernel, if it names one);
+    executors of local kernels get the run's kernel templates lent by the daemon."""
     spec = dataclasses.replace(spec, kernel_name=target.kernel_name(spec))
-    return kinds.get(target.kind, target)(spec, params, jobs, target)
+    cls = kinds.get(target.kind, target)
+    if templates is not None and getattr(cls, "borrows_templates", False):
+        return cls(spec, params, jobs, target, templates=templates)
+    return cls(spec, params, jobs, target)
 
 
 def check_targets(spec: PipelineSpec, names: Iterable[str], home: Path,

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import sys
+import functools
 import threading
 from typing import Any, Callable
 
 from ..errors import StepExecutionError
 from ..models import PipelineSpec
+from ..kernels.template_pool import TemplateLoan
 from ..targets import Target, Targets, load_targets
 from .base import Executor, StepJob
 from .registry import executor_for
@@ -29,11 +31,12 @@ class RoutingExecutor(Executor):
 
     def __init__(self, pipeline: PipelineSpec, params: dict[str, Any], jobs: int,
                  targets: Targets | None = None,
-                 build: Callable[[Target, PipelineSpec, dict, int], Executor] = executor_for):
+                 build: Callable[[Target, PipelineSpec, dict, int], Executor] | None = None,
+                 templates: TemplateLoan | None = None):
         super().__init__()
         self.pipeline, self.params, self.jobs = pipeline, params, max(1, jobs)
         self.targets = targets or load_targets(pipeline.root)
-        self._build = build
+        self._build = build or functools.partial(executor_for, templates=templates)
         self._lock = threading.Lock()
         self._executors: dict[str, Executor] = {}
         self._submitted: dict[str, int] = {}

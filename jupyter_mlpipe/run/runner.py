@@ -7,6 +7,7 @@ branches go on unless fail_fast. Nothing stored before is ever removed.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import os
 import sys
 import threading
@@ -28,6 +29,7 @@ from .plan import Decision, Planner, undeclared_read_warnings
 from ..store.files import Store
 from ..store.history import History, new_run_id
 from ..store.results import Computed
+from ..kernels.template_pool import TemplateLoan
 from ..targets import override_target
 
 Listener = Callable[["RunResult", StepRun], None]
@@ -77,48 +79,87 @@ class RunResult:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How to run a pipeline. `target` runs every step on that compute target (`mlpipe run
-    --target NAME`). `cancel`, when set from another thread, stops the run like Ctrl-C does
-    (running kernels killed, finished steps kept) and the run ends as cancelled."""
+    """How to run a pipeline, built once at each door (CLI, API, server, sweeps, schedules,
+    published pipelines) and handed to prepare_run. `target` runs every step on that compute
+    target (`mlpipe run --target NAME`). `cancel`, when set from another thread, stops the run
+    like Ctrl-C does (running kernels killed, finished steps kept) and the run ends as
+    cancelled. `trigger` says in the history what started the run (a schedule, a sweep, ...);
+    `templates` are kernel templates the run daemon lends to this run."""
 
     params: dict[str, Any] | None = None
     jobs: int | None = None  # steps at once; default: the CPUs this process may use
-    only: list[str] | None = None  # these steps and what they need
+    only: list[str] | None = None  # these steps (and what they need)
     force: bool = False  # execute the selected steps even when a stored result matches
     fail_fast: bool = False
-    listener: Listener | None = None  # called after each change of a step's state
     executor_factory: ExecutorFactory | None = None
     kind: str = "batch"  # as recorded in the history
     run_id: str | None = None
     cancel: threading.Event | None = None
     target: str | None = None
+    trigger: str | None = None
+    templates: TemplateLoan | None = None
 
 
 def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def make_executor(spec: PipelineSpec, params: dict[str, Any], jobs: int) -> Executor:
-    """One executor per compute target the steps use (mlpipe.toml); `local` is LocalExecutor."""
-    return RoutingExecutor(spec, params, jobs)
-
-
-def run_pipeline(spec: PipelineSpec, **options: Any) -> RunResult:
-    """Run the selected steps; the keyword arguments are the fields of RunOptions."""
-    opts = RunOptions(**options)
-    params = dict(opts.params or {})
+def prepare_run(spec: PipelineSpec, options: RunOptions | None = None) -> PreparedRun:
+    """Everything a run needs before its first step: parameters and names checked, the store
+    and history open, targets checked (unknown or unreachable ones fail here), the run id and
+    the steps' past durations known. Then `.execute(listener)`."""
+    options = options or RunOptions()
+    params = dict(options.params or {})
     check_overrides(spec.parameters, params)
     check_names(spec)
-    if opts.target:
-        spec = override_target(spec, opts.target)
+    if options.target:
+        spec = override_target(spec, options.target)
     store = Store.for_notebook(spec.path)
     history = History(store.home)
     try:
-        loop = RunLoop(spec, opts, params, store, history)
+        return PreparedRun(RunLoop(spec, options, params, store, history))
     except BaseException:
         history.close()
         raise
-    return loop.execute()
+
+
+def run_pipeline(spec: PipelineSpec, options: RunOptions | None = None, *,
+                 listener: Listener | None = None, **fields: Any) -> RunResult:
+    """prepare_run, then execute: for scripts and tests, `fields` set RunOptions' fields."""
+    options = dataclasses.replace(options or RunOptions(), **fields)
+    return prepare_run(spec, options).execute(listener)
+
+
+class PreparedRun:
+    """A run whose id, store, history and targets are settled, not yet started."""
+
+    def __init__(self, loop: RunLoop):
+        self._loop = loop
+
+    @property
+    def run_id(self) -> str:
+        return self._loop.run.run_id
+
+    @property
+    def steps(self) -> dict[str, StepRun]:
+        """The selected steps, all pending, in pipeline order."""
+        return self._loop.run.steps
+
+    @property
+    def jobs(self) -> int:
+        return self._loop.jobs
+
+    def past_durations(self) -> dict[str, float]:
+        """How long each step took when it last executed (for an ETA)."""
+        return self._loop.history.last_durations(str(self._loop.spec.path))
+
+    def execute(self, listener: Listener | None = None) -> RunResult:
+        """Run to the end (or cancel) and record it; `listener` hears each step's changes."""
+        return self._loop.execute(listener)
+
+    def close(self) -> None:
+        """Give up a run that was prepared but is not to be executed."""
+        self._loop.history.close()
 
 
 class _Cancelled(Exception):
@@ -158,9 +199,11 @@ class RunLoop:
         self.waiting: dict[cf.Future, str] = {}
         self._waiters: cf.ThreadPoolExecutor | None = None
         self._done = threading.Event()
+        self.listener: Listener | None = None
 
-    def execute(self) -> RunResult:
+    def execute(self, listener: Listener | None = None) -> RunResult:
         """Run to the end (or cancel), record it in the history; Ctrl-C is re-raised."""
+        self.listener = listener
         run = self.run
         if not self.order:  # no %%step cells: nothing ran, nothing goes in the history
             run.state, run.finished = RunState.SUCCEEDED, time.time()
@@ -169,6 +212,8 @@ class RunLoop:
         with self.store.lock(), self.planner.results.lease(run.run_id):
             self.history.start_run(run.run_id, str(self.spec.path), self.options.kind,
                                    run.params, self.options.only, self.jobs)
+            if self.options.trigger:
+                self.history.set_trigger(run.run_id, self.options.trigger)
             try:
                 self._loop()
                 run.state = RunState.SUCCEEDED if all(
@@ -241,8 +286,7 @@ class RunLoop:
             self._record(s)
             return
         if self.executor is None:
-            factory = self.options.executor_factory or make_executor
-            self.executor = factory(self.spec, self.overrides, self.jobs)
+            self.executor = self._make_executor()
         self.executor.expect(self._undecided() - 1)  # s is still pending: it is submitted below
         job = StepJob(self.run.run_id, self.spec.step(s.name), d.key,
                       self.planner.input_digests(s.name, self.outputs), self.store.home,
@@ -251,6 +295,13 @@ class RunLoop:
         self.running[self.executor.submit(job)] = s.name
         self.decisions[s.name] = d
         self._record(s)
+
+    def _make_executor(self) -> Executor:
+        """One executor per compute target the steps use (mlpipe.toml), or the options' own."""
+        if self.options.executor_factory is not None:
+            return self.options.executor_factory(self.spec, self.overrides, self.jobs)
+        return RoutingExecutor(self.spec, self.overrides, self.jobs,
+                               templates=self.options.templates)
 
     def _take_flight(self, s: StepRun, d: Decision) -> Decision | None:
         """Hold the key's lock before computing it. If another run holds it, wait for that
@@ -360,8 +411,8 @@ class RunLoop:
 
     def _record(self, s: StepRun) -> None:
         self.history.record_step(self.run.run_id, s)
-        if self.options.listener is not None:
-            self.options.listener(self.run, s)
+        if self.listener is not None:
+            self.listener(self.run, s)
 
     def _fail_below(self, name: str) -> None:
         for d in sorted(self.graph.descendants(name)):

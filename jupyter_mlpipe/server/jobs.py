@@ -20,6 +20,7 @@ from ..automation.publish import frozen_spec, list_pipelines, resolve_pipeline
 from ..automation.schedule import describe
 from ..automation.scheduler import Scheduler
 from ..automation.sweep import SweepResult, run_sweep
+from ..run.runner import RunOptions
 from .handlers import MlpipeHandler, _mapped
 from .paths import relative
 
@@ -113,7 +114,8 @@ class SweepsHandler(MlpipeHandler):
         def work() -> None:
             try:
                 result: SweepResult = run_sweep(
-                    spec, grid, params=body.get("params") or {}, jobs=body.get("jobs"),
+                    spec, grid,
+                    RunOptions(params=body.get("params") or {}, jobs=body.get("jobs")),
                     on_point=lambda i, p: live["points"].__setitem__(i, p.run_id))
                 live.update({**result.to_json(), "sweep_id": sweep_id,
                              "state": "succeeded" if result.ok else "failed"})

@@ -12,8 +12,7 @@ from typing import Any
 from ..errors import MlpipeError
 from ..models import PipelineSpec, RunState, StepRun
 from ..api import Pipeline
-from ..run.runner import RunResult, run_pipeline
-from ..automation.triggers import run_triggered
+from ..run.runner import RunOptions, RunResult, prepare_run
 
 KEEP_FINISHED = 50  # finished runs kept in memory for polling; older ones come from History
 
@@ -127,16 +126,9 @@ class RunManager:
                 id_known.set_exception(exc) if exc else id_known.set_result(value)
 
         def listener(run: RunResult, s: StepRun) -> None:
-            first = job.run_id is None
             with self._lock:
-                job.run_id, job.state = run.run_id, str(RunState.RUNNING)
+                job.state = str(RunState.RUNNING)
                 job.steps[s.name] = step_json(s, self.root)
-                if first:
-                    self.by_id[run.run_id] = job
-                    job.steps = {**{n: step_json(r, self.root) for n, r in run.steps.items()},
-                                 **job.steps}
-            if first:
-                _call_in(loop, resolve, run.run_id)
             self._emit(job, {"type": "step", "run_id": run.run_id, "step": job.steps[s.name]})
 
         def work() -> None:
@@ -144,10 +136,15 @@ class RunManager:
                 pipe = Pipeline(spec) if spec is not None else Pipeline.from_notebook(notebook)
                 if only:
                     pipe.graph.check(only)
-                options = dict(jobs=jobs or self.jobs, params=params, only=only, force=force,
-                               listener=listener, cancel=job.cancel)
-                result = run_triggered(pipe.spec, trigger, **options) if trigger else \
-                    run_pipeline(pipe.spec, **options)
+                prepared = prepare_run(pipe.spec, RunOptions(
+                    jobs=jobs or self.jobs, params=params, only=only, force=force,
+                    cancel=job.cancel, trigger=trigger))
+                with self._lock:
+                    job.run_id, job.state = prepared.run_id, str(RunState.RUNNING)
+                    self.by_id[prepared.run_id] = job
+                    job.steps = {n: step_json(r, self.root) for n, r in prepared.steps.items()}
+                _call_in(loop, resolve, prepared.run_id)
+                result = prepared.execute(listener)
                 with self._lock:
                     job.run_id = result.run_id
                     self.by_id[result.run_id] = job

@@ -30,7 +30,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.conftest import MLPIPE, write_notebook
+from tests.helpers import MLPIPE, write_notebook
 
 CORPUS = Path(__file__).with_name("stale_corpus")
 CASES = sorted(p.stem for p in CORPUS.glob("*.py") if not p.stem.startswith("_"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.targets.conftest import write_notebook
+from tests.helpers import write_pipeline
 
 from jupyter_mlpipe.pipeline.load import load_pipeline
 from jupyter_mlpipe.run.runner import run_pipeline
@@ -18,7 +18,7 @@ def test_fan_out_runs_on_both_workers_and_fans_in_locally(tmp_path):
     parts = [f"%%step part{i} --in seed --out p{i} --target cluster\n"
              f"import os, time\ntime.sleep(0.5)\np{i} = (seed + {i}, os.getppid())"
              for i in range(4)]
-    nb = write_notebook(tmp_path, [
+    nb = write_pipeline(tmp_path, [
         "%%step seed --out seed\nseed = n * 10", *parts,
         "%%step total --in p0 p1 p2 p3 --out total\ntotal = sum(p[0] for p in (p0, p1, p2, p3))",
     ], toml=CLUSTER)
@@ -35,7 +35,7 @@ def test_fan_out_runs_on_both_workers_and_fans_in_locally(tmp_path):
 
 def test_lost_worker_fails_the_step_then_retry_and_resume(tmp_path):
     marker = tmp_path / "killed-once"
-    nb = write_notebook(tmp_path, [
+    nb = write_pipeline(tmp_path, [
         "%%step first --out a\na = 1",
         "%%step fragile --in a --out b --target cluster\n"
         f"import os, pathlib, signal\nm = pathlib.Path({str(marker)!r})\n"
@@ -55,7 +55,7 @@ def test_lost_worker_fails_the_step_then_retry_and_resume(tmp_path):
 
 
 def test_step_error_on_a_worker_shows_its_traceback(tmp_path):
-    nb = write_notebook(tmp_path, ["%%step boom --out x --target cluster\nx = {}['missing']"],
+    nb = write_pipeline(tmp_path, ["%%step boom --out x --target cluster\nx = {}['missing']"],
                         toml=CLUSTER)
     run = run_pipeline(load_pipeline(nb), jobs=1)
     s = run.steps["boom"]

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.targets.conftest import free_port, write_notebook
+from tests.helpers import free_port, write_pipeline
 
 from jupyter_mlpipe.pipeline.load import load_pipeline
 from jupyter_mlpipe.run.runner import run_pipeline
@@ -21,7 +21,7 @@ pytest.importorskip("moto")
 pytestmark = pytest.mark.slow
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS))
-from s3_server import S3Server  # noqa: E402
+from tests.s3_server import S3Server  # noqa: E402
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_workers_without_the_project_folder_run_steps_through_the_store(tmp_path
              + tick.format("train") + "\nopen('model.txt', 'w').write('m')\nscore = sum(data)"]
     toml = f'[targets.cluster]\ndask = "{address}"\n'
     project = tmp_path / "project"
-    nb = write_notebook(project, steps, toml=toml)
+    nb = write_pipeline(project, steps, toml=toml)
     run = run_pipeline(load_pipeline(nb), jobs=1)
     assert run.ok, [s.error for s in run.failed]
     lines = counter.read_text().splitlines()

@@ -6,7 +6,7 @@ import concurrent.futures as cf
 import sys
 
 import pytest
-from tests.targets.conftest import write_notebook
+from tests.helpers import write_pipeline
 
 from jupyter_mlpipe.interactive import in_kernel
 from jupyter_mlpipe.errors import TargetError
@@ -78,7 +78,7 @@ def kinds(monkeypatch):
 
 def test_a_kind_registered_through_the_api_runs_steps(tmp_path, kinds):
     kinds.register("toy", InProcessExecutor)
-    nb = write_notebook(tmp_path, STEPS, toml=TOML.format(kind="toy"))
+    nb = write_pipeline(tmp_path, STEPS, toml=TOML.format(kind="toy"))
     run = run_pipeline(load_pipeline(nb), jobs=1)
     assert run.ok and run.outputs("use")["y"] == 7
     assert InProcessExecutor.ran == ["make", "use"]
@@ -90,7 +90,7 @@ def test_a_kind_from_an_entry_point_is_loaded_when_first_used(tmp_path, kinds):
     ep = FakeEntryPoint("toy-ep", InProcessExecutor)
     kinds.register_entry_points([ep])
     assert ep.loaded == 0  # declared, not imported
-    nb = write_notebook(tmp_path, STEPS, toml=TOML.format(kind="toy-ep"))
+    nb = write_pipeline(tmp_path, STEPS, toml=TOML.format(kind="toy-ep"))
     run = run_pipeline(load_pipeline(nb), jobs=1)
     assert run.ok and run.outputs("use")["y"] == 7 and ep.loaded == 1
 
@@ -103,7 +103,7 @@ def test_built_in_kinds_are_strings_until_used_and_entry_points_do_not_replace_t
 
 def test_unknown_kind_is_named_before_any_step_runs(tmp_path, kinds):
     kinds.register_entry_points([])
-    nb = write_notebook(tmp_path, STEPS, toml=TOML.format(kind="slurm"))
+    nb = write_pipeline(tmp_path, STEPS, toml=TOML.format(kind="slurm"))
     with pytest.raises(TargetError, match="target 'toy' uses executor kind 'slurm'"):
         run_pipeline(load_pipeline(nb), jobs=1)
     assert not list((tmp_path / ".mlpipe").glob("runs/*"))

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from tests.targets.conftest import write_notebook
+from tests.helpers import write_pipeline
 
 from jupyter_mlpipe.cli.main import main
 from jupyter_mlpipe.pipeline.load import load_pipeline
@@ -24,7 +24,7 @@ def test_step_runs_on_the_gateway_kernel_with_inputs_reads_outputs_and_writes(tm
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "words.txt").write_text("alpha beta")
     (tmp_path / "mylib.py").write_text("def triple(v):\n    return v * 3\n")  # a local module
-    nb = write_notebook(tmp_path, [
+    nb = write_pipeline(tmp_path, [
         "%%step load --out base\nimport numpy as np\nbase = np.arange(3_000_000, dtype='f8')",
         "%%step big --in base --out arr where --reads data/words.txt --writes out/report.txt "
         "--target remote\n"
@@ -59,7 +59,7 @@ def test_step_runs_on_the_gateway_kernel_with_inputs_reads_outputs_and_writes(tm
 
 
 def test_step_error_on_the_gateway_shows_its_own_traceback(tmp_path, gateway, capsys):
-    nb = write_notebook(tmp_path, ["%%step boom --out x --target remote\nx = 1 / 0"],
+    nb = write_pipeline(tmp_path, ["%%step boom --out x --target remote\nx = 1 / 0"],
                         toml=toml(gateway))
     assert main(["run", str(nb)]) == 1
     err = capsys.readouterr().err
@@ -68,7 +68,7 @@ def test_step_error_on_the_gateway_shows_its_own_traceback(tmp_path, gateway, ca
 
 def test_wrong_token_is_reported_before_any_step(tmp_path, gateway, capsys, monkeypatch):
     monkeypatch.setenv("WRONG_TOKEN", "nope")
-    nb = write_notebook(tmp_path, ["%%step s --out x --target remote\nx = 1"],
+    nb = write_pipeline(tmp_path, ["%%step s --out x --target remote\nx = 1"],
                         toml=f'[targets.remote]\ngateway = "{gateway["url"]}"\n'
                              'token_env = "WRONG_TOKEN"\n')
     assert main(["run", str(nb)]) == 2
@@ -82,7 +82,7 @@ def test_dead_remote_kernel_fails_the_step_then_retry_and_resume(tmp_path, gatew
              "%%step fragile --in a --out b --target remote\n"
              f"import os, pathlib\nm = pathlib.Path({str(marker)!r})\n"
              "if not m.exists():\n    m.touch()\n    os._exit(1)\nb = a + 1"]
-    nb = write_notebook(tmp_path, steps, toml=toml(gateway))
+    nb = write_pipeline(tmp_path, steps, toml=toml(gateway))
     run = run_pipeline(load_pipeline(nb), jobs=2)
     failed = run.steps["fragile"]
     assert str(failed.state) == "failed" and "kernel" in failed.error and "died" in failed.error

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from tests.targets.conftest import run_on_fake_gpus, write_notebook
+from tests.helpers import run_on_fake_gpus, write_pipeline
 
 from jupyter_mlpipe.executors.gpu import DevicePool, assign_devices
 from jupyter_mlpipe.pipeline.load import load_pipeline
@@ -60,7 +60,7 @@ def test_concurrent_gpu_steps_get_distinct_devices(tmp_path):
              "while not all(pathlib.Path(f'running-{j}').exists() for j in (0, 1)):\n"
              "    assert time.time() - t < 60\n    time.sleep(0.05)\n"
              f"d{i} = os.environ['CUDA_VISIBLE_DEVICES']" for i in range(2)]
-    nb = write_notebook(tmp_path, steps, toml="[targets.accel]\n")
+    nb = write_pipeline(tmp_path, steps, toml="[targets.accel]\n")
 
     run = run_on_fake_gpus(nb, fake)
     assert run.ok, [s.error for s in run.failed]
@@ -78,7 +78,7 @@ def test_concurrent_gpu_steps_get_distinct_devices(tmp_path):
 @pytest.mark.skipif(shutil.which("nvidia-smi") is None or not gpu_devices(),
                     reason="needs an NVIDIA GPU (nvidia-smi)")
 def test_real_gpu_step_records_its_device_and_model_in_the_key(tmp_path):
-    nb = write_notebook(tmp_path, ["%%step g --out d --target gpu\nimport os\n"
+    nb = write_pipeline(tmp_path, ["%%step g --out d --target gpu\nimport os\n"
                                    "d = os.environ['CUDA_VISIBLE_DEVICES']"],
                         toml="[targets.gpu]\ngpus = 1\n")
     run = run_pipeline(load_pipeline(nb), jobs=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from tests.targets.conftest import write_notebook
+from tests.helpers import write_pipeline
 
 from jupyter_mlpipe.cli.main import main
 from jupyter_mlpipe.errors import TargetError
@@ -19,7 +19,7 @@ STEPS = ["%%step make --out x\nx = n * 2",
 
 
 def test_mlpipe_toml_beside_the_notebook(tmp_path):
-    write_notebook(tmp_path, STEPS, toml="""
+    write_pipeline(tmp_path, STEPS, toml="""
 [targets.remote]
 gateway = "http://127.0.0.1:9"
 token_env = "SOME_TOKEN"
@@ -37,13 +37,13 @@ resources = { GPU = 1 }
 def test_pyproject_tool_mlpipe_in_a_parent_folder(tmp_path):
     (tmp_path / "pyproject.toml").write_text(
         '[project]\nname = "x"\n[tool.mlpipe.targets.big]\nkernel = "python3"\ngpus = 2\n')
-    write_notebook(tmp_path / "notebooks", STEPS)
+    write_pipeline(tmp_path / "notebooks", STEPS)
     t = load_targets(tmp_path / "notebooks")
     assert t.get("big").gpus == 2 and t.source == tmp_path / "pyproject.toml"
 
 
 def test_unknown_key_and_conflicting_kinds_are_named(tmp_path):
-    write_notebook(tmp_path, STEPS, toml='[targets.remote]\ngatway = "http://x"\n')
+    write_pipeline(tmp_path, STEPS, toml='[targets.remote]\ngatway = "http://x"\n')
     with pytest.raises(TargetError, match="unknown key.*gatway"):
         load_targets(tmp_path)
     (tmp_path / "mlpipe.toml").write_text('[targets.r]\ngateway = "http://x"\ndask = "local"\n')
@@ -52,7 +52,7 @@ def test_unknown_key_and_conflicting_kinds_are_named(tmp_path):
 
 
 def test_unknown_target_fails_before_any_step_runs(tmp_path, capsys):
-    nb = write_notebook(tmp_path, STEPS)  # no mlpipe.toml: only `local` exists
+    nb = write_pipeline(tmp_path, STEPS)  # no mlpipe.toml: only `local` exists
     assert main(["run", str(nb)]) == 2
     err = capsys.readouterr().err
     assert "unknown compute target 'remote'" in err and "[targets.remote]" in err
@@ -61,7 +61,7 @@ def test_unknown_target_fails_before_any_step_runs(tmp_path, capsys):
 
 def test_unreachable_gateway_fails_fast_and_names_the_fix(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SOME_TOKEN", "x")
-    nb = write_notebook(tmp_path, STEPS, toml="""
+    nb = write_pipeline(tmp_path, STEPS, toml="""
 [targets.remote]
 gateway = "http://127.0.0.1:9"
 token_env = "SOME_TOKEN"
@@ -75,7 +75,7 @@ timeout = 2
 
 def test_missing_token_variable_is_named(tmp_path, monkeypatch):
     monkeypatch.delenv("NOT_SET_TOKEN", raising=False)
-    write_notebook(tmp_path, STEPS, toml='[targets.remote]\ngateway = "http://127.0.0.1:9"\n'
+    write_pipeline(tmp_path, STEPS, toml='[targets.remote]\ngateway = "http://127.0.0.1:9"\n'
                                          'token_env = "NOT_SET_TOKEN"\n')
     spec = load_pipeline(tmp_path / "pipe.ipynb")
     with pytest.raises(TargetError, match=r"\$NOT_SET_TOKEN, which is not set"):
@@ -83,7 +83,7 @@ def test_missing_token_variable_is_named(tmp_path, monkeypatch):
 
 
 def test_unreachable_scheduler_fails_fast(tmp_path):
-    write_notebook(tmp_path, STEPS, toml='[targets.remote]\ndask = "tcp://127.0.0.1:9"\n'
+    write_pipeline(tmp_path, STEPS, toml='[targets.remote]\ndask = "tcp://127.0.0.1:9"\n'
                                          'timeout = 2\n')
     spec = load_pipeline(tmp_path / "pipe.ipynb")
     with pytest.raises(TargetError, match="scheduler tcp://127.0.0.1:9 is unreachable"):
@@ -92,7 +92,7 @@ def test_unreachable_scheduler_fails_fast(tmp_path):
 
 @pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="this machine has GPUs")
 def test_gpu_target_without_gpus_fails_before_running(tmp_path):
-    write_notebook(tmp_path, ["%%step s --out x --target gpu\nx = 1"],
+    write_pipeline(tmp_path, ["%%step s --out x --target gpu\nx = 1"],
                    toml="[targets.gpu]\ngpus = 1\n")
     with pytest.raises(TargetError, match="asks for 1 GPU"):
         run_pipeline(load_pipeline(tmp_path / "pipe.ipynb"), jobs=1)
@@ -100,7 +100,7 @@ def test_gpu_target_without_gpus_fails_before_running(tmp_path):
 
 def test_run_target_overrides_every_step_and_enters_the_key(tmp_path):
     # `alt` is a second local target with its own kernel env var: a different environment
-    nb = write_notebook(tmp_path, ["%%step make --out x\nx = n * 2",
+    nb = write_pipeline(tmp_path, ["%%step make --out x\nx = n * 2",
                                    "%%step use --in x --out y\ny = x + int(os.environ['K'])"],
                         toml='[targets.alt]\nenv = { K = "5" }\n[targets.local]\n'
                              'env = { K = "1" }\n')
@@ -121,7 +121,7 @@ def test_run_target_overrides_every_step_and_enters_the_key(tmp_path):
 def test_default_local_env_names_kernel_and_python(tmp_path):
     import sys
 
-    nb = write_notebook(tmp_path, ["%%step make --out x\nx = 1"])
+    nb = write_pipeline(tmp_path, ["%%step make --out x\nx = 1"])
     env = check_targets(load_pipeline(nb), {"local"}, tmp_path / ".mlpipe")
     assert env["local"] == {"target": "local", "kernel": "python3",
                             "python": f"{sys.version_info[0]}.{sys.version_info[1]}"}

@@ -1,5 +1,5 @@
 """A comment added to a step and to the prelude: nothing re-runs (precision)."""
-from tests.conftest import replace_cell
+from tests.helpers import replace_cell
 
 CELLS = [
     "import pandas as pd\ndf = pd.read_csv('train.csv')",
