@@ -91,13 +91,26 @@ def step_help() -> str:
 def parse_magic_line(line: str, cell: int | None = None) -> argparse.Namespace:
     """Parse the arguments of a `%%step` line (without the `%%step` itself)."""
     try:
-        args = _PARSER.parse_args(shlex.split(line))
+        args = _PARSER.parse_args(_join_values(shlex.split(line)))
     except ValueError as exc:
         raise StepDefinitionError(
             f"bad %%step line '{STEP_MAGIC} {line.strip()}': {exc}. Usage: {USAGE}", cell=cell
         ) from None
     check_step_args(args, cell)
     return args
+
+
+def _join_values(words: list[str]) -> list[str]:
+    """`--timeout -5s` as `--timeout=-5s`: argparse would take -5s for an option and say only
+    "expected one argument"; joined, the value gets its own error message."""
+    out: list[str] = []
+    for w in words:
+        if out and out[-1] in ("--timeout", "--retries") and w.startswith("-") \
+                and not w.startswith("--"):
+            out[-1] += "=" + w
+        else:
+            out.append(w)
+    return out
 
 
 def check_step_args(args: argparse.Namespace, cell: int | None = None) -> None:
