@@ -2,7 +2,6 @@
 (stored steps executed again, their outputs compared): parse and call run/debug.py, run/verify.py."""
 from __future__ import annotations
 
-import argparse
 import sys
 
 from .printing import out
