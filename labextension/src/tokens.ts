@@ -65,6 +65,8 @@ export interface IStepProgress {
   started?: number | null;
   finished?: number | null;
   reused?: boolean;
+  /** Tries so far (--retries); more than 1 when an earlier try failed. */
+  attempts?: number;
 }
 
 export interface IRun {
