@@ -37,13 +37,13 @@ def add_parsers(sub) -> None:
 
 
 def cmd_verify(a) -> int:
+    from ..automation.sweep import parse_value
     from ..pipeline.load import load_pipeline
     from ..run.verify import DIFFERS, FAILED, RANDOM, SAME, parse_fraction, verify
-    from .main import _value
 
     sample = parse_fraction(a.sample) if a.sample is not None else None
     spec = load_pipeline(a.notebook)
-    report = verify(spec, {k: _value(v) for k, v in a.param}, sample=sample, jobs=a.jobs)
+    report = verify(spec, {k: parse_value(v) for k, v in a.param}, sample=sample, jobs=a.jobs)
     width = max([len(c.name) for c in report.checks] + [4])
     symbol = {SAME: "✓", DIFFERS: "✗", RANDOM: "~", FAILED: "✗"}
     for c in report.checks:
