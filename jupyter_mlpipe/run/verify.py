@@ -22,6 +22,7 @@ from ..executors.base import StepJob
 from ..models import PipelineSpec
 from ..pipeline.parameters import check_overrides
 from ..store.files import Store
+from ..store.findings import record_findings
 from ..store.history import History
 from ..targets import recorded_envs
 from .defaults import load_run_defaults
@@ -161,6 +162,9 @@ def verify(spec: PipelineSpec, params: dict[str, Any] | None = None,
                     except MlpipeError:
                         pass  # reported by `mlpipe status`; verify changes nothing stored
     report.checks = [done[n] for n in chosen]
+    record_findings(store.home, spec.path.name, {  # for the panel's marks
+        c.name: {"key": stored[c.name].key, "verdict": c.verdict,
+                 "differing": list(c.differing)} for c in report.checks})
     report.seconds = time.perf_counter() - t0
     return report
 

@@ -41,6 +41,8 @@ export interface IStep {
   verdict?: string | null;
   /** Why the cell cannot be read (status "invalid"), with its cell number. */
   error?: string | null;
+  /** What `mlpipe verify` found for the stored result: same, differs, nondeterministic, failed. */
+  verify?: { verdict: string; differing: string[] } | null;
 }
 
 export interface IGraph {
