@@ -12,7 +12,8 @@ from ..errors import StepDefinitionError
 from ..models import StepSpec
 from ..pipeline.durations import parse_duration
 from ..pipeline.notebook import parse_retries
-from ..targets import find_config
+from ..models import PipelineSpec
+from ..targets import LOCAL_KINDS, find_config, load_targets
 
 _KEYS = {"timeout", "retries"}
 
@@ -51,3 +52,16 @@ def load_run_defaults(root: Path) -> RunDefaults:
     retries = (parse_retries(table["retries"], f"{source}: [run] retries")
                if "retries" in table else 0)
     return RunDefaults(timeout, retries)
+
+
+def unenforced_timeouts(spec: PipelineSpec, steps: list[str], defaults: RunDefaults) -> list[str]:
+    """One line per target whose steps have a time limit that its executor cannot enforce yet
+    (kernels of this machine can be interrupted and killed; gateway and Dask ones not yet)."""
+    timed = {spec.step(n).target for n in steps if defaults.timeout_of(spec.step(n))}
+    if not timed - {"local"}:
+        return []
+    targets = load_targets(spec.root)
+    return [f"jupyter_mlpipe: --timeout is not enforced on target '{name}' "
+            f"({targets.get(name).kind}) yet: its steps run without a time limit"
+            for name in sorted(timed) if name in targets.targets
+            and targets.get(name).kind not in LOCAL_KINDS]

@@ -24,7 +24,7 @@ from ..executors.routing import RoutingExecutor
 from ..models import FINAL_STATES, PipelineSpec, RunState, StepRun, StepState
 from ..pipeline.names import check_names
 from ..pipeline.parameters import check_overrides
-from .defaults import load_run_defaults
+from .defaults import load_run_defaults, unenforced_timeouts
 from .plan import Decision, Planner, undeclared_read_warnings
 from ..store.files import Store
 from ..store.history import History, new_run_id
@@ -148,6 +148,8 @@ class RunLoop:
             spec, {spec.step(n).target for n in self.order}, store.home))
         self.jobs = options.jobs or default_jobs()
         self.defaults = load_run_defaults(spec.root)  # [run] timeout, retries
+        for line in unenforced_timeouts(spec, self.order, self.defaults):
+            print(line, file=sys.stderr)
         self.submitted: dict[str, StepJob] = {}  # kept to submit again (--retries)
         self.overrides = params  # the kernels get only these; the parameters cell does the rest
         self.run = RunResult(options.run_id or new_run_id(), spec.path, store.home,

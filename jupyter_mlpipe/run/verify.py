@@ -84,6 +84,11 @@ def stored_steps(spec: PipelineSpec, planner: Planner) -> tuple[dict[str, Decisi
             d = planner.decide(name, outputs)
         except StepDefinitionError:  # e.g. a --reads file is missing: not stored now
             continue
+        step = spec.step(name)
+        if d.entry is None and not step.reuse:  # --no-reuse: its last result is still stored
+            entry = planner.results.get(d.key)
+            if entry is not None and not planner.manifest_changes(step, entry):
+                d.entry = entry
         if d.entry is not None:
             outputs[name] = d.entry["outputs"]
             stored[name] = d

@@ -96,3 +96,11 @@ def test_verify_on_a_notebook_never_run_exit_2_and_runs_nothing(make_nb, mlpipe_
     r = mlpipe_cli("verify", path)
     assert r.returncode == 2 and "nothing of pipe.ipynb is stored" in r.stderr
     assert not (path.parent / "ran.txt").exists()
+
+
+def test_steps_below_a_no_reuse_step_are_verified(make_nb, mlpipe_cli):
+    path = make_nb(["%%step a --out x --no-reuse\nx = 1",
+                    "%%step b --in x --out y\nimport random\ny = random.random()"])
+    assert mlpipe_cli("run", path).returncode == 0
+    r = mlpipe_cli("verify", path)
+    assert r.returncode == 1 and "b (y)" in r.stderr and "verified 2 stored steps" in r.stdout
