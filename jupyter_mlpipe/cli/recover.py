@@ -73,6 +73,6 @@ def cmd_verify(a) -> int:
         if broken:
             print("could not re-execute: " + ", ".join(c.name for c in broken) + " (see "
                   "their executed notebooks under "
-                  f"{report.checks[0].notebook.rsplit('/', 1)[0]}/)", file=sys.stderr)
+                  f"{report.run_dir}/)", file=sys.stderr)
         return 1
     return 0

@@ -73,18 +73,17 @@ def stored_inputs(spec: PipelineSpec, step_name: str) -> StoredInputs:
     history = History(store.home)
     try:
         env = recorded_envs(spec, store.home)
-        first_missing: tuple[str, dict] | None = None
+        missing: list[tuple[str, dict]] = []  # (first upstream not stored, overrides) each
         for run_id, over in _candidate_overrides(spec, history):
             planner = Planner(spec, store, history, over, env)
             found = _missing(spec, planner, step)
             if isinstance(found, dict):
                 producers = dict(planner.graph.producer[step.name])
                 return StoredInputs(step, found, producers, over, run_id, store.home)
-            if first_missing is None:
-                first_missing = (found, over)
+            missing.append((found, over))
     finally:
         history.close()
-    producer, over = first_missing
+    producer, over = missing[0]  # the newest run's parameters (the defaults if none ran)
     vars_ = [v for v, p in planner.graph.producer[step.name].items()
              if p == producer or producer in planner.graph.closure([p])]
     params = "".join(f" -p {k} {v!r}" for k, v in over.items())

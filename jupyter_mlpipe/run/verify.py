@@ -50,6 +50,7 @@ class VerifyReport:
     not_stored: list[str] = field(default_factory=list)  # stale steps: nothing to compare
     skipped: list[str] = field(default_factory=list)  # stored, left out by --sample
     seconds: float = 0.0
+    run_dir: str = ""  # the executed notebooks of this verification
 
     @property
     def failed(self) -> list[StepCheck]:
@@ -74,7 +75,8 @@ def parse_fraction(text: str) -> float:
 
 
 def stored_steps(spec: PipelineSpec, planner: Planner) -> tuple[dict[str, Decision], dict]:
-    """The steps whose result is stored now, in run order, and every stored step's outputs."""
+    """The steps whose result is stored now (each decision has its entry), in run order, and
+    every stored step's outputs."""
     outputs: dict[str, dict[str, str]] = {}
     stored: dict[str, Decision] = {}
     for name in planner.graph.order:
@@ -126,6 +128,7 @@ def verify(spec: PipelineSpec, params: dict[str, Any] | None = None,
     finally:
         history.close()
     report.not_stored = [n for n in planner.graph.order if n not in stored]
+    entries = {n: d.entry for n, d in stored.items() if d.entry is not None}
     if not stored:
         raise NotStoredError(
             f"nothing of {spec.path.name} is stored for the current code and parameters (never "
@@ -140,6 +143,7 @@ def verify(spec: PipelineSpec, params: dict[str, Any] | None = None,
     defaults = load_run_defaults(spec.root)
     run_id = f"verify-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     run_dir = store.home / "verify" / run_id
+    report.run_dir = str(run_dir)
     n_jobs = jobs or default_jobs()
     with store.lock():
         executor = make_executor(spec, params, n_jobs)
@@ -156,12 +160,12 @@ def verify(spec: PipelineSpec, params: dict[str, Any] | None = None,
             done: dict[str, StepCheck] = {}
             for fut in cf.as_completed(futures):
                 name, started = futures[fut]
-                done[name] = _check(spec, name, stored[name].entry, fut,
+                done[name] = _check(spec, name, entries[name], fut,
                                     time.perf_counter() - started, run_dir)
         finally:
             executor.close(now=False)
             for name in chosen:  # the files the steps wrote go back to what is stored
-                for path, manifest in (stored[name].entry.get("writes") or {}).items():
+                for path, manifest in (entries[name].get("writes") or {}).items():
                     try:
                         store.restore_path(path, manifest, spec.root)
                     except MlpipeError:

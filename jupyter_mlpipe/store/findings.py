@@ -34,7 +34,8 @@ def record_findings(home: Path, notebook: str, checks: dict[str, dict[str, Any]]
     except (OSError, ValueError):
         data = {}
     now = time.time()
-    mine = data.get(notebook) if isinstance(data.get(notebook), dict) else {}
+    old = data.get(notebook)
+    mine: dict[str, Any] = old if isinstance(old, dict) else {}
     mine.update({step: {**c, "at": now} for step, c in checks.items()})
     data[notebook] = mine
     atomic.write_text(path, json.dumps(data, indent=1))
