@@ -104,3 +104,17 @@ def test_steps_below_a_no_reuse_step_are_verified(make_nb, mlpipe_cli):
     assert mlpipe_cli("run", path).returncode == 0
     r = mlpipe_cli("verify", path)
     assert r.returncode == 1 and "b (y)" in r.stderr and "verified 2 stored steps" in r.stdout
+
+
+def test_a_step_that_fails_when_executed_again_fails_verify(make_nb, mlpipe_cli):
+    import time
+
+    deadline = time.time() + 8  # the clock is not in a key: run before it, verify after
+    path = make_nb([f"%%step late --out x\nimport time\nif time.time() > {deadline!r}:\n"
+                    "    raise RuntimeError('too late now')\nx = 1"])
+    assert mlpipe_cli("run", path).returncode == 0
+    time.sleep(max(0.0, deadline - time.time()) + 0.5)
+    r = mlpipe_cli("verify", path)
+    assert r.returncode == 1
+    assert "failed to re-execute" in r.stdout and "too late now" in r.stdout
+    assert "could not re-execute: late" in r.stderr
