@@ -78,6 +78,13 @@ class UnknownStepError(MlpipeError):
     exit_code = 2
 
 
+class NotStoredError(MlpipeError):
+    """What a command needs from the store is not there (a step's inputs, any result at all);
+    the message names it and the command that makes it."""
+
+    exit_code = 2
+
+
 class CacheError(MlpipeError):
     """The artifact store cannot read or write an entry."""
 

@@ -24,7 +24,7 @@ class MlpipeMagics(Magics):
 
     @line_magic
     def mlpipe(self, line: str):
-        """%mlpipe notebook PATH | status | graph [--static]"""
+        """%mlpipe notebook PATH | status | graph [--static] | load STEP"""
         from pathlib import Path
 
         from .interactive.kernel_notebook import find_notebook
@@ -47,7 +47,16 @@ class MlpipeMagics(Magics):
             return None
         if cmd == "graph":  # --static: the Graphviz SVG, kept in the saved notebook
             return pipe if words[1:] == ["--static"] else pipe.widget()
-        print("usage: %mlpipe notebook PATH | status | graph [--static]")
+        if cmd == "load" and len(words) == 2:
+            from .interactive.debug_load import load_step
+
+            try:
+                print(load_step(self.shell.user_ns, pipe.spec, words[1]))
+            except MlpipeError as exc:
+                print(f"jupyter_mlpipe: {exc}")
+                raise _Quiet() from None
+            return None
+        print("usage: %mlpipe notebook PATH | status | graph [--static] | load STEP")
         return None
 
 

@@ -66,6 +66,9 @@ class StepSpec:
     inputs_declared: bool = True
     outputs_declared: bool = True
     module: str | None = None
+    timeout: float | None = None  # seconds (--timeout); None: [run] timeout of mlpipe.toml
+    retries: int | None = None  # more tries after a failure (--retries); None: [run] retries
+    nondeterministic: bool = False  # random on purpose: `mlpipe verify` reports, not fails
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +154,9 @@ class StepRun:
     reasons: tuple[str, ...] = ()
     body_seconds: float | None = None  # time in the step's own cell, for overhead figures
     exec_seconds: float | None = None  # from getting a ready kernel to outputs stored
+    attempts: int = 1  # tries so far (--retries): 1 unless an earlier try failed
+    max_attempts: int = 1  # 1 + the step's retries
+    attempt_errors: list[str] = field(default_factory=list)  # why each earlier try failed
 
     @property
     def duration(self) -> float | None:

@@ -123,8 +123,12 @@ def cmd_show(a) -> int:
         out("parameters: " + ", ".join(f"{k}={v!r}" for k, v in run["params"].items()))
     for s in run["steps"]:
         took = fmt_time((s["finished"] or 0) - (s["started"] or 0)) if s["finished"] else ""
+        tries = s.get("attempts") or 1
         out(f"  {SYMBOL.get(s['state'], ' ')} {s['step']:<24} {s['state']:<9} {took:>8}  "
+             + (f"[{tries} attempts] " if tries > 1 else "")
              + (s["error"].splitlines()[0] if s["error"] else (s["notebook"] or "")))
+        for i, why in enumerate(s.get("attempt_errors") or [], 1):
+            out(f"      attempt {i} failed: {why}")
     for m in run.get("metrics", []):
         out(f"  {m['kind'] or 'metric'} {m['step']}.{m['name']} = {m['value']}")
     return 0

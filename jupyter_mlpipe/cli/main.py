@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from . import history as cli_history, jobs as cli_jobs
+from . import history as cli_history, jobs as cli_jobs, recover as cli_recover
 from .parser import SuggestingParser
 from .printing import SYMBOL, out, published
 from .progress import OutputMode, Progress
@@ -254,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_jobs.add_parsers(sub)
     cli_history.add_parsers(sub)
+    cli_recover.add_parsers(sub)
 
     return p
 

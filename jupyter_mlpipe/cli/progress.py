@@ -86,6 +86,8 @@ class Progress:
         if s.state is StepState.RUNNING:
             self.running[s.name] = time.time()
             detail = "; ".join(s.reasons)
+            if s.attempts > 1:  # --retries: the earlier try failed
+                detail = f"attempt {s.attempts}/{s.max_attempts} ({s.error})"
         else:
             self.running.pop(s.name, None)
             detail = _detail(s)
@@ -141,11 +143,13 @@ def _detail(s: StepRun) -> str:
     if s.state is StepState.REUSED:
         return "; ".join(s.reasons)
     if s.state is StepState.SUCCEEDED:
-        return fmt_time(s.duration)
+        took = fmt_time(s.duration)
+        return took + (f" (attempt {s.attempts}/{s.max_attempts})" if s.attempts > 1 else "")
     if s.state is StepState.FAILED and s.error:
         # the error's first line only: the whole message is printed once, at the end
         first = s.error.splitlines()[0]
-        return first if len(first) <= 120 else first[:117] + "..."
+        first = first if len(first) <= 120 else first[:117] + "..."
+        return first + (f" (after {s.attempts} attempts)" if s.attempts > 1 else "")
     return ""
 
 

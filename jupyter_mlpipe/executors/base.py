@@ -34,6 +34,7 @@ class StepJob:
     store_home: Path
     run_dir: Path
     imported: tuple[str, ...] = ()  # top-level modules the step and its prelude import
+    timeout: float | None = None  # seconds the step may run (--timeout), None: no limit
 
     @property
     def result_path(self) -> Path:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import signal
 import threading
 import time
 from typing import Any
@@ -23,7 +24,9 @@ from ..errors import StepExecutionError
 from ..models import PipelineSpec
 from ..targets import LOCAL, Target, gpu_devices, local_env
 from ..kernels import template_pool
+from ..kernels.exits import describe_exit, oom_kills
 from ..kernels.template_pool import TemplateLoan
+from ..pipeline.durations import fmt_duration
 from .base import Executor, StepJob, StepOutcome, read_result
 from .notebooks import step_notebook, warmup_notebook
 from .papermill import error_from_papermill, run_papermill, save_combined, warmup_error
@@ -141,6 +144,15 @@ class LocalKernel:
         if proc is not None and proc.poll() is None:
             proc.kill()
 
+    def interrupt(self) -> None:
+        """SIGINT to the kernel from any thread: KeyboardInterrupt in the running cell."""
+        proc = getattr(self.km.provisioner, "process", None) if self.km.provisioner else None
+        if proc is not None and proc.poll() is None:
+            try:
+                proc.send_signal(signal.SIGINT)
+            except ProcessLookupError:
+                pass
+
     def shutdown(self) -> None:
         with self._stopping:  # two threads destroying one zmq context abort the process
             try:
@@ -151,6 +163,48 @@ class LocalKernel:
                     self.loop.run_until_complete(self.km.shutdown_kernel(now=True))
             except Exception:  # noqa: BLE001 - best effort; the process may be gone already
                 log.debug("kernel shutdown failed", exc_info=True)
+
+
+class Watchdog:
+    """A step's time limit (--timeout): at the deadline the kernel is interrupted; if it has
+    not stopped `grace` seconds later (the step ignores or catches KeyboardInterrupt, or sits
+    in C code that never checks for signals), it is killed."""
+
+    grace = 5.0
+
+    def __init__(self, kernel: LocalKernel, timeout: float | None):
+        self.kernel, self.timeout = kernel, timeout
+        self.fired_at: float | None = None
+        self.killed = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="mlpipe-timeout", daemon=True)
+
+    def __enter__(self) -> Watchdog:
+        if self.timeout is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+
+    def _watch(self) -> None:
+        if self._done.wait(self.timeout):
+            return
+        self.fired_at = time.monotonic()
+        self.kernel.interrupt()
+        if self._done.wait(self.grace):
+            return
+        self.killed = True
+        self.kernel.kill()
+
+    def error(self, job: StepJob, notebook: str) -> StepExecutionError:
+        """The step's failure once the deadline passed, whatever the kernel said after it."""
+        how = (f"interrupted, then killed: it did not stop within {self.grace:g}s of the "
+               "interrupt" if self.killed else "interrupted")
+        return StepExecutionError(
+            job.step.name, "TimeoutError",
+            f"timed out after {fmt_duration(self.timeout or 0)} ({how}). Make it faster, or "
+            "raise its --timeout (or [run] timeout in mlpipe.toml)", notebook=notebook)
 
 
 def template_imports(pipeline: PipelineSpec) -> list[str]:
@@ -293,18 +347,24 @@ class KernelExecutor(Executor):
         from papermill.exceptions import PapermillExecutionError
 
         out = job.notebook_path
-        try:
-            executed = kernel.papermill(step_notebook(job, self.kernel_name), out)
-        except PapermillExecutionError as exc:
-            save_combined(warm, out)
-            raise error_from_papermill(job.step.name, exc, str(out)) from None
-        except DeadKernelError:
-            code = kernel.exit_code()
-            save_combined(warm, out)
-            raise StepExecutionError(
-                job.step.name, "DeadKernelError",
-                f"kernel process exited with code {code}" if code is not None
-                else "kernel process stopped answering", notebook=str(out),
-                kernel_died=True) from None
+        oom_before = oom_kills()
+        with Watchdog(kernel, job.timeout) as watchdog:
+            try:
+                executed = kernel.papermill(step_notebook(job, self.kernel_name), out)
+            except PapermillExecutionError as exc:
+                save_combined(warm, out)
+                if watchdog.fired_at is not None:
+                    raise watchdog.error(job, str(out)) from None
+                raise error_from_papermill(job.step.name, exc, str(out)) from None
+            except DeadKernelError:
+                code = kernel.exit_code()
+                save_combined(warm, out)
+                if watchdog.fired_at is not None:
+                    raise watchdog.error(job, str(out)) from None
+                raise StepExecutionError(
+                    job.step.name, "DeadKernelError", describe_exit(code, oom_before, oom_kills()),
+                    notebook=str(out), kernel_died=True) from None
         save_combined(warm, out, executed)
+        if watchdog.fired_at is not None:  # it caught the interrupt and finished late
+            raise watchdog.error(job, str(out))
         return executed

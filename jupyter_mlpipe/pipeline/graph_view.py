@@ -42,7 +42,8 @@ def graph_json(pipe: Any, broken: dict[str, str] | None = None) -> dict[str, Any
                       "reasons": [error] if error else list(st.reasons),
                       "certain": True if error else st.certain,
                       "verdict": "invalid" if error else st.verdict, "error": error,
-                      "computed_at": st.computed_at, "duration": st.duration})
+                      "computed_at": st.computed_at, "duration": st.duration,
+                      "key": None if error else st.key})
     edges = [{"source": u, "target": n, "label": var}
              for n in g.names for var, u in {**g.producer[n], **g.file_producer[n]}.items()]
     return {"steps": steps, "edges": edges, "order": g.order,

@@ -22,6 +22,7 @@ from typing import Any
 from .analysis import imported_modules, is_inert_ipython_line, name_use, normalize, parse
 from ..errors import MissingInputError, StepDefinitionError, cell_label
 from ..models import PipelineSpec, PreludeStatement, StepSpec
+from .durations import parse_duration
 from .parameters import parse_parameters
 
 STEP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -51,9 +52,19 @@ STEP_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
                            help="always execute, never reuse a stored result")),
     (("--module",), dict(default=None, metavar="NAME[@VERSION]",
                          help="use a published step from the module registry")),
+    (("--timeout",), dict(default=None, metavar="DURATION",
+                          help="stop the step after 90, 30s, 5m, 2h; it fails saying it timed "
+                               "out (default: [run] timeout in mlpipe.toml, else none)")),
+    (("--retries",), dict(default=None, metavar="N",
+                          help="try a failing step up to N more times, each in a fresh kernel "
+                               "(default: [run] retries in mlpipe.toml, else 0)")),
+    (("--nondeterministic",), dict(action="store_true",
+                                   help="random on purpose: `mlpipe verify` reports it instead "
+                                        "of failing it")),
 ]
 USAGE = ("%%step NAME [-i VAR ...] [-o VAR ...] [--reads PATH ...] [--writes PATH ...] "
-         "[--target NAME] [--no-reuse] [--module NAME[@VERSION]]")
+         "[--target NAME] [--no-reuse] [--module NAME[@VERSION]] [--timeout DURATION] "
+         "[--retries N] [--nondeterministic]")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -80,13 +91,26 @@ def step_help() -> str:
 def parse_magic_line(line: str, cell: int | None = None) -> argparse.Namespace:
     """Parse the arguments of a `%%step` line (without the `%%step` itself)."""
     try:
-        args = _PARSER.parse_args(shlex.split(line))
+        args = _PARSER.parse_args(_join_values(shlex.split(line)))
     except ValueError as exc:
         raise StepDefinitionError(
             f"bad %%step line '{STEP_MAGIC} {line.strip()}': {exc}. Usage: {USAGE}", cell=cell
         ) from None
     check_step_args(args, cell)
     return args
+
+
+def _join_values(words: list[str]) -> list[str]:
+    """`--timeout -5s` as `--timeout=-5s`: argparse would take -5s for an option and say only
+    "expected one argument"; joined, the value gets its own error message."""
+    out: list[str] = []
+    for w in words:
+        if out and out[-1] in ("--timeout", "--retries") and w.startswith("-") \
+                and not w.startswith("--"):
+            out[-1] += "=" + w
+        else:
+            out.append(w)
+    return out
 
 
 def check_step_args(args: argparse.Namespace, cell: int | None = None) -> None:
@@ -111,6 +135,27 @@ def check_step_args(args: argparse.Namespace, cell: int | None = None) -> None:
         raise StepDefinitionError(
             f"--module {args.module[:80]!r} is not NAME[@VERSION] (NAME: dotted identifiers, "
             "VERSION: letters, digits, '.', '_', '+', '-')", cell=cell, step=args.name)
+    if args.timeout is not None:
+        try:
+            args.timeout = parse_duration(args.timeout)
+        except ValueError as exc:
+            raise StepDefinitionError(str(exc), cell=cell, step=args.name) from None
+    if args.retries is not None:
+        args.retries = parse_retries(args.retries, "--retries", cell, args.name)
+
+
+def parse_retries(text: object, what: str, cell: int | None = None,
+                  step: str | None = None) -> int:
+    """A number of retries: a whole number, 0 or more."""
+    try:
+        n = int(str(text).strip()) if not isinstance(text, bool) else -1
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise StepDefinitionError(
+            f"{what} {text!r} is not a number of retries: give a whole number, 0 or more "
+            "(--retries 2 tries a failing step up to twice more)", cell=cell, step=step)
+    return n
 
 
 def cell_source(cell: dict) -> str:
@@ -188,7 +233,8 @@ def _unresolved_step(cell: int, cell_id: str | None, line: str, body: str) -> St
         inputs=tuple(args.inputs or ()), outputs=tuple(args.outputs or ()), **facts,
         reads=tuple(args.reads), writes=tuple(args.writes), target=args.target,
         reuse=not args.no_reuse, inputs_declared=args.inputs is not None,
-        outputs_declared=args.outputs is not None, module=args.module)
+        outputs_declared=args.outputs is not None, module=args.module, timeout=args.timeout,
+        retries=args.retries, nondeterministic=args.nondeterministic)
 
 
 def _prelude_statements(cell: int, source: str) -> list[PreludeStatement]:

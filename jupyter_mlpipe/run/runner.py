@@ -25,6 +25,7 @@ from ..executors.routing import RoutingExecutor
 from ..models import FINAL_STATES, PipelineSpec, RunState, StepRun, StepState
 from ..pipeline.names import check_names
 from ..pipeline.parameters import check_overrides
+from .defaults import load_run_defaults, unenforced_timeouts
 from .plan import Decision, Planner, undeclared_read_warnings
 from ..store.files import Store
 from ..store.history import History, new_run_id
@@ -33,6 +34,9 @@ from ..kernels.template_pool import TemplateLoan
 from ..targets import override_target
 
 Listener = Callable[["RunResult", StepRun], None]
+# failures another try cannot mend: the step's own outputs or stored inputs are the problem
+NOT_RETRIED = frozenset({"UnpicklableOutputError", "InputChangedError", "CacheError",
+                         "DamagedArtifactError", "UntrustedArtifactError", "MissingResult"})
 ExecutorFactory = Callable[[PipelineSpec, dict[str, Any], int], Executor]
 
 
@@ -184,6 +188,10 @@ class RunLoop:
         self.planner.ctx.env.update(check_targets(
             spec, {spec.step(n).target for n in self.order}, store.home))
         self.jobs = options.jobs or default_jobs()
+        self.defaults = load_run_defaults(spec.root)  # [run] timeout, retries
+        for line in unenforced_timeouts(spec, self.order, self.defaults):
+            print(line, file=sys.stderr)
+        self.submitted: dict[str, StepJob] = {}  # kept to submit again (--retries)
         self.overrides = params  # the kernels get only these; the parameters cell does the rest
         self.run = RunResult(options.run_id or new_run_id(), spec.path, store.home,
                              {**spec.parameters, **params})
@@ -288,11 +296,15 @@ class RunLoop:
         if self.executor is None:
             self.executor = self._make_executor()
         self.executor.expect(self._undecided() - 1)  # s is still pending: it is submitted below
-        job = StepJob(self.run.run_id, self.spec.step(s.name), d.key,
+        step = self.spec.step(s.name)
+        job = StepJob(self.run.run_id, step, d.key,
                       self.planner.input_digests(s.name, self.outputs), self.store.home,
-                      self.store.runs / self.run.run_id, self.planner.imported(s.name))
+                      self.store.runs / self.run.run_id, self.planner.imported(s.name),
+                      self.defaults.timeout_of(step))
         s.state, s.notebook = StepState.RUNNING, str(job.notebook_path)
+        s.max_attempts = 1 + self.defaults.retries_of(step)
         self.running[self.executor.submit(job)] = s.name
+        self.submitted[s.name] = job
         self.decisions[s.name] = d
         self._record(s)
 
@@ -358,10 +370,13 @@ class RunLoop:
             try:
                 outcome: StepOutcome = fut.result()
             except StepExecutionError as exc:
+                if self._retry(s, exc):
+                    continue
                 s.state, s.error, s.traceback = StepState.FAILED, str(exc), exc.traceback
             except MlpipeError as exc:
                 s.state, s.error = StepState.FAILED, str(exc)
             else:
+                s.error = None  # an earlier try's (--retries); they stay in attempt_errors
                 computed = Computed(outcome.outputs, outcome.writes, outcome.body_seconds,
                                     outcome.exec_seconds, outcome.manifest)
                 self.results.record(s, self.decisions[s.name].components, computed,
@@ -374,6 +389,20 @@ class RunLoop:
             if s.state is StepState.FAILED:
                 self._fail_below(s.name)
                 self.stop = self.stop or self.options.fail_fast
+
+    def _retry(self, s: StepRun, exc: StepExecutionError) -> bool:
+        """Submit a failed step again (a fresh kernel) if it has tries left (--retries) and
+        its failure is one another try could mend; True if it was."""
+        if s.attempts >= s.max_attempts or exc.ename in NOT_RETRIED or self.stop \
+                or self.executor is None:
+            return False
+        first = str(exc).splitlines()[0]
+        s.attempt_errors.append(first)
+        s.attempts += 1
+        s.finished, s.error = None, f"attempt {s.attempts - 1} failed: {first}"
+        self.running[self.executor.submit(self.submitted[s.name])] = s.name
+        self._record(s)
+        return True
 
     def stop_running(self, reason: str) -> None:
         """Kill the running steps' kernels; they fail with `reason`."""

@@ -6,11 +6,13 @@ from pathlib import Path
 
 def all_routes(base_url: str) -> list[tuple]:
     """Every route the extension serves (server/openapi.yaml describes each)."""
+    from .debug_route import debug_routes
     from .handlers import routes
     from .history_routes import history_routes
     from .jobs import job_routes
 
-    return routes(base_url) + history_routes(base_url) + job_routes(base_url)
+    return (routes(base_url) + history_routes(base_url) + job_routes(base_url)
+            + debug_routes(base_url))
 
 
 def _load_jupyter_server_extension(serverapp) -> None:

@@ -10,6 +10,7 @@ from ..errors import StepDefinitionError
 from ..pipeline.load import pipeline_from_json
 from ..pipeline.notebook import cell_source, read_notebook_json, split_magic
 from ..api import Pipeline
+from ..store.findings import read_findings
 
 MAX_BROKEN = 20  # past this many broken cells, the first error is the answer (400)
 
@@ -44,4 +45,10 @@ def tolerant_pipeline(nb_path: Path) -> tuple[Pipeline, dict[str, str]]:
 def graph_json(nb: Path, rel: str) -> dict[str, Any]:
     """The graph route's answer for the notebook at `nb` (served as `rel`)."""
     pipe, broken = tolerant_pipeline(nb)
-    return {"path": rel, **graph_view.graph_json(pipe, broken)}
+    data = graph_view.graph_json(pipe, broken)
+    found = read_findings(pipe.store.home, nb.name)
+    for step in data["steps"]:  # what `mlpipe verify` found for the result stored now
+        f = found.get(step["name"])
+        step["verify"] = ({"verdict": f.get("verdict"), "differing": f.get("differing", [])}
+                          if f and step["key"] and f.get("key") == step["key"] else None)
+    return {"path": rel, **data}

@@ -31,7 +31,8 @@ def _step_json(s: dict[str, Any], root: str) -> dict[str, Any]:
             "finished": s["finished"], "reused": bool(s["reused"]),
             "duration": (s["finished"] - s["started"]) if s["finished"] and s["started"]
             else None, "error": relative_text(s["error"], root),
-            "has_notebook": bool(s.get("notebook"))}
+            "has_notebook": bool(s.get("notebook")), "attempts": s.get("attempts") or 1,
+            "attempt_errors": [relative_text(e, root) for e in s.get("attempt_errors") or []]}
 
 
 def record_json(history: History, run_id: str, nb: Path, root: str) -> dict[str, Any] | None:

@@ -40,7 +40,8 @@ class RunConflictError(MlpipeError):
 def step_json(s: StepRun, root: str = "") -> dict[str, Any]:
     return {"name": s.name, "state": str(s.state), "started": s.started, "finished": s.finished,
             "duration": s.duration, "reused": s.reused, "error": relative_text(s.error, root),
-            "reasons": list(s.reasons), "has_notebook": bool(s.notebook)}
+            "reasons": list(s.reasons), "has_notebook": bool(s.notebook),
+            "attempts": s.attempts}
 
 
 @dataclass

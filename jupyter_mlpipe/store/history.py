@@ -59,11 +59,22 @@ def _add_run_owner(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE runs ADD COLUMN {column} INTEGER")
 
 
+def _add_step_attempts(db: sqlite3.Connection) -> None:
+    """step_runs.attempts, step_runs.attempt_errors: tries of a step (--retries) and why each
+    earlier one failed (a JSON list)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(step_runs)")}
+    if "attempts" not in columns:
+        db.execute("ALTER TABLE step_runs ADD COLUMN attempts INTEGER DEFAULT 1")
+    if "attempt_errors" not in columns:
+        db.execute("ALTER TABLE step_runs ADD COLUMN attempt_errors TEXT")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_tables,
     _add_metric_iteration,
     _add_run_trigger,
     _add_run_owner,
+    _add_step_attempts,
 ]
 
 
@@ -160,10 +171,12 @@ class History:
     def record_step(self, run_id: str, step: StepRun) -> None:
         """Insert or update one StepRun."""
         self.db.execute(
-            "INSERT OR REPLACE INTO step_runs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO step_runs (run_id, step, state, key, started, finished,"
+            " reused, saved, error, notebook, outputs, attempts, attempt_errors)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (run_id, step.name, str(step.state), step.key, step.started, step.finished,
              int(step.reused), step.saved_seconds, step.error, step.notebook,
-             json.dumps(step.outputs)))
+             json.dumps(step.outputs), step.attempts, json.dumps(step.attempt_errors)))
 
     def runs(self, notebook: str | None = None, limit: int = 20) -> list[dict]:
         self.mark_orphans()
@@ -204,7 +217,9 @@ class History:
         d = dict(r)
         d["params"] = json.loads(d["params"] or "{}")
         d["steps"] = [
-            {**dict(s), "outputs": json.loads(s["outputs"] or "{}")}
+            {**dict(s), "outputs": json.loads(s["outputs"] or "{}"),
+             "attempts": s["attempts"] or 1,
+             "attempt_errors": json.loads(s["attempt_errors"] or "[]")}
             for s in self.db.execute(
                 "SELECT * FROM step_runs WHERE run_id=? ORDER BY started", (d["run_id"],))]
         d["metrics"] = [dict(m) for m in self.db.execute(

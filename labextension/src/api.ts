@@ -94,6 +94,11 @@ export function metricsAcrossRuns(path: string): Promise<{ runs: IMetricPoint[] 
   return request<{ runs: IMetricPoint[] }>('metrics', { path });
 }
 
+/** "Debug in notebook": the server writes STEP's debug notebook beside `path`; its path comes back. */
+export function debugStep(path: string, step: string): Promise<{ path: string }> {
+  return request<{ path: string }>('debug', {}, { method: 'POST', body: JSON.stringify({ path, step }) });
+}
+
 /** The REST client the panel's model uses. */
 export const restClient: IPipelineClient = {
   getGraph,

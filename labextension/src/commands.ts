@@ -4,6 +4,7 @@ import { CommandRegistry } from '@lumino/commands';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { DisposableDelegate, DisposableSet, IDisposable } from '@lumino/disposable';
 
+import { debugStep } from './api';
 import { latestExecutedRun } from './history';
 import { JobsModel } from './jobs';
 import { PipelineModel, RunScope } from './model';
@@ -23,6 +24,7 @@ export namespace CommandIDs {
   export const showMetrics = 'jupyter-mlpipe:show-metrics';
   export const runSweep = 'jupyter-mlpipe:run-sweep';
   export const showSchedules = 'jupyter-mlpipe:show-schedules';
+  export const debugStep = 'jupyter-mlpipe:debug-step';
 }
 
 export const PALETTE_CATEGORY = 'Pipeline';
@@ -141,6 +143,19 @@ export function addCommands(
       label: 'Show Schedules',
       caption: "The notebook's schedules: every / cron / on-change, next time and last run",
       execute: () => jobs.revealSchedules().catch(err => model.report(err))
+    }],
+    [CommandIDs.debugStep, {
+      label: 'Debug Selected Step in Notebook',
+      caption: "Open a notebook with the step's stored inputs, its run's parameters, the prelude and its body",
+      execute: args =>
+        withPath(model, async path => {
+          const step = stepArg(args) ?? model.selected;
+          if (!step) {
+            return model.report(new Error('Select a step in the graph first.'));
+          }
+          const written = await debugStep(path, step);
+          await commands.execute('docmanager:open', { path: written.path });
+        })
     }],
     [CommandIDs.refresh, {
       label: 'Refresh Pipeline',

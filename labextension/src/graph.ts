@@ -110,12 +110,14 @@ export function drawGraph(
       'data-status': status,
       'data-cell': s.cell,
       'data-certain': String(s.certain ?? true),
+      'data-verify': s.verify?.verdict ?? '',
       tabindex: 0,
       role: 'button'
     });
     group.appendChild(
       el('title', {}, `${s.name}: ${status === 'stale' && s.verdict ? s.verdict : status}` +
-        (s.reasons.length ? ` (${s.reasons.join('; ')})` : ''))
+        (s.reasons.length ? ` (${s.reasons.join('; ')})` : '') +
+        (s.verify && s.verify.verdict !== 'same' ? ` [mlpipe verify: ${s.verify.verdict} ${s.verify.differing.join(', ')}]` : ''))
     );
     group.appendChild(el('rect', { width: n.width, height: n.height, rx: 7, ry: 7 }));
     group.appendChild(el('text', { x: n.width / 2, y: n.height / 2, 'dominant-baseline': 'central' }, s.name));

@@ -19,6 +19,7 @@ const BUTTONS: [string, string, string, string][] = [
   ['run-step', CommandIDs.runStep, 'Run step', ''],
   ['run-upto', CommandIDs.runUpTo, 'Run up to', ''],
   ['open-notebook', CommandIDs.openExecuted, 'Executed notebook', ''],
+  ['debug', CommandIDs.debugStep, 'Debug in notebook', ''],
   ['cancel', CommandIDs.cancelRun, 'Cancel run', 'jp-mlpipe-cancel']
 ];
 

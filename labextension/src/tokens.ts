@@ -41,6 +41,8 @@ export interface IStep {
   verdict?: string | null;
   /** Why the cell cannot be read (status "invalid"), with its cell number. */
   error?: string | null;
+  /** What `mlpipe verify` found for the stored result: same, differs, nondeterministic, failed. */
+  verify?: { verdict: string; differing: string[] } | null;
 }
 
 export interface IGraph {
@@ -65,6 +67,8 @@ export interface IStepProgress {
   started?: number | null;
   finished?: number | null;
   reused?: boolean;
+  /** Tries so far (--retries); more than 1 when an earlier try failed. */
+  attempts?: number;
 }
 
 export interface IRun {

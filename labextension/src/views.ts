@@ -102,7 +102,7 @@ export class Views {
             });
             cell.appendChild(link);
           }
-          return [s.name, s.state, formatSeconds(s.duration), s.reused ? 'reused' : s.started ? 'executed' : '–', cell];
+          return [s.name, (s.attempts ?? 1) > 1 ? `${s.state} (${s.attempts} attempts)` : s.state, formatSeconds(s.duration), s.reused ? 'reused' : s.started ? 'executed' : '–', cell];
         }),
         'jp-mlpipe-run-steps'
       )
