@@ -19,7 +19,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .analysis import imported_modules, is_inert_ipython_line, name_use, normalize, parse
+from .analysis import (
+    imported_modules, is_inert_ipython_line, name_use, normalize, parse, to_python)
+from .control import ControlCode, drop_lines
 from ..errors import MissingInputError, StepDefinitionError, cell_label
 from ..models import PipelineSpec, PreludeStatement, StepSpec
 from .parameters import parse_parameters
@@ -191,20 +193,26 @@ def _unresolved_step(cell: int, cell_id: str | None, line: str, body: str) -> St
         outputs_declared=args.outputs is not None, module=args.module)
 
 
-def _prelude_statements(cell: int, source: str) -> list[PreludeStatement]:
+def _prelude_statements(cell: int, source: str,
+                        control: ControlCode) -> tuple[list[PreludeStatement], str]:
+    """The cell's statements that count in keys, and the source step kernels run: the cell
+    without its control code (blank when it is all control code)."""
     try:
         tree = parse(source, cell_label(cell))
     except SyntaxError as exc:
         raise StepDefinitionError(str(exc), cell=cell) from None
     out = []
+    dashboard = [stmt for stmt in tree.body if control.is_control(stmt)]
     for stmt in tree.body:
-        if is_inert_ipython_line(stmt):  # still runs in kernels; not part of any key
+        if stmt in dashboard or is_inert_ipython_line(stmt):  # inert: runs, in no key
             continue
         use = name_use(ast.Module(body=[stmt], type_ignores=[]))
         defines = frozenset(use.binds) | ({"*"} if use.star_import else frozenset())
         out.append(PreludeStatement(cell, normalize(stmt), defines, frozenset(use.reads),
                                     tuple(imported_modules(stmt))))
-    return out
+    if dashboard:
+        source = drop_lines(to_python(source), dashboard)
+    return out, source
 
 
 def _is_load_ext(src: str) -> bool:
@@ -220,6 +228,7 @@ def parse_pipeline(nb: dict, path: Path, use_module: ModulePass) -> PipelineSpec
     prelude: list[PreludeStatement] = []
     prelude_cells: list[tuple[int, str]] = []
     params_src: list[str] = []
+    control = ControlCode()
     for i, cell in enumerate(nb["cells"]):
         if cell.get("cell_type") != "code":
             continue
@@ -234,8 +243,10 @@ def parse_pipeline(nb: dict, path: Path, use_module: ModulePass) -> PipelineSpec
         elif tags & {"parameters", "injected-parameters"}:
             params_src.append(src)
         elif src.strip() and not _is_load_ext(src):
-            prelude.extend(_prelude_statements(i, src))
-            prelude_cells.append((i, src))
+            statements, kernel_src = _prelude_statements(i, src, control)
+            prelude.extend(statements)
+            if kernel_src:
+                prelude_cells.append((i, kernel_src))
     try:
         defaults = parse_parameters("\n".join(params_src))
     except SyntaxError as exc:

@@ -312,7 +312,7 @@ class RunLoop:
                 s.state, s.error = StepState.FAILED, str(exc)
             else:
                 computed = Computed(outcome.outputs, outcome.writes, outcome.body_seconds,
-                                    outcome.exec_seconds, outcome.manifest)
+                                    outcome.exec_seconds, outcome.manifest, outcome.displays)
                 self.results.record(s, self.decisions[s.name].components, computed,
                                     self.run.run_id)
                 self.outputs[s.name] = s.outputs
