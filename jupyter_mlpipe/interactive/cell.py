@@ -58,21 +58,22 @@ class _OpenRun:
 
 _open: _OpenRun | None = None
 _last_end = 0.0  # when the kernel's last cell finished
+_in_body = False  # a %%step cell is running its body (a cell within the cell)
 _warned: set[str] = set()  # the notebook's warnings this kernel has printed
 _watching: set[int] = set()  # ids of the shells whose cells we follow
 
 
-def _cell_starts(info: Any) -> None:
-    """Before a cell the kernel was asked to run (not the body a %%step cell runs itself): an
-    idle kernel before it ends the open run."""
+def _cell_starts(_info: Any) -> None:
+    """Before a cell (not the body a %%step cell runs itself): an idle kernel before it ends
+    the open run."""
     global _open
-    if getattr(info, "store_history", True) and time.time() - _last_end > BURST_GAP:
+    if not _in_body and time.time() - _last_end > BURST_GAP:
         _open = None
 
 
-def _cell_ends(result: Any) -> None:
+def _cell_ends(_result: Any) -> None:
     global _last_end
-    if getattr(getattr(result, "info", None), "store_history", True):
+    if not _in_body:
         _last_end = time.time()
 
 
@@ -221,12 +222,16 @@ def _execute(shell: Any, planner: Planner, run: StepRun, components: dict[str, A
     results = planner.results
     kernel.begin(str(results.store.home), run_id, step.name, list(step.writes),  # log_metric
                  list(planner.imported(step.name)), str(results.root))
+    global _in_body
     started = time.perf_counter()
     try:  # step.body: a --module step runs the published code, not the cell's
+        _in_body = True
         with recording(shell) as shown:
             result = shell.run_cell(step.body, store_history=False)
+        _in_body = False
         manifest = kernel.stop_recording()
     finally:
+        _in_body = False
         kernel.end()
     seconds = time.perf_counter() - started
     run.finished = time.time()
