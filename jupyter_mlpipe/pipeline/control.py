@@ -7,6 +7,7 @@ never enter a key, so adding or removing one makes nothing stale. A statement is
 when it is a `%mlpipe` or `%load_ext jupyter_mlpipe` line, imports the `Pipeline` API, reads a
 name that earlier control code bound (`pipe`, `w`, `run`), or reaches the API through the
 module (`mlp.Pipeline`). `import jupyter_mlpipe as mlp` alone is not: steps use it to log.
+A cell with control code is a control cell: only its imports of other packages stay prelude.
 """
 from __future__ import annotations
 
@@ -49,6 +50,19 @@ class ControlCode:
     def __init__(self) -> None:
         self.names: set[str] = set()  # bound by control code: pipe, w, run ...
         self.modules: set[str] = set()  # names of the jupyter_mlpipe module: mlp ...
+
+    def cell(self, tree: ast.Module) -> list[ast.stmt]:
+        """The statements of a prelude cell that step kernels must not run: none, or, in a
+        cell with control code, all but its imports of other packages (steps may need
+        those; the cell's other lines are its dashboard)."""
+        control = [stmt for stmt in tree.body if self.is_control(stmt)]
+        if not control:
+            return []
+        others = [stmt for stmt in tree.body if stmt not in control]
+        self.names |= {n for stmt in others if not isinstance(stmt, (ast.Import, ast.ImportFrom))
+                       for n in name_use(ast.Module(body=[stmt], type_ignores=[])).binds}
+        return [stmt for stmt in tree.body
+                if stmt in control or not isinstance(stmt, (ast.Import, ast.ImportFrom))]
 
     def is_control(self, stmt: ast.stmt) -> bool:
         """Whether `stmt` is control code; if so, the names it binds become control names."""

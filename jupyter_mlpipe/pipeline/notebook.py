@@ -202,7 +202,7 @@ def _prelude_statements(cell: int, source: str,
     except SyntaxError as exc:
         raise StepDefinitionError(str(exc), cell=cell) from None
     out = []
-    dashboard = [stmt for stmt in tree.body if control.is_control(stmt)]
+    dashboard = control.cell(tree)
     for stmt in tree.body:
         if stmt in dashboard or is_inert_ipython_line(stmt):  # inert: runs, in no key
             continue
