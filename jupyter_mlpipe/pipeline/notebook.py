@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import difflib
 import json
 import keyword
 import re
@@ -85,10 +86,41 @@ def parse_magic_line(line: str, cell: int | None = None) -> argparse.Namespace:
         args = _PARSER.parse_args(shlex.split(line))
     except ValueError as exc:
         raise StepDefinitionError(
-            f"bad %%step line '{STEP_MAGIC} {line.strip()}': {exc}. Usage: {USAGE}", cell=cell
-        ) from None
+            f"bad %%step line '{STEP_MAGIC} {line.strip()}': {exc}{_did_you_mean(str(exc))}. "
+            f"Usage: {USAGE}", cell=cell) from None
     check_step_args(args, cell)
     return args
+
+
+def _did_you_mean(message: str) -> str:
+    """' (did you mean '--out'?)' for an unknown option close to a known one."""
+    unknown = re.search(r"unrecognized arguments: (.*)", message)
+    known = [f for flags, _ in STEP_OPTIONS for f in flags if f.startswith("--")]
+    for word in (unknown.group(1).split() if unknown else []):
+        if word.startswith("-"):
+            match = difflib.get_close_matches(word.split("=")[0], known, n=1, cutoff=0.6)
+            if match:
+                return f" (did you mean '{match[0]}'?)"
+    return ""
+
+
+def salvage_magic_line(line: str) -> tuple[str, str] | None:
+    """(step name, a readable `%%step` line) from a bad one: its name and the options that do
+    read (`--outt x` dropped), so a step whose line has a typo still shows in the graph, with
+    its edges, as invalid. None when not even a step name can be read."""
+    try:
+        args, _unknown = _PARSER.parse_known_args(shlex.split(line))
+    except ValueError:
+        return None
+    if not isinstance(args.name, str) or not STEP_NAME.match(args.name):
+        return None
+    words = [args.name]
+    for flag, values in (("--in", args.inputs), ("--out", args.outputs),
+                         ("--reads", args.reads), ("--writes", args.writes)):
+        good = [v for v in values or () if flag in ("--reads", "--writes") or v.isidentifier()]
+        if good:
+            words += [flag, *good]
+    return args.name, shlex.join(words)
 
 
 def check_step_args(args: argparse.Namespace, cell: int | None = None) -> None:
