@@ -1,5 +1,6 @@
-"""A step whose `%%step` line has a mistyped option stays in the panel's graph as an invalid
-node with its message ("did you mean"), its edges kept, its downstream drawn as usual.
+"""The graph route as the panel reads it: a step whose `%%step` line has a mistyped option
+stays in the graph as an invalid node with its message ("did you mean"), its edges kept, its
+downstream drawn as usual; parameters come with their Python types.
 
 # load -> train -> report   (train: `--outt model`)
 """
@@ -35,3 +36,12 @@ async def test_a_mistyped_option_draws_the_step_invalid(jp_fetch, jp_root_dir, m
     edges = {(e["source"], e["target"]) for e in graph["edges"]}
     assert {("load", "train"), ("train", "report")} <= edges
     assert graph["errors"] == [error]
+
+
+async def test_parameter_types_tell_a_whole_float_from_an_int(jp_fetch, jp_root_dir, monkeypatch):
+    monkeypatch.delenv("MLPIPE_HOME", raising=False)
+    write_notebook(jp_root_dir / "params.ipynb", ["%%step fit --out m\nm = C * n"],
+                   params='C = 1.0\nn = 3\nlabel = "v" + str(n)')
+    r = await jp_fetch("mlpipe", "api", "graph", params={"path": "params.ipynb"})
+    graph = json.loads(r.body)
+    assert graph["parameter_types"] == {"C": "float", "n": "int", "label": "expression"}
