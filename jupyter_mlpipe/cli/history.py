@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from .printing import SYMBOL, fmt_time, out
+from .printing import SYMBOL, fmt_time, out, paint, use_colour
 from ..errors import CacheError, MlpipeError
 from ..models import StepState
 
@@ -55,15 +55,21 @@ def cmd_runs(a) -> int:
     if not rows:
         out("no runs recorded yet")
         return 0
-    out(f"{'RUN':<24} {'STATE':<11} {'STARTED':<17} {'TIME':>8}  {'REUSED':>6}  STEPS  NOTEBOOK")
+    records = {r["run_id"]: run_record(h, r["run_id"]) or {} for r in rows}
+    steps = {r["run_id"]: " ".join(f"{n} {k}" for k, n in sorted(r["counts"].items()))
+             for r in rows}
+    wide = max(len("STEPS"), *map(len, steps.values()))  # the columns stay aligned
+    colour = use_colour()
+    out(f"{'RUN':<24} {'STATE':<11} {'STARTED':<17} {'TIME':>8}  {'REUSED':>6}  "
+        f"{'STEPS':<{wide}}  NOTEBOOK")
     for r in rows:
-        rec = run_record(h, r["run_id"]) or {}
+        rec = records[r["run_id"]]
         took = fmt_time((r["finished"] or time.time()) - r["started"])
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"]))
-        steps = " ".join(f"{n} {k}" for k, n in sorted(r["counts"].items()))
         reused = f"{rec.get('reused', 0)}/{sum(r['counts'].values())}"
-        out(f"{r['run_id']:<24} {r['state']:<11} {started:<17} {took:>8}  {reused:>6}  {steps}  "
-             f"{Path(r['notebook']).name}")
+        state = paint(f"{r['state']:<11}", r["state"], colour)
+        out(f"{r['run_id']:<24} {state} {started:<17} {took:>8}  {reused:>6}  "
+            f"{steps[r['run_id']]:<{wide}}  {Path(r['notebook']).name}")
         if r.get("trigger"):
             out(f"    trigger: {r['trigger']}")
         params = rec.get("logged_params") or {}

@@ -17,7 +17,7 @@ from typing import Any
 from .. import __version__
 from . import history as cli_history, jobs as cli_jobs, recover as cli_recover
 from .parser import SuggestingParser
-from .printing import SYMBOL, out, published
+from .printing import SYMBOL, out, paint, published, use_colour
 from .progress import OutputMode, Progress
 from ..errors import MlpipeError
 from ..models import StepState
@@ -94,10 +94,12 @@ def cmd_status(a) -> int:
     pipe = Pipeline(_load(a.notebook))
     rows = pipe.status(params={k: _value(v) for k, v in a.param})
     width = max([len(r.name) for r in rows] + [4])
+    colour = use_colour()
     for r in rows:
-        sym = SYMBOL.get(str(r.state), " ")
+        state = str(r.state)
+        sym = paint(SYMBOL.get(state, " "), state, colour)
         why = "" if r.state is StepState.CACHED else f"{r.verdict}: " + "; ".join(r.reasons)
-        out(f"{sym} {r.name:<{width}}  {str(r.state):<7} {why}".rstrip())
+        out(f"{sym} {r.name:<{width}}  {paint(f'{state:<7}', state, colour)} {why}".rstrip())
     stale = [r for r in rows if r.state is not StepState.CACHED]
     maybe = sum(1 for r in stale if not r.certain)
     detail = (f" ({len(stale) - maybe} will re-run, {maybe} may re-run: reused if their "

@@ -8,6 +8,11 @@ import re
 from typing import NoReturn
 
 
+# Commands people guess that live elsewhere: where to find them.
+ELSEWHERE = {"sweep": "a sweep is `mlpipe run NOTEBOOK --sweep NAME=V1,V2 [--sweep ...]`",
+             "sweeps": "a sweep is `mlpipe run NOTEBOOK --sweep NAME=V1,V2 [--sweep ...]`"}
+
+
 class SuggestingParser(argparse.ArgumentParser):
     """argparse.ArgumentParser whose usage errors name the closest subcommand or option."""
 
@@ -17,6 +22,8 @@ class SuggestingParser(argparse.ArgumentParser):
 
     def _suggestion(self, message: str) -> str:
         choice = re.search(r"invalid choice: '([^']*)'", message)
+        if choice and choice.group(1) in ELSEWHERE:
+            return f" ({ELSEWHERE[choice.group(1)]})"
         if choice:
             known = [c for a in self._actions if a.choices for c in a.choices]
             return _closest(choice.group(1), known)

@@ -1,5 +1,6 @@
 """What `mlpipe run` shows while it runs: a line per step state change with steps done / total
-and an ETA from the durations in the history (a tqdm bar on a terminal), and each executed
+and an ETA from the durations in the history (a tqdm bar on a terminal, redrawn every TICK
+seconds so its clock moves; states in colour there, unless NO_COLOR), and each executed
 step's printed output, read back from its executed notebook."""
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from .printing import SYMBOL, fmt_time
+from .printing import SYMBOL, fmt_time, paint, use_colour
 from ..models import FINAL_STATES, StepRun, StepState
 
+TICK = 0.5  # seconds between redraws of the terminal's progress bar
 STEP_TAG = "mlpipe-step-body"  # the step's own cell in an executed notebook (executors/base.py)
 
 
@@ -77,10 +79,14 @@ class Progress:
         self.t0 = time.time()
         self.running: dict[str, float] = {}
         self._bar = _bar(self.stream)
+        self.colour = use_colour(self.stream)
+        self._run = None  # the run, once a step reported
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, args=(heartbeat,), daemon=True)
         self._thread.start()
+        if self._bar is not None:  # the bar's clock and ETA move between state changes
+            threading.Thread(target=self._tick, args=(TICK,), daemon=True).start()
 
     def __call__(self, run, s: StepRun) -> None:
         if s.state is StepState.RUNNING:
@@ -93,11 +99,15 @@ class Progress:
             detail = _detail(s)
         done = sum(1 for x in run.steps.values() if x.state in FINAL_STATES)
         total = len(run.steps)
+        self._run = run
         eta = self.eta(run)
-        count = f"{done}/{total}" + (f" ETA {fmt_time(eta)}" if eta and done < total else "")
-        sym = SYMBOL.get(str(s.state), " ")
-        lines = [f"[{time.time() - self.t0:7.1f}s] {sym} {s.name:<24} {s.state!s:<9} "
-                 f"[{count}] {detail}".rstrip()]
+        # an ETA is news where a step starts or computed; a reused line took no time
+        said = eta and done < total and s.state is not StepState.REUSED
+        count = f"{done}/{total}" + (f" ETA {fmt_time(eta)}" if said else "")
+        state = str(s.state)
+        sym = paint(SYMBOL.get(state, " "), state, self.colour)
+        lines = [f"[{time.time() - self.t0:7.1f}s] {sym} {s.name:<24} "
+                 f"{paint(f'{state:<9}', state, self.colour)} [{count}] {detail}".rstrip()]
         if s.state in (StepState.SUCCEEDED, StepState.FAILED):
             lines += [f"    | {line}" for line in tail(step_stdout(s.notebook), self.output)]
         self._write(lines, done, total, f"ETA {fmt_time(eta)}" if eta else "")
@@ -126,6 +136,19 @@ class Progress:
                 self._bar.total, self._bar.n, self._bar.postfix = total, done, postfix
                 self._bar.refresh()
 
+    def _tick(self, every: float) -> None:
+        while not self._stop.wait(every):
+            with self._lock:
+                if self._bar is None or self._stop.is_set():
+                    return
+                if self._run is not None:
+                    try:
+                        eta = self.eta(self._run)
+                    except RuntimeError:  # the run changed meanwhile: next tick
+                        eta = None
+                    self._bar.postfix = f"ETA {fmt_time(eta)}" if eta else ""
+                self._bar.refresh()
+
     def _beat(self, every: float) -> None:
         while not self._stop.wait(every):
             if self.running:
@@ -135,8 +158,9 @@ class Progress:
 
     def close(self) -> None:
         self._stop.set()
-        if self._bar is not None:
-            self._bar.close()
+        with self._lock:
+            if self._bar is not None:
+                self._bar.close()
 
 
 def _detail(s: StepRun) -> str:

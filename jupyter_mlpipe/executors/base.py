@@ -20,6 +20,7 @@ from typing import Any
 
 from ..errors import StepExecutionError, TargetError
 from ..models import PipelineSpec, StepSpec
+from ..store.displays import keepable
 from ..targets import Target, base_env
 
 STEP_TAG = "mlpipe-step-body"
@@ -54,6 +55,15 @@ class StepOutcome:
     exec_seconds: float | None = None  # set by executors that know when the step got a kernel
     dropped: list[str] = field(default_factory=list)
     manifest: dict[str, Any] | None = None  # what the step really used (manifest.py)
+    displays: list[dict[str, Any]] | None = None  # what the body cell showed
+
+
+def body_outputs(nb: Any) -> list[dict[str, Any]]:
+    """What the step's body cell showed in its executed notebook, to show again on reuse."""
+    for c in (nb or {}).get("cells", []):
+        if STEP_TAG in c.get("metadata", {}).get("tags", []):
+            return keepable(c.get("outputs", []))
+    return []
 
 
 def body_seconds(nb: Any) -> float | None:
@@ -74,7 +84,7 @@ def read_result(job: StepJob, nb: Any = None) -> StepOutcome:
                                  notebook=str(job.notebook_path)) from None
     return StepOutcome(result["outputs"], result["writes"], str(job.notebook_path),
                        body_seconds(nb), dropped=result.get("dropped", []),
-                       manifest=result.get("manifest"))
+                       manifest=result.get("manifest"), displays=body_outputs(nb))
 
 
 def require_modules(target: Target, *modules: str) -> None:

@@ -1,11 +1,14 @@
 """`%%step` in a live kernel: reuse a stored result on a hit, run and store on a miss.
 
 A "Run All" is one run: a `%%step` cell joins the open interactive run of its notebook when
-the kernel has been busy since that run's last cell, i.e. the previous cell (of any kind)
-finished less than BURST_GAP seconds before this one started. Run All sends every cell at
-once, so the gaps are milliseconds; a person re-running a cell by hand takes longer, and
-starts a new run. The run's record is finished after each of its steps (and re-finished when
-another joins), so the history never holds an unfinished interactive run.
+no cell (of any kind) started more than BURST_GAP seconds after the cell before it finished,
+since that run began. Run All sends every cell at once, so the gaps are milliseconds; a
+person running a cell by hand, or the next Run All, comes later and starts a new run, with
+its own parameters and metrics. The run's record is finished after each of its steps (and
+re-finished when another joins), so the history never holds an unfinished interactive run.
+
+A reused cell shows again what the step showed when it ran (displays.py); an executed one
+says that its result was stored.
 
 The key is computed as a batch run would compute it, from the saved notebook's structure,
 but with the live cell body, the live values of its inputs (so an input mutated in place is
@@ -26,6 +29,7 @@ from . import in_kernel as kernel
 from . import kernel_state
 from ..pipeline.analysis import normalize, prelude_closure
 from ..errors import MlpipeError, StepDefinitionError
+from .displays import recording, show_again
 from .kernel_notebook import find_notebook, notebook_holding
 from ..run.keys import make_key
 from ..models import PipelineSpec, RunState, StepState, StepRun, StepSpec
@@ -50,33 +54,42 @@ class _OpenRun:
     run_id: str
     notebook: str
     failed: bool = False
-    last_activity: float = 0.0
 
 
 _open: _OpenRun | None = None
+_last_end = 0.0  # when the kernel's last cell finished
+_in_body = False  # a %%step cell is running its body (a cell within the cell)
 _warned: set[str] = set()  # the notebook's warnings this kernel has printed
-_watching: set[int] = set()  # ids of the shells whose post_run_cell we follow
+_watching: set[int] = set()  # ids of the shells whose cells we follow
 
 
-def _note_activity(*_args: Any) -> None:
-    """After any cell: the kernel was busy until now."""
-    if _open is not None:
-        _open.last_activity = time.time()
+def _cell_starts(_info: Any) -> None:
+    """Before a cell (not the body a %%step cell runs itself): an idle kernel before it ends
+    the open run."""
+    global _open
+    if not _in_body and time.time() - _last_end > BURST_GAP:
+        _open = None
 
 
-def _watch(shell: Any) -> None:
+def _cell_ends(_result: Any) -> None:
+    global _last_end
+    if not _in_body:
+        _last_end = time.time()
+
+
+def watch(shell: Any) -> None:
+    """Follow the shell's cells (from the first %%step cell on) to tell Run Alls apart."""
     events = getattr(shell, "events", None)
     if events is not None and id(shell) not in _watching:
-        events.register("post_run_cell", _note_activity)
+        events.register("pre_run_cell", _cell_starts)
+        events.register("post_run_cell", _cell_ends)
         _watching.add(id(shell))
 
 
 def _join_or_start(history: History, spec: PipelineSpec, params: dict) -> _OpenRun:
-    """The open run of this notebook when the kernel has not been idle since, else a new one."""
+    """The open run of this notebook (this Run All's), else a new one."""
     global _open
-    now = time.time()
     if (_open is None or _open.notebook != str(spec.path)
-            or now - _open.last_activity > BURST_GAP
             or history.run(_open.run_id) is None):
         _open = _OpenRun(new_run_id(), str(spec.path))
         history.start_run(_open.run_id, str(spec.path), "interactive", params, None, 1)
@@ -129,7 +142,7 @@ def run_step_cell(shell: Any, line: str, body: str, notebook: str | None = None)
     """`%%step LINE` with BODY in a live kernel: reuse the stored result, or run and store."""
     args = parse_magic_line(line)
     kernel_state.watch_imports()
-    _watch(shell)
+    watch(shell)
     nb_path = find_notebook(shell.user_ns, notebook)
     if nb_path is None:
         nb_path, why = notebook_holding(args.name, line, body, Path.cwd())
@@ -171,14 +184,24 @@ def _run_live(shell: Any, spec: PipelineSpec, step: StepSpec, store: Store,
                    f"{saved:.1f} s saved)")
     else:
         dropped = _execute(shell, planner, run, components, step, run_id, inputs)
-        message = ("jupyter_mlpipe: not stored (cannot be pickled): " + ", ".join(dropped)
-                   if dropped else None)
+        message = _executed_message(run, dropped)
     history.record_step(run_id, run)
     group.failed = group.failed or run.state is StepState.FAILED
     history.finish_run(run_id, RunState.FAILED if group.failed else RunState.SUCCEEDED)
-    group.last_activity = time.time()
     if message:
         print(message)
+    if entry is not None:
+        show_again(entry.get("displays") or [])
+
+
+def _executed_message(run: StepRun, dropped: list[str]) -> str | None:
+    """What an executed cell says last: its result was stored (or why not)."""
+    if dropped:
+        return "jupyter_mlpipe: not stored (cannot be pickled): " + ", ".join(dropped)
+    if run.state is StepState.SUCCEEDED and not run.reasons:
+        return (f"stored {run.name} ({run.body_seconds or 0:.1f} s): the next run reuses it "
+                "while its code, inputs and data stay the same")
+    return None
 
 
 def _check_inputs(planner: Planner, step: StepSpec, ns: dict) -> None:
@@ -199,11 +222,16 @@ def _execute(shell: Any, planner: Planner, run: StepRun, components: dict[str, A
     results = planner.results
     kernel.begin(str(results.store.home), run_id, step.name, list(step.writes),  # log_metric
                  list(planner.imported(step.name)), str(results.root))
+    global _in_body
     started = time.perf_counter()
     try:  # step.body: a --module step runs the published code, not the cell's
-        result = shell.run_cell(step.body, store_history=False)
+        _in_body = True
+        with recording(shell) as shown:
+            result = shell.run_cell(step.body, store_history=False)
+        _in_body = False
         manifest = kernel.stop_recording()
     finally:
+        _in_body = False
         kernel.end()
     seconds = time.perf_counter() - started
     run.finished = time.time()
@@ -221,7 +249,8 @@ def _execute(shell: Any, planner: Planner, run: StepRun, components: dict[str, A
     outputs, dropped = _store_outputs(results.store, step, shell.user_ns)
     writes = {p: results.store.put_path(Path(p), results.root) for p in step.writes}
     recorded = manifest.to_json() if manifest is not None else None
-    results.record(run, components, Computed(outputs, writes, seconds, seconds, recorded), run_id)
+    results.record(run, components,
+                   Computed(outputs, writes, seconds, seconds, recorded, shown), run_id)
     for line in undeclared_read_warnings(step, recorded):
         print(line)
     return dropped

@@ -25,6 +25,14 @@ def json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=repr))
 
 
+def parameter_types(spec: Any) -> dict[str, str]:
+    """Each parameter's Python type ("int", "float", "bool", "str", ...; "expression" for a
+    default that is not a literal): JSON writes 1.0 as 1, and the form must not take C = 1.0
+    for a whole number."""
+    return {name: "expression" if name in spec.parameter_expressions else type(v).__name__
+            for name, v in spec.parameters.items()}
+
+
 def graph_json(pipe: Any, broken: dict[str, str] | None = None) -> dict[str, Any]:
     """Steps (status, why, will/may re-run) and edges of a Pipeline; `broken` maps the steps
     whose cell cannot be read to their message (drawn `invalid`)."""
@@ -47,7 +55,9 @@ def graph_json(pipe: Any, broken: dict[str, str] | None = None) -> dict[str, Any
     edges = [{"source": u, "target": n, "label": var}
              for n in g.names for var, u in {**g.producer[n], **g.file_producer[n]}.items()]
     return {"steps": steps, "edges": edges, "order": g.order,
-            "parameters": json_safe(pipe.parameters), "warnings": list(pipe.spec.warnings),
+            "parameters": json_safe(pipe.parameters),
+            "parameter_types": parameter_types(pipe.spec),
+            "warnings": list(pipe.spec.warnings),
             "errors": [broken[n] for n in broken if n not in status]
             + [broken[n] for n in broken if n in status]}
 

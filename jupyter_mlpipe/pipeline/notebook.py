@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import difflib
 import json
 import keyword
 import re
@@ -19,7 +20,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .analysis import imported_modules, is_inert_ipython_line, name_use, normalize, parse
+from .analysis import (
+    imported_modules, is_inert_ipython_line, name_use, normalize, parse, to_python)
+from .control import ControlCode, drop_lines
 from ..errors import MissingInputError, StepDefinitionError, cell_label
 from ..models import PipelineSpec, PreludeStatement, StepSpec
 from .durations import parse_duration
@@ -94,8 +97,8 @@ def parse_magic_line(line: str, cell: int | None = None) -> argparse.Namespace:
         args = _PARSER.parse_args(_join_values(shlex.split(line)))
     except ValueError as exc:
         raise StepDefinitionError(
-            f"bad %%step line '{STEP_MAGIC} {line.strip()}': {exc}. Usage: {USAGE}", cell=cell
-        ) from None
+            f"bad %%step line '{STEP_MAGIC} {line.strip()}': {exc}{_did_you_mean(str(exc))}. "
+            f"Usage: {USAGE}", cell=cell) from None
     check_step_args(args, cell)
     return args
 
@@ -111,6 +114,37 @@ def _join_values(words: list[str]) -> list[str]:
         else:
             out.append(w)
     return out
+
+
+def _did_you_mean(message: str) -> str:
+    """' (did you mean '--out'?)' for an unknown option close to a known one."""
+    unknown = re.search(r"unrecognized arguments: (.*)", message)
+    known = [f for flags, _ in STEP_OPTIONS for f in flags if f.startswith("--")]
+    for word in (unknown.group(1).split() if unknown else []):
+        if word.startswith("-"):
+            match = difflib.get_close_matches(word.split("=")[0], known, n=1, cutoff=0.6)
+            if match:
+                return f" (did you mean '{match[0]}'?)"
+    return ""
+
+
+def salvage_magic_line(line: str) -> tuple[str, str] | None:
+    """(step name, a readable `%%step` line) from a bad one: its name and the options that do
+    read (`--outt x` dropped), so a step whose line has a typo still shows in the graph, with
+    its edges, as invalid. None when not even a step name can be read."""
+    try:
+        args, _unknown = _PARSER.parse_known_args(shlex.split(line))
+    except ValueError:
+        return None
+    if not isinstance(args.name, str) or not STEP_NAME.match(args.name):
+        return None
+    words = [args.name]
+    for flag, values in (("--in", args.inputs), ("--out", args.outputs),
+                         ("--reads", args.reads), ("--writes", args.writes)):
+        good = [v for v in values or () if flag in ("--reads", "--writes") or v.isidentifier()]
+        if good:
+            words += [flag, *good]
+    return args.name, shlex.join(words)
 
 
 def check_step_args(args: argparse.Namespace, cell: int | None = None) -> None:
@@ -237,20 +271,26 @@ def _unresolved_step(cell: int, cell_id: str | None, line: str, body: str) -> St
         retries=args.retries, nondeterministic=args.nondeterministic)
 
 
-def _prelude_statements(cell: int, source: str) -> list[PreludeStatement]:
+def _prelude_statements(cell: int, source: str,
+                        control: ControlCode) -> tuple[list[PreludeStatement], str]:
+    """The cell's statements that count in keys, and the source step kernels run: the cell
+    without its control code (blank when it is all control code)."""
     try:
         tree = parse(source, cell_label(cell))
     except SyntaxError as exc:
         raise StepDefinitionError(str(exc), cell=cell) from None
     out = []
+    dashboard = control.cell(tree)
     for stmt in tree.body:
-        if is_inert_ipython_line(stmt):  # still runs in kernels; not part of any key
+        if stmt in dashboard or is_inert_ipython_line(stmt):  # inert: runs, in no key
             continue
         use = name_use(ast.Module(body=[stmt], type_ignores=[]))
         defines = frozenset(use.binds) | ({"*"} if use.star_import else frozenset())
         out.append(PreludeStatement(cell, normalize(stmt), defines, frozenset(use.reads),
                                     tuple(imported_modules(stmt))))
-    return out
+    if dashboard:
+        source = drop_lines(to_python(source), dashboard)
+    return out, source
 
 
 def _is_load_ext(src: str) -> bool:
@@ -266,6 +306,7 @@ def parse_pipeline(nb: dict, path: Path, use_module: ModulePass) -> PipelineSpec
     prelude: list[PreludeStatement] = []
     prelude_cells: list[tuple[int, str]] = []
     params_src: list[str] = []
+    control = ControlCode()
     for i, cell in enumerate(nb["cells"]):
         if cell.get("cell_type") != "code":
             continue
@@ -280,8 +321,10 @@ def parse_pipeline(nb: dict, path: Path, use_module: ModulePass) -> PipelineSpec
         elif tags & {"parameters", "injected-parameters"}:
             params_src.append(src)
         elif src.strip() and not _is_load_ext(src):
-            prelude.extend(_prelude_statements(i, src))
-            prelude_cells.append((i, src))
+            statements, kernel_src = _prelude_statements(i, src, control)
+            prelude.extend(statements)
+            if kernel_src:
+                prelude_cells.append((i, kernel_src))
     try:
         defaults = parse_parameters("\n".join(params_src))
     except SyntaxError as exc:

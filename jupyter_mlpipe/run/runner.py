@@ -378,7 +378,7 @@ class RunLoop:
             else:
                 s.error = None  # an earlier try's (--retries); they stay in attempt_errors
                 computed = Computed(outcome.outputs, outcome.writes, outcome.body_seconds,
-                                    outcome.exec_seconds, outcome.manifest)
+                                    outcome.exec_seconds, outcome.manifest, outcome.displays)
                 self.results.record(s, self.decisions[s.name].components, computed,
                                     self.run.run_id)
                 self.outputs[s.name] = s.outputs
@@ -444,7 +444,8 @@ class RunLoop:
             self.listener(self.run, s)
 
     def _fail_below(self, name: str) -> None:
-        for d in sorted(self.graph.descendants(name)):
+        below = self.graph.descendants(name)
+        for d in (n for n in self.graph.order if n in below):  # in pipeline order
             s = self.run.steps.get(d)
             if s is not None and s.state is StepState.PENDING:
                 s.state, s.error = StepState.SKIPPED, f"upstream '{name}' failed"

@@ -8,7 +8,7 @@ from typing import Any
 from ..pipeline import graph_view
 from ..errors import StepDefinitionError
 from ..pipeline.load import pipeline_from_json
-from ..pipeline.notebook import cell_source, read_notebook_json, split_magic
+from ..pipeline.notebook import cell_source, read_notebook_json, salvage_magic_line, split_magic
 from ..api import Pipeline
 from ..store.findings import read_findings
 
@@ -17,13 +17,15 @@ MAX_BROKEN = 20  # past this many broken cells, the first error is the answer (4
 
 def tolerant_pipeline(nb_path: Path) -> tuple[Pipeline, dict[str, str]]:
     """The pipeline of the notebook with each unreadable step cell stubbed out, and
-    step name -> its message. A broken step keeps its `%%step` line (so its declared edges
-    stay) when only its body is bad, else it is left out of the graph. Errors that no single
-    cell causes (a cycle, a bad parameters cell) raise StepDefinitionError as before."""
+    step name -> its message. A broken step keeps what of its `%%step` line reads (its name
+    and declared edges; a mistyped option is dropped) and its body, or `pass` when the body
+    does not read either; a cell without a readable step name is left out of the graph.
+    Errors that no single cell causes (a cycle, a bad parameters cell) raise
+    StepDefinitionError as before."""
     nb = read_notebook_json(nb_path)
     first: StepDefinitionError | None = None
     broken: dict[str, str] = {}
-    stubbed: set[int] = set()
+    tries: dict[int, int] = {}  # cell -> how many stubs it has had
     for _ in range(MAX_BROKEN):
         try:
             return Pipeline(pipeline_from_json(nb, nb_path)), broken
@@ -33,12 +35,24 @@ def tolerant_pipeline(nb_path: Path) -> tuple[Pipeline, dict[str, str]]:
             split = split_magic(cell_source(nb["cells"][cell])) if cell is not None else None
             if split is None:
                 raise first from None
-            broken.setdefault(exc.step or f"cell{cell + 1}", str(exc))
-            if cell in stubbed or exc.step is None:  # its %%step line is bad too: leave it out
+            line, body = split
+            n = tries[cell] = tries.get(cell, 0) + 1
+            if n == 1:  # say why once; a bad option: keep the rest of the line and the body
+                salvaged = salvage_magic_line(line) if exc.step is None else None
+                name = exc.step or (salvaged[0] if salvaged else f"cell{cell + 1}")
+                broken.setdefault(name, str(exc))
+                if exc.step is None:
+                    line, body = (salvaged[1], body) if salvaged else ("", "")
+                else:
+                    body = "pass\n"
+            elif n == 2 and body != "pass\n":  # its body does not read either
+                body = "pass\n"
+            else:
+                line = ""
+            if not line:
                 nb["cells"][cell] = {"cell_type": "markdown", "source": "", "metadata": {}}
             else:
-                nb["cells"][cell]["source"] = f"%%step {split[0]}\npass\n"
-            stubbed.add(cell)
+                nb["cells"][cell]["source"] = f"%%step {line}\n{body}"
     raise first from None
 
 

@@ -1,7 +1,7 @@
 """Step results in the store, for batch runs and `%%step` alike: one entry schema, reuse, record.
 
 An entry is a step's stored result under its key: the digests of its outputs, the manifests of
-the files it wrote, its timings, and the manifest of what it really used while it ran
+the files it wrote, its timings, what it showed (printed text, tables, figures: displays.py), and the manifest of what it really used while it ran
 (manifest.py: files read, project modules, distributions, environment variables), which is
 checked before the entry is reused. Each carries ENTRY_VERSION; an entry without it, or with
 another version, is treated as absent (the step is recomputed), never misread.
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..models import StepState, StepRun
+from .displays import keepable
 from .files import Store
 from .remote import open_remote
 from .usage import mark_used
@@ -31,6 +32,7 @@ class Computed:
     body_seconds: float | None = None  # time in the step's own cell
     exec_seconds: float | None = None  # from a ready kernel to outputs stored
     manifest: dict[str, Any] | None = None  # what the step really used (Manifest.to_json)
+    displays: list[dict[str, Any]] | None = None  # what it showed (displays.py), shown on reuse
 
 
 class Results:
@@ -95,7 +97,8 @@ class Results:
             "notebook": self.notebook, "run_id": run_id, "outputs": dict(computed.outputs),
             "writes": dict(computed.writes), "computed_at": now, "duration": duration,
             "body_seconds": computed.body_seconds, "exec_seconds": computed.exec_seconds,
-            "components": components, "manifest": computed.manifest or {}})
+            "components": components, "manifest": computed.manifest or {},
+            "displays": keepable(computed.displays or [])})
         if self.remote is not None:
             self.remote.push(key, self.store)
             if self._lease is not None:

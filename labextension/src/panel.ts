@@ -9,7 +9,7 @@ import { JobsModel } from './jobs';
 import { drawSchedules, drawSweep, ISweepSort } from './jobsPanel';
 import { PipelineModel } from './model';
 import { drawParametersForm, parameterFields } from './paramsForm';
-import { formatSeconds, progressText, runProgress } from './progress';
+import { formatSeconds, lastRunText, progressText, runProgress } from './progress';
 import { IRun } from './tokens';
 import { GraphViewport } from './viewport';
 
@@ -215,7 +215,7 @@ export class PipelinePanel extends Widget {
 
   private _renderParameters(): void {
     const body = this._part('.jp-mlpipe-params-body');
-    const fields = parameterFields(this._model.graph?.parameters);
+    const fields = parameterFields(this._model.graph?.parameters, this._model.graph?.parameter_types);
     this._part('.jp-mlpipe-params').hidden = !fields.length;
     // a sweep's values stay typed when the graph is drawn again (a run or sweep ended)
     const typed = new Map(
@@ -269,7 +269,7 @@ export class PipelinePanel extends Widget {
     box.hidden = !model.progress.length;
     const p = runProgress(model.progress, model.runStarted, Date.now() / 1000);
     box.dataset.live = String(!!model.liveRun);
-    box.textContent = (model.liveRun ? '' : 'Last run: ') + progressText(p);
+    box.textContent = model.liveRun ? progressText(p) : lastRunText(model.progress, p);
   }
 
   private _renderRuns(runs: IRun[] | null): void {

@@ -9,14 +9,25 @@ export interface IParameterField {
   value: number | boolean | string;
 }
 
-/** Fields for the parameters whose defaults are int, float, bool or str literals (others are left out). */
-export function parameterFields(parameters: Record<string, unknown> | undefined): IParameterField[] {
+/**
+ * Fields for the parameters whose defaults are int, float, bool or str literals (others are left out).
+ * `types` (the server's Python types) decides int from float: JSON writes `C = 1.0` as 1.
+ */
+export function parameterFields(
+  parameters: Record<string, unknown> | undefined,
+  types: Record<string, string> = {}
+): IParameterField[] {
   const fields: IParameterField[] = [];
   for (const [name, value] of Object.entries(parameters || {})) {
+    const type = types[name];
+    if (type !== undefined && !['int', 'float', 'bool', 'str'].includes(type)) {
+      continue; // an expression or another type: the form cannot type it
+    }
     if (typeof value === 'boolean') {
       fields.push({ name, kind: 'bool', value });
     } else if (typeof value === 'number') {
-      fields.push({ name, kind: Number.isInteger(value) ? 'int' : 'float', value });
+      const kind = type === 'float' || type === 'int' ? type : Number.isInteger(value) ? 'int' : 'float';
+      fields.push({ name, kind, value });
     } else if (typeof value === 'string') {
       fields.push({ name, kind: 'str', value });
     }

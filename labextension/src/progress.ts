@@ -50,3 +50,24 @@ export function progressText(p: IRunProgress): string {
   }
   return parts.join(' · ');
 }
+
+/**
+ * The summary of a run that ended: "Last run: 5/5 steps · 3.0 s" when every step succeeded or
+ * was reused; else what went wrong first: "Last run failed at train · 2/5 steps succeeded" or
+ * "Last run cancelled · 1/5 steps succeeded" (failed, skipped and cancelled steps are not done).
+ */
+export function lastRunText(steps: readonly IStepProgress[], p: IRunProgress): string {
+  const ok = steps.filter(s => s.state === 'succeeded' || s.state === 'reused').length;
+  const failed = steps.filter(s => s.state === 'failed').map(s => s.name);
+  const tail = `${ok}/${steps.length} steps succeeded`;
+  if (failed.length) {
+    return `Last run failed at ${failed.join(', ')} · ${tail}`;
+  }
+  if (steps.some(s => s.state === 'cancelled')) {
+    return `Last run cancelled · ${tail}`;
+  }
+  if (ok < steps.length) {
+    return `Last run stopped · ${tail}`;
+  }
+  return 'Last run: ' + progressText(p);
+}

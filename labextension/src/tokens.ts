@@ -56,6 +56,8 @@ export interface IGraph {
   active_run: string | null;
   /** The parameters cell's values (a run may override them). */
   parameters?: Record<string, unknown>;
+  /** Each parameter's Python type ("int", "float", ..., "expression"): JSON writes 1.0 as 1. */
+  parameter_types?: Record<string, string>;
 }
 
 export interface IStepProgress {

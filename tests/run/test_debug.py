@@ -11,7 +11,7 @@ import nbclient
 import nbformat
 import pytest
 
-from tests.conftest import write_notebook
+from tests.helpers import write_notebook
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import pytest
 
 from jupyter_mlpipe import Pipeline
 from jupyter_mlpipe.kernels.exits import describe_exit, oom_kills
-from tests.conftest import replace_cell
+from tests.helpers import replace_cell
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import json
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from tests.conftest import write_notebook
+from tests.helpers import write_notebook
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.conftest import write_notebook
+from tests.helpers import write_notebook
 
 pytestmark = pytest.mark.slow
 

@@ -184,8 +184,9 @@ async def test_one_broken_step_does_not_hide_the_graph(jp_fetch, jp_root_dir):
 
 async def test_errors_map_to_status_codes(jp_fetch, demo, jp_root_dir):
     shutil.copy(NOTEBOOKS / "bad_magic.ipynb", jp_root_dir / "bad.ipynb")
-    graph = await get_json(jp_fetch, "graph", path="bad.ipynb")  # drawn, the cell left out
-    assert graph["steps"] == [] and "cell 1" in graph["errors"][0]
+    graph = await get_json(jp_fetch, "graph", path="bad.ipynb")  # drawn, the step invalid
+    assert [(s["name"], s["status"]) for s in graph["steps"]] == [("load", "invalid")]
+    assert "cell 1" in graph["errors"][0]
     assert "--bogus" in graph["errors"][0]
     code, msg = await fails(jp_fetch("mlpipe", "api", "runs", method="POST",
                                      body=json.dumps({"path": "bad.ipynb"})))

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.conftest import replace_cell, write_notebook
+from tests.helpers import replace_cell, write_notebook
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,8 @@ import { metricSeries } from '../charts';
 import { layout } from '../graph';
 import { foldIdleRuns, togglePick } from '../history';
 import { changedParameters, parameterFields, parseField } from '../paramsForm';
-import { formatSeconds, progressText, runProgress } from '../progress';
+import { sweepRequest } from '../sweeps';
+import { formatSeconds, lastRunText, progressText, runProgress } from '../progress';
 import { IMetricPoint, IRun, IStep, IStepProgress } from '../tokens';
 import { revealed, zoomed } from '../viewport';
 
@@ -20,7 +21,42 @@ describe('progress', () => {
   });
 });
 
+describe('last run summary', () => {
+  const steps = (...states: IStepProgress['state'][]) =>
+    states.map((state, i) => sp(`s${i}`, state, 0));
+  const summary = (s: IStepProgress[]) => lastRunText(s, runProgress(s, 0, 3));
+
+  it('says every step is done only when every step succeeded or was reused', () => {
+    expect(summary(steps('succeeded', 'reused'))).toBe('Last run: 2/2 steps · 3.0 s');
+  });
+
+  it('says a run failed, naming the step, and counts only the steps that succeeded', () => {
+    const s = [sp('load', 'succeeded'), sp('train', 'failed'), sp('report', 'skipped')];
+    expect(summary(s)).toBe('Last run failed at train · 1/3 steps succeeded');
+  });
+
+  it('says a run was cancelled', () => {
+    expect(summary(steps('reused', 'cancelled', 'cancelled'))).toBe(
+      'Last run cancelled · 1/3 steps succeeded'
+    );
+  });
+});
+
 describe('parameters form', () => {
+  it('keeps a float parameter whose value is whole (C = 1.0) a float, in the form and a sweep', () => {
+    // JSON writes Python's 1.0 as 1: the server's types decide
+    const fields = parameterFields({ C: 1, n: 3, label: 'v + str(n)' }, { C: 'float', n: 'int', label: 'expression' });
+    expect(fields.map(f => [f.name, f.kind])).toEqual([['C', 'float'], ['n', 'int']]);
+    expect(parseField(fields[0], '0.5')).toBe(0.5);
+    expect(changedParameters(fields, name => ({ text: name === 'C' ? '0.5' : '3', checked: false }))).toEqual({
+      C: 0.5
+    });
+    const typed: Record<string, string> = { C: '0.5, 1, 2.5', n: '3' };
+    const request = sweepRequest(fields, name => typed[name]);
+    expect(JSON.stringify(request)).toContain('[0.5,1,2.5]');
+    expect(() => parseField(fields[1], '0.5')).toThrow('n must be a whole number');
+  });
+
   it('types fields by their literal defaults and reads back only what changed', () => {
     const fields = parameterFields({ n: 3, lr: 0.1, on: true, name: 'x', data: [1, 2] });
     expect(fields.map(f => [f.name, f.kind])).toEqual([
