@@ -14,7 +14,8 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
-from ..errors import MlpipeError, StepDefinitionError, TargetError, UnknownStepError
+from ..errors import (InvalidNameError, MlpipeError, StepDefinitionError, TargetError,
+                      UnknownStepError)
 from ..pipeline.graph_view import json_safe
 from ..store.files import Store
 from ..store.history import History
@@ -32,6 +33,7 @@ class RequestError(MlpipeError):
 
 STATUS_FOR: list[tuple[type[MlpipeError], int]] = [
     (RequestError, 400),
+    (InvalidNameError, 400),
     (UnknownStepError, 404),
     (RunConflictError, 409),
     (StepDefinitionError, 400),
