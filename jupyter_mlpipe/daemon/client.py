@@ -159,6 +159,10 @@ def run(argv: list[str]) -> int | None:
         if "pid" in started:
             line = reader.readline()
     if "pid" not in started:  # refused (stopping, not forkable): run it here instead
+        why = started.get("refused", "")
+        if why and "stopping" not in why:
+            print(f"mlpipe: the run daemon cannot take this run ({why}); it runs here, "
+                  "without the daemon.", file=sys.stderr)
         if caught:  # ... unless the user already asked to stop
             os.kill(os.getpid(), caught[0])
         return None
