@@ -19,6 +19,7 @@ from ..errors import (InvalidNameError, MlpipeError, StepDefinitionError, Target
 from ..pipeline.graph_view import json_safe
 from ..store.files import Store
 from ..store.history import History
+from ..store.space import DiskFullError
 from .bodies import RequestError, json_body
 from .graph_route import graph_json
 from .paths import NotebookPathError, relative, resolve_notebook
@@ -35,6 +36,7 @@ STATUS_FOR: list[tuple[type[MlpipeError], int]] = [
     (RunConflictError, 409),
     (StepDefinitionError, 400),
     (TargetError, 400),
+    (DiskFullError, 507),  # Insufficient Storage: the message names the disk and what to free
 ]
 
 
