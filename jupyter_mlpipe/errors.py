@@ -85,6 +85,30 @@ class NotStoredError(MlpipeError):
     exit_code = 2
 
 
+class UnsafeFolderError(MlpipeError, PermissionError):
+    """A folder jupyter_mlpipe keeps outside the project (kernel sockets, daemon, keys) could be
+    read or changed by another user: it is not used."""
+
+    def __init__(self, folder: object, reason: str, strict: bool = True):
+        self.folder, self.reason, self.strict = folder, reason, strict
+        need = "mode 700" if strict else "not writable by others"
+        super().__init__(
+            f"{folder} {reason}: jupyter_mlpipe keeps kernel sockets, connection files or keys "
+            f"there and uses it only if it is a folder of yours alone ({need}). Another user may "
+            f"have created it first. Remove it (`rm -rf {folder}`, as its owner or root) and "
+            "run again, or point TMPDIR (XDG_RUNTIME_DIR for the daemon) at a folder of yours.")
+
+    def __reduce__(self):
+        return (type(self), (self.folder, self.reason, self.strict))
+
+
+class InvalidNameError(MlpipeError):
+    """A name given by a user (published pipeline or module, version) that cannot be used as a
+    file name: refused before it reaches the disk."""
+
+    exit_code = 2
+
+
 class CacheError(MlpipeError):
     """The artifact store cannot read or write an entry."""
 

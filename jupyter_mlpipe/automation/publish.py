@@ -62,6 +62,9 @@ def publish_pipeline(notebook: str | os.PathLike, name: str, version: str | None
 def resolve_pipeline(ref: str) -> dict:
     """The record of `N@V`, or of N's default version; refuses disabled versions."""
     name, version = split_ref(ref)
+    REGISTRY.check_name(name)  # a name too long for the disk is a 400, not an OSError
+    if version is not None:
+        REGISTRY.check_version(version)
     if not REGISTRY.exists(name):
         raise UnknownPipelineError(f"no published pipeline '{name}' (`mlpipe publish NB "
                                    "--name N` publishes one; GET /mlpipe/api/pipelines lists)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import errno
 import functools
 import os
 import signal
@@ -285,6 +286,12 @@ def main(argv: list[str] | None = None, handlers: dict[str, Callable] | None = N
         return 2
     except (OSError, sqlite3.Error, UnicodeError) as exc:  # the disk, not a bug of ours
         what = getattr(exc, "filename", None)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) and what:
+            from ..store.space import full_disk_error
+
+            print(f"mlpipe: error: {full_disk_error(Path(what), f'{what} cannot be written')}",
+                  file=sys.stderr)
+            return 2
         where = f" ({str(what)[:200]})" if what else ""
         print(f"mlpipe: error: {type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
               f"{where}. Check that path (and MLPIPE_HOME), then run again.", file=sys.stderr)

@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..private import private_dir
+
 PACKAGE = Path(__file__).resolve().parent.parent  # jupyter_mlpipe
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -36,12 +38,7 @@ def enabled() -> bool:
 def daemon_dir() -> Path:
     """A folder of this user's only (sockets, locks, logs)."""
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
-    folder = Path(base) / f"mlpipe-daemon-{os.getuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    st = folder.stat()
-    if st.st_uid != os.getuid() or st.st_mode & 0o077:
-        raise PermissionError(f"{folder} must be this user's only (mode 700)")
-    return folder
+    return private_dir(Path(base) / f"mlpipe-daemon-{os.getuid()}")
 
 
 # Read once at interpreter start (warnings filters, hash seed, locale): not per run.
@@ -162,6 +159,10 @@ def run(argv: list[str]) -> int | None:
         if "pid" in started:
             line = reader.readline()
     if "pid" not in started:  # refused (stopping, not forkable): run it here instead
+        why = started.get("refused", "")
+        if why and "stopping" not in why:
+            print(f"mlpipe: the run daemon cannot take this run ({why}); it runs here, "
+                  "without the daemon.", file=sys.stderr)
         if caught:  # ... unless the user already asked to stop
             os.kill(os.getpid(), caught[0])
         return None

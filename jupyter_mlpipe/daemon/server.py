@@ -27,7 +27,6 @@ import signal
 import socket
 import sys
 import tempfile
-import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from . import client as daemon_client
 from ..kernels import template_pool
 from ..kernels.forkserver import die_with_parent
 from ..kernels.template import KernelTemplate, TemplateError
+from ..kernels.threads import fork_refusal, quiet_pools
 from ..store import liveness
 
 log = logging.getLogger("jupyter_mlpipe.daemon.server")
@@ -158,9 +158,9 @@ class Daemon:
                               for t in self.templates.values()]}
 
     def start_run(self, conn: socket.socket, message: dict, fds: list[int]) -> None:
-        if self.stopping or threading.active_count() != 1:  # a fork copies no other thread
-            _refuse(conn, fds, "the daemon is stopping" if self.stopping else
-                    f"the daemon runs {threading.active_count()} threads; fork needs 1")
+        unsafe = "the daemon is stopping" if self.stopping else fork_refusal("the run daemon")
+        if unsafe:  # the client then runs it itself
+            _refuse(conn, fds, unsafe)
             return
         # ready ones; the run checks that a template's files are unchanged before it uses it
         # (template_pool.take), so a run that executes nothing never pays for that check
@@ -428,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.modules.setdefault("rfc3987_syntax", None)  # as in `mlpipe`: launcher.skip_iri_grammars
+    quiet_pools()  # preloading starts no native thread pool: the daemon forks each run
     preload()
     gc.freeze()  # a forked run's collector then leaves these objects (and their pages) alone
     daemon = Daemon(a.socket, a.idle, a.watch_pid)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import filelock
+
 from . import in_kernel as kernel
 from . import kernel_state
 from ..pipeline.analysis import normalize, prelude_closure
@@ -173,6 +175,38 @@ def _run_live(shell: Any, spec: PipelineSpec, step: StepSpec, store: Store,
     if changed:
         print(f"jupyter_mlpipe: {step.name} runs again: " + "; ".join(changed))
         entry = None
+    flight = None
+    if entry is None:  # computing it: hold its key's lock, as batch runs do (single flight)
+        flight = _take_flight(store, key, step.name)
+        entry = planner.results.get(key) if step.reuse else None  # computed while we waited?
+        if entry is not None and planner.manifest_changes(step, entry):
+            entry = None
+    try:
+        _run_or_reuse(shell, spec, step, planner, store, history, params, key, components,
+                      entry, inputs)
+    finally:
+        if flight is not None:
+            flight.release()
+
+
+def _take_flight(store: Store, key: str, name: str) -> filelock.BaseFileLock:
+    """The key's lock (store/files.flight): a batch run or another kernel computing the same
+    step holds it; wait for it (Interrupt stops waiting), then the result is reused."""
+    lock = store.flight(key)
+    try:
+        lock.acquire(blocking=False)
+    except filelock.Timeout:
+        print(f"jupyter_mlpipe: another run is computing {name} (same key); waiting for it "
+              "to reuse its result...", flush=True)
+        lock.acquire()
+    return lock
+
+
+def _run_or_reuse(shell: Any, spec: PipelineSpec, step: StepSpec, planner: Planner,
+                  store: Store, history: History, params: dict, key: str,
+                  components: dict[str, Any], entry: dict | None,
+                  inputs: dict[str, str]) -> None:
+    ns = shell.user_ns
     run = StepRun(step.name, key=key, started=time.time())
     group = _join_or_start(history, spec, params)
     run_id = group.run_id

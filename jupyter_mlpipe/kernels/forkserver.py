@@ -32,12 +32,13 @@ import os
 import select
 import signal
 import sys
-import threading
 
 # Importing it starts neither threads nor a zmq context; it is the import a kernel pays for.
 from ipykernel.kernelapp import IPKernelApp
 
 from .stamps import loaded_stamps
+from .threads import fork_refusal as threads_refusal
+from .threads import NATIVE_POOL_MODULES, quiet_pools, restore_pools, thread_count
 
 # Modules that initialise a GPU driver (or may): a forked child would inherit a dead context.
 CUDA_MODULES = ("torch", "tensorflow", "jax", "jaxlib", "cupy", "numba.cuda", "pycuda",
@@ -51,6 +52,7 @@ KERNEL_START_MODULES = ("ipykernel.ipkernel", "ipykernel.debugger", "IPython.ext
                         "concurrent.futures.thread")
 PR_SET_PDEATHSIG = 1
 _children: dict[int, int | None] = {}  # pid -> exit code once reaped
+_thread_starters: list[str] = []  # import statements after which the template had more threads
 
 
 def imported_names(statement: str) -> list[str] | None:
@@ -83,11 +85,19 @@ def run_imports(statements: list[str]) -> dict:
         if names is None or touches_cuda(names):
             skipped.append(stmt)
             continue
+        before = thread_count()
         try:
             exec(compile(stmt, "<mlpipe-template>", "exec"), {})  # noqa: S102 - the prelude's own imports
             imported.append(stmt)
         except BaseException as exc:  # noqa: BLE001 - SystemExit in a module is a failure too
             failed.append(f"{stmt}: {type(exc).__name__}: {exc}")
+        if thread_count() > before:
+            _thread_starters.append(stmt)
+    if any(m in sys.modules for m in NATIVE_POOL_MODULES):  # restore_pools: paid once, here
+        try:
+            importlib.import_module("threadpoolctl")
+        except ImportError:
+            pass
     return {"ok": True, "imported": imported, "skipped": skipped, "failed": failed}
 
 
@@ -112,8 +122,13 @@ def preload_kernel_modules() -> None:
 
 def fork_refusal() -> str | None:
     """Why forking now would be unsafe, or None."""
-    if threading.active_count() != 1:
-        return f"the template runs {threading.active_count()} threads; fork needs exactly 1"
+    refusal = threads_refusal("the kernel template")
+    if refusal:
+        started = (f" `{'`, `'.join(_thread_starters)}` started them." if _thread_starters
+                   else "")
+        return (f"{refusal}.{started} Kernels start the normal way instead (as with "
+                "kernel_start = \"spawn\"); to fork again, keep imports that start threads out "
+                "of the prelude or start their threads in the step")
     zmq = sys.modules.get("zmq")
     if zmq is not None and getattr(zmq.Context, "_instance", None) is not None:
         return "the template created a zmq context; fork would share it"
@@ -167,6 +182,7 @@ def _become_kernel(request: dict, template_pid: int, template_cwd: str,
     os.closerange(3, _max_fd())  # nothing of the template's stays open in the kernel
     os.environ.clear()
     os.environ.update(request.get("env") or {})  # CUDA_VISIBLE_DEVICES etc., before user code
+    restore_pools(os.environ)  # the thread pools the template kept at one thread (threads.py)
     cwd = request.get("cwd") or template_cwd
     os.chdir(cwd)
     if sys.path and sys.path[0] == template_cwd:
@@ -288,6 +304,7 @@ def main() -> None:
     answer_fd = os.dup(1)
     os.dup2(2, 1)  # anything imported code prints goes to stderr, not into the protocol
     sys.stdout = sys.stderr
+    quiet_pools()  # imports start no native thread pool here: a fork would copy none of it
     preload_kernel_modules()
     requests = os.fdopen(0, "r", buffering=1, closefd=False)
     answers = os.fdopen(answer_fd, "w", buffering=1)

@@ -20,6 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from ..private import private_dir
 from .stamps import changed
 
 log = logging.getLogger(__name__)
@@ -257,6 +258,5 @@ def pid_exists(pid: int) -> bool:
 
 def ipc_prefix() -> str:
     """A fresh IPC socket prefix in a private folder (no TCP port race, nothing on the network)."""
-    folder = os.path.join(tempfile.gettempdir(), f"mlpipe-ipc-{os.getuid()}")
-    os.makedirs(folder, mode=0o700, exist_ok=True)
+    folder = private_dir(os.path.join(tempfile.gettempdir(), f"mlpipe-ipc-{os.getuid()}"))
     return os.path.join(folder, uuid.uuid4().hex[:12])

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import StepDefinitionError, cell_label
+from ..errors import MlpipeError, StepDefinitionError, cell_label
 from ..models import PipelineSpec, StepSpec
 from .notebook import parse_pipeline, read_notebook_json, with_body
 from .registry import VersionedRegistry, split_ref
@@ -23,6 +23,12 @@ REGISTRY = VersionedRegistry("MLPIPE_MODULES", "~/.mlpipe/modules", "module", "m
 def resolve(ref: str) -> tuple[dict, list[str]]:
     """The record for `N@V` (or N's default version) and warnings; refuses disabled ones."""
     name, version = split_ref(ref)
+    try:  # before the name reaches the disk (a 200-character one is an OSError there)
+        REGISTRY.check_name(name)
+        if version is not None:
+            REGISTRY.check_version(version)
+    except MlpipeError as exc:
+        raise StepDefinitionError(f"--module {ref[:120]}: {exc}") from None
     if not REGISTRY.exists(name):
         raise StepDefinitionError(f"--module {ref}: no module '{name}' in {REGISTRY.root} "
                                   "(`mlpipe module ls` lists them; MLPIPE_MODULES sets the folder)")

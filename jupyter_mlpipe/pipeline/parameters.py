@@ -50,8 +50,9 @@ def check_overrides(defaults: dict[str, Any], overrides: dict[str, Any]) -> None
     """Every `-p NAME` is a parameter of the notebook."""
     unknown = sorted(set(overrides) - set(defaults))
     if unknown:
+        shown = [n if len(n) <= 80 else f"{n[:80]}... ({len(n):,} characters)" for n in unknown]
         raise StepDefinitionError(
-            f"unknown parameter(s) {', '.join(unknown)}: the parameters cell defines "
+            f"unknown parameter(s) {', '.join(shown)}: the parameters cell defines "
             + (", ".join(defaults) or "nothing") + ". Add them to the cell tagged "
             "'parameters', or fix the name.")
 

@@ -18,10 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import atomic
-from ..errors import MlpipeError
+from ..errors import InvalidNameError, MlpipeError
+from ..private import private_dir
 
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+# Bounded so that ROOT/NAME/VERSION.json (and its temp file) fit the file system's NAME_MAX
+# (255 bytes): a longer name is refused with a message, never an OSError from the disk.
+MAX_NAME, MAX_VERSION = 100, 64
+NAME = re.compile(rf"^[A-Za-z_][A-Za-z0-9_.-]{{0,{MAX_NAME - 1}}}\Z")
+VERSION = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._+-]{{0,{MAX_VERSION - 1}}}\Z")
 STATES = ("active", "deprecated", "disabled")
 ACTIONS = {"deprecate": "deprecated", "disable": "disabled", "enable": "active"}  # + "default"
 
@@ -52,16 +56,26 @@ class VersionedRegistry:
 
     def check_name(self, name: str) -> None:
         if not NAME.match(name):
-            raise MlpipeError(f"'{name}' is not a valid {self.what} name: letters, digits, "
-                              "'_', '.', '-'")
+            raise InvalidNameError(f"'{name[:MAX_NAME]}{'...' if len(name) > MAX_NAME else ''}' "
+                              f"is not a valid {self.what} name: at most {MAX_NAME} letters, "
+                              "digits, '_', '.', '-', starting with a letter or '_'")
 
     @staticmethod
     def check_version(version: str) -> None:
         if not VERSION.match(version) or "@" in version:
-            raise MlpipeError(f"'{version}' is not a valid version: e.g. 1, 1.2.0, 2024-01")
+            raise InvalidNameError(f"'{version[:MAX_VERSION]}' is not a valid version: at most "
+                              f"{MAX_VERSION} characters, e.g. 1, 1.2.0, 2024-01")
 
     def exists(self, name: str) -> bool:
         return bool(NAME.match(name)) and (self.root / name).is_dir()
+
+    def _make_root(self) -> None:
+        """The default root (~/.mlpipe/...) is made 0700 and must be this user's; a folder
+        named by the environment variable may be a team's, so it is only made if missing."""
+        if os.environ.get(self.env_var):
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        else:
+            private_dir(self.root, shared_parent=False)
 
     def _path(self, name: str, version: str) -> Path:
         return self.root / name / f"{version}.json"
@@ -99,6 +113,7 @@ class VersionedRegistry:
                 return old
             raise MlpipeError(f"{self.what} {name}@{version} is already published with other "
                               "code; versions never change: publish it as a new version")
+        self._make_root()
         _write(path, record)
         index = self.index(name)
         index["status"][version] = "active"

@@ -14,10 +14,13 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
-from ..errors import MlpipeError, StepDefinitionError, TargetError, UnknownStepError
+from ..errors import (InvalidNameError, MlpipeError, StepDefinitionError, TargetError,
+                      UnknownStepError)
 from ..pipeline.graph_view import json_safe
 from ..store.files import Store
 from ..store.history import History
+from ..store.space import DiskFullError
+from .bodies import RequestError, json_body
 from .graph_route import graph_json
 from .paths import NotebookPathError, relative, resolve_notebook
 from .runs import RunConflictError, RunManager, relative_text
@@ -26,16 +29,14 @@ MAX_PATH_CHARS = 4096  # longer than any real path (PATH_MAX); refused before to
 MAX_LIMIT = 10_000
 
 
-class RequestError(MlpipeError):
-    """A request's parameters or body are malformed (HTTP 400)."""
-
-
 STATUS_FOR: list[tuple[type[MlpipeError], int]] = [
     (RequestError, 400),
+    (InvalidNameError, 400),
     (UnknownStepError, 404),
     (RunConflictError, 409),
     (StepDefinitionError, 400),
     (TargetError, 400),
+    (DiskFullError, 507),  # Insufficient Storage: the message names the disk and what to free
 ]
 
 
@@ -96,6 +97,10 @@ class MlpipeHandler(APIHandler):
                                f"not {text[:40]!r}")
         return int(text)
 
+    def body(self, route: str) -> dict[str, Any]:
+        """The request's JSON object, checked against `route`'s schema in openapi.yaml."""
+        return json_body(self.request.body, route)
+
     async def blocking(self, fn, *args):
         """Run file hashing / SQLite work off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
@@ -134,9 +139,7 @@ class RunsHandler(MlpipeHandler):
     @_mapped
     async def post(self):
         """POST /mlpipe/api/runs {path, only?, upto?, params?, force?, jobs?} -> 202 {run_id}."""
-        body = self.get_json_body() or {}
-        if not isinstance(body, dict):
-            raise RequestError("the body must be a JSON object")
+        body = self.body("/runs")
         nb = self.notebook(body.get("path") or "")
         only, params, jobs = _run_options(body)
         job = await self.runs.start(nb, body["path"], only=only or None, params=params,
@@ -148,24 +151,14 @@ class RunsHandler(MlpipeHandler):
 
 
 def _run_options(body: dict[str, Any]) -> tuple[list[str] | None, dict[str, Any], int | None]:
-    """`only` (with `upto` added), `params` and `jobs` of a POST runs body, checked."""
+    """`only` (with `upto` added), `params` and `jobs` of a POST runs body (checked by
+    bodies.json_body against openapi.yaml)."""
     only, upto = body.get("only"), body.get("upto")
     if isinstance(only, str):
         only = [only]
-    if only is not None and not (isinstance(only, list) and all(isinstance(o, str)
-                                                                for o in only)):
-        raise RequestError(f"'only' must be a list of step names, not {json.dumps(only)[:80]}")
-    if upto is not None and not isinstance(upto, str):
-        raise RequestError(f"'upto' must be a step name, not {json.dumps(upto)[:80]}")
     if upto:
         only = list(only or []) + [upto]
-    params = body.get("params") or {}
-    if not isinstance(params, dict):
-        raise RequestError("'params' must be an object of parameter names and values")
-    jobs = body.get("jobs")
-    if not (jobs is None or (type(jobs) is int and 0 < jobs <= MAX_LIMIT)):
-        raise RequestError(f"'jobs' must be a whole number from 1 to {MAX_LIMIT}")
-    return only, params, jobs
+    return only, body.get("params") or {}, body.get("jobs")
 
 
 def _history_runs(nb: Path, limit: int) -> list[dict]:

@@ -16,6 +16,7 @@ from traitlets.config import Configurable
 
 from ..pipeline.graph_view import json_safe
 from ..pipeline.load import load_pipeline
+from ..pipeline.parameters import check_overrides
 from ..automation.publish import frozen_spec, list_pipelines, resolve_pipeline
 from ..automation.schedule import describe
 from ..automation.scheduler import Scheduler
@@ -50,13 +51,6 @@ def _stop_scheduler(stop: threading.Event, thread: threading.Thread) -> None:
     thread.join(timeout=10)
 
 
-def _body(handler: MlpipeHandler) -> dict[str, Any]:
-    body = handler.get_json_body() or {}
-    if not isinstance(body, dict):
-        raise tornado.web.HTTPError(400, "the body must be a JSON object")
-    return body
-
-
 class PipelinesHandler(MlpipeHandler):
     @tornado.web.authenticated
     @authorized
@@ -75,10 +69,8 @@ class PipelineRunsHandler(MlpipeHandler):
     @_mapped
     async def post(self, name: str):
         """POST /mlpipe/api/pipelines/NAME/runs {params?, version?, jobs?} -> 202 {run_id}."""
-        body = _body(self)
+        body = self.body("/pipelines/{name}/runs")
         params = body.get("params") or {}
-        if not isinstance(params, dict):
-            raise tornado.web.HTTPError(400, "'params' must be an object")
         ref = f"{name}@{body['version']}" if body.get("version") else name
         record = await self.blocking(resolve_pipeline, ref)
         spec = await self.blocking(frozen_spec, record)
@@ -98,24 +90,20 @@ class SweepsHandler(MlpipeHandler):
     @_mapped
     async def post(self):
         """POST /mlpipe/api/sweeps {path, sweep: {NAME: [V...]}, params?, jobs?} -> 202."""
-        body = _body(self)
+        body = self.body("/sweeps")
         nb = self.notebook(body.get("path") or "")
-        grid = body.get("sweep")
-        if not isinstance(grid, dict) or not grid or not all(
-                isinstance(v, list) and v for v in grid.values()):
-            raise tornado.web.HTTPError(400, "'sweep' must map parameter names to non-empty "
-                                             "lists of values")
+        grid, params = body["sweep"], body.get("params") or {}
         sweeps: dict[str, Any] = self.settings.setdefault("mlpipe_sweeps", {})
         sweep_id = secrets.token_hex(4)  # the id this server polls by, whatever the result says
         live: dict[str, Any] = {"path": body["path"], "state": "running", "points": {},
                                 "sweep_id": sweep_id}
         spec = await self.blocking(load_pipeline, nb)
+        check_overrides(spec.parameters, {**params, **grid})  # a 400 now, not a failed sweep
 
         def work() -> None:
             try:
                 result: SweepResult = run_sweep(
-                    spec, grid,
-                    RunOptions(params=body.get("params") or {}, jobs=body.get("jobs")),
+                    spec, grid, RunOptions(params=params, jobs=body.get("jobs")),
                     on_point=lambda i, p: live["points"].__setitem__(i, p.run_id))
                 live.update({**result.to_json(), "sweep_id": sweep_id,
                              "state": "succeeded" if result.ok else "failed"})

@@ -15,7 +15,6 @@ half-written file under a name a later run would trust. Artifacts and entries ar
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import shutil
@@ -33,6 +32,7 @@ from .. import atomic
 from ..errors import (
     CacheError, DamagedArtifactError, UnpicklableOutputError, UntrustedArtifactError)
 from . import health, serialize, signing
+from .space import full_disk_error, is_full
 
 CACHE_FORMAT_VERSION = 1
 REMOVED, DAMAGED, UNSIGNED = "removed", "damaged", "unsigned"  # Store.entry_problem
@@ -84,11 +84,8 @@ class Store:
             with open(tmp, "wb") as f:
                 yield f, tmp
         except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise CacheError(
-                    f"the disk holding {self.home} is full while storing {what}. Nothing already "
-                    "stored was changed. Free space (`mlpipe cache gc`) or set MLPIPE_HOME to a "
-                    "larger disk, then run again.") from None
+            if is_full(exc, self.home):
+                raise full_disk_error(self.home, f"{what} cannot be stored", self.home) from None
             raise CacheError(f"cannot store {what} in {self.home}: {exc}") from None
         finally:
             with contextlib.suppress(OSError):

@@ -12,6 +12,7 @@ from typing import Callable
 
 from ..models import RunState, StepRun, StepState
 from .liveness import Owner, is_alive, this_process
+from .space import full_disk_error, is_full
 
 ORPHAN_ERROR = ("interrupted: the process running it ended without recording an end (killed, "
                 "or the Jupyter server stopped); finished steps are stored")
@@ -100,6 +101,20 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
+class _Connection(sqlite3.Connection):
+    """A connection whose statements say a full disk as such (space.py), with the path."""
+
+    path: Path
+
+    def execute(self, *args, **kwargs):  # type: ignore[override]
+        try:
+            return super().execute(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            if is_full(exc, self.path):
+                raise full_disk_error(self.path, "the run history cannot be opened or written") from None
+            raise
+
+
 class History:
     """The history database under a store home; opened on first use, closed by close()."""
 
@@ -112,7 +127,8 @@ class History:
         if self._db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                 check_same_thread=False)
+                                 check_same_thread=False, factory=_Connection)
+            db.path = self.path
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.row_factory = sqlite3.Row

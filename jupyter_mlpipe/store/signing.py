@@ -25,7 +25,8 @@ from pathlib import Path
 
 import blake3
 
-from ..errors import CacheError
+from ..errors import CacheError, UnsafeFolderError
+from ..private import private_dir
 from .project import store_table
 
 KEY_BYTES = 32
@@ -90,10 +91,12 @@ def _read_key(path: Path) -> bytes:
 def _create_secret(path: Path) -> None:
     """Write a new secret readable by this user alone; a concurrent creator's file wins."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent, shared_parent=False)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return
+    except UnsafeFolderError:
+        raise
     except OSError as exc:
         raise CacheError(f"cannot create the signing key {path} ({exc}); set "
                          "MLPIPE_SECRET_FILE to a writable place outside the project.") from None
@@ -128,6 +131,11 @@ def keys(root: Path | None = None) -> Keys:
     if not path.is_file():
         _create_secret(path)
     with contextlib.suppress(OSError):
+        if path.stat().st_uid != os.getuid():
+            raise CacheError(f"the signing key {path} belongs to another user, who could read "
+                             "it or replace it and so sign pickles that you would load. Set "
+                             "MLPIPE_SECRET_FILE to a file of yours (a new one is made if it is "
+                             "missing).")
         if path.stat().st_mode & 0o077:
             os.chmod(path, 0o600)
     signing = _read_key(path)
