@@ -13,7 +13,7 @@ from http.cookies import SimpleCookie
 import pytest
 
 from jupyter_mlpipe.automation.publish import publish_pipeline
-from tests.test_server import demo, fails, jp_server_config  # noqa: F401 - fixtures
+from tests.server.rest import fails
 
 MB_NAME = "n" * 1_000_000
 
