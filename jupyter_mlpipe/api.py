@@ -11,7 +11,8 @@ from .models import PipelineSpec, StepSpec, StepStatus
 from .pipeline.load import load_pipeline
 from .pipeline.parameters import check_overrides
 from .run.plan import Planner
-from .run.runner import Listener, RunOptions, RunResult, prepare_run
+from .run.result import RunResult
+from .run.runner import Listener, RunOptions, prepare_run
 from .store.files import Store
 from .store.history import History
 from .automation.sweep import SweepResult, run_sweep

@@ -19,7 +19,8 @@ from ..errors import StepDefinitionError, UnknownStepError
 from ..models import PipelineSpec
 from ..pipeline.load import load_pipeline, pipeline_from_json
 from ..pipeline.notebook import read_notebook_json
-from ..run.runner import RunOptions, RunResult, run_pipeline
+from ..run.result import RunResult
+from ..run.runner import RunOptions, run_pipeline
 from ..pipeline.registry import VersionedRegistry, split_ref
 
 

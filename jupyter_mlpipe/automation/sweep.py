@@ -21,7 +21,8 @@ from ..pipeline.analysis import prelude_closure
 from ..errors import MlpipeError
 from ..pipeline.graph import Graph
 from ..models import PipelineSpec, RunState
-from ..run.runner import RunOptions, RunResult, default_jobs, run_pipeline
+from ..run.result import RunResult
+from ..run.runner import RunOptions, default_jobs, run_pipeline
 from ..store.files import Store
 from ..store.history import History
 from ..store.records import run_record

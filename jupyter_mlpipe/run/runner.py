@@ -12,13 +12,12 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import filelock
 
-from ..errors import MlpipeError, StepExecutionError, UnknownStepError
+from ..errors import MlpipeError, StepExecutionError
 from ..executors.base import Executor, StepJob, StepOutcome
 from ..executors.registry import check_targets
 from ..executors.routing import RoutingExecutor
@@ -30,6 +29,7 @@ from .plan import Decision, Planner, undeclared_read_warnings
 from ..store.files import Store
 from ..store.history import History, new_run_id
 from ..store.results import Computed
+from .result import RunResult
 from ..kernels.template_pool import TemplateLoan
 from ..targets import override_target
 
@@ -38,47 +38,6 @@ Listener = Callable[["RunResult", StepRun], None]
 NOT_RETRIED = frozenset({"UnpicklableOutputError", "InputChangedError", "CacheError",
                          "DamagedArtifactError", "UntrustedArtifactError", "MissingResult"})
 ExecutorFactory = Callable[[PipelineSpec, dict[str, Any], int], Executor]
-
-
-@dataclass
-class RunResult:
-    """One run: its id, state, and what happened to each step."""
-
-    run_id: str
-    notebook: Path
-    store_home: Path
-    params: dict[str, Any]
-    steps: dict[str, StepRun] = field(default_factory=dict)
-    state: RunState = RunState.RUNNING
-    started: float = field(default_factory=time.time)
-    finished: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.state is RunState.SUCCEEDED
-
-    @property
-    def failed(self) -> list[StepRun]:
-        return [s for s in self.steps.values() if s.state is StepState.FAILED]
-
-    def outputs(self, step: str) -> dict[str, Any]:
-        """The step's output values, loaded from the store."""
-        if step not in self.steps:
-            raise UnknownStepError(f"step '{step}' was not part of run {self.run_id}; "
-                                   "its steps are: " + ", ".join(self.steps))
-        s = self.steps[step]
-        if s.state not in (StepState.SUCCEEDED, StepState.REUSED):
-            raise MlpipeError(f"step '{step}' has no outputs in run {self.run_id}: it {s.state}")
-        store = Store(self.store_home)
-        return {var: store.get_value(d) for var, d in s.outputs.items()}
-
-    def summary(self) -> str:
-        counts: dict[str, int] = {}
-        for s in self.steps.values():
-            counts[str(s.state)] = counts.get(str(s.state), 0) + 1
-        took = (self.finished or time.time()) - self.started
-        parts = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-        return f"run {self.run_id} {self.state} in {took:.1f}s ({parts})"
 
 
 @dataclass(frozen=True)

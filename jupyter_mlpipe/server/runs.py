@@ -12,7 +12,8 @@ from typing import Any
 from ..errors import MlpipeError
 from ..models import PipelineSpec, RunState, StepRun
 from ..api import Pipeline
-from ..run.runner import RunOptions, RunResult, prepare_run
+from ..run.result import RunResult
+from ..run.runner import RunOptions, prepare_run
 
 KEEP_FINISHED = 50  # finished runs kept in memory for polling; older ones come from History
 
