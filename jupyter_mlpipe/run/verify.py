@@ -114,7 +114,8 @@ def verify(spec: PipelineSpec, params: dict[str, Any] | None = None,
            sample: float | None = None, jobs: int | None = None,
            seed: int | None = None) -> VerifyReport:
     """Re-execute stored steps (all, or a random `sample` fraction) and compare their outputs."""
-    from .runner import default_jobs, make_executor  # the runner's executor, as a run builds it
+    from ..executors.routing import RoutingExecutor  # one executor per target, as a run's
+    from .runner import default_jobs
 
     params = dict(params or {})
     check_overrides(spec.parameters, params)
@@ -146,7 +147,7 @@ def verify(spec: PipelineSpec, params: dict[str, Any] | None = None,
     report.run_dir = str(run_dir)
     n_jobs = jobs or default_jobs()
     with store.lock():
-        executor = make_executor(spec, params, n_jobs)
+        executor = RoutingExecutor(spec, params, n_jobs)
         futures: dict[cf.Future, tuple[str, float]] = {}
         try:
             executor.expect(len(chosen))
