@@ -27,6 +27,7 @@ from ..errors import StepExecutionError, TargetError
 from ..models import PipelineSpec
 from ..store import serialize
 from ..store.files import Store
+from ..store.received import received_name
 from ..targets import Target, base_env, read_recorded
 from .base import Executor, StepJob, StepOutcome, read_result, require_modules
 from .gateway_client import RemoteKernel, probe_gateway, release_gateway
@@ -54,7 +55,7 @@ def adopt_artifact(store: Store, tmp: Path, sha256: str | None, root: Path) -> s
                               "run the step again.")
         f.seek(0)
         try:
-            digest, content = serialize.received_name(f, root)
+            digest, content = received_name(f, root)
         except (serialize.ArtifactDamaged, serialize.ArtifactUnsigned) as exc:
             raise TargetError(f"an output from the remote kernel ({tmp.name}) is not an "
                               f"artifact this version writes ({exc}); it was not stored. Check "
