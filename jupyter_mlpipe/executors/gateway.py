@@ -45,7 +45,7 @@ def adopt_artifact(store: Store, tmp: Path, sha256: str | None, root: Path) -> s
     """Check a received artifact body against the digest the remote sent and its structure,
     then sign it into the store (the remote never sees the signing key). It is never unpickled
     here: the kernels that load it as an input, or the user, do, after checking our signature.
-    Its name is a digest of its bytes (serialize.received_name), not of its value."""
+    Its name is a digest of its bytes (store/received.py), not of its value."""
     h = hashlib.sha256()
     with open(tmp, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
