@@ -14,7 +14,8 @@ import pytest
 from jupyter_mlpipe.executors import remote_helper
 from jupyter_mlpipe.executors.gateway import adopt_artifact
 from jupyter_mlpipe.store.files import Store
-from tests.targets.conftest import gateway, write_notebook  # noqa: F401 - fixture
+from tests.helpers import write_pipeline
+from tests.targets.conftest import gateway  # noqa: F401 - fixture
 
 # Defined in the step, so cloudpickle sends the class by value: unpickling it runs __setstate__.
 MARKER_CLASS = (
@@ -52,7 +53,7 @@ def test_a_gateway_step_output_is_loaded_only_downstream(tmp_path, gateway):  # 
     from jupyter_mlpipe.run.runner import run_pipeline
     from tests.targets.test_gateway import toml
 
-    nb = write_notebook(tmp_path, [
+    nb = write_pipeline(tmp_path, [
         f"%%step make --out m --target remote\n{MARKER_CLASS}m = Marker({str(tmp_path)!r})",
         "%%step use --in m --out folder\nfolder = m.folder",
     ], toml=toml(gateway))

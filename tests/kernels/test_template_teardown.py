@@ -15,7 +15,7 @@ import time
 import psutil
 import pytest
 
-from tests.conftest import MLPIPE, write_notebook
+from tests.helpers import MLPIPE, write_notebook
 
 pytestmark = pytest.mark.slow
 

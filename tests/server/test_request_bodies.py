@@ -19,13 +19,13 @@ MB_NAME = "n" * 1_000_000
 
 
 @pytest.fixture
-def published(demo, jp_root_dir, tmp_path_factory, monkeypatch):  # noqa: F811
+def published(demo, jp_root_dir, tmp_path_factory, monkeypatch):
     monkeypatch.setenv("MLPIPE_PIPELINES", str(tmp_path_factory.mktemp("registry")))
     publish_pipeline(jp_root_dir / demo, "demo")
     return demo
 
 
-def routes(demo: str) -> dict[str, tuple[tuple[str, ...], dict]]:  # noqa: F811
+def routes(demo: str) -> dict[str, tuple[tuple[str, ...], dict]]:
     """Each POST route and a body it accepts."""
     return {"runs": (("runs",), {"path": demo}),
             "pipeline runs": (("pipelines", "demo", "runs"), {}),
