@@ -18,7 +18,9 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):  # keep the error; drop the temp file
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:  # a write error names no file
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise

@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None, handlers: dict[str, Callable] | None = N
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) and what:
             from ..store.space import full_disk_error
 
-            print(f"mlpipe: error: {full_disk_error(Path(what), f'{what} cannot be written')}",
+            print(f"mlpipe: error: {full_disk_error(Path(what), 'writing it')}",
                   file=sys.stderr)
             return 2
         where = f" ({str(what)[:200]})" if what else ""

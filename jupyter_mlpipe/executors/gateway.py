@@ -27,6 +27,7 @@ from ..errors import StepExecutionError, TargetError
 from ..models import PipelineSpec
 from ..store import serialize
 from ..store.files import Store
+from ..store.received import received_name
 from ..targets import Target, base_env, read_recorded
 from .base import Executor, StepJob, StepOutcome, read_result, require_modules
 from .gateway_client import RemoteKernel, probe_gateway, release_gateway
@@ -40,9 +41,11 @@ def _helper_source() -> str:
     return (Path(__file__).with_name("remote_helper.py")).read_text()
 
 
-def adopt_artifact(store: Store, tmp: Path, sha256: str | None) -> str:
-    """Check a received artifact body against the digest the remote sent, then sign it into
-    the store under its value digest (the remote never sees the signing key)."""
+def adopt_artifact(store: Store, tmp: Path, sha256: str | None, root: Path) -> str:
+    """Check a received artifact body against the digest the remote sent and its structure,
+    then sign it into the store (the remote never sees the signing key). It is never unpickled
+    here: the kernels that load it as an input, or the user, do, after checking our signature.
+    Its name is a digest of its bytes (store/received.py), not of its value."""
     h = hashlib.sha256()
     with open(tmp, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -51,8 +54,13 @@ def adopt_artifact(store: Store, tmp: Path, sha256: str | None) -> str:
             raise TargetError(f"an output arrived damaged from the remote kernel ({tmp.name}); "
                               "run the step again.")
         f.seek(0)
-        value, content = serialize.read_unsigned(f)
-    digest = serialize.digest_value(value)
+        try:
+            digest, content = received_name(f, root)
+        except (serialize.ArtifactDamaged, serialize.ArtifactUnsigned) as exc:
+            raise TargetError(f"an output from the remote kernel ({tmp.name}) is not an "
+                              f"artifact this version writes ({exc}); it was not stored. Check "
+                              "that the gateway runs the same jupyter_mlpipe helper, and run "
+                              "the step again.") from None
     store.adopt_value(tmp, digest, content)
     return digest
 
@@ -245,7 +253,8 @@ class GatewayExecutor(Executor):
             for var, path in got.get("outputs", {}).items():
                 self._pull(kernel, path, tmp / "out" / var)
                 outputs[var] = adopt_artifact(store, tmp / "out" / var,
-                                              got.get("sha256", {}).get(var))
+                                              got.get("sha256", {}).get(var),
+                                              self.pipeline.root)
             for rel in got.get("files", []):
                 self._pull(kernel, rel, tmp / "files" / rel)
                 os.chmod(tmp / "files" / rel, got.get("modes", {}).get(rel, 0o644))

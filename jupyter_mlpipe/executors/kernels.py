@@ -70,6 +70,9 @@ class LocalKernel:
         self.loop = ensure_event_loop()  # this thread's loop: nbclient's run_sync uses it too
         self._stopping = threading.Lock()  # close(now=True) and the slot thread may race here
         self.forked = template is not None and self._fork(template, cwd, env)
+        if not self.forked and template is not None and template.closed:
+            from ..kernels.template import TemplateError
+            raise TemplateError("the run is stopping: no kernel is started")
         if not self.forked:
             self._spawn(cwd, env)
 

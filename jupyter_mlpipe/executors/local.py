@@ -105,6 +105,8 @@ class LocalExecutor(KernelExecutor):
         for _ in self._slots:
             self._jobs.put(None)
         self.close_kernels(now)
+        if now:  # first: a slot waiting on a busy template (importing) is freed at once
+            self.close_template()
         for t in self._slots:
             t.join(timeout=None if not now else 5)
         self.close_template()

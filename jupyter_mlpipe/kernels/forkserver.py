@@ -33,8 +33,46 @@ import select
 import signal
 import sys
 
+from .template import PARENT_ENV
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int) -> None:
+    """Ask Linux to send `sig` to this process when its parent exits (no-op elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+
+
+def _on_sigterm(*_args) -> None:
+    """The run (or the daemon) that launched this template is gone or stopping it: kill the
+    kernels and leave now. Not SystemExit: an import running user code could catch that
+    (run_imports catches BaseException) and the template would outlive its run."""
+    if os.getpid() == _TEMPLATE_PID:  # not in a just-forked kernel before it resets SIGTERM
+        kill = globals().get("kill_children")
+        if kill is not None:
+            kill()
+    os._exit(0)
+
+
+def _bind_to_parent() -> None:
+    """Before the heavy imports below: from here on the template dies with whoever launched
+    it, even if that process was killed while this one was still starting."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    die_with_parent(signal.SIGTERM)
+    parent = os.environ.pop(PARENT_ENV, "")
+    if parent.isdigit() and os.getppid() != int(parent):  # it died before prctl took effect
+        os._exit(0)
+
+
+_TEMPLATE_PID = os.getpid()
+if __name__ == "__main__":
+    _bind_to_parent()
+
 # Importing it starts neither threads nor a zmq context; it is the import a kernel pays for.
-from ipykernel.kernelapp import IPKernelApp
+from ipykernel.kernelapp import IPKernelApp  # after _bind_to_parent, on purpose
 
 from .stamps import loaded_stamps
 from .threads import fork_refusal as threads_refusal
@@ -50,7 +88,6 @@ KERNEL_START_MODULES = ("ipykernel.ipkernel", "ipykernel.debugger", "IPython.ext
                         "IPython.core.history", "sqlite3", "tornado.gen", "tornado.queues",
                         "pdb", "http.server", "xmlrpc.client", "faulthandler", "cloudpickle",
                         "concurrent.futures.thread")
-PR_SET_PDEATHSIG = 1
 _children: dict[int, int | None] = {}  # pid -> exit code once reaped
 _thread_starters: list[str] = []  # import statements after which the template had more threads
 
@@ -133,14 +170,6 @@ def fork_refusal() -> str | None:
     if zmq is not None and getattr(zmq.Context, "_instance", None) is not None:
         return "the template created a zmq context; fork would share it"
     return None
-
-
-def die_with_parent(sig: int) -> None:
-    """Ask Linux to send `sig` to this process when its parent exits (no-op elsewhere)."""
-    if not sys.platform.startswith("linux"):
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
 
 
 def fork_kernel(request: dict, protocol_fds: tuple[int, ...]) -> dict:
@@ -299,8 +328,7 @@ def serve(requests, answers, protocol_fds: tuple[int, ...]) -> None:
 
 
 def main() -> None:
-    die_with_parent(signal.SIGTERM)  # the executor died: the SIGTERM handler cleans up
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    _bind_to_parent()  # again, if started other than with -m (done at import then)
     answer_fd = os.dup(1)
     os.dup2(2, 1)  # anything imported code prints goes to stderr, not into the protocol
     sys.stdout = sys.stderr

@@ -25,6 +25,7 @@ from .stamps import changed
 
 log = logging.getLogger(__name__)
 TEMPLATE_MODULE = "jupyter_mlpipe.kernels.forkserver"
+PARENT_ENV = "MLPIPE_TEMPLATE_PARENT"  # the launcher's pid: a template whose launcher is gone exits
 
 
 class TemplateError(RuntimeError):
@@ -52,6 +53,7 @@ class KernelTemplate:
         self.lent = False  # the run daemon's, lent to this run: close() leaves it running
         self.spare: dict | None = None  # a kernel forked ahead for the next run (fork_spare)
         self._spare_files: list[str] = []  # its connection file and sockets, gone at reset
+        self.closed = False  # close() was called: no kernel is started in its stead either
 
     @classmethod
     def start(cls, imports: list[str], python: str = sys.executable,
@@ -72,6 +74,8 @@ class KernelTemplate:
 
         Linux signals the template when the *thread* that started it exits (PR_SET_PDEATHSIG):
         launch it from a thread that outlives it, such as the one that will close it."""
+        # the template exits at once if this process is gone before it could bind to it
+        env = {**(os.environ if env is None else env), PARENT_ENV: str(os.getpid())}
         try:
             proc = subprocess.Popen(
                 [python, "-m", TEMPLATE_MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -219,11 +223,15 @@ class KernelTemplate:
     def close(self) -> None:
         """Stop the template; it kills the kernels it still has before leaving. A lent one
         stays up for the daemon: only this run's kernels are killed."""
+        self.closed = True
         if self.lent:
             self._kill_forked()
             return
         if self.proc.poll() is None:
-            if self._lock.acquire(timeout=1.0):  # else a request waits on it: no polite exit
+            # Busy (still importing, or a request waits on it): it would read "exit" only when
+            # done, seconds later under load. SIGTERM: it kills its kernels and leaves at once.
+            polite = not self._imports_pending and self._lock.acquire(timeout=0.2)
+            if polite:
                 try:
                     self.proc.stdin.write(json.dumps({"op": "exit"}) + "\n")
                     self.proc.stdin.flush()
@@ -232,9 +240,9 @@ class KernelTemplate:
                 finally:
                     self._lock.release()
             else:
-                self.proc.terminate()  # its SIGTERM handler kills its kernels, then exits
+                self.proc.terminate()
             try:
-                self.proc.wait(timeout=5)
+                self.proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

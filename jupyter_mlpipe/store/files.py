@@ -85,7 +85,7 @@ class Store:
                 yield f, tmp
         except OSError as exc:
             if is_full(exc, self.home):
-                raise full_disk_error(self.home, f"{what} cannot be stored", self.home) from None
+                raise full_disk_error(self.home, f"storing {what}", self.home) from None
             raise CacheError(f"cannot store {what} in {self.home}: {exc}") from None
         finally:
             with contextlib.suppress(OSError):

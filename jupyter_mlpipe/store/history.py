@@ -111,7 +111,7 @@ class _Connection(sqlite3.Connection):
             return super().execute(*args, **kwargs)
         except sqlite3.OperationalError as exc:
             if is_full(exc, self.path):
-                raise full_disk_error(self.path, "the run history cannot be opened or written") from None
+                raise full_disk_error(self.path, "opening or writing the run history") from None
             raise
 
 

@@ -390,13 +390,6 @@ def check_artifact(f: io.BufferedIOBase, name: str, keys: signing.Keys) -> None:
     _verified(f, name, keys)
 
 
-def read_unsigned(f: io.BufferedIOBase) -> tuple[Any, bytes]:
-    """(value, body digest) of a body with no trailer: only for files this process received
-    itself, whose transport digest the caller checked (executors/gateway.py)."""
-    main, buffers, content = _read_body(f)
-    return _unpickle(main, buffers), content
-
-
 def digest_and_write(value: Any, s: Serialized, f: BinaryIO, keys: signing.Keys) -> str:
     """Write the signed artifact while another thread hashes the value (both release the
     GIL); returns the value digest, its name."""

@@ -47,13 +47,13 @@ def is_full(exc: BaseException, path: Path) -> bool:
     return False
 
 
-def full_disk_error(path: Path, what: str, home: Path | None = None) -> DiskFullError:
-    """The message for a full disk met while doing `what` with `path` (in store `home`)."""
+def full_disk_error(path: Path, doing: str, home: Path | None = None) -> DiskFullError:
+    """The message for a full disk met while `doing` something with `path` (in store `home`)."""
     free = free_bytes(path)
-    room = f" ({free:,} bytes free)" if free is not None else ""
+    room = f" ({free:,} bytes free there)" if free is not None else ""
     folder = home or Path(path).parent
     return DiskFullError(
-        f"the disk holding {path} is full{room}, so {what}. Nothing already stored was "
+        f"the disk holding {path} is full while {doing}{room}. Nothing already stored was "
         f"changed. Free space on that disk: `mlpipe cache gc` removes stored results that no "
         f"notebook uses, `du -sh {folder}/*` shows what is large there; or set MLPIPE_HOME to "
         "a folder on a larger disk. Then run again.")

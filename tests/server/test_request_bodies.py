@@ -19,13 +19,13 @@ MB_NAME = "n" * 1_000_000
 
 
 @pytest.fixture
-def published(demo, jp_root_dir, tmp_path_factory, monkeypatch):  # noqa: F811
+def published(demo, jp_root_dir, tmp_path_factory, monkeypatch):
     monkeypatch.setenv("MLPIPE_PIPELINES", str(tmp_path_factory.mktemp("registry")))
     publish_pipeline(jp_root_dir / demo, "demo")
     return demo
 
 
-def routes(demo: str) -> dict[str, tuple[tuple[str, ...], dict]]:  # noqa: F811
+def routes(demo: str) -> dict[str, tuple[tuple[str, ...], dict]]:
     """Each POST route and a body it accepts."""
     return {"runs": (("runs",), {"path": demo}),
             "pipeline runs": (("pipelines", "demo", "runs"), {}),
@@ -118,3 +118,16 @@ async def test_a_cookie_authenticated_post_needs_the_xsrf_token(jp_fetch, publis
                        headers={"Authorization": "", "Cookie": f"{cookies}; _xsrf={token}",
                                 "X-XSRFToken": token})
     assert r.code == 202  # with the token, the same request is taken
+
+
+LONG = "r" * 300
+URL_NAMES = [("runs", LONG), ("runs", LONG, "record"), ("runs", LONG, "steps", "s", "notebook"),
+             ("runs", LONG, "steps", "s", "failure"), ("runs", "1-2", "steps", LONG, "notebook"),
+             ("runs", "1-2", "steps", LONG, "failure"), ("sweeps", LONG)]
+
+
+@pytest.mark.parametrize("parts", URL_NAMES, ids=lambda p: "/".join(x[:8] for x in p))
+async def test_names_too_long_for_the_disk_in_the_url_are_never_a_500(jp_fetch, published,
+                                                                      parts):
+    code, msg = await fails(jp_fetch("mlpipe", "api", *parts, params={"path": published}))
+    assert code in (400, 404), (code, msg[:300])

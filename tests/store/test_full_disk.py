@@ -47,12 +47,13 @@ def test_a_full_disk_names_the_store_and_what_to_free(small_disk, mlpipe_cli):
                                                   "%%step b --in x --out y\ny = x + 1"])
     assert mlpipe_cli("run", nb).returncode == 0
     fill(small_disk)
-    history = small_disk / ".mlpipe" / "history.sqlite"
+    store = small_disk / ".mlpipe"
     for args in (["run", nb, "--force"], ["runs", nb]):
         r = mlpipe_cli(*args)
         out = r.stdout + r.stderr
         assert r.returncode == 2, out
-        assert f"the disk holding {history} is full (0 bytes free)" in out, out
+        assert f"the disk holding {store}{os.sep}" in out and "is full while" in out, out
+        assert "(0 bytes free there)" in out, out
         assert "mlpipe cache gc" in out and "MLPIPE_HOME" in out and "disk I/O" not in out, out
     (small_disk / "filler").unlink()
     r = mlpipe_cli("run", nb)
