@@ -11,8 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import write_notebook
-from tests.test_panel_browser import PANEL, lab, lab_page, pytestmark  # noqa: F401 - fixtures
+from tests.helpers import write_notebook
+from tests.server.test_panel_browser import PANEL, lab, lab_page, pytestmark  # noqa: F401 - fixtures
 
 MLPIPE = Path(sys.executable).with_name("mlpipe")
 
