@@ -28,16 +28,17 @@ from ..store.remote import StoreConfig, store_config
 from ..targets import Target, base_env, gpu_devices, local_kernel_python
 from .base import Executor, StepJob, read_result, require_modules
 from .notebooks import code_cell, step_notebook, warmup_notebook
-from .papermill import error_from_papermill, forget_input, save_combined
+from .papermill import error_from_papermill, forget_input, save_combined, timeout_error
 from .remote_step import run_with_shared_store, worker_env, worker_job, write_returned
 
 
 def run_on_worker(nb_json: str, out: str, cwd: str, kernel_name: str, params: dict,
-                  step: str) -> None:
-    """Executed on a Dask worker: papermill on a fresh kernel. Errors come back picklable."""
+                  step: str, timeout: float | None = None) -> None:
+    """Executed on a Dask worker: papermill on a fresh kernel. Errors come back picklable.
+    `timeout` (--timeout): seconds a cell may run; past it the kernel is shut down."""
     import nbformat  # heavy: see the module docstring
     import papermill
-    from nbclient.exceptions import DeadKernelError
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     try:
@@ -45,7 +46,10 @@ def run_on_worker(nb_json: str, out: str, cwd: str, kernel_name: str, params: di
                                    parameters=params or None, kernel_name=kernel_name, cwd=cwd,
                                    progress_bar=False, log_output=False,
                                    request_save_on_cell_execute=False,
-                                   shutdown_kernel="immediate")
+                                   shutdown_kernel="immediate", execution_timeout=timeout)
+    except CellTimeoutError:
+        raise timeout_error(step, timeout, out, "stopped: its kernel on the worker was shut "
+                            "down") from None
     except PapermillExecutionError as exc:
         save_combined(None, Path(out))  # drops the input copy papermill records
         raise error_from_papermill(step, exc, out) from None
@@ -192,11 +196,12 @@ class DaskExecutor(Executor):
         if self.shared:
             task = client.submit(run_with_shared_store, run_on_worker, nb, self.kernel_name, self.params,
                                  job.step.name, self.shared.url, self.shared.options,
-                                 key=key, pure=False, resources=resources)
+                                 job.timeout, key=key, pure=False, resources=resources)
         else:
             task = client.submit(run_on_worker, nb, str(job.notebook_path),
                                  str(self.pipeline.root), self.kernel_name, self.params,
-                                 job.step.name, key=key, pure=False, resources=resources)
+                                 job.step.name, job.timeout, key=key, pure=False,
+                                 resources=resources)
         self._pending.add(task)
         task.add_done_callback(lambda t: self._done(t, job, fut))
         return fut

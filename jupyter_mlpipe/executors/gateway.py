@@ -32,7 +32,7 @@ from ..targets import Target, base_env, read_recorded
 from .base import Executor, StepJob, StepOutcome, read_result, require_modules
 from .gateway_client import RemoteKernel, probe_gateway, release_gateway
 from .notebooks import code_cell, step_notebook, warmup_notebook
-from .papermill import error_from_papermill, run_papermill, save_combined
+from .papermill import error_from_papermill, run_papermill, save_combined, timeout_error
 
 CHUNK = 2 << 20  # raw bytes per message (base64 adds a third; gateways cap messages at 10 MiB)
 
@@ -150,7 +150,7 @@ class GatewayExecutor(Executor):
     # ---- one step ----------------------------------------------------------------------
     def _run(self, kernel: RemoteKernel, job: StepJob) -> Any:
         # heavy (about 1.2 s): kept out of a warm re-run, which loads this class only to probe
-        from nbclient.exceptions import DeadKernelError
+        from nbclient.exceptions import CellTimeoutError, DeadKernelError
         from papermill.exceptions import PapermillExecutionError
 
         store = Store(job.store_home)
@@ -168,11 +168,16 @@ class GatewayExecutor(Executor):
             warm_nb.cells[-1] = code_cell("# jupyter_mlpipe: inputs and outputs travel over this "
                                       "kernel's channel (remote_helper.py)", ["mlpipe-internal"])
             warm = self._papermill(kernel, warm_nb, None, self.params)
-            executed = self._papermill(kernel, self._step_notebook(job), out, None)
+            executed = self._papermill(kernel, self._step_notebook(job), out, None,
+                                       job.timeout)
             self._pull_results(kernel, job, store)
         except PapermillExecutionError as exc:
             save_combined(warm, out)
             raise error_from_papermill(step.name, exc, str(out)) from None
+        except CellTimeoutError:  # its remote kernel is shut down below (run_step)
+            save_combined(warm, out)
+            raise timeout_error(step.name, job.timeout, str(out),
+                                "stopped: its remote kernel was shut down") from None
         except (DeadKernelError, ConnectionError, TimeoutError, RuntimeError, OSError) as exc:
             if warm is not None:
                 save_combined(warm, out)
@@ -284,6 +289,8 @@ class GatewayExecutor(Executor):
                                f"{s.outputs_declared!r}, {list(s.writes)!r})")
         return nb
 
-    def _papermill(self, kernel: RemoteKernel, nb: Any, out: Path | None, parameters) -> Any:
+    def _papermill(self, kernel: RemoteKernel, nb: Any, out: Path | None, parameters,
+                   timeout: float | None = None) -> Any:
         asyncio.set_event_loop(kernel.loop)
-        return run_papermill(nb, out, self.kernel_name, kernel.km, kernel.kc, parameters)
+        return run_papermill(nb, out, self.kernel_name, kernel.km, kernel.kc, parameters,
+                             timeout)

@@ -26,10 +26,10 @@ from ..targets import LOCAL, Target, gpu_devices, local_env
 from ..kernels import template_pool
 from ..kernels.exits import describe_exit, oom_kills
 from ..kernels.template_pool import TemplateLoan
-from ..pipeline.durations import fmt_duration
 from .base import Executor, StepJob, StepOutcome, read_result
 from .notebooks import step_notebook, warmup_notebook
-from .papermill import error_from_papermill, run_papermill, save_combined, warmup_error
+from .papermill import (
+    error_from_papermill, run_papermill, save_combined, timeout_error, warmup_error)
 
 log = logging.getLogger(__name__)
 
@@ -204,10 +204,7 @@ class Watchdog:
         """The step's failure once the deadline passed, whatever the kernel said after it."""
         how = (f"interrupted, then killed: it did not stop within {self.grace:g}s of the "
                "interrupt" if self.killed else "interrupted")
-        return StepExecutionError(
-            job.step.name, "TimeoutError",
-            f"timed out after {fmt_duration(self.timeout or 0)} ({how}). Make it faster, or "
-            "raise its --timeout (or [run] timeout in mlpipe.toml)", notebook=notebook)
+        return timeout_error(job.step.name, self.timeout, notebook, how)
 
 
 def template_imports(pipeline: PipelineSpec) -> list[str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..pipeline.analysis import strip_ansi
+from ..pipeline.durations import fmt_duration
 from ..errors import StepExecutionError
 from .base import StepJob
 
@@ -19,14 +20,16 @@ ENGINE = "mlpipe"  # the entry point's name (pyproject.toml: papermill.engine)
 
 
 def run_papermill(nb: Any, out: Path | None, kernel_name: str, km, kc,
-                  parameters: dict[str, Any] | None = None) -> Any:
-    """papermill on a started, connected kernel (MlpipeEngine); out=None keeps it in memory."""
+                  parameters: dict[str, Any] | None = None,
+                  timeout: float | None = None) -> Any:
+    """papermill on a started, connected kernel (MlpipeEngine); out=None keeps it in memory.
+    `timeout`: seconds each cell may run (nbclient raises CellTimeoutError past it)."""
     import papermill  # heavy: see the module docstring
 
     executed = papermill.execute_notebook(
         nb, str(out) if out else None, parameters=parameters or None, engine_name=ENGINE,
         kernel_name=kernel_name, km=km, kc=kc, progress_bar=False,
-        request_save_on_cell_execute=False, log_output=False)
+        request_save_on_cell_execute=False, log_output=False, execution_timeout=timeout)
     return forget_input(executed)
 
 
@@ -64,6 +67,13 @@ def error_from_papermill(step: str, exc: Exception, notebook: str) -> StepExecut
         tb = ""
     return StepExecutionError(step, getattr(exc, "ename", type(exc).__name__),
                               strip_ansi(getattr(exc, "evalue", str(exc))), tb, notebook)
+
+
+def timeout_error(step: str, timeout: float | None, notebook: str, how: str) -> StepExecutionError:
+    """A step stopped at its --timeout; `how` says what stopped it."""
+    return StepExecutionError(
+        step, "TimeoutError", f"timed out after {fmt_duration(timeout or 0)} ({how}). Make it "
+        "faster, or raise its --timeout (or [run] timeout in mlpipe.toml)", notebook=notebook)
 
 
 def warmup_error(job: StepJob, error: Exception) -> StepExecutionError:

@@ -54,14 +54,19 @@ def load_run_defaults(root: Path) -> RunDefaults:
     return RunDefaults(timeout, retries)
 
 
+# executor kinds that stop a step at its --timeout: kernels of this machine are interrupted,
+# then killed; gateway and Dask kernels are shut down once a cell runs past it (nbclient)
+ENFORCING_KINDS = LOCAL_KINDS | {"gateway", "dask"}
+
+
 def unenforced_timeouts(spec: PipelineSpec, steps: list[str], defaults: RunDefaults) -> list[str]:
-    """One line per target whose steps have a time limit that its executor cannot enforce yet
-    (kernels of this machine can be interrupted and killed; gateway and Dask ones not yet)."""
+    """One line per target whose steps have a time limit that its executor (a kind another
+    package provides) does not enforce: said, instead of running silently without one."""
     timed = {spec.step(n).target for n in steps if defaults.timeout_of(spec.step(n))}
     if not timed - {"local"}:
         return []
     targets = load_targets(spec.root)
     return [f"jupyter_mlpipe: --timeout is not enforced on target '{name}' "
-            f"({targets.get(name).kind}) yet: its steps run without a time limit"
+            f"({targets.get(name).kind}): its steps run without a time limit"
             for name in sorted(timed) if name in targets.targets
-            and targets.get(name).kind not in LOCAL_KINDS]
+            and targets.get(name).kind not in ENFORCING_KINDS]

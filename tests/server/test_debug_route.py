@@ -14,11 +14,6 @@ from tests.helpers import write_notebook
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def jp_server_config():
-    return {"ServerApp": {"jpserver_extensions": {"jupyter_mlpipe": True}}}
-
-
 async def post(jp_fetch, body):
     return await jp_fetch("mlpipe", "api", "debug", method="POST", body=json.dumps(body))
 

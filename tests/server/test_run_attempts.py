@@ -13,11 +13,6 @@ from tests.helpers import write_notebook
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def jp_server_config():
-    return {"ServerApp": {"jpserver_extensions": {"jupyter_mlpipe": True}}}
-
-
 async def test_record_shows_attempts_and_why_earlier_ones_failed(jp_fetch, jp_root_dir,
                                                                  monkeypatch, mlpipe_cli):
     monkeypatch.delenv("MLPIPE_HOME", raising=False)

@@ -13,11 +13,6 @@ from tests.helpers import replace_cell, write_notebook
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def jp_server_config():
-    return {"ServerApp": {"jpserver_extensions": {"jupyter_mlpipe": True}}}
-
-
 async def marks(jp_fetch) -> dict:
     r = await jp_fetch("mlpipe", "api", "graph", params={"path": "p.ipynb"})
     return {s["name"]: s["verify"] for s in json.loads(r.body)["steps"]}
