@@ -1,8 +1,10 @@
-"""Every ```python block of README.md runs as written: in order, as the cells of one notebook
-(`train.ipynb`, beside a copy of notebooks/ and its data/), top to bottom in a real kernel that
-knows its notebook as JupyterLab tells it (JPY_SESSION_NAME). The README's control cells
-(`Pipeline.from_notebook(...)`, `pipe.run()`, `pipe.widget()`, `.sweep(...)`) sit between its
-steps, as a user pastes them; they must neither break the steps' kernels nor enter a key."""
+"""Every ```python block of README.md, and of the manual's pages (docs/), runs as written: in
+order, as the cells of one notebook (`train.ipynb`, beside a copy of notebooks/ and its data/),
+top to bottom in a real kernel that knows its notebook as JupyterLab tells it
+(JPY_SESSION_NAME). Their control cells (`Pipeline.from_notebook(...)`, `pipe.run()`,
+`pipe.widget()`, `.sweep(...)`) sit between the steps, as a user pastes them; they must neither
+break the steps' kernels nor enter a key. The manual's pages build on each other's examples in
+the order below (the magic's pipeline, then its evaluation, module and sweep)."""
 from __future__ import annotations
 
 import re
@@ -16,16 +18,24 @@ from tests.helpers import ROOT, write_notebook
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
+MANUAL = ["magic", "reuse", "cli", "api", "jupyterlab", "targets", "team", "convert",
+          "tracking", "sweeps", "schedules", "modules", "published"]
+
+
+def blocks_of(*pages) -> list[str]:
+    return [b.rstrip("\n") for page in pages for b in BLOCK.findall(page.read_text())]
+
+
 def readme_blocks() -> list[str]:
-    return [b.rstrip("\n") for b in BLOCK.findall((ROOT / "README.md").read_text())]
+    return blocks_of(*[ROOT / "docs" / f"{name}.md" for name in MANUAL])
 
 
-def readme_notebook(folder):
-    """The README's blocks as cells; the block that says it is the parameters cell is tagged."""
+def readme_notebook(folder, blocks: list[str] | None = None):
+    """The blocks as cells; the block that says it is the parameters cell is tagged."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
-    for block in readme_blocks():
+    for block in readme_blocks() if blocks is None else blocks:
         cell = nbformat.v4.new_code_cell(block)
         if block.startswith("# parameters"):
             cell.metadata["tags"] = ["parameters"]
@@ -40,7 +50,7 @@ def _texts(cell) -> str:
 
 
 @pytest.mark.slow
-def test_readme_python_blocks_run_as_written(tmp_path, monkeypatch):
+def test_the_manuals_python_blocks_run_as_written(tmp_path, monkeypatch):
     import nbclient
 
     from jupyter_mlpipe import Pipeline
@@ -77,5 +87,33 @@ def test_readme_python_blocks_run_as_written(tmp_path, monkeypatch):
     shown = "".join(o.get("data", {}).get("text/plain", "") for o in sweep.outputs)
     assert shown.count("'n_estimators'") == 3 and "accuracy" in shown
     # The control cells are in no key: the pipeline as saved is cached, step by step.
+    status = {s.name: s.describe() for s in Pipeline.from_notebook(path).status()}
+    assert all(d.startswith("cached") for d in status.values()), status
+
+
+@pytest.mark.slow
+def test_the_readmes_python_blocks_run_as_written(tmp_path, monkeypatch):
+    import nbclient
+
+    from jupyter_mlpipe import Pipeline
+
+    folder = tmp_path / "notebooks"
+    shutil.copytree(ROOT / "notebooks", folder,
+                    ignore=shutil.ignore_patterns(".mlpipe", "*.ipynb_checkpoints"))
+    monkeypatch.delenv("MLPIPE_HOME", raising=False)
+    path = readme_notebook(folder, blocks_of(ROOT / "README.md"))
+    monkeypatch.setenv("JPY_SESSION_NAME", str(path))
+    nb = nbformat.read(path, as_version=4)
+    nbclient.NotebookClient(nb, kernel_name="python3", timeout=600,
+                            resources={"metadata": {"path": str(folder)}}).execute()
+
+    errors = [(c.source, o) for c in nb.cells for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    steps = {c.source.split()[1]: _texts(c) for c in nb.cells if c.source.startswith("%%step")}
+    assert set(steps) == {"load", "train"}
+    assert all(t.startswith(("stored ", "reused ")) for t in steps.values()), steps
+    api = next(c for c in nb.cells if "run.outputs(" in c.source)
+    shown = "".join(o.get("data", {}).get("text/plain", "") for o in api.outputs)
+    assert "RandomForestClassifier" in shown  # the model the API's run (n_estimators=200) made
     status = {s.name: s.describe() for s in Pipeline.from_notebook(path).status()}
     assert all(d.startswith("cached") for d in status.values()), status
