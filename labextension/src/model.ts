@@ -157,6 +157,18 @@ export class PipelineModel implements IDisposable {
     void ready.then(() => this.refresh());
   }
 
+  /**
+   * A `%%step` cell of the followed notebook started or ended in its own kernel (an interactive
+   * Run All, or one cell run): its node shows it live, without a save or a server round trip.
+   */
+  showCell(step: string, state: StepStatus): void {
+    if (!this._graph?.steps.some(s => s.name === step) || this._states[step] === state) {
+      return;
+    }
+    this._states = { ...this._states, [step]: state };
+    this._statesChanged.emit(this._states);
+  }
+
   /** The followed notebook was saved: its graph may have changed; finished colours end here. */
   documentSaved(): void {
     this.setDirty(false);

@@ -1,7 +1,8 @@
 """The panel in a real JupyterLab and Chromium, as a user meets it in the first hour: a mistyped
 `%%step` option leaves the step drawn invalid with a "did you mean" (its downstream drawn too),
 a float parameter whose default is whole (`C = 1.0`) takes 0.5 in the form and in its sweep
-mode, and the last-run line says a run failed (naming the step) or was cancelled.
+mode, the last-run line says a run failed (naming the step) or was cancelled, and the graph
+follows a Run All in the notebook's own kernel, step by step.
 
 # load -> train -> report   (typo.ipynb: train has `--outt model`)
 """
@@ -69,6 +70,31 @@ def check_cancelled(page) -> None:
     assert progress(page).startswith("Last run cancelled · 0/1 steps"), progress(page)
 
 
+def check_interactive_run_all(page) -> None:
+    """Run All in the notebook's own kernel: the graph follows each %%step cell live, without
+    a save; the second Run All shows the steps reused."""
+    open_notebook(page, "live.ipynb")
+    page.wait_for_selector(f'{PANEL} g.jp-mlpipe-node[data-step="nap"]', timeout=30_000)
+    assert node_states(page) == {"load": "stale", "nap": "stale"}
+    seen = set()
+
+    def run_all(done: str) -> None:
+        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        end = time.time() + 120
+        while time.time() < end:
+            states = node_states(page)
+            seen.add(states["nap"])
+            if states == {"load": done, "nap": done}:
+                return
+            time.sleep(0.1)
+        raise AssertionError(node_states(page))
+
+    run_all("succeeded")
+    assert "running" in seen, seen  # nap sleeps 2 s in the kernel: shown running meanwhile
+    page.wait_for_timeout(1500)  # the kernel idle: the next Run All is a run of its own
+    run_all("reused")
+
+
 def test_panel_invalid_step_float_form_and_truthful_summaries(lab):
     root = lab[2]
     write_notebook(root / "typo.ipynb", ["%%step load --out raw\nraw = [1, 2, 3]",
@@ -77,7 +103,11 @@ def test_panel_invalid_step_float_form_and_truthful_summaries(lab):
     write_notebook(root / "floaty.ipynb", [
         "%%step fit --out m\nif C == 0.5:\n    raise ValueError('C too small')\nm = C * 2"],
         params="C = 1.0")
+    write_notebook(root / "live.ipynb", [
+        "%%step load --out raw\nraw = [1, 2, 3]",
+        "%%step nap --in raw --out total\nimport time\ntime.sleep(2)\ntotal = sum(raw)"])
     with lab_page(lab, "typo.ipynb", "panel_loop") as page:
         check_typo(page)
         check_float_parameter_and_failure(page)
         check_cancelled(page)
+        check_interactive_run_all(page)
