@@ -2,6 +2,7 @@
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
+import { literalParameters } from './paramsForm';
 import { RunFollower } from './runFollower';
 import {
   FINAL_STATUSES,
@@ -41,6 +42,29 @@ export class PipelineModel implements IDisposable {
   /** The graph was replaced (another notebook, a reload): draw everything again. */
   get graphChanged(): ISignal<this, IGraph | null> {
     return this._graphChanged;
+  }
+
+  /** The notebook's parameters cell was edited (saved or not): the form shows its values. */
+  get parametersChanged(): ISignal<this, void> {
+    return this._parametersChanged;
+  }
+
+  /** The parameters' values as the notebook now holds them: the saved ones, with the literal
+   * values of the parameters cell as it is in the editor (`setParametersSource`). */
+  get parameters(): Record<string, unknown> {
+    const saved = this._graph?.parameters || {};
+    const live = this._parametersSource === null ? {} : literalParameters(this._parametersSource);
+    return Object.fromEntries(
+      Object.entries(saved).map(([name, value]) => [name, name in live ? live[name] : value])
+    );
+  }
+
+  /** The source of the followed notebook's parameters cell as the editor holds it. */
+  setParametersSource(source: string | null): void {
+    if (source !== this._parametersSource) {
+      this._parametersSource = source;
+      this._parametersChanged.emit();
+    }
   }
 
   /** Steps changed state during a run: recolour them. */
@@ -429,4 +453,6 @@ export class PipelineModel implements IDisposable {
   private readonly _liveRunChanged = new Signal<this, string | null>(this);
   private readonly _dirtyChanged = new Signal<this, boolean>(this);
   private readonly _failureChanged = new Signal<this, IStepFailure>(this);
+  private readonly _parametersChanged = new Signal<this, void>(this);
+  private _parametersSource: string | null = null;
 }

@@ -50,6 +50,8 @@ export class NotebookLink implements IDisposable {
     context.model.stateChanged.connect(this._onModelState, this);
     nb.content.activeCellChanged.connect(this._onActiveCell, this);
     nb.sessionContext.iopubMessage.connect(this._onIopub, this);
+    context.model.contentChanged.connect(this._onContent, this);
+    void context.ready.then(() => this._onContent());
     NotebookActions.executed.connect(this._onExecuted, this);
     const doc: IPipelineDocument = {
       get path() {
@@ -68,7 +70,21 @@ export class NotebookLink implements IDisposable {
     this._notebook?.context.model?.stateChanged.disconnect(this._onModelState, this);
     this._notebook?.content.activeCellChanged.disconnect(this._onActiveCell, this);
     this._notebook?.sessionContext.iopubMessage.disconnect(this._onIopub, this);
+    this._notebook?.context.model?.contentChanged.disconnect(this._onContent, this);
     NotebookActions.executed.disconnect(this._onExecuted, this);
+  }
+
+  /** The parameters cell as the editor holds it: the panel's form shows its values. */
+  private _onContent(): void {
+    const nb = this._notebook;
+    if (!nb) {
+      return;
+    }
+    const cell = nb.content.widgets.find(c => {
+      const tags = c.model.getMetadata('tags');
+      return Array.isArray(tags) && tags.includes('parameters');
+    });
+    this._model.setParametersSource(cell ? cell.model.sharedModel.getSource() : null);
   }
 
   /** The kernel starts a `%%step` cell (Run All queues every cell; this is when it runs). */

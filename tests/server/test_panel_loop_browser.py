@@ -1,7 +1,7 @@
 """The panel in a real JupyterLab and Chromium, as a user meets it in the first hour: a mistyped
 `%%step` option leaves the step drawn invalid with a "did you mean" (its downstream drawn too),
 a float parameter whose default is whole (`C = 1.0`) takes 0.5 in the form and in its sweep
-mode, the last-run line says a run failed (naming the step) or was cancelled, and the graph
+mode, the form shows the parameters cell as edited (unsaved), the last-run line says a run failed (naming the step) or was cancelled, and the graph
 follows a Run All in the notebook's own kernel, step by step.
 
 # load -> train -> report   (typo.ipynb: train has `--outt model`)
@@ -37,6 +37,12 @@ def check_float_parameter_and_failure(page) -> None:
     page.click(f"{PANEL} .jp-mlpipe-params summary")
     field = f'{PANEL} .jp-mlpipe-params input[name="C"]'
     assert page.get_attribute(field, "data-kind") == "float"
+    # the form shows the parameters cell as it is in the editor, before any save
+    page.click(".jp-Notebook .jp-Cell:visible .cm-content >> text=C = 1.0")
+    page.keyboard.press("Control+a")
+    page.keyboard.type("C = 0.25")
+    page.wait_for_function(f"""() => document.querySelector('{field}')?.value === '0.25'""",
+                           timeout=10_000)
     page.fill(field, "0.5")
     page.click(f'{PANEL} button[data-action="run-params"]')  # C = 0.5: fit raises
     page.wait_for_selector(f'{PANEL} .jp-mlpipe-runs li[data-state="failed"]', timeout=120_000)

@@ -146,6 +146,18 @@ describe('PipelineModel', () => {
     expect(model.states.load).toBe('reused');
   });
 
+  it('shows the parameters as the editor holds them, not as last saved', async () => {
+    client.graph = { ...client.graph, parameters: { C: 1, n: 3 } };
+    model.follow(doc());
+    await settle();
+    let changes = 0;
+    model.parametersChanged.connect(() => changes++);
+    expect(model.parameters).toEqual({ C: 1, n: 3 });
+    model.setParametersSource('C = 0.5\nn = 3\nnew = 1');
+    expect(model.parameters).toEqual({ C: 0.5, n: 3 }); // a name the saved graph lacks waits for a save
+    expect(changes).toBe(1);
+  });
+
   it('reports a failed graph load as an error and clears the graph', async () => {
     client.getGraph.mockRejectedValueOnce(new Error('400: not a notebook'));
     const errors: (string | null)[] = [];
