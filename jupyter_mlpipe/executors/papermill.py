@@ -65,8 +65,15 @@ def error_from_papermill(step: str, exc: Exception, notebook: str) -> StepExecut
     tb = "\n".join(strip_ansi(line) for line in getattr(exc, "traceback", []) or [])
     if getattr(exc, "ename", None) in OWN_ERRORS:
         tb = ""
-    return StepExecutionError(step, getattr(exc, "ename", type(exc).__name__),
-                              strip_ansi(getattr(exc, "evalue", str(exc))), tb, notebook)
+    evalue = strip_ansi(getattr(exc, "evalue", str(exc)))
+    if not evalue and getattr(exc, "ename", None) == "CellExecutionError":
+        # IPython's usage errors (an unknown %magic, bad magic arguments) print to stderr and
+        # leave no error output: name the cell, so the message is not empty
+        source = (getattr(exc, "source", "") or "").strip().splitlines()
+        evalue = ("a cell failed with an IPython usage error (an unknown %magic or bad magic "
+                  f"arguments?), which shows no traceback: {' / '.join(source[:3])}")
+    return StepExecutionError(step, getattr(exc, "ename", type(exc).__name__), evalue, tb,
+                              notebook)
 
 
 def timeout_error(step: str, timeout: float | None, notebook: str, how: str) -> StepExecutionError:

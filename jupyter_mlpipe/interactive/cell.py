@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -210,6 +211,7 @@ def _run_or_reuse(shell: Any, spec: PipelineSpec, step: StepSpec, planner: Plann
     run = StepRun(step.name, key=key, started=time.time())
     group = _join_or_start(history, spec, params)
     run_id = group.run_id
+    _tell_widgets(spec, step.name, "running" if entry is None else "reused", run_id)
     if entry is not None:
         for var, digest in planner.results.reuse(run, components, entry).items():
             ns[var] = store.get_value(digest)
@@ -220,12 +222,21 @@ def _run_or_reuse(shell: Any, spec: PipelineSpec, step: StepSpec, planner: Plann
         dropped = _execute(shell, planner, run, components, step, run_id, inputs)
         message = _executed_message(run, dropped)
     history.record_step(run_id, run)
+    _tell_widgets(spec, step.name, str(run.state), run_id)
     group.failed = group.failed or run.state is StepState.FAILED
     history.finish_run(run_id, RunState.FAILED if group.failed else RunState.SUCCEEDED)
     if message:
         print(message)
     if entry is not None:
         show_again(entry.get("displays") or [])
+
+
+def _tell_widgets(spec: PipelineSpec, step: str, state: str, run_id: str) -> None:
+    """Graph widgets in this kernel (`pipe.widget()`, `%mlpipe graph`) follow the cell; none
+    exists unless the widget module was imported (anywidget is not imported for this)."""
+    widget = sys.modules.get("jupyter_mlpipe.interactive.widget")
+    if widget is not None:
+        widget.step_cell(str(spec.path), step, state, run_id)
 
 
 def _executed_message(run: StepRun, dropped: list[str]) -> str | None:

@@ -1,10 +1,13 @@
 """`pipe.widget()`: the pipeline graph as an anywidget drawn by the panel's own renderer
 (labextension/src/graph.ts, bundled into static/widget.js), whose node colours follow a run
-live (pass `widget.listener` to `pipe.run`, or call `widget.run(...)`)."""
+live (pass `widget.listener` to `pipe.run`, or call `widget.run(...)`), and follow the `%%step`
+cells this kernel runs (a Run All): each step shows running, then reused, succeeded or failed,
+without saving the notebook."""
 from __future__ import annotations
 
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,18 @@ def _bundle(name: str) -> str:
     return path.read_text()
 
 
+_shown: weakref.WeakSet = weakref.WeakSet()  # this kernel's widgets, told of each %%step cell
+
+
+def step_cell(notebook: str, step: str, state: str, run_id: str) -> None:
+    """A `%%step` cell of `notebook` is running or ended (`state`): widgets of it recolour."""
+    for w in list(_shown):
+        if str(w.pipeline.path) == notebook and step in w.states:
+            with w._lock:
+                w.states = {**w.states, step: state}
+                w.caption = f"interactive run {run_id}: {step} {state}"
+
+
 class PipelineWidget(anywidget.AnyWidget):
     """Live graph of a Pipeline: statuses on creation, then each step's state during a run."""
 
@@ -42,6 +57,7 @@ class PipelineWidget(anywidget.AnyWidget):
         self.pipeline = pipeline
         self._lock = threading.Lock()
         self.refresh()
+        _shown.add(self)
 
     def refresh(self) -> None:
         """Colour nodes by cached/stale (will or may re-run), as `mlpipe status` would."""

@@ -7,7 +7,8 @@ never enter a key, so adding or removing one makes nothing stale. A statement is
 when it is a `%mlpipe` or `%load_ext jupyter_mlpipe` line, imports the `Pipeline` API, reads a
 name that earlier control code bound (`pipe`, `w`, `run`), or reaches the API through the
 module (`mlp.Pipeline`). `import jupyter_mlpipe as mlp` alone is not: steps use it to log.
-A cell with control code is a control cell: only its imports of other packages stay prelude.
+In a cell with control code, statements that only act (a print, a call) go with it; imports
+and definitions stay prelude, as steps may use them.
 """
 from __future__ import annotations
 
@@ -53,16 +54,12 @@ class ControlCode:
 
     def cell(self, tree: ast.Module) -> list[ast.stmt]:
         """The statements of a prelude cell that step kernels must not run: none, or, in a
-        cell with control code, all but its imports of other packages (steps may need
-        those; the cell's other lines are its dashboard)."""
+        cell with control code, that code and the statements that only act (a print, a
+        call); imports and definitions stay prelude, as steps may use them."""
         control = [stmt for stmt in tree.body if self.is_control(stmt)]
         if not control:
             return []
-        others = [stmt for stmt in tree.body if stmt not in control]
-        self.names |= {n for stmt in others if not isinstance(stmt, (ast.Import, ast.ImportFrom))
-                       for n in name_use(ast.Module(body=[stmt], type_ignores=[])).binds}
-        return [stmt for stmt in tree.body
-                if stmt in control or not isinstance(stmt, (ast.Import, ast.ImportFrom))]
+        return [stmt for stmt in tree.body if stmt in control or not _binds(stmt)]
 
     def is_control(self, stmt: ast.stmt) -> bool:
         """Whether `stmt` is control code; if so, the names it binds become control names."""
@@ -89,6 +86,10 @@ class ControlCode:
                     and isinstance(node.value, ast.Name) and node.value.id in self.modules):
                 return True
         return False
+
+
+def _binds(stmt: ast.stmt) -> bool:
+    return bool(name_use(ast.Module(body=[stmt], type_ignores=[])).binds)
 
 
 def drop_lines(source: str, statements: list[ast.stmt]) -> str:

@@ -57,6 +57,13 @@ def check_overrides(defaults: dict[str, Any], overrides: dict[str, Any]) -> None
             "'parameters', or fix the name.")
 
 
+def as_json_sent(defaults: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """Values that came through JSON, typed like their literal defaults where JSON lost the
+    type: JSON writes 2.0 as 2, so a float parameter (`C = 1.0`) given 2 gets 2.0."""
+    return {k: float(v) if isinstance(defaults.get(k), float) and type(v) is int else v
+            for k, v in values.items()}
+
+
 def with_reads(names: set[str], reads: dict[str, frozenset[str]]) -> set[str]:
     """The parameters in `names` and those their defaults read, transitively."""
     todo, seen = list(names), set()

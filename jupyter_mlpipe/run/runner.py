@@ -403,8 +403,7 @@ class RunLoop:
             self.listener(self.run, s)
 
     def _fail_below(self, name: str) -> None:
-        below = self.graph.descendants(name)
-        for d in (n for n in self.graph.order if n in below):  # in pipeline order
+        for d in sorted(self.graph.descendants(name), key=self.graph.order.index):
             s = self.run.steps.get(d)
             if s is not None and s.state is StepState.PENDING:
                 s.state, s.error = StepState.SKIPPED, f"upstream '{name}' failed"

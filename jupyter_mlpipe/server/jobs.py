@@ -16,7 +16,7 @@ from traitlets.config import Configurable
 
 from ..pipeline.graph_view import json_safe
 from ..pipeline.load import load_pipeline
-from ..pipeline.parameters import check_overrides
+from ..pipeline.parameters import as_json_sent, check_overrides
 from ..automation.publish import frozen_spec, list_pipelines, resolve_pipeline
 from ..automation.schedule import describe
 from ..automation.scheduler import Scheduler
@@ -99,6 +99,9 @@ class SweepsHandler(MlpipeHandler):
                                 "sweep_id": sweep_id}
         spec = await self.blocking(load_pipeline, nb)
         check_overrides(spec.parameters, {**params, **grid})  # a 400 now, not a failed sweep
+        params = as_json_sent(spec.parameters, params)
+        grid = {k: [as_json_sent(spec.parameters, {k: v})[k] for v in vs]
+                for k, vs in grid.items()}
 
         def work() -> None:
             try:

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import MlpipeError
 from ..models import PipelineSpec, RunState, StepRun
+from ..pipeline.parameters import as_json_sent
 from ..api import Pipeline
 from ..run.result import RunResult
 from ..run.runner import RunOptions, prepare_run
@@ -139,7 +140,8 @@ class RunManager:
                 if only:
                     pipe.graph.check(only)
                 prepared = prepare_run(pipe.spec, RunOptions(
-                    jobs=jobs or self.jobs, params=params, only=only, force=force,
+                    jobs=jobs or self.jobs, only=only, force=force,
+                    params=as_json_sent(pipe.spec.parameters, params or {}),
                     cancel=job.cancel, trigger=trigger))
                 with self._lock:
                     job.run_id, job.state = prepared.run_id, str(RunState.RUNNING)

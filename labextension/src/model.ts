@@ -2,6 +2,7 @@
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
+import { literalParameters } from './paramsForm';
 import { RunFollower } from './runFollower';
 import {
   FINAL_STATUSES,
@@ -41,6 +42,29 @@ export class PipelineModel implements IDisposable {
   /** The graph was replaced (another notebook, a reload): draw everything again. */
   get graphChanged(): ISignal<this, IGraph | null> {
     return this._graphChanged;
+  }
+
+  /** The notebook's parameters cell was edited (saved or not): the form shows its values. */
+  get parametersChanged(): ISignal<this, void> {
+    return this._parametersChanged;
+  }
+
+  /** The parameters' values as the notebook now holds them: the saved ones, with the literal
+   * values of the parameters cell as it is in the editor (`setParametersSource`). */
+  get parameters(): Record<string, unknown> {
+    const saved = this._graph?.parameters || {};
+    const live = this._parametersSource === null ? {} : literalParameters(this._parametersSource);
+    return Object.fromEntries(
+      Object.entries(saved).map(([name, value]) => [name, name in live ? live[name] : value])
+    );
+  }
+
+  /** The source of the followed notebook's parameters cell as the editor holds it. */
+  setParametersSource(source: string | null): void {
+    if (source !== this._parametersSource) {
+      this._parametersSource = source;
+      this._parametersChanged.emit();
+    }
   }
 
   /** Steps changed state during a run: recolour them. */
@@ -155,6 +179,18 @@ export class PipelineModel implements IDisposable {
       return;
     }
     void ready.then(() => this.refresh());
+  }
+
+  /**
+   * A `%%step` cell of the followed notebook started or ended in its own kernel (an interactive
+   * Run All, or one cell run): its node shows it live, without a save or a server round trip.
+   */
+  showCell(step: string, state: StepStatus): void {
+    if (!this._graph?.steps.some(s => s.name === step) || this._states[step] === state) {
+      return;
+    }
+    this._states = { ...this._states, [step]: state };
+    this._statesChanged.emit(this._states);
   }
 
   /** The followed notebook was saved: its graph may have changed; finished colours end here. */
@@ -417,4 +453,6 @@ export class PipelineModel implements IDisposable {
   private readonly _liveRunChanged = new Signal<this, string | null>(this);
   private readonly _dirtyChanged = new Signal<this, boolean>(this);
   private readonly _failureChanged = new Signal<this, IStepFailure>(this);
+  private readonly _parametersChanged = new Signal<this, void>(this);
+  private _parametersSource: string | null = null;
 }

@@ -1,11 +1,18 @@
 /** Ties the model to JupyterLab's active notebook: follows it, reloads after saves, jumps to a selected step's cell. */
 import { DocumentRegistry } from '@jupyterlab/docregistry';
-import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { INotebookTracker, Notebook, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
+import { KernelMessage } from '@jupyterlab/services';
 import { IDisposable } from '@lumino/disposable';
 import { Signal } from '@lumino/signaling';
 
 import { PipelineModel } from './model';
+import { stepCellOutcome, stepOfCell } from './stepCells';
 import { IPipelineDocument } from './tokens';
+
+/** What NotebookActions.executed tells of the cell that ran (the part read here). */
+interface IRanCell {
+  model: { type: string; sharedModel: { getSource(): string }; toJSON(): unknown };
+}
 
 export class NotebookLink implements IDisposable {
   constructor(tracker: INotebookTracker, model: PipelineModel) {
@@ -42,6 +49,10 @@ export class NotebookLink implements IDisposable {
     context.saveState.connect(this._onSave, this);
     context.model.stateChanged.connect(this._onModelState, this);
     nb.content.activeCellChanged.connect(this._onActiveCell, this);
+    nb.sessionContext.iopubMessage.connect(this._onIopub, this);
+    context.model.contentChanged.connect(this._onContent, this);
+    void context.ready.then(() => this._onContent());
+    NotebookActions.executed.connect(this._onExecuted, this);
     const doc: IPipelineDocument = {
       get path() {
         return context.path;
@@ -58,6 +69,46 @@ export class NotebookLink implements IDisposable {
     this._notebook?.context.saveState.disconnect(this._onSave, this);
     this._notebook?.context.model?.stateChanged.disconnect(this._onModelState, this);
     this._notebook?.content.activeCellChanged.disconnect(this._onActiveCell, this);
+    this._notebook?.sessionContext.iopubMessage.disconnect(this._onIopub, this);
+    this._notebook?.context.model?.contentChanged.disconnect(this._onContent, this);
+    NotebookActions.executed.disconnect(this._onExecuted, this);
+  }
+
+  /** The parameters cell as the editor holds it: the panel's form shows its values. */
+  private _onContent(): void {
+    const nb = this._notebook;
+    if (!nb) {
+      return;
+    }
+    const cell = nb.content.widgets.find(c => {
+      const tags = c.model.getMetadata('tags');
+      return Array.isArray(tags) && tags.includes('parameters');
+    });
+    this._model.setParametersSource(cell ? cell.model.sharedModel.getSource() : null);
+  }
+
+  /** The kernel starts a `%%step` cell (Run All queues every cell; this is when it runs). */
+  private _onIopub(_: unknown, msg: KernelMessage.IMessage): void {
+    if (msg.header.msg_type === 'execute_input') {
+      const step = stepOfCell(String((msg.content as { code?: string }).code ?? ''));
+      if (step) {
+        this._model.showCell(step, 'running');
+      }
+    }
+  }
+
+  /** A `%%step` cell of the followed notebook ended: reused, succeeded or failed. */
+  private _onExecuted(_: unknown, args: { notebook: Notebook; cell: IRanCell; success: boolean }): void {
+    if (args.notebook !== this._notebook?.content || args.cell.model.type !== 'code') {
+      return;
+    }
+    const step = stepOfCell(args.cell.model.sharedModel.getSource());
+    if (!step) {
+      return;
+    }
+    const outputs = (args.cell.model.toJSON() as { outputs?: { text?: string | string[] }[] }).outputs ?? [];
+    const printed = outputs.map(o => (Array.isArray(o.text) ? o.text.join('') : o.text ?? '')).join('');
+    this._model.showCell(step, stepCellOutcome(step, printed, args.success));
   }
 
   /** Moving to a step's cell in the notebook selects that step in the graph. */

@@ -90,6 +90,7 @@ export class PipelinePanel extends Widget {
     });
     this._on('metrics', () => void commands.execute(CommandIDs.showMetrics));
     model.graphChanged.connect(this._render, this);
+    model.parametersChanged.connect(this._renderParameters, this);
     model.statesChanged.connect(this._recolour, this);
     model.selectionChanged.connect(this._showSelection, this);
     model.runsChanged.connect((_, runs) => this._renderRuns(runs), this);
@@ -215,7 +216,7 @@ export class PipelinePanel extends Widget {
 
   private _renderParameters(): void {
     const body = this._part('.jp-mlpipe-params-body');
-    const fields = parameterFields(this._model.graph?.parameters, this._model.graph?.parameter_types);
+    const fields = parameterFields(this._model.parameters, this._model.graph?.parameter_types);
     this._part('.jp-mlpipe-params').hidden = !fields.length;
     // a sweep's values stay typed when the graph is drawn again (a run or sweep ended)
     const typed = new Map(

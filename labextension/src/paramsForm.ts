@@ -35,6 +35,30 @@ export function parameterFields(
   return fields;
 }
 
+/**
+ * The `NAME = literal` lines of a parameters cell's source as Python reads them: ints, floats,
+ * True/False and quoted strings; other lines (expressions, comments) are left out.
+ */
+export function literalParameters(source: string): Record<string, number | boolean | string> {
+  const out: Record<string, number | boolean | string> = {};
+  for (const line of source.split('\n')) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*(#.*)?$/.exec(line);
+    if (!m) {
+      continue;
+    }
+    const [, name, text] = m;
+    const str = /^(['"])(.*)\1$/.exec(text);
+    if (str && !str[2].includes(str[1]) && !str[2].includes('\\')) {
+      out[name] = str[2];
+    } else if (text === 'True' || text === 'False') {
+      out[name] = text === 'True';
+    } else if (/^[-+]?(\d[\d_]*\.?\d*(e[-+]?\d+)?|\.\d+(e[-+]?\d+)?)$/i.test(text)) {
+      out[name] = Number(text.replace(/_/g, ''));
+    }
+  }
+  return out;
+}
+
 /** The typed value of a field's text (checkbox state for bool); throws with a message if invalid. */
 export function parseField(field: IParameterField, text: string, checked = false): unknown {
   switch (field.kind) {

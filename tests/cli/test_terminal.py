@@ -22,9 +22,13 @@ STEPS = ["%%step load --out raw\nraw = [1, 2, 3]",
 
 def on_terminal(*args, env=None) -> str:
     """What `mlpipe ARGS` writes to a terminal (stdout and stderr on one pty)."""
+    import fcntl
     import pty
+    import struct
+    import termios
 
     master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # 120 columns
     proc = subprocess.Popen([str(MLPIPE), *map(str, args)], stdout=slave, stderr=slave,
                             env={**os.environ, "TERM": "xterm", **(env or {})})
     os.close(slave)

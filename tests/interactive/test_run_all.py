@@ -3,6 +3,7 @@ what each `%%step` cell shows the first and the second time, which bodies ran (a
 append to), and how the runs are recorded."""
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -140,3 +141,24 @@ def test_each_run_all_is_one_run_with_its_own_params_and_metrics(make_nb):
     assert [[m["value"] for m in r["metrics"] if m["name"] == "score"] for r in recorded[:3]] \
         == [[10], [20], [30]]
     assert [len(r["steps"]) for r in recorded] == [2, 2, 2, 1]
+
+
+def test_graph_widgets_follow_the_step_cells_of_a_run_all(notebook):
+    path, kernel = notebook
+    watch = ("import json\nseen = []\n"
+             "w.observe(lambda change: seen.append(dict(change['new'])), names='states')")
+    shown = kernel.run_all([
+        "%load_ext jupyter_mlpipe", "k = 1", PRELUDE,
+        f"from jupyter_mlpipe import Pipeline\nw = Pipeline.from_notebook({str(path)!r}).widget()",
+        "%mlpipe graph", "g = _", watch, LOAD, PLOT])
+    assert not [o for c in shown for o in c if o["type"] == "error"], shown
+    states = kernel.cell("print(json.dumps([seen, g.states]))")
+    seen, graph_states = json.loads(text(states))
+    # each step was drawn running while its cell ran, then succeeded; %mlpipe graph's too
+    assert [s["load"] for s in seen][:2] == ["running", "succeeded"], seen
+    assert [s["plot"] for s in seen][-2:] == ["running", "succeeded"], seen
+    assert graph_states == {"load": "succeeded", "plot": "succeeded"}
+    time.sleep(1.5)
+    kernel.run_all([LOAD, PLOT])
+    states = kernel.cell("print(json.dumps(g.states))")
+    assert json.loads(text(states)) == {"load": "reused", "plot": "reused"}

@@ -45,3 +45,27 @@ async def test_parameter_types_tell_a_whole_float_from_an_int(jp_fetch, jp_root_
     r = await jp_fetch("mlpipe", "api", "graph", params={"path": "params.ipynb"})
     graph = json.loads(r.body)
     assert graph["parameter_types"] == {"C": "float", "n": "int", "label": "expression"}
+
+
+async def test_a_whole_value_sent_for_a_float_parameter_stays_a_float(jp_fetch, jp_root_dir,
+                                                                      monkeypatch):
+    # the form sends C = 2 for a float field: JSON cannot say 2.0
+    import asyncio
+
+    monkeypatch.delenv("MLPIPE_HOME", raising=False)
+    write_notebook(jp_root_dir / "floaty.ipynb", ["%%step fit --out m\nm = type(C).__name__"],
+                   params="C = 1.0")
+    r = await jp_fetch("mlpipe", "api", "runs", method="POST",
+                       body=json.dumps({"path": "floaty.ipynb", "params": {"C": 2}}))
+    run_id = json.loads(r.body)["run_id"]
+    for _ in range(600):
+        r = await jp_fetch("mlpipe", "api", "runs", run_id, params={"path": "floaty.ipynb"})
+        run = json.loads(r.body)
+        if run["state"] not in ("starting", "running"):
+            break
+        await asyncio.sleep(0.2)
+    assert run["state"] == "succeeded", run
+    from jupyter_mlpipe import Pipeline
+
+    pipe = Pipeline.from_notebook(jp_root_dir / "floaty.ipynb")
+    assert pipe.run(params={"C": 2.0}).steps["fit"].reused  # the same key: C was 2.0

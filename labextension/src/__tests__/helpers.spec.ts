@@ -2,7 +2,7 @@
 import { metricSeries } from '../charts';
 import { layout } from '../graph';
 import { foldIdleRuns, togglePick } from '../history';
-import { changedParameters, parameterFields, parseField } from '../paramsForm';
+import { changedParameters, literalParameters, parameterFields, parseField } from '../paramsForm';
 import { sweepRequest } from '../sweeps';
 import { formatSeconds, lastRunText, progressText, runProgress } from '../progress';
 import { IMetricPoint, IRun, IStep, IStepProgress } from '../tokens';
@@ -43,6 +43,11 @@ describe('last run summary', () => {
 });
 
 describe('parameters form', () => {
+  it('reads the literal values of a parameters cell as Python does', () => {
+    const source = 'C = 0.25  # regularization\nn = 1_000\non = False\nname = "run a"\nlabel = "v" + str(n)\n# x = 3';
+    expect(literalParameters(source)).toEqual({ C: 0.25, n: 1000, on: false, name: 'run a' });
+  });
+
   it('keeps a float parameter whose value is whole (C = 1.0) a float, in the form and a sweep', () => {
     // JSON writes Python's 1.0 as 1: the server's types decide
     const fields = parameterFields({ C: 1, n: 3, label: 'v + str(n)' }, { C: 'float', n: 'int', label: 'expression' });

@@ -1,6 +1,7 @@
 /** Unit spec of PipelineModel: a fake REST client and a fake event stream stand in for the server. */
 import { latestExecutedRun } from '../history';
 import { PipelineModel } from '../model';
+import { stepCellOutcome, stepOfCell } from '../stepCells';
 import {
   IEventStream,
   IGraph,
@@ -130,6 +131,31 @@ describe('PipelineModel', () => {
     expect(model.graph!.steps.map(s => s.name)).toEqual(['load', 'join']);
     expect(runLists).toEqual([[]]);
     expect(model.error).toBeNull();
+  });
+
+  it('colours a step live as its %%step cell runs in the kernel (an interactive Run All)', async () => {
+    model.follow(doc());
+    await settle();
+    const seen: string[] = [];
+    model.statesChanged.connect((_, states) => seen.push(states.load));
+    model.showCell('load', 'running');
+    model.showCell('load', 'running'); // the same state twice: one signal
+    model.showCell('load', 'reused');
+    model.showCell('nope', 'running'); // not a step of this notebook: ignored
+    expect(seen).toEqual(['running', 'reused']);
+    expect(model.states.load).toBe('reused');
+  });
+
+  it('shows the parameters as the editor holds them, not as last saved', async () => {
+    client.graph = { ...client.graph, parameters: { C: 1, n: 3 } };
+    model.follow(doc());
+    await settle();
+    let changes = 0;
+    model.parametersChanged.connect(() => changes++);
+    expect(model.parameters).toEqual({ C: 1, n: 3 });
+    model.setParametersSource('C = 0.5\nn = 3\nnew = 1');
+    expect(model.parameters).toEqual({ C: 0.5, n: 3 }); // a name the saved graph lacks waits for a save
+    expect(changes).toBe(1);
   });
 
   it('reports a failed graph load as an error and clears the graph', async () => {
@@ -347,5 +373,16 @@ describe('PipelineModel', () => {
     client.streams[0].send('step', { run_id: 'r1', step: progress('load', 'succeeded') });
     expect(model.progress.map(s => s.state)).toEqual(['succeeded', 'pending']);
     expect(model.runStarted).toBe(0);
+  });
+});
+
+describe('%%step cells run in the kernel', () => {
+  it('names the step a cell runs and what its run did', () => {
+    expect(stepOfCell('%%step train --in raw\nmodel = 1')).toBe('train');
+    expect(stepOfCell('\n%%step  load-2 --out raw')).toBe('load-2');
+    expect(stepOfCell('x = 1  # %%step train')).toBeNull();
+    expect(stepCellOutcome('train', 'reused train (computed 2026-11-24 10:02, 1.0 s saved)\n', true)).toBe('reused');
+    expect(stepCellOutcome('train', 'stored train (1.0 s): ...\n', true)).toBe('succeeded');
+    expect(stepCellOutcome('train', 'reused train (computed ...)', false)).toBe('failed');
   });
 });
