@@ -20,7 +20,8 @@ const BUTTONS: [string, string, string, string][] = [
   ['run-upto', CommandIDs.runUpTo, 'Run up to', ''],
   ['open-notebook', CommandIDs.openExecuted, 'Executed notebook', ''],
   ['debug', CommandIDs.debugStep, 'Debug in notebook', ''],
-  ['cancel', CommandIDs.cancelRun, 'Cancel run', 'jp-mlpipe-cancel']
+  ['cancel', CommandIDs.cancelRun, 'Cancel run', 'jp-mlpipe-cancel'],
+  ['open-view', 'jupyter-mlpipe:open-pipeline-view', 'Open view', ''] // view/index.ts
 ];
 
 /** Legend: every colour a node can have. */

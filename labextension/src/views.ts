@@ -45,6 +45,18 @@ function show(v: unknown): string {
   return v == null ? '–' : typeof v === 'number' && !Number.isInteger(v) ? v.toPrecision(6) : String(v);
 }
 
+/** Tags of the cells a step notebook adds around the step's own cell (executors/notebooks.py). */
+const INTERNAL_TAGS = ['mlpipe-inputs', 'mlpipe-outputs', 'mlpipe-internal'];
+const BODY_TAG = 'mlpipe-step-body';
+
+/** An executed step notebook without the load/save cells jupyter_mlpipe added: what the user wrote, with its outputs. */
+export function withoutInternalCells(json: any): any {
+  const cells = (json.cells || []).filter(
+    (c: any) => !INTERNAL_TAGS.some(t => c.metadata?.tags?.includes(t)) || (c.outputs || []).some((o: any) => o.output_type === 'error')
+  );
+  return { ...json, cells };
+}
+
 export class Views {
   constructor(services: IViewServices) {
     this._s = services;
@@ -57,7 +69,7 @@ export class Views {
     if (existing) {
       return existing;
     }
-    const json = await this._s.client.getStepNotebook(path, runId, step);
+    const json = withoutInternalCells(await this._s.client.getStepNotebook(path, runId, step));
     const model = new NotebookModel();
     model.fromJSON(json);
     const content = new StaticNotebook({
@@ -76,6 +88,14 @@ export class Views {
     widget.title.label = `${step}.ipynb (run ${runId}, read-only)`;
     widget.title.closable = true;
     this._s.app.shell.add(widget, 'main');
+    const body = json.cells.findIndex((c: any) => c.metadata?.tags?.includes(BODY_TAG));
+    if (body >= 0) {
+      void widget.revealed.then(() => {
+        const cell = content.widgets[body]; // the step's own cell, in view
+        cell?.addClass('jp-mlpipe-step-cell');
+        cell?.node.scrollIntoView({ block: 'start' });
+      });
+    }
     return widget;
   }
 
@@ -134,6 +154,10 @@ export class Views {
         'jp-mlpipe-compare-metrics'
       )
     );
+    node.querySelectorAll('.jp-mlpipe-compare-params tbody tr, .jp-mlpipe-compare-metrics tbody tr').forEach(tr => {
+      const cells = tr.querySelectorAll('td');
+      (tr as HTMLElement).dataset.differs = String(cells[1]?.textContent !== cells[2]?.textContent);
+    });
     node.appendChild(html('h3', {}, 'Steps'));
     const steps = table(['step', 'result'], Object.entries(diff.steps).map(([n, how]) => [n, how]), 'jp-mlpipe-compare-steps');
     steps.querySelectorAll('tbody tr').forEach(tr => ((tr as HTMLElement).dataset.change = tr.lastChild!.textContent!));
@@ -146,7 +170,7 @@ export class Views {
     const { runs } = await this._s.client.metricsAcrossRuns(path);
     const node = html('div', { class: 'jp-mlpipe-view jp-mlpipe-metrics-view' });
     node.appendChild(html('h2', {}, `Metrics across runs: ${path}`));
-    node.appendChild(metricCharts(runs));
+    node.appendChild(metricCharts(runs, runId => void this.openRun(path, runId)));
     const id = 'jp-mlpipe-metrics';
     this._find(id)?.dispose();
     return this._add(node, id, 'Pipeline metrics');
