@@ -178,7 +178,7 @@ export class PipelinePanel extends Widget {
       ? `${step.name}: ${live || (step.status === 'stale' && step.verdict) || step.status}` +
         (step.reasons.length && !live ? ` (${step.reasons.join('; ')})` : '') +
         (outcome?.duration != null ? ` in ${formatSeconds(outcome.duration)}` : '') +
-        (outcome?.error ? `\n${outcome.error}` : '')
+        (outcome?.error && !model.failureOf(step.name) ? `\n${outcome.error}` : '') // the failure box says it
       : 'Click a step to select it and jump to its cell.';
     this._renderFailure(step && live === 'failed' ? step.name : null);
   }

@@ -91,7 +91,7 @@ export class RunsTableView extends Widget {
     const groups = head.insertRow();
     groups.className = 'jp-mlpipe-column-groups';
     const count = (kind: IColumn['kind']) => columns.filter(c => c.kind === kind).length;
-    groups.append(h('th', { colspan: '7' }), ...(count('param') ? [h('th', { colspan: String(count('param')), class: 'jp-mlpipe-group' }, 'parameters')] : []),
+    groups.append(h('th', { colspan: '6' }), ...(count('param') ? [h('th', { colspan: String(count('param')), class: 'jp-mlpipe-group' }, 'parameters')] : []),
       ...(count('metric') ? [h('th', { colspan: String(count('metric')), class: 'jp-mlpipe-group' }, 'metrics')] : []));
     const tr = head.insertRow();
     tr.append(h('th', { class: 'jp-mlpipe-pick-col' }, 'compare'));

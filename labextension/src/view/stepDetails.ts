@@ -103,7 +103,11 @@ export class StepDetails {
       this._drawOutputs(data, box);
     } catch (err) {
       if (this._step === step) {
-        box.replaceChildren(h('p', { class: 'jp-mlpipe-muted jp-mlpipe-no-outputs' }, String((err as Error).message || err).replace(/^404: /, '')));
+        const state = this._s.model.states[step];
+        const text = state === 'running' || state === 'pending'
+          ? 'Its outputs are shown here once it has run.'
+          : String((err as Error).message || err).replace(/^404: /, '');
+        box.replaceChildren(h('p', { class: 'jp-mlpipe-muted jp-mlpipe-no-outputs' }, text));
       }
     }
   }
