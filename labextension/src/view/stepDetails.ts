@@ -21,11 +21,6 @@ export interface IDetailsServices {
   openRun(runId: string): void;
 }
 
-/** The id of a "debug a step in a notebook" command, if one is registered. */
-function debugCommand(commands: CommandRegistry): string | undefined {
-  return commands.listCommands().find(id => id.startsWith('jupyter-mlpipe:') && /debug/i.test(id));
-}
-
 export class StepDetails {
   constructor(node: HTMLElement, services: IDetailsServices) {
     this._node = node;
@@ -60,9 +55,8 @@ export class StepDetails {
     actions.append(link('Go to cell', 'go-to-cell', () => this._s.goToCell(step.name)));
     actions.append(link('Run this step', 'run-this-step', () => void this._s.commands.execute(CommandIDs.runStep, { step: step.name })));
     actions.append(link('Run up to here', 'run-up-to', () => void this._s.commands.execute(CommandIDs.runUpTo, { step: step.name })));
-    const debug = debugCommand(this._s.commands);
-    if (debug) {
-      actions.append(link('Debug in notebook', 'debug-step', () => void this._s.commands.execute(debug, { step: step.name })));
+    if (this._s.commands.hasCommand(CommandIDs.debugStep)) {
+      actions.append(link('Debug in notebook', 'debug-step', () => void this._s.commands.execute(CommandIDs.debugStep, { step: step.name })));
     }
     root.appendChild(actions);
     const failure = model.failureOf(step.name);
