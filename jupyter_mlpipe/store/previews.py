@@ -102,7 +102,7 @@ def make_preview(value: Any) -> dict[str, Any]:
     """A bounded, JSON-ready description of `value` (never raises)."""
     try:
         preview = _describe(value)
-    except Exception as exc:  # a value's own methods may raise anything
+    except Exception as exc:  # noqa: BLE001 - a value's own methods may raise anything
         preview = {"kind": "object", "type": _type_name(value),
                    "error": _cut(f"no preview: {type(exc).__name__}: {exc}", MAX_TEXT)}
     preview["version"] = PREVIEW_VERSION

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from jupyter_mlpipe import Pipeline
-from tests.conftest import write_notebook
+from tests.helpers import write_notebook
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

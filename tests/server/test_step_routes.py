@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from pathlib import Path
 
 import pytest
-from tornado.httpclient import HTTPClientError
 
 from jupyter_mlpipe import Pipeline
-from tests.conftest import write_notebook
+from tests.helpers import write_notebook
+from tests.server.rest import fails, get_json
 
 PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5"
        "ErkJggg==")
@@ -30,23 +29,6 @@ CELLS = [
     "for i in range(3):\n    log_metric('loss', 1.0 / (i + 1), step=i)\n"
     "score = float(arr.sum()) + n * k\nlog_metric('score', score)",
 ]
-
-
-@pytest.fixture
-def jp_server_config():
-    return {"ServerApp": {"jpserver_extensions": {"jupyter_mlpipe": True}}}
-
-
-async def get_json(jp_fetch, *parts, **params):
-    r = await jp_fetch("mlpipe", "api", *parts, params=params)
-    return json.loads(r.body)
-
-
-async def fails(coro) -> tuple[int, str]:
-    with pytest.raises(HTTPClientError) as info:
-        await coro
-    body = info.value.response.body if info.value.response else b"{}"
-    return info.value.code, json.loads(body or b"{}").get("message", "")
 
 
 @pytest.fixture

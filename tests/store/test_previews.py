@@ -7,7 +7,12 @@ import time
 import numpy as np
 import pandas as pd
 
-from jupyter_mlpipe.store.previews import MAX_BYTES, make_preview, read_preview, save_preview
+from jupyter_mlpipe.store.previews import (
+    MAX_BYTES,
+    make_preview,
+    read_preview,
+    save_preview,
+)
 
 
 def test_a_billion_values_are_summarised_from_a_sample_quickly():
