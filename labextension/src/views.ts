@@ -8,6 +8,7 @@ import { Widget } from '@lumino/widgets';
 
 import { metricCharts, stepTimeline } from './charts';
 import { formatSeconds } from './progress';
+import { formatValue } from './view/format';
 import { IPipelineClient, IRunComparison, IRunRecord } from './tokens';
 
 export interface IViewServices {
@@ -42,7 +43,7 @@ function table(head: string[], rows: (string | HTMLElement)[][], cls: string): H
 }
 
 function show(v: unknown): string {
-  return v == null ? '–' : typeof v === 'number' && !Number.isInteger(v) ? v.toPrecision(6) : String(v);
+  return formatValue(v); // 0.9123, 1,234,567: numbers for people
 }
 
 /** Tags of the cells a step notebook adds around the step's own cell (executors/notebooks.py). */
@@ -115,7 +116,7 @@ export class Views {
         run.steps.map(s => {
           const cell = html('span');
           if (s.has_notebook) {
-            const link = html('a', { href: '#', 'data-step': s.name }, 'open');
+            const link = html('a', { href: '#', 'data-step': s.name, class: 'jp-mlpipe-link' }, 'open');
             link.addEventListener('click', ev => {
               ev.preventDefault();
               void this.openExecuted(path, runId, s.name);
@@ -176,17 +177,25 @@ export class Views {
     return this._add(node, id, 'Pipeline metrics');
   }
 
+  /** Parameters and metrics tables; an empty one is left out, with a line saying so. */
   private _paramsAndMetrics(node: HTMLElement, run: IRunRecord): void {
-    const params = { ...run.params, ...run.logged_params };
+    const params = Object.entries({ ...run.params, ...run.logged_params });
     node.appendChild(html('h3', {}, 'Parameters'));
-    node.appendChild(table(['parameter', 'value'], Object.entries(params).map(([k, v]) => [k, show(v)]), 'jp-mlpipe-run-params'));
+    node.appendChild(
+      params.length
+        ? table(['parameter', 'value'], params.map(([k, v]) => [k, show(v)]), 'jp-mlpipe-run-params')
+        : html('p', { class: 'jp-mlpipe-muted' }, 'No parameters cell.')
+    );
+    const metrics = Object.entries(run.metrics);
     node.appendChild(html('h3', {}, 'Metrics'));
     node.appendChild(
-      table(
-        ['metric', 'value', 'step'],
-        Object.entries(run.metrics).map(([k, m]) => [k, show(m.value), m.step + (m.reused ? ' (reused)' : '')]),
-        'jp-mlpipe-run-metrics'
-      )
+      metrics.length
+        ? table(
+          ['metric', 'value', 'step'],
+          metrics.map(([k, m]) => [k, show(m.value), m.step + (m.reused ? ' (reused)' : '')]),
+          'jp-mlpipe-run-metrics'
+        )
+        : html('p', { class: 'jp-mlpipe-muted' }, 'No metrics logged: call jupyter_mlpipe.log_metric(name, value) in a step.')
     );
   }
 
