@@ -340,12 +340,16 @@ def test_a_clicked_node_shows_its_outputs(lab):
 def test_live_log_of_a_running_step(lab):
     root = lab[2]
     with page_on(lab, "live.ipynb", "live") as page:
-        page.click(f'{VIEW} g.jp-mlpipe-node[data-step="train"]')
         page.click(f'{VIEW} button[data-action="run-all"]')
         log = f"{VIEW} .jp-mlpipe-live-log"
+        # nothing selected: the pane shows the log of the step running now
         page.wait_for_function(f"document.querySelector('{log}')?.textContent"
                                ".includes('epoch 1')", timeout=90_000)
         assert states(page)["train"] == "running"
+        page.click(f'{VIEW} g.jp-mlpipe-node[data-step="train"]')
+        page.wait_for_selector(f'{VIEW} .jp-mlpipe-step-details[data-step="train"] '
+                               '.jp-mlpipe-live-log')
+        assert page.inner_text(log).strip() == "epoch 1 loss 0.5"
         assert "Live log" in page.inner_text(f"{VIEW} .jp-mlpipe-log-box h4")
         page.screenshot(path=str(ARTIFACTS / "view_live_log.png"))
         (root / "go").write_text("")

@@ -33,8 +33,17 @@ export class StepDetails {
     const changed = step?.name !== this._step;
     this._step = step?.name ?? null;
     if (!step) {
-      this._stopLog();
-      this._node.replaceChildren(h('p', { class: 'jp-mlpipe-muted' }, 'Click a step to see its outputs, printed output, metrics and why it would re-run.'));
+      const hint = h('p', { class: 'jp-mlpipe-muted' }, 'Click a step to see its outputs, printed output, metrics and why it would re-run.');
+      // nothing selected while a run goes on: the log of the step running now
+      const running = Object.entries(model.states).find(([, s]) => s === 'running')?.[0] ?? this._logStep;
+      const box = h('div', { class: 'jp-mlpipe-log-box', 'data-step': running ?? '' });
+      this._node.replaceChildren(hint, box);
+      if (running) {
+        box.appendChild(h('div', {}, h('b', {}, running), ` ${model.states[running] ?? ''}`));
+        this._showLog(running, model.states[running] ?? 'succeeded', box);
+      } else {
+        this._stopLog();
+      }
       return;
     }
     const status: StepStatus = model.states[step.name] || step.status;
