@@ -29,25 +29,20 @@ context: dict[str, str] = {}
 _recording: dict[str, Any] = {}
 _teed: list[tuple[str, Any]] = []  # (sys attribute, the stream it had) while a step log is kept
 LOG_LIMIT = 8_000_000  # characters a step log keeps; the executed notebook has everything
+FLUSH_EVERY = 0.2  # seconds between flushes of the step log
 
 
 class _Tee:
-    """A stream that also appends what is written to the step's log file, line-buffered, so the
-    pipeline view can show a running step's printed output while it runs."""
+    """A stream that also appends what is written to the step's log, so the pipeline view can
+    show a running step's printed output while it runs."""
 
-    def __init__(self, stream: Any, log: Any):
+    def __init__(self, stream: Any, log: "_Log"):
         self._stream, self._log = stream, log
+        self._pending = log.pending
 
     def write(self, text: str) -> int:
-        n = self._stream.write(text)
-        log = self._log
-        if not log.closed and isinstance(text, str):
-            if log.tell() + len(text) <= LOG_LIMIT:
-                log.write(text)
-            elif log.tell() < LOG_LIMIT + 1:
-                log.write("\n[jupyter_mlpipe: log cut here; the executed notebook has all]\n")
-                log.flush()
-        return n
+        self._pending.append(text)  # the cheapest thing (a deque): the log thread does the rest
+        return self._stream.write(text)
 
     def flush(self) -> None:
         self._stream.flush()
@@ -56,13 +51,54 @@ class _Tee:
         return getattr(self._stream, name)
 
 
+class _Log:
+    """The step log file, written by a thread every FLUSH_EVERY seconds from what the tees
+    queued (a write and flush per line made printing 20 times slower), cut at LOG_LIMIT."""
+
+    def __init__(self, path: str):
+        import collections
+        import threading
+
+        self.pending: collections.deque = collections.deque()  # thread-safe append/popleft
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed by close())
+        self._written = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._flusher, name="mlpipe-step-log",
+                                        daemon=True)
+        self._thread.start()
+
+    def _flusher(self) -> None:
+        while not self._stop.wait(FLUSH_EVERY):
+            self._flush()
+
+    def _flush(self) -> None:
+        parts = []
+        while self.pending:
+            parts.append(self.pending.popleft())
+        text = "".join(p for p in parts if isinstance(p, str))
+        if not text or self._written > LOG_LIMIT:
+            return
+        if self._written + len(text) > LOG_LIMIT:
+            text = text[:LOG_LIMIT - self._written] + \
+                "\n[jupyter_mlpipe: log cut here; the executed notebook has all]\n"
+        self._written += len(text)
+        self._file.write(text)
+        self._file.flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._flush()
+        self._file.close()
+
+
 def _start_log(path: str) -> None:
     """Tee sys.stdout and sys.stderr into `path` until end()."""
     import sys
 
     _stop_log()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    log = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 (closed by _stop_log)
+    log = _Log(path)
     for name in ("stdout", "stderr"):
         _teed.append((name, getattr(sys, name)))
         setattr(sys, name, _Tee(getattr(sys, name), log))

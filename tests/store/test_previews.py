@@ -21,7 +21,14 @@ def test_a_billion_values_are_summarised_from_a_sample_quickly():
     p = make_preview(huge)
     assert time.perf_counter() - start < 2
     assert p["shape"] == [1000, 1000, 1000] and p["nbytes"] == 8 * 10**9
-    assert p["summary"]["mean"] == 1.5 and p["summary"]["of_first"] == 1_000_000
+    assert p["summary"]["mean"] == 1.5 and p["summary"]["sampled"] == 1_000_000
+
+
+def test_a_big_array_is_summarised_over_values_spread_over_it():
+    p = make_preview(np.arange(3_000_000, dtype=float))  # sorted: its first values would lie
+    s = p["summary"]
+    assert (s["sampled"], s["every"], s["min"]) == (1_000_000, 3, 0)
+    assert s["max"] == 2_999_997 and abs(s["mean"] - 1_500_000) < 2
 
 
 def test_a_wide_frame_keeps_its_shape_within_bounds():

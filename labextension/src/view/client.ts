@@ -13,7 +13,7 @@ export interface IPreview {
   head?: unknown[] | unknown[][];
   more_columns?: number;
   nbytes?: number;
-  summary?: { min: unknown; max: unknown; mean: unknown; std: unknown; of_first?: number };
+  summary?: { min: unknown; max: unknown; mean: unknown; std: unknown; sampled?: number; every?: number | null };
   value?: unknown;
   repr?: string;
   length?: number;

@@ -71,8 +71,9 @@ export function drawPreview(name: string, p: IPreview | null): HTMLElement {
       box.appendChild(
         simpleTable(['min', 'max', 'mean', 'std'], [[cell(s.min), cell(s.max), cell(s.mean), cell(s.std)]], 'jp-mlpipe-summary-table')
       );
-      if (s.of_first) {
-        box.appendChild(h('div', { class: 'jp-mlpipe-muted' }, `summary of the first ${s.of_first.toLocaleString('en-US')} values`));
+      if (s.sampled) {
+        const how = s.every ? `every ${s.every.toLocaleString('en-US')}th value` : 'the first values';
+        box.appendChild(h('div', { class: 'jp-mlpipe-muted' }, `summary of ${s.sampled.toLocaleString('en-US')} values (${how})`));
       }
     }
     if (Array.isArray(p.head) && p.head.length) {
