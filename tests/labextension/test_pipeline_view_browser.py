@@ -101,20 +101,24 @@ def lab(tmp_path_factory):
     root = tmp / "root"
     root.mkdir()
     _notebooks(root)
-    saved = os.environ.pop("MLPIPE_HOME", None)
+    secret = str(tmp / "secret")  # one signing key for these runs and the lab's, never the user's
+    saved = {k: os.environ.pop(k, None) for k in ("MLPIPE_HOME", "MLPIPE_SECRET_FILE")}
+    os.environ["MLPIPE_SECRET_FILE"] = secret
     try:
         for k in (1, 2):
             assert Pipeline.from_notebook(root / "view.ipynb").run(jobs=1, params={"k": k}).ok
     finally:
-        if saved is not None:
-            os.environ["MLPIPE_HOME"] = saved
+        for name, value in saved.items():
+            os.environ.pop(name, None)
+            if value is not None:
+                os.environ[name] = value
     config = tmp / "config"
     (config / "labconfig").mkdir(parents=True)
     (config / "labconfig" / "page_config.json").write_text(json.dumps(
         {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
     port, token = _free_port(), secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if k not in ("MLPIPE_HOME", "PYTEST_CURRENT_TEST")}
-    env.update(JUPYTER_CONFIG_DIR=str(config), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+    env.update(MLPIPE_SECRET_FILE=secret, JUPYTER_CONFIG_DIR=str(config), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
                JUPYTER_DATA_DIR=str(data), JUPYTER_PREFER_ENV_PATH="0",
                PYTHONPATH=os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p]))
     log = open(tmp / "lab.log", "wb")
@@ -160,7 +164,8 @@ def page_on(lab, notebook: str, name: str, theme: str = "JupyterLab Light"):
         console = open(ARTIFACTS / f"view_{name}_console.log", "w")
         page.on("console", lambda m: console.write(f"{m.type}: {m.text}\n"))
         try:
-            page.goto(f"{url}/lab/tree/{notebook}?token={token}")
+            # a workspace of its own: no tabs restored from another test's page
+            page.goto(f"{url}/lab/workspaces/{name}/tree/{notebook}?token={token}")
             page.locator(".jp-Notebook .jp-Cell:visible").first.wait_for(timeout=60_000)
             page.evaluate(f"window.jupyterapp.commands.execute('apputils:change-theme', "
                           f"{{theme: '{theme}'}})")
@@ -179,6 +184,8 @@ def page_on(lab, notebook: str, name: str, theme: str = "JupyterLab Light"):
 def show_view(page, notebook: str) -> None:
     """Bring the pipeline view forward once it follows `notebook` (the shared workspace may
     restore other tabs, and the notebook in the URL activates itself when it has loaded)."""
+    page.wait_for_function(f"""() => window.jupyterapp.shell.currentWidget?.context?.path
+        === '{notebook}'""", timeout=30_000)
     page.wait_for_function(f"document.querySelector('{PANEL} .jp-mlpipe-path')?.textContent"
                            f" === '{notebook}'", timeout=30_000)
     command(page, "jupyter-mlpipe:open-pipeline-view")
@@ -411,6 +418,7 @@ def test_runs_table_sorts_filters_compares_and_reruns(lab):
                 break
         page.click(f'{TABLE} th[data-column="started"]')  # newest first
         assert column("param:k")[0] == k_of_first
+        assert column("state")[0] == "succeeded", page.inner_text(PANEL)
 
 
 def test_dark_theme_is_readable(lab):
