@@ -404,6 +404,10 @@ def check_sweep(page) -> None:
     assert [a for a, _ in column()] == ["3", "1", "2"]
     assert "▼" in page.inner_text(f'{PANEL} .jp-mlpipe-sweep-points th[data-metric="loss"]')
     page.screenshot(path=str(ARTIFACTS / "panel_sweep.png"))
+    # a point's row opens its run (a = 3 is the first row now)
+    run_id = page.get_attribute(f"{PANEL} .jp-mlpipe-sweep-points tbody tr >> nth=0", "data-run-id")
+    page.click(f"{PANEL} .jp-mlpipe-sweep-points tbody tr >> nth=0")
+    assert "a\t3" in main_view(page, f'.jp-mlpipe-run-view[data-run-id="{run_id}"]')
 
 
 def graph_states(lab, path: str) -> dict[str, str]:

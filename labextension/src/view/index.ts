@@ -114,6 +114,15 @@ export function addViewCommands(
   };
   sidebar.node.addEventListener('dblclick', onDblClick);
   added.add(new DisposableDelegate(() => sidebar.node.removeEventListener('dblclick', onDblClick)));
+  // a sweep point's row opens its run (the sweep table is drawn by jobsPanel.ts)
+  const onSweepRow = (ev: MouseEvent) => {
+    const row = (ev.target as Element | null)?.closest?.('.jp-mlpipe-sweep tbody tr[data-run-id]') as HTMLElement | null;
+    if (row?.dataset.runId) {
+      openRun(row.dataset.runId);
+    }
+  };
+  sidebar.node.addEventListener('click', onSweepRow);
+  added.add(new DisposableDelegate(() => sidebar.node.removeEventListener('click', onSweepRow)));
   const fromMenu = 'jupyter-mlpipe:open-pipeline-view-at-node';
   added.add(app.commands.addCommand(fromMenu, {
     label: 'Open in Pipeline View',
