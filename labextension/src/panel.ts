@@ -188,6 +188,8 @@ export class PipelinePanel extends Widget {
     const box = this._part('.jp-mlpipe-failure');
     const failure = step ? this._model.failureOf(step) : undefined;
     box.hidden = !failure;
+    this._failureShown = failure?.step ?? null;
+    this._showError(this._model.error);
     if (!failure) {
       return;
     }
@@ -341,9 +343,12 @@ export class PipelinePanel extends Widget {
     (this._part('button[data-action="compare"]') as HTMLButtonElement).disabled = this._picked.length !== 2;
   }
 
+  /** The error line; a run's failure is not repeated while the failed step's box below says it. */
   private _showError(error: string | null): void {
     const box = this._part('.jp-mlpipe-error');
-    box.hidden = !error;
+    const repeated = !!error && !!this._failureShown && /^Run \S+ failed:/.test(error) &&
+      error.includes(`'${this._failureShown}'`) && (error.match(/step '/g) || []).length === 1;
+    box.hidden = !error || repeated;
     box.textContent = error || '';
   }
 
@@ -351,6 +356,7 @@ export class PipelinePanel extends Widget {
   private readonly _jobs: JobsModel;
   private readonly _commands: CommandRegistry;
   private _sweepMode = false;
+  private _failureShown: string | null = null;
   private _sweepSort: ISweepSort = { metric: null, descending: false };
   private _viewport: GraphViewport | null = null;
   private _picked: string[] = [];

@@ -275,6 +275,9 @@ def edit_and_fail(page) -> None:
     page.wait_for_selector(f"{PANEL} .jp-mlpipe-failure:not([hidden])", timeout=30_000)
     assert "ValueError: bad join" in page.inner_text(f"{PANEL} .jp-mlpipe-failure-head")
     assert "raise ValueError('bad join')" in page.inner_text(f"{PANEL} .jp-mlpipe-failure-line")
+    # the failure is said once: the run's error line gives way to the step's box
+    page.wait_for_selector(f"{PANEL} .jp-mlpipe-error", state="hidden", timeout=5_000)
+    assert page.inner_text(PANEL).count("ValueError: bad join") == 1
     page.screenshot(path=str(ARTIFACTS / "panel_failed.png"))
     page.click(f'{PANEL} button[data-action="open-failed-notebook"]')
     assert "bad join" in main_view(page, '.jp-mlpipe-executed-notebook[data-step="join"]')
