@@ -12,6 +12,7 @@ import { drawParametersForm, parameterFields } from './paramsForm';
 import { formatSeconds, lastRunText, progressText, runProgress } from './progress';
 import { IRun } from './tokens';
 import { GraphViewport } from './viewport';
+import { onlyFailureOf } from './view/status';
 
 /** The toolbar: data-action (what tests click), command, label, extra classes. */
 const BUTTONS: [string, string, string, string][] = [
@@ -346,9 +347,7 @@ export class PipelinePanel extends Widget {
   /** The error line; a run's failure is not repeated while the failed step's box below says it. */
   private _showError(error: string | null): void {
     const box = this._part('.jp-mlpipe-error');
-    const repeated = !!error && !!this._failureShown && /^Run \S+ failed:/.test(error) &&
-      error.includes(`'${this._failureShown}'`) && (error.match(/step '/g) || []).length === 1;
-    box.hidden = !error || repeated;
+    box.hidden = !error || onlyFailureOf(error, this._failureShown);
     box.textContent = error || '';
   }
 

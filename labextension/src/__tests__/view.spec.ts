@@ -3,7 +3,7 @@ import { IRunRow, IRunTable } from '../view/client';
 import { formatDuration, formatNumber, formatValue } from '../view/format';
 import { initialZoom, LEGIBLE_ZOOM } from '../view/graphScroller';
 import { niceScale } from '../view/scale';
-import { statusIcon } from '../view/status';
+import { onlyFailureOf, statusIcon } from '../view/status';
 import { differingColumns, filterRows, sortRows, tableColumns } from '../view/tableModel';
 
 function row(id: string, state: string, params: Record<string, unknown>, metrics: Record<string, unknown>): IRunRow {
@@ -81,5 +81,15 @@ describe('graph view', () => {
   it('marks reused apart from executed', () => {
     expect(statusIcon('reused')).not.toBe(statusIcon('succeeded'));
     expect(statusIcon('reused')).toBe('♻');
+  });
+});
+
+describe('failure said once', () => {
+  it('knows a run error that only repeats the shown step', () => {
+    const one = "Run r1 failed:\nstep 'join' failed: ValueError: bad join";
+    expect(onlyFailureOf(one, 'join')).toBe(true);
+    expect(onlyFailureOf(one, 'load')).toBe(false);
+    expect(onlyFailureOf(one + "\nstep 'left' failed: KeyError", 'join')).toBe(false);
+    expect(onlyFailureOf('Open a notebook first.', 'join')).toBe(false);
   });
 });

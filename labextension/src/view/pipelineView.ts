@@ -9,7 +9,7 @@ import { progressText, runProgress } from '../progress';
 import { IViewClient } from './client';
 import { GraphScroller } from './graphScroller';
 import { StepDetails } from './stepDetails';
-import { STATUS_TEXT, statusIcon } from './status';
+import { onlyFailureOf, STATUS_TEXT, statusIcon } from './status';
 import { StepStatus } from '../tokens';
 
 const LEGEND: StepStatus[] = ['stale', 'cached', 'pending', 'running', 'succeeded', 'reused', 'failed', 'skipped', 'cancelled', 'invalid'];
@@ -152,6 +152,7 @@ export class PipelineView extends Widget {
     const ended = !!state && state !== this._lastState && !['pending', 'running'].includes(state);
     this._lastState = state;
     this._showDetails(ended);
+    this._showError();
     this._showProgress();
   }
 
@@ -164,6 +165,7 @@ export class PipelineView extends Widget {
     }
     this._lastState = step ? this._o.model.states[step] : undefined;
     this._showDetails(true);
+    this._showError();
   }
 
   private _showDetails(refetch: boolean): void {
@@ -172,10 +174,13 @@ export class PipelineView extends Widget {
     this._details.show(step, refetch);
   }
 
+  /** The error line; a run's failure is not repeated while the failed step's pane says it. */
   private _showError(): void {
+    const model = this._o.model;
     const box = this._part('.jp-mlpipe-error');
-    box.hidden = !this._o.model.error;
-    box.textContent = this._o.model.error || '';
+    const failedShown = model.selected && model.states[model.selected] === 'failed' ? model.selected : null;
+    box.hidden = !model.error || onlyFailureOf(model.error, failedShown);
+    box.textContent = model.error || '';
   }
 
   private _showLive(): void {

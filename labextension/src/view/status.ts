@@ -30,3 +30,9 @@ export const STATUS_TEXT: Record<StepStatus, string> = {
   cancelled: 'cancelled',
   invalid: 'invalid'
 };
+
+/** Whether `error` is a run's failure that only `step` caused: a pane showing that step's failure says it already. */
+export function onlyFailureOf(error: string | null, step: string | null): boolean {
+  return !!error && !!step && /^Run \S+ failed:/.test(error) && error.includes(`'${step}'`) &&
+    (error.match(/step '/g) || []).length === 1;
+}
