@@ -55,8 +55,11 @@ def step_notebook(job: StepJob, kernel_name: str) -> Any:
     nb = _new_notebook(kernel_name)
     nb.metadata["mlpipe"] = {"step": s.name, "key": job.key, "run_id": job.run_id}
     home = str(job.store_home)
+    # the step's printed output as it is printed, for the pipeline view's live log; not on a
+    # worker whose run folder is its working directory (the project folder, maybe)
+    log = str(job.run_dir / f"{s.name}.log") if job.run_dir.is_absolute() else None
     begin = (f"{KERNEL_HELPER}.begin({home!r}, {job.run_id!r}, {s.name!r}, "
-             f"{list(s.writes)!r}, {list(job.imported)!r})")
+             f"{list(s.writes)!r}, {list(job.imported)!r}, log={log!r})")
     load = "\n".join([begin] + [
         f"{var} = {KERNEL_HELPER}.load({home!r}, {d!r})" for var, d in job.inputs.items()])
     nb.cells.append(code_cell(load, ["mlpipe-inputs"]))

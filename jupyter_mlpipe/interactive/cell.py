@@ -43,6 +43,7 @@ from ..run.plan import Planner, undeclared_read_warnings
 from ..store import serialize
 from ..store.files import Store
 from ..store.history import History, new_run_id
+from ..store.previews import save_preview
 from ..store.results import Computed, when
 from ..targets import recorded_envs
 
@@ -324,6 +325,7 @@ def _store_outputs(store: Store, step: StepSpec, ns: dict) -> tuple[dict[str, st
             continue
         try:
             outputs[var] = store.put_value(ns[var], step.name, var)
+            save_preview(store.home, outputs[var], ns[var])
         except MlpipeError as exc:
             if step.outputs_declared:
                 raise

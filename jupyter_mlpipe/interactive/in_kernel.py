@@ -17,6 +17,7 @@ from .. import atomic
 from ..errors import InputChangedError, UnpicklableOutputError
 from ..run.manifest import Manifest, Recorder
 from ..store.files import Store
+from ..store.previews import save_preview
 from ..store.remote import open_remote
 from ..store.serialize import digest_value
 
@@ -26,18 +27,111 @@ _loaded: list[tuple[str, str, Any]] = []  # (home, digest, value) of each input 
 context: dict[str, str] = {}
 # the step's recorder and the top-level modules its code and prelude import; set by begin()
 _recording: dict[str, Any] = {}
+_teed: list[tuple[str, Any]] = []  # (sys attribute, the stream it had) while a step log is kept
+LOG_LIMIT = 8_000_000  # characters a step log keeps; the executed notebook has everything
+FLUSH_EVERY = 0.2  # seconds between flushes of the step log
+
+
+class _Tee:
+    """A stream that also appends what is written to the step's log, so the pipeline view can
+    show a running step's printed output while it runs."""
+
+    def __init__(self, stream: Any, log: "_Log"):
+        self._stream, self._log = stream, log
+        self._pending = log.pending
+
+    def write(self, text: str) -> int:
+        self._pending.append(text)  # the cheapest thing (a deque): the log thread does the rest
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class _Log:
+    """The step log file, written by a thread every FLUSH_EVERY seconds from what the tees
+    queued (a write and flush per line made printing 20 times slower), cut at LOG_LIMIT."""
+
+    def __init__(self, path: str):
+        import collections
+        import threading
+
+        self.pending: collections.deque = collections.deque()  # thread-safe append/popleft
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed by close())
+        self._written = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._flusher, name="mlpipe-step-log",
+                                        daemon=True)
+        self._thread.start()
+
+    def _flusher(self) -> None:
+        while not self._stop.wait(FLUSH_EVERY):
+            self._flush()
+
+    def _flush(self) -> None:
+        parts = []
+        while self.pending:
+            parts.append(self.pending.popleft())
+        text = "".join(p for p in parts if isinstance(p, str))
+        if not text or self._written > LOG_LIMIT:
+            return
+        if self._written + len(text) > LOG_LIMIT:
+            text = text[:LOG_LIMIT - self._written] + \
+                "\n[jupyter_mlpipe: log cut here; the executed notebook has all]\n"
+        self._written += len(text)
+        self._file.write(text)
+        self._file.flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._flush()
+        self._file.close()
+
+
+def _start_log(path: str) -> None:
+    """Tee sys.stdout and sys.stderr into `path` until end()."""
+    import sys
+
+    _stop_log()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    log = _Log(path)
+    for name in ("stdout", "stderr"):
+        _teed.append((name, getattr(sys, name)))
+        setattr(sys, name, _Tee(getattr(sys, name), log))
+
+
+def _stop_log() -> None:
+    import sys
+
+    log = None
+    while _teed:
+        name, stream = _teed.pop()
+        tee = getattr(sys, name)
+        if isinstance(tee, _Tee):
+            log = tee._log
+        setattr(sys, name, stream)
+    if log is not None:
+        log.close()
 
 
 def begin(home: str, run_id: str, step: str, ignore: list[str] | None = None,
-          imported: list[str] | None = None, root: str | None = None) -> None:
+          imported: list[str] | None = None, root: str | None = None,
+          log: str | None = None) -> None:
     """Called first in a step notebook (and around an interactive step). `ignore`: the step's
     --writes, not dependencies (None: record nothing); `imported`: modules the step and its
     prelude import, which a warm kernel imported before the step started. Recording is rooted
-    at `root`, by default the kernel's cwd: the notebook's folder."""
+    at `root`, by default the kernel's cwd: the notebook's folder. `log`: a file that gets the
+    step's printed output as it is printed (the pipeline view's live log)."""
     context.clear()
     context.update(home=str(home), run_id=run_id, step=step)
     _loaded.clear()
     stop_recording()
+    if log:
+        _start_log(log)
     if ignore is not None and not os.environ.get("MLPIPE_NO_MANIFEST"):
         recorder = Recorder(root or os.getcwd(), [*ignore, str(home)])
         _recording.update(recorder=recorder.start(), imported=list(imported or ()),
@@ -57,6 +151,7 @@ def end() -> None:
     import sys
 
     stop_recording()
+    _stop_log()
     tracking = sys.modules.get("jupyter_mlpipe.interactive.tracking")
     if tracking is not None:
         tracking.finish()
@@ -107,6 +202,7 @@ def save(home: str, step: str, namespace: dict, outputs: list[str], declared: bo
             continue
         try:
             stored[var] = store.put_value(value, step, var)
+            save_preview(home, stored[var], value)
         except Exception as exc:
             if isinstance(exc, UnpicklableOutputError) and not declared:
                 dropped.append(f"{var} ({exc.reason})")  # inferred outputs: keep what pickles

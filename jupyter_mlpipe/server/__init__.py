@@ -10,9 +10,10 @@ def all_routes(base_url: str) -> list[tuple]:
     from .handlers import routes
     from .history_routes import history_routes
     from .jobs import job_routes
+    from .step_routes import step_routes
 
     return (routes(base_url) + history_routes(base_url) + job_routes(base_url)
-            + debug_routes(base_url))
+            + debug_routes(base_url) + step_routes(base_url))
 
 
 def _load_jupyter_server_extension(serverapp) -> None:

@@ -23,6 +23,7 @@ from .runs import relative_text
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 FAILING_LINE = re.compile(r"^-+>\s*(\d+)\s?(.*)$")  # IPython marks the failing line "----> 3 x"
 METRIC_RUNS = 30
+TABLE_RUNS = 100
 
 
 def _step_json(s: dict[str, Any], root: str) -> dict[str, Any]:
@@ -82,6 +83,24 @@ def _metric_series(history: History, nb: Path, limit: int) -> list[dict[str, Any
         out.append({"run_id": row["run_id"], "started": row["started"], "state": row["state"],
                     "metrics": metrics})
     return out
+
+
+def _run_table(history: History, nb: Path, limit: int) -> dict[str, Any]:
+    """One row per run, newest first: state, trigger, times, parameters (the run's, then those
+    its steps logged) and the last value of each metric; the column names in first-seen order."""
+    rows, params, metrics = [], {}, {}
+    for row in history.runs(str(nb), limit):
+        run = run_record(history, row["run_id"])
+        values = {k: m["value"] for k, m in run["last_metrics"].items()}
+        rows.append({"run_id": row["run_id"], "state": row["state"],
+                     "trigger": row.get("trigger") or row.get("kind") or None,
+                     "started": row["started"], "finished": row["finished"],
+                     "duration": run["duration"], "counts": row["counts"],
+                     "params": run["params"], "logged_params": run["logged_params"],
+                     "metrics": values})
+        params.update(dict.fromkeys(run["logged_params"]))
+        metrics.update(dict.fromkeys(values))
+    return json_safe({"runs": rows, "params": list(params), "metrics": list(metrics)})
 
 
 def failure_of(executed: dict[str, Any]) -> dict[str, Any] | None:
@@ -160,6 +179,17 @@ class MetricsHandler(MlpipeHandler):
         self.finish({"runs": json_safe(series)})
 
 
+class RunTableHandler(MlpipeHandler):
+    @tornado.web.authenticated
+    @authorized
+    @_mapped
+    async def get(self):
+        """GET /mlpipe/api/run-table?path=NB[&limit=N]: runs with parameters and metrics."""
+        nb = self.notebook()
+        limit = self.int_argument("limit", TABLE_RUNS)
+        self.finish(await self.blocking(_with_history, nb, _run_table, nb, limit))
+
+
 class StepFailureHandler(MlpipeHandler):
     @tornado.web.authenticated
     @authorized
@@ -177,5 +207,6 @@ def history_routes(base_url: str) -> list[tuple[str, type]]:
         (url_path_join(api, "runs", rid, "record"), RunRecordHandler),
         (url_path_join(api, "compare"), CompareHandler),
         (url_path_join(api, "metrics"), MetricsHandler),
+        (url_path_join(api, "run-table"), RunTableHandler),
         (url_path_join(api, "runs", rid, "steps", step, "failure"), StepFailureHandler),
     ]

@@ -262,6 +262,14 @@ class History:
             "SELECT name, value, kind, iteration FROM metrics WHERE run_id=? AND step=? "
             "ORDER BY at", (run_id, step))]
 
+    def latest_step(self, notebook: str, step: str) -> dict | None:
+        """`step`'s row in the latest run of `notebook` that stored or reused its outputs."""
+        row = self.db.execute(
+            "SELECT s.* FROM step_runs s JOIN runs r ON s.run_id = r.run_id WHERE r.notebook=?"
+            " AND s.step=? AND s.state IN ('succeeded', 'reused') ORDER BY s.finished DESC"
+            " LIMIT 1", (notebook, step)).fetchone()
+        return {**dict(row), "outputs": json.loads(row["outputs"] or "{}")} if row else None
+
     def computed_by(self, key: str, other_than: str) -> str | None:
         """The latest run, other than `other_than`, that executed a step with this key."""
         row = self.db.execute(

@@ -3,6 +3,7 @@ import * as dagre from '@dagrejs/dagre';
 
 import { svgEl as el } from './charts';
 import { IGraph, IStep, StepStatus } from './tokens';
+import { statusIcon } from './view/status';
 
 export interface INodeBox {
   x: number;
@@ -21,7 +22,7 @@ export function layout(steps: readonly IStep[], edges: IGraph['edges']): {
   g.setGraph({ rankdir: 'TB', nodesep: 16, ranksep: 28, marginx: 6, marginy: 6 });
   g.setDefaultEdgeLabel(() => ({}));
   for (const s of steps) {
-    g.setNode(s.name, { width: Math.max(72, 7.5 * s.name.length + 28), height: 34 });
+    g.setNode(s.name, { width: Math.max(72, 7.5 * s.name.length + 42), height: 34 }); // + the status icon
   }
   for (const e of edges) {
     g.setEdge(e.source, e.target);
@@ -120,7 +121,10 @@ export function drawGraph(
         (s.verify && s.verify.verdict !== 'same' ? ` [mlpipe verify: ${s.verify.verdict} ${s.verify.differing.join(', ')}]` : ''))
     );
     group.appendChild(el('rect', { width: n.width, height: n.height, rx: 7, ry: 7 }));
-    group.appendChild(el('text', { x: n.width / 2, y: n.height / 2, 'dominant-baseline': 'central' }, s.name));
+    group.appendChild(el('text', { x: n.width / 2 + 7, y: n.height / 2, 'dominant-baseline': 'central' }, s.name));
+    group.appendChild(
+      el('text', { x: 12, y: n.height / 2, 'dominant-baseline': 'central', class: 'jp-mlpipe-node-icon', 'aria-hidden': 'true' }, statusIcon(status))
+    );
     group.addEventListener('click', () => onClick(s.name));
     group.addEventListener('keydown', ev => {
       if ((ev as KeyboardEvent).key === 'Enter') {
@@ -138,6 +142,10 @@ export function setStates(svg: Element, states: Readonly<Record<string, StepStat
     const node = svg.querySelector(`g.jp-mlpipe-node[data-step="${CSS.escape(step)}"]`);
     if (node) {
       node.setAttribute('data-status', state);
+      const icon = node.querySelector('.jp-mlpipe-node-icon');
+      if (icon) {
+        icon.textContent = statusIcon(state);
+      }
       const title = node.querySelector('title');
       if (title) {
         title.textContent = `${step}: ${state}`;

@@ -13,6 +13,7 @@ import { PipelineModel } from './model';
 import { NotebookLink } from './notebookLink';
 import { PipelinePanel } from './panel';
 import { Views } from './views';
+import { addViewCommands } from './view';
 
 const icon = new LabIcon({
   name: 'jupyter-mlpipe:pipeline',
@@ -51,7 +52,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const panel = new PipelinePanel(model, jobs, app.commands);
     jobs.schedulesRevealed.connect(() => app.shell.activateById(panel.id));
     panel.title.icon = icon;
+    const viewCommands = addViewCommands(app, model, tracker, palette, panel);
     panel.disposed.connect(() => {
+      viewCommands.dispose();
       commands.dispose();
       link.dispose();
       jobs.dispose();

@@ -12,6 +12,7 @@ import { drawParametersForm, parameterFields } from './paramsForm';
 import { formatSeconds, lastRunText, progressText, runProgress } from './progress';
 import { IRun } from './tokens';
 import { GraphViewport } from './viewport';
+import { onlyFailureOf } from './view/status';
 
 /** The toolbar: data-action (what tests click), command, label, extra classes. */
 const BUTTONS: [string, string, string, string][] = [
@@ -20,7 +21,8 @@ const BUTTONS: [string, string, string, string][] = [
   ['run-upto', CommandIDs.runUpTo, 'Run up to', ''],
   ['open-notebook', CommandIDs.openExecuted, 'Executed notebook', ''],
   ['debug', CommandIDs.debugStep, 'Debug in notebook', ''],
-  ['cancel', CommandIDs.cancelRun, 'Cancel run', 'jp-mlpipe-cancel']
+  ['cancel', CommandIDs.cancelRun, 'Cancel run', 'jp-mlpipe-cancel'],
+  ['open-view', 'jupyter-mlpipe:open-pipeline-view', 'Open view', ''] // view/index.ts
 ];
 
 /** Legend: every colour a node can have. */
@@ -178,7 +180,7 @@ export class PipelinePanel extends Widget {
       ? `${step.name}: ${live || (step.status === 'stale' && step.verdict) || step.status}` +
         (step.reasons.length && !live ? ` (${step.reasons.join('; ')})` : '') +
         (outcome?.duration != null ? ` in ${formatSeconds(outcome.duration)}` : '') +
-        (outcome?.error ? `\n${outcome.error}` : '')
+        (outcome?.error && !model.failureOf(step.name) ? `\n${outcome.error}` : '') // the failure box says it
       : 'Click a step to select it and jump to its cell.';
     this._renderFailure(step && live === 'failed' ? step.name : null);
   }
@@ -188,6 +190,8 @@ export class PipelinePanel extends Widget {
     const box = this._part('.jp-mlpipe-failure');
     const failure = step ? this._model.failureOf(step) : undefined;
     box.hidden = !failure;
+    this._failureShown = failure?.step ?? null;
+    this._showError(this._model.error);
     if (!failure) {
       return;
     }
@@ -341,9 +345,10 @@ export class PipelinePanel extends Widget {
     (this._part('button[data-action="compare"]') as HTMLButtonElement).disabled = this._picked.length !== 2;
   }
 
+  /** The error line; a run's failure is not repeated while the failed step's box below says it. */
   private _showError(error: string | null): void {
     const box = this._part('.jp-mlpipe-error');
-    box.hidden = !error;
+    box.hidden = !error || onlyFailureOf(error, this._failureShown);
     box.textContent = error || '';
   }
 
@@ -351,6 +356,7 @@ export class PipelinePanel extends Widget {
   private readonly _jobs: JobsModel;
   private readonly _commands: CommandRegistry;
   private _sweepMode = false;
+  private _failureShown: string | null = null;
   private _sweepSort: ISweepSort = { metric: null, descending: false };
   private _viewport: GraphViewport | null = null;
   private _picked: string[] = [];

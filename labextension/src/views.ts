@@ -8,6 +8,7 @@ import { Widget } from '@lumino/widgets';
 
 import { metricCharts, stepTimeline } from './charts';
 import { formatSeconds } from './progress';
+import { formatValue } from './view/format';
 import { IPipelineClient, IRunComparison, IRunRecord } from './tokens';
 
 export interface IViewServices {
@@ -42,7 +43,19 @@ function table(head: string[], rows: (string | HTMLElement)[][], cls: string): H
 }
 
 function show(v: unknown): string {
-  return v == null ? '–' : typeof v === 'number' && !Number.isInteger(v) ? v.toPrecision(6) : String(v);
+  return formatValue(v); // 0.9123, 1,234,567: numbers for people
+}
+
+/** Tags of the cells a step notebook adds around the step's own cell (executors/notebooks.py). */
+const INTERNAL_TAGS = ['mlpipe-inputs', 'mlpipe-outputs', 'mlpipe-internal'];
+const BODY_TAG = 'mlpipe-step-body';
+
+/** An executed step notebook without the load/save cells jupyter_mlpipe added: what the user wrote, with its outputs. */
+export function withoutInternalCells(json: any): any {
+  const cells = (json.cells || []).filter(
+    (c: any) => !INTERNAL_TAGS.some(t => c.metadata?.tags?.includes(t)) || (c.outputs || []).some((o: any) => o.output_type === 'error')
+  );
+  return { ...json, cells };
 }
 
 export class Views {
@@ -57,7 +70,7 @@ export class Views {
     if (existing) {
       return existing;
     }
-    const json = await this._s.client.getStepNotebook(path, runId, step);
+    const json = withoutInternalCells(await this._s.client.getStepNotebook(path, runId, step));
     const model = new NotebookModel();
     model.fromJSON(json);
     const content = new StaticNotebook({
@@ -76,6 +89,14 @@ export class Views {
     widget.title.label = `${step}.ipynb (run ${runId}, read-only)`;
     widget.title.closable = true;
     this._s.app.shell.add(widget, 'main');
+    const body = json.cells.findIndex((c: any) => c.metadata?.tags?.includes(BODY_TAG));
+    if (body >= 0) {
+      void widget.revealed.then(() => {
+        const cell = content.widgets[body]; // the step's own cell, in view
+        cell?.addClass('jp-mlpipe-step-cell');
+        cell?.node.scrollIntoView({ block: 'start' });
+      });
+    }
     return widget;
   }
 
@@ -95,7 +116,7 @@ export class Views {
         run.steps.map(s => {
           const cell = html('span');
           if (s.has_notebook) {
-            const link = html('a', { href: '#', 'data-step': s.name }, 'open');
+            const link = html('a', { href: '#', 'data-step': s.name, class: 'jp-mlpipe-link' }, 'open');
             link.addEventListener('click', ev => {
               ev.preventDefault();
               void this.openExecuted(path, runId, s.name);
@@ -134,6 +155,10 @@ export class Views {
         'jp-mlpipe-compare-metrics'
       )
     );
+    node.querySelectorAll('.jp-mlpipe-compare-params tbody tr, .jp-mlpipe-compare-metrics tbody tr').forEach(tr => {
+      const cells = tr.querySelectorAll('td');
+      (tr as HTMLElement).dataset.differs = String(cells[1]?.textContent !== cells[2]?.textContent);
+    });
     node.appendChild(html('h3', {}, 'Steps'));
     const steps = table(['step', 'result'], Object.entries(diff.steps).map(([n, how]) => [n, how]), 'jp-mlpipe-compare-steps');
     steps.querySelectorAll('tbody tr').forEach(tr => ((tr as HTMLElement).dataset.change = tr.lastChild!.textContent!));
@@ -146,23 +171,31 @@ export class Views {
     const { runs } = await this._s.client.metricsAcrossRuns(path);
     const node = html('div', { class: 'jp-mlpipe-view jp-mlpipe-metrics-view' });
     node.appendChild(html('h2', {}, `Metrics across runs: ${path}`));
-    node.appendChild(metricCharts(runs));
+    node.appendChild(metricCharts(runs, runId => void this.openRun(path, runId)));
     const id = 'jp-mlpipe-metrics';
     this._find(id)?.dispose();
     return this._add(node, id, 'Pipeline metrics');
   }
 
+  /** Parameters and metrics tables; an empty one is left out, with a line saying so. */
   private _paramsAndMetrics(node: HTMLElement, run: IRunRecord): void {
-    const params = { ...run.params, ...run.logged_params };
+    const params = Object.entries({ ...run.params, ...run.logged_params });
     node.appendChild(html('h3', {}, 'Parameters'));
-    node.appendChild(table(['parameter', 'value'], Object.entries(params).map(([k, v]) => [k, show(v)]), 'jp-mlpipe-run-params'));
+    node.appendChild(
+      params.length
+        ? table(['parameter', 'value'], params.map(([k, v]) => [k, show(v)]), 'jp-mlpipe-run-params')
+        : html('p', { class: 'jp-mlpipe-muted' }, 'No parameters cell.')
+    );
+    const metrics = Object.entries(run.metrics);
     node.appendChild(html('h3', {}, 'Metrics'));
     node.appendChild(
-      table(
-        ['metric', 'value', 'step'],
-        Object.entries(run.metrics).map(([k, m]) => [k, show(m.value), m.step + (m.reused ? ' (reused)' : '')]),
-        'jp-mlpipe-run-metrics'
-      )
+      metrics.length
+        ? table(
+          ['metric', 'value', 'step'],
+          metrics.map(([k, m]) => [k, show(m.value), m.step + (m.reused ? ' (reused)' : '')]),
+          'jp-mlpipe-run-metrics'
+        )
+        : html('p', { class: 'jp-mlpipe-muted' }, 'No metrics logged: call jupyter_mlpipe.log_metric(name, value) in a step.')
     );
   }
 

@@ -275,6 +275,9 @@ def edit_and_fail(page) -> None:
     page.wait_for_selector(f"{PANEL} .jp-mlpipe-failure:not([hidden])", timeout=30_000)
     assert "ValueError: bad join" in page.inner_text(f"{PANEL} .jp-mlpipe-failure-head")
     assert "raise ValueError('bad join')" in page.inner_text(f"{PANEL} .jp-mlpipe-failure-line")
+    # the failure is said once: the run's error line gives way to the step's box
+    page.wait_for_selector(f"{PANEL} .jp-mlpipe-error", state="hidden", timeout=5_000)
+    assert page.inner_text(PANEL).count("ValueError: bad join") == 1
     page.screenshot(path=str(ARTIFACTS / "panel_failed.png"))
     page.click(f'{PANEL} button[data-action="open-failed-notebook"]')
     assert "bad join" in main_view(page, '.jp-mlpipe-executed-notebook[data-step="join"]')
@@ -404,6 +407,10 @@ def check_sweep(page) -> None:
     assert [a for a, _ in column()] == ["3", "1", "2"]
     assert "▼" in page.inner_text(f'{PANEL} .jp-mlpipe-sweep-points th[data-metric="loss"]')
     page.screenshot(path=str(ARTIFACTS / "panel_sweep.png"))
+    # a point's row opens its run (a = 3 is the first row now)
+    run_id = page.get_attribute(f"{PANEL} .jp-mlpipe-sweep-points tbody tr >> nth=0", "data-run-id")
+    page.click(f"{PANEL} .jp-mlpipe-sweep-points tbody tr >> nth=0")
+    assert "a\t3" in main_view(page, f'.jp-mlpipe-run-view[data-run-id="{run_id}"]')
 
 
 def graph_states(lab, path: str) -> dict[str, str]:
