@@ -40,13 +40,19 @@ class MlpipeMagics(Magics):
             return None
         from .api import Pipeline
 
+        if cmd == "graph" and words[1:] != ["--static"]:  # broken cells drawn invalid
+            from .interactive.widget import PipelineWidget
+            from .pipeline.readable import readable_spec
+
+            spec, broken = readable_spec(Path(path))
+            return PipelineWidget(Pipeline(spec), broken=broken)
         pipe = Pipeline.from_notebook(path)
         if cmd == "status":
             for s in pipe.status():
                 print(f"{s.name:20} {s.describe()}")
             return None
         if cmd == "graph":  # --static: the Graphviz SVG, kept in the saved notebook
-            return pipe if words[1:] == ["--static"] else pipe.widget()
+            return pipe
         if cmd == "load" and len(words) == 2:
             from .interactive.debug_load import load_step
 

@@ -127,10 +127,13 @@ def cmd_show(a) -> int:
     out(f"run {run['run_id']}  {run['state']}  {Path(run['notebook']).name}  ({run['kind']})")
     if run["params"]:
         out("parameters: " + ", ".join(f"{k}={v!r}" for k, v in run["params"].items()))
+    colour = use_colour()
     for s in run["steps"]:
         took = fmt_time((s["finished"] or 0) - (s["started"] or 0)) if s["finished"] else ""
         tries = s.get("attempts") or 1
-        out(f"  {SYMBOL.get(s['state'], ' ')} {s['step']:<24} {s['state']:<9} {took:>8}  "
+        sym, state = (paint(t, s["state"], colour)
+                      for t in (SYMBOL.get(s["state"], " "), f"{s['state']:<9}"))
+        out(f"  {sym} {s['step']:<24} {state} {took:>8}  "
              + (f"[{tries} attempts] " if tries > 1 else "")
              + (s["error"].splitlines()[0] if s["error"] else (s["notebook"] or "")))
         for i, why in enumerate(s.get("attempt_errors") or [], 1):

@@ -52,18 +52,21 @@ class PipelineWidget(anywidget.AnyWidget):
     _esm = ""  # the bundle, read when a widget is made (a clear error if it was not built)
     _css = ""
 
-    def __init__(self, pipeline: Any, **kwargs: Any):
+    def __init__(self, pipeline: Any, broken: dict[str, str] | None = None, **kwargs: Any):
+        """`broken`: steps whose cell cannot be read -> why (pipeline/readable.py): drawn
+        `invalid`, their messages in the caption."""
         super().__init__(_esm=_bundle("widget.js"), _css=_bundle("widget.css"), **kwargs)
         self.pipeline = pipeline
+        self.broken = dict(broken or {})
         self._lock = threading.Lock()
         self.refresh()
         _shown.add(self)
 
     def refresh(self) -> None:
         """Colour nodes by cached/stale (will or may re-run), as `mlpipe status` would."""
-        self.graph = graph_json(self.pipeline)
+        self.graph = graph_json(self.pipeline, self.broken)
         self.states = {s["name"]: s["status"] for s in self.graph["steps"]}
-        self.caption = LEGEND
+        self.caption = "\n".join(self.graph["errors"]) or LEGEND
 
     def listener(self, run: Any, step: Any) -> None:
         """Pass to `pipe.run(listener=...)`: recolours the step that changed."""

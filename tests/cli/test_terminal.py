@@ -66,6 +66,12 @@ def test_no_color_turns_colour_off(make_nb, mlpipe_cli):
     path = make_nb(STEPS[:1])
     assert not COLOUR.search(on_terminal("status", path, env={"NO_COLOR": "1"}))
     assert COLOUR.search(on_terminal("status", path))
+    assert mlpipe_cli("run", path).returncode == 0
+    run_id = mlpipe_cli("runs", path).stdout.splitlines()[1].split()[0]
+    shown = on_terminal("show", run_id, "--notebook", path)
+    assert "\x1b[32msucceeded" in shown, shown  # one run, step by step, in colour too
+    assert not COLOUR.search(on_terminal("show", run_id, "--notebook", path,
+                                         env={"NO_COLOR": "1"}))
 
 
 def test_runs_columns_are_aligned(make_nb, mlpipe_cli):

@@ -162,3 +162,20 @@ def test_graph_widgets_follow_the_step_cells_of_a_run_all(notebook):
     kernel.run_all([LOAD, PLOT])
     states = kernel.cell("print(json.dumps(g.states))")
     assert json.loads(text(states)) == {"load": "reused", "plot": "reused"}
+
+
+def test_mlpipe_graph_draws_a_broken_step_invalid(make_nb):
+    # load -> train -> report, train with a mistyped option
+    path = make_nb(["%%step load --out raw\nraw = [1, 2, 3]",
+                    "%%step train --in raw --outt model\nmodel = sum(raw)",
+                    "%%step report --in model\nprint(model)"])
+    kernel = Kernel(path)
+    try:
+        shown = kernel.run_all(["%load_ext jupyter_mlpipe", "%mlpipe graph", "g = _",
+                                "import json\nprint(json.dumps([g.states, g.caption]))"])
+    finally:
+        kernel.close()
+    assert not [o for c in shown for o in c if o["type"] == "error"], shown
+    states, caption = json.loads(text(shown[3]))
+    assert states == {"load": "stale", "train": "invalid", "report": "stale"}
+    assert "did you mean '--out'?" in caption, caption
