@@ -134,7 +134,8 @@ def _describe(value: Any) -> dict[str, Any]:
         return {"kind": "scalar", "type": _type_name(value),
                 "value": _cell(value) if not isinstance(value, (str, bytes)) else
                 _cut(value if isinstance(value, str) else repr(value), MAX_TEXT)}
-    out = {"kind": "object", "type": _type_name(value), "repr": _cut(_repr.repr(value), MAX_TEXT)}
+    out: dict[str, Any] = {"kind": "object", "type": _type_name(value),
+                           "repr": _cut(_repr.repr(value), MAX_TEXT)}
     if isinstance(value, (list, tuple, dict, set, frozenset)):
         out["length"] = len(value)
     shape = getattr(value, "shape", None)
