@@ -76,9 +76,12 @@ def _executed(history: History, run_id: str, step: str, runs_dir: Path) -> Path 
     return path
 
 
-def step_outputs(nb: Path, step: str, run_id: str | None) -> dict[str, Any]:
+def step_outputs(nb: Path, step: str, run_id: str | None,
+                 key: str | None = None) -> dict[str, Any]:
     """What the view shows for a clicked node: its stored outputs' previews, the run that
-    executed it, that run's printed output and figures, and the metrics it logged."""
+    executed it, that run's printed output and figures, and the metrics it logged. With `key`
+    (the step's key now), the latest run that stored that result, else the latest at all
+    (`current` says which)."""
     store = Store.for_notebook(nb)
     history = History(store.home)
     try:
@@ -89,7 +92,8 @@ def step_outputs(nb: Path, step: str, run_id: str | None) -> dict[str, Any]:
             rows = [s for s in run["steps"] if s["step"] == step]
             row = {**rows[0], "run_id": run["run_id"]} if rows else None
         else:
-            row = history.latest_step(str(nb), step)
+            row = (key and history.latest_step(str(nb), step, key)) or \
+                history.latest_step(str(nb), step)
         if row is None:
             raise tornado.web.HTTPError(404, f"step '{step}' has no stored outputs yet: run it "
                                              "(Run pipeline, or Run up to this step) first")
@@ -107,6 +111,7 @@ def step_outputs(nb: Path, step: str, run_id: str | None) -> dict[str, Any]:
     return json_safe({
         "step": step, "run_id": row["run_id"], "state": row["state"],
         "reused": bool(row["reused"]), "executed_run": executed_run,
+        "current": None if not key else row["key"] == key,
         "has_notebook": path is not None, "body_cell": body_cell,
         "started": row["started"], "finished": row["finished"],
         "outputs": [{"name": var, "digest": digest, "preview": read_preview(store.home, digest)}
@@ -138,14 +143,18 @@ class StepOutputsHandler(MlpipeHandler):
     @authorized
     @_mapped
     async def get(self, step: str):
-        """GET /mlpipe/api/steps/STEP/outputs?path=NB[&run=RUN]: previews of the step's stored
-        outputs (from RUN, or its latest run that stored or reused them)."""
+        """GET /mlpipe/api/steps/STEP/outputs?path=NB[&run=RUN][&key=KEY]: previews of the
+        step's stored outputs (from RUN, or its latest run that stored or reused them, under
+        KEY, the step's key now, when one did)."""
         nb = self.notebook()
         run_id = self.get_query_argument("run", None)
         if run_id is not None and not (run_id.replace("-", "").replace("_", "").isalnum()
                                        and len(run_id) <= 64):
             raise tornado.web.HTTPError(400, f"'run' is not a run id: {run_id[:40]!r}")
-        self.finish(await self.blocking(step_outputs, nb, step, run_id or None))
+        key = self.get_query_argument("key", None)
+        if key is not None and not (key.isalnum() and len(key) <= 128):
+            raise tornado.web.HTTPError(400, f"'key' is not a step key: {key[:40]!r}")
+        self.finish(await self.blocking(step_outputs, nb, step, run_id or None, key or None))
 
 
 class StepLogHandler(MlpipeHandler):

@@ -262,12 +262,14 @@ class History:
             "SELECT name, value, kind, iteration FROM metrics WHERE run_id=? AND step=? "
             "ORDER BY at", (run_id, step))]
 
-    def latest_step(self, notebook: str, step: str) -> dict | None:
-        """`step`'s row in the latest run of `notebook` that stored or reused its outputs."""
+    def latest_step(self, notebook: str, step: str, key: str | None = None) -> dict | None:
+        """`step`'s row in the latest run of `notebook` that stored or reused its outputs
+        (under `key` when given)."""
+        where, args = ("AND s.key=? ", (notebook, step, key)) if key else ("", (notebook, step))
         row = self.db.execute(
             "SELECT s.* FROM step_runs s JOIN runs r ON s.run_id = r.run_id WHERE r.notebook=?"
-            " AND s.step=? AND s.state IN ('succeeded', 'reused') ORDER BY s.finished DESC"
-            " LIMIT 1", (notebook, step)).fetchone()
+            " AND s.step=? " + where + "AND s.state IN ('succeeded', 'reused')"
+            " ORDER BY s.finished DESC LIMIT 1", args).fetchone()
         return {**dict(row), "outputs": json.loads(row["outputs"] or "{}")} if row else None
 
     def computed_by(self, key: str, other_than: str) -> str | None:

@@ -39,6 +39,8 @@ export interface IStep {
   certain?: boolean;
   /** "will re-run", "may re-run" (stale), "invalid" (the cell cannot be read). */
   verdict?: string | null;
+  /** The step's cache key now (null when it cannot be computed); the pipeline view asks for the outputs stored under it. */
+  key?: string | null;
   /** Why the cell cannot be read (status "invalid"), with its cell number. */
   error?: string | null;
   /** What `mlpipe verify` found for the stored result: same, differs, nondeterministic, failed. */

@@ -331,6 +331,8 @@ def test_a_clicked_node_shows_its_outputs(lab):
         assert page.locator(f"{VIEW} img.jp-mlpipe-figure").count() == 1
         metrics = page.inner_text(f"{VIEW} .jp-mlpipe-step-metrics")
         assert "score\t0.98" in metrics, metrics
+        # the notebook says k = 1: the result the next run reuses (size 7), not the latest (14)
+        assert "size\t7" in metrics, metrics
         curve = f'{VIEW} .jp-mlpipe-chart[data-metric="loss"]'
         assert page.locator(f"{curve} circle").count() == 4  # log_metric(..., step=0..3)
         assert page.locator(f"{curve} .jp-mlpipe-axis-label").first.text_content() == "step"

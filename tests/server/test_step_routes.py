@@ -13,6 +13,8 @@ import time
 import pytest
 
 from jupyter_mlpipe import Pipeline
+from jupyter_mlpipe.store.files import Store
+from jupyter_mlpipe.store.history import History
 from tests.helpers import write_notebook
 from tests.server.rest import fails, get_json
 
@@ -42,7 +44,7 @@ def two_runs(jp_root_dir, monkeypatch):
     return a.run_id, b.run_id
 
 
-async def test_outputs_of_a_clicked_step(jp_fetch, two_runs):
+async def test_outputs_of_a_clicked_step(jp_fetch, two_runs, jp_root_dir):
     a, b = two_runs
     data = await get_json(jp_fetch, "steps", "data", "outputs", path="pipe.ipynb")
     assert (data["run_id"], data["reused"], data["executed_run"]) == (b, True, a)
@@ -71,6 +73,17 @@ async def test_outputs_of_a_clicked_step(jp_fetch, two_runs):
 
     older = await get_json(jp_fetch, "steps", "data", "outputs", path="pipe.ipynb", run=a)
     assert (older["run_id"], older["reused"]) == (a, False)
+
+    # the notebook says k = 1: model's current result is run a's, not the latest run's
+    history = History(Store.for_notebook(jp_root_dir / "pipe.ipynb").home)
+    key_a = next(s["key"] for s in history.run(a)["steps"] if s["step"] == "model")
+    history.close()
+    now = await get_json(jp_fetch, "steps", "model", "outputs", path="pipe.ipynb", key=key_a)
+    assert (now["run_id"], now["current"]) == (a, True)
+    assert now["outputs"][0]["preview"]["value"] == 73.0
+    gone = await get_json(jp_fetch, "steps", "model", "outputs", path="pipe.ipynb",
+                          key="ab" * 32)
+    assert (gone["run_id"], gone["current"]) == (b, False)  # the latest, marked not current
 
 
 async def test_runs_table(jp_fetch, two_runs):

@@ -41,6 +41,8 @@ export interface IStepOutputs {
   state: string;
   reused: boolean;
   executed_run: string;
+  /** With a key asked for: whether these outputs are the step's result under it (false: an older result). */
+  current: boolean | null;
   has_notebook: boolean;
   body_cell: number | null;
   started: number | null;
@@ -82,14 +84,18 @@ export interface IRunTable {
 
 /** What the view asks the server (a fake in unit tests). */
 export interface IViewClient {
-  stepOutputs(path: string, step: string, runId?: string): Promise<IStepOutputs>;
+  stepOutputs(path: string, step: string, runId?: string, key?: string): Promise<IStepOutputs>;
   stepLog(path: string, runId: string, step: string, offset: number): Promise<IStepLog>;
   runTable(path: string): Promise<IRunTable>;
 }
 
 export const viewClient: IViewClient = {
-  stepOutputs: (path, step, runId) =>
-    request<IStepOutputs>(`steps/${step}/outputs`, runId ? { path, run: runId } : { path }),
+  stepOutputs: (path, step, runId, key) =>
+    request<IStepOutputs>(`steps/${step}/outputs`, {
+      path,
+      ...(runId ? { run: runId } : {}),
+      ...(key ? { key } : {})
+    }),
   stepLog: (path, runId, step, offset) =>
     request<IStepLog>(`runs/${runId}/steps/${step}/log`, { path, offset: String(offset) }),
   runTable: path => request<IRunTable>('run-table', { path })

@@ -82,7 +82,7 @@ export class StepDetails {
     if (changed || refetch || !this._outputs || this._outputs.step !== step.name) {
       this._outputs = null;
       outputs.appendChild(h('p', { class: 'jp-mlpipe-muted' }, 'Loading outputs…'));
-      void this._load(step.name, outputs);
+      void this._load(step.name, outputs, step.key ?? undefined);
     } else {
       this._drawOutputs(this._outputs, outputs);
     }
@@ -92,13 +92,13 @@ export class StepDetails {
     this._stopLog();
   }
 
-  private async _load(step: string, box: HTMLElement): Promise<void> {
+  private async _load(step: string, box: HTMLElement, key?: string): Promise<void> {
     const path = this._s.model.path;
     if (!path) {
       return;
     }
     try {
-      const data = await this._s.client.stepOutputs(path, step);
+      const data = await this._s.client.stepOutputs(path, step, undefined, key);
       if (this._step !== step) {
         return;
       }
@@ -127,6 +127,9 @@ export class StepDetails {
         void this._s.commands.execute(CommandIDs.openExecuted, { step: d.step, runId: d.executed_run })));
     }
     parts.push(head);
+    if (d.current === false) {
+      parts.push(h('div', { class: 'jp-mlpipe-why jp-mlpipe-not-current' }, 'From an earlier version of this step: a run stores new ones.'));
+    }
     parts.push(h('h4', {}, `Outputs (${d.outputs.length})`));
     if (!d.outputs.length) {
       parts.push(h('p', { class: 'jp-mlpipe-muted' }, 'This step stores no variables.'));
