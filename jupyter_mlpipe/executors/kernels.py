@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import StepExecutionError
 from ..models import PipelineSpec
 from ..targets import LOCAL, Target, gpu_devices, local_env
-from ..kernels import template_pool
+from ..kernels import readlog, template_pool
 from ..kernels.exits import describe_exit, oom_kills
 from ..kernels.template_pool import TemplateLoan
 from .base import Executor, StepJob, StepOutcome, read_result
@@ -245,6 +245,8 @@ class KernelExecutor(Executor):
         self.kernel_name = self.target.kernel_name(pipeline)
         self.env = {**os.environ, **hidden_gpus(self.target), **self.target.env,
                     "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+        if not os.environ.get("MLPIPE_NO_MANIFEST"):  # files C code and subprocesses read
+            self.env = readlog.with_preload(self.env)
         self._pool_lock = threading.Lock()
         self._live: set[LocalKernel] = set()
         self._closed = False

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import sysconfig
+import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import atomic
-from ..pipeline.analysis import INSTALLED_FOLDERS, is_project_file
+from ..kernels import readlog
+from ..pipeline.analysis import _IGNORED_PARTS, INSTALLED_FOLDERS, is_project_file
 from ..store.serialize import file_digest, hasher, source_digest
 
 __all__ = ["Manifest", "Recorder", "changes", "is_project_file", "source_digest",
@@ -37,16 +39,22 @@ class Manifest:
     dists: dict[str, str] = field(default_factory=dict)  # distribution -> version
     env: dict[str, str | None] = field(default_factory=dict)  # variable -> value digest
     prefix: str = ""  # sys.prefix of the Python that ran the step, whose dists these are
+    listings: dict[str, str] = field(default_factory=dict)  # folder listed -> names digest
+    links: dict[str, str] = field(default_factory=dict)  # path used -> the file it resolved to
+    network: list[str] = field(default_factory=list)  # hosts connected to: named, not checked
 
     def to_json(self) -> dict[str, Any]:
         return {"files": self.files, "modules": self.modules, "dists": self.dists,
-                "env": self.env, "prefix": self.prefix}
+                "env": self.env, "prefix": self.prefix, "listings": self.listings,
+                "links": self.links, "network": self.network}
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> Manifest:
         data = data if isinstance(data, dict) else {}
         return cls(*(dict(data.get(k) or {}) for k in ("files", "modules", "dists", "env")),
-                   prefix=str(data.get("prefix") or ""))
+                   prefix=str(data.get("prefix") or ""),
+                   listings=dict(data.get("listings") or {}), links=dict(data.get("links") or {}),
+                   network=list(data.get("network") or []))
 
 
 def env_digest(value: str | None) -> str | None:
@@ -125,20 +133,32 @@ _active: list[Recorder] = []  # the recorder of the step running now (one at a t
 _hook_lock = threading.Lock()
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.realpath(__file__))) + os.sep  # jupyter_mlpipe's own code
 _hook_installed = False
+_said_unrecorded: list[bool] = []  # whether this process said its native reads are not recorded
+_IMPORT_MACHINERY = tuple({os.path.dirname(p) + os.sep for f in (importlib.__file__,)
+                           for p in (f, os.path.realpath(f))})  # importlib, importlib.metadata
+_LISTING_EVENTS = {"os.listdir", "os.scandir"}  # glob, os.walk and pathlib list through these
 
 
 def _audit(event: str, args: tuple) -> None:
-    if event != "open" or not _active:
+    if not _active:
         return
-    path, mode, flags = args
-    if isinstance(path, int):
-        return
-    if mode is None:  # os.open: the flags say
-        if (flags or 0) & os.O_ACCMODE == os.O_WRONLY:
+    if event == "open":
+        path, mode, flags = args
+        if isinstance(path, int):
             return
-    elif "r" not in mode and "+" not in mode:
-        return
-    _active[-1].opened(os.fsdecode(path))
+        if mode is None:  # os.open: the flags say
+            if (flags or 0) & os.O_ACCMODE == os.O_WRONLY:
+                return
+        elif "r" not in mode and "+" not in mode:
+            return
+        _active[-1].opened(os.fsdecode(path))
+    elif event in _LISTING_EVENTS:
+        path = args[0] if args else None
+        if not isinstance(path, int):
+            _active[-1].listed(os.fsdecode(path) if path is not None else ".", sys._getframe(1))
+    elif event == "socket.connect" and len(args) > 1 and isinstance(args[1], tuple) \
+            and len(args[1]) >= 2 and isinstance(args[1][0], str):
+        _active[-1].connected(f"{args[1][0]}:{args[1][1]}")
 
 
 def _install_hook() -> None:
@@ -175,7 +195,14 @@ _WHOLE_ENVIRONMENT = {"copy", "__iter__", "items", "values", "keys", "__repr__",
 
 
 class Recorder:
-    """Records one step's dependencies between `start()` and `stop()`."""
+    """Records one step's dependencies between `start()` and `stop()`.
+
+    Paths are kept as the code used them (made absolute with the working directory), so a
+    symlink is recorded by its own name and, in `links`, by what it resolved to. Files
+    anywhere count but the Python installation's (its versions are recorded instead), the
+    kernel's pseudo-files, the store and jupyter_mlpipe's own. Python's own opens and
+    listings are attributed by their caller (audit hook); opens below Python (C libraries,
+    subprocesses) come from the read log (kernels/readlog.py) and count for the step."""
 
     def __init__(self, root: str | os.PathLike, ignore: Iterable[str] = ()):
         """`ignore`: files and folders (relative to `root`, or absolute) that are not
@@ -184,19 +211,46 @@ class Recorder:
         self.ignore = {os.path.realpath(os.path.join(self.root, p)) for p in ignore}
         self._ignored_folders = tuple(p + os.sep for p in self.ignore)
         self.files: set[str] = set()
+        self.listings: set[str] = set()
+        self.network: set[str] = set()
         self.env: set[str] = set()
+        self._seen: set[str] = set()  # every path Python opened or listed, the step's or not
         self._modules_before: set[str] = set()
         self._environ: Any = None
+        self._log: str | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self.native: bool | None = None  # whether reads below Python were recorded
+
+    def counts(self, full: str) -> bool:
+        """Whether a file or folder (absolute, as used) can be data of the step."""
+        if full.startswith(INSTALLED_FOLDERS) or full.startswith(readlog.SYSTEM_FOLDERS):
+            return False
+        real = os.path.realpath(full)
+        if real.startswith((*INSTALLED_FOLDERS, *readlog.SYSTEM_FOLDERS, _PACKAGE)):
+            return False
+        return not any(p in self.ignore or p.startswith(self._ignored_folders)
+                       or any(part in p + os.sep for part in _IGNORED_PARTS)
+                       for p in (full, real))
 
     def opened(self, path: str) -> None:
-        full = os.path.join(os.getcwd(), path)
-        if full.startswith(INSTALLED_FOLDERS):  # most opens while importing: skip realpath
+        full = os.path.normpath(os.path.join(os.getcwd(), path))
+        if full.startswith(INSTALLED_FOLDERS):  # most opens while importing
             return
-        full = os.path.realpath(full)
-        if (is_project_file(full, self.root) and full not in self.ignore
-                and not full.startswith(self._ignored_folders)
-                and self._opened_by_user(sys._getframe(2))):
+        self._seen.add(full)
+        if self.counts(full) and self._opened_by_user(sys._getframe(2)):
             self.files.add(full)
+
+    def listed(self, path: str, frame: Any) -> None:
+        full = os.path.normpath(os.path.join(os.getcwd(), path))
+        if full.startswith(INSTALLED_FOLDERS):
+            return
+        self._seen.add(full)
+        if self.counts(full) and self._listed_by_user(frame):
+            self.listings.add(full)
+
+    def connected(self, address: str) -> None:
+        if not address.endswith(":53"):  # name look-ups
+            self.network.add(address)
 
     def _opened_by_user(self, frame: Any) -> bool:
         """Whether the nearest code that asked for this open is the step's (a cell or a project
@@ -205,6 +259,19 @@ class Recorder:
         while frame is not None:
             name = frame.f_code.co_filename
             if name.startswith(_PACKAGE):
+                return False
+            if not name.startswith("<frozen") and self._is_user_code(name):
+                return True
+            frame = frame.f_back
+        return True
+
+    def _listed_by_user(self, frame: Any) -> bool:
+        """As `_opened_by_user`, but the import system's own listings (of each sys.path
+        folder, to find modules; importlib.metadata's search for installed distributions) are
+        not the step's: a file added beside the notebook changes no import."""
+        while frame is not None:
+            name = frame.f_code.co_filename
+            if name.startswith(_IMPORT_MACHINERY) or name.startswith(_PACKAGE):
                 return False
             if not name.startswith("<frozen") and self._is_user_code(name):
                 return True
@@ -234,6 +301,7 @@ class Recorder:
     def start(self) -> Recorder:
         _install_hook()
         self._modules_before = set(sys.modules)
+        self._start_read_log()
         self._environ = os.environ
         os.environ = _RecordingEnviron(os.environ, self)
         _active.append(self)
@@ -245,12 +313,61 @@ class Recorder:
         if self._environ is not None:
             os.environ = self._environ
             self._environ = None
+        self._stop_read_log()
+
+    def _start_read_log(self) -> None:
+        """Name a fresh read log in the environment: this process (preloaded, or hooked now)
+        and the subprocesses it starts append what they open to it until `stop()`."""
+        self.native = readlog.hook_this_process()
+        if not self.native:
+            if not _said_unrecorded:
+                _said_unrecorded.append(True)
+                print(readlog.status(), file=sys.stderr)
+            return
+        fd, self._log = tempfile.mkstemp(prefix="mlpipe-reads-")
+        os.close(fd)
+        names = (readlog.LOG_VAR, readlog.SKIP_VAR, "LD_PRELOAD")
+        self._saved_env = {k: os.environ.get(k) for k in names}
+        os.environ[readlog.LOG_VAR] = self._log
+        if readlog.SKIP_VAR not in os.environ:
+            os.environ[readlog.SKIP_VAR] = readlog.skip_prefixes()
+        if not readlog.preloaded():  # a live kernel: its subprocesses get the library
+            preload = readlog.with_preload(dict(os.environ)).get("LD_PRELOAD")
+            if preload:
+                os.environ["LD_PRELOAD"] = preload
+
+    def _stop_read_log(self) -> None:
+        if self._log is None:
+            return
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        for kind, path in readlog.read_log(self._log):
+            if kind == "N":
+                self.connected(path)
+                continue
+            full = os.path.normpath(path)
+            if full in self._seen or not self.counts(full):
+                continue  # Python's own opens were attributed by their caller
+            (self.listings if kind == "D" or os.path.isdir(full) else self.files).add(full)
+        try:
+            os.unlink(self._log)
+        except OSError:
+            pass
+        self._log = None
 
     def __enter__(self) -> Recorder:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def key(self, full: str) -> str:
+        """How the manifest names a path: relative to the project folder inside it (a copied
+        project is the same project), absolute outside it."""
+        return os.path.relpath(full, self.root) if full.startswith(self.root) else full
 
     def manifest(self, imported: Iterable[str] = (), cache_dir: str | None = None) -> Manifest:
         """What was used; `imported`: top-level modules the step and its prelude import
@@ -264,8 +381,8 @@ class Recorder:
             path = getattr(mod, "__file__", None) if mod is not None else None
             real = (os.path.realpath(path) if path and name != "__main__"
                     and not path.startswith(INSTALLED_FOLDERS) else None)
-            if real and is_project_file(real, self.root) and os.path.isfile(real):
-                modules[os.path.relpath(real, self.root)] = source_digest(real)
+            if real and real.endswith(".py") and self.counts(real) and os.path.isfile(real):
+                modules[self.key(real)] = source_digest(real)
                 continue
             if is_stdlib(name):
                 continue
@@ -273,18 +390,45 @@ class Recorder:
                 if dist not in dists:
                     dists[dist] = installed_version(dist)
         dists = {d: v for d, v in sorted(dists.items()) if v is not None}
-        files = {}
+        files: dict[str, str] = {}
+        links: dict[str, str] = {}
         for full in sorted(self.files):
-            rel = os.path.relpath(full, self.root)
-            if rel in modules or not os.path.isfile(full):
+            rel = self.key(full)
+            if rel in modules or self.key(os.path.realpath(full)) in modules \
+                    or not os.path.isfile(full):
                 continue
             files[rel] = file_digest(full)
+            _note_link(full, rel, self, links)
+        listings: dict[str, str] = {}
+        for full in sorted(self.listings):
+            if os.path.isdir(full):
+                rel = self.key(full)
+                listings[rel] = listing_digest(full)
+                _note_link(full, rel, self, links)
         env = {k: env_digest(self._environ_value(k)) for k in sorted(self.env)}
-        return Manifest(files, modules, dists, env, os.path.realpath(sys.prefix))
+        return Manifest(files, modules, dists, env, os.path.realpath(sys.prefix),
+                        listings, links, sorted(self.network))
 
     @staticmethod
     def _environ_value(key: str) -> str | None:
         return os.environ.get(key)
+
+
+def _note_link(full: str, rel: str, recorder: Recorder, links: dict[str, str]) -> None:
+    """Where a path that goes through a symlink led (re-pointing the link is a change even
+    when the new target has the same content)."""
+    real = os.path.realpath(full)
+    if real != full:
+        links[rel] = recorder.key(real)
+
+
+def listing_digest(folder: str) -> str:
+    """A folder's entry names (not their contents: the files read are recorded apart)."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return ""
+    return hasher().update("\0".join(names).encode()).hexdigest()
 
 
 # ---- checking, before reuse -------------------------------------------------------------------
@@ -309,6 +453,7 @@ def changes(manifest: Manifest, root: Path, env: dict[str, str] | None = None,
             reasons.append(f"module {rel} deleted")
         elif source_digest_of(full) != digest:
             reasons.append(f"module {rel} changed")
+    reasons += _listing_and_link_changes(manifest, root)
     same_python = not manifest.prefix or manifest.prefix == os.path.realpath(sys.prefix)
     for dist, version in manifest.dists.items() if same_python else ():
         now = version_of(dist)
@@ -320,8 +465,26 @@ def changes(manifest: Manifest, root: Path, env: dict[str, str] | None = None,
     return reasons
 
 
+def _listing_and_link_changes(manifest: Manifest, root: Path) -> list[str]:
+    reasons = []
+    for rel, digest in manifest.listings.items():
+        full = root / rel
+        if not full.is_dir():
+            reasons.append(f"listed {rel} (deleted)")
+        elif listing_digest(os.fspath(full)) != digest:
+            reasons.append(f"listed {rel} (files added or removed)")
+    for rel, target in manifest.links.items():
+        real = os.path.realpath(root / rel)
+        now = os.path.relpath(real, os.path.realpath(root)) if not os.path.isabs(target) else real
+        if now != target:
+            reasons.append(f"{rel} now points to {now} (was {target})")
+    return reasons
+
+
 def undeclared_reads(manifest: Manifest, declared: Iterable[str]) -> list[str]:
-    """Files the step read without naming them in --reads (or a folder of --reads)."""
+    """Project files the step read without naming them in --reads (or a folder of --reads),
+    by the path its code used (a symlink by its own name). Files outside the project are
+    checked all the same, but not hinted: many are a library's own (fonts, certificates)."""
     folders = [d.rstrip("/") + "/" for d in declared]
-    return [rel for rel in manifest.files
-            if rel not in declared and not any(rel.startswith(f) for f in folders)]
+    return [rel for rel in manifest.files if not os.path.isabs(rel)
+            and rel not in declared and not any(rel.startswith(f) for f in folders)]
