@@ -115,9 +115,25 @@ out:
     errno = saved;
 }
 
-static int reads(int flags) { return (flags & O_ACCMODE) != O_WRONLY; }
+/* Whether an open can read what was there before it: not write-only, not truncating. */
+static int reads(int flags) { return (flags & O_ACCMODE) != O_WRONLY && !(flags & O_TRUNC); }
 static char kind_of(int flags) { return (flags & O_DIRECTORY) ? 'D' : 'R'; }
-static int reads_mode(const char *mode) { return mode && (strchr(mode, 'r') || strchr(mode, '+')); }
+static int reads_mode(const char *mode) {
+    return mode && !strchr(mode, 'w') && (strchr(mode, 'r') || strchr(mode, '+'));
+}
+static int logging(void) { const char *l = getenv("MLPIPE_READLOG"); return l && *l; }
+/* An open that creates the file (a journal, a temporary file) reads nothing that was there. */
+static int creates(int dirfd, const char *path, int flags) {
+    if (!(flags & O_CREAT) || !reads(flags) || !logging()) return 0;
+    if (flags & O_EXCL) return 1;
+    int saved = errno;
+    int absent = faccessat(dirfd, path, F_OK, 0) != 0;
+    errno = saved;
+    return absent;
+}
+static int creates_mode(const char *path, const char *mode) {
+    return mode && strchr(mode, 'a') && logging() && access(path, F_OK) != 0;
+}
 
 static mode_t mode_arg(int flags, va_list ap) {
 #ifdef O_TMPFILE
@@ -132,8 +148,9 @@ static mode_t mode_arg(int flags, va_list ap) {
     EXPORT int name(const char *path, int flags, ...) { \
         va_list ap; va_start(ap, flags); mode_t mode = mode_arg(flags, ap); va_end(ap); \
         REAL(open_fn, name, name); \
+        int created = creates(AT_FDCWD, path, flags); \
         int fd = real_##name(path, flags, mode); \
-        if (fd >= 0 && reads(flags)) note(kind_of(flags), AT_FDCWD, path); \
+        if (fd >= 0 && reads(flags) && !created) note(kind_of(flags), AT_FDCWD, path); \
         return fd; \
     }
 
@@ -141,8 +158,9 @@ static mode_t mode_arg(int flags, va_list ap) {
     EXPORT int name(int dirfd, const char *path, int flags, ...) { \
         va_list ap; va_start(ap, flags); mode_t mode = mode_arg(flags, ap); va_end(ap); \
         REAL(openat_fn, name, name); \
+        int created = creates(dirfd, path, flags); \
         int fd = real_##name(dirfd, path, flags, mode); \
-        if (fd >= 0 && reads(flags)) note(kind_of(flags), dirfd, path); \
+        if (fd >= 0 && reads(flags) && !created) note(kind_of(flags), dirfd, path); \
         return fd; \
     }
 
@@ -174,8 +192,9 @@ OPENAT2_WRAPPER(__openat64_2)
 #define FOPEN_WRAPPER(name) \
     EXPORT FILE *name(const char *path, const char *mode) { \
         REAL(fopen_fn, name, name); \
+        int created = creates_mode(path, mode); \
         FILE *f = real_##name(path, mode); \
-        if (f && reads_mode(mode)) note('R', AT_FDCWD, path); \
+        if (f && reads_mode(mode) && !created) note('R', AT_FDCWD, path); \
         return f; \
     }
 FOPEN_WRAPPER(fopen)
@@ -184,8 +203,9 @@ FOPEN_WRAPPER(fopen64)
 #define FREOPEN_WRAPPER(name) \
     EXPORT FILE *name(const char *path, const char *mode, FILE *stream) { \
         REAL(freopen_fn, name, name); \
+        int created = path && creates_mode(path, mode); \
         FILE *f = real_##name(path, mode, stream); \
-        if (f && path && reads_mode(mode)) note('R', AT_FDCWD, path); \
+        if (f && path && reads_mode(mode) && !created) note('R', AT_FDCWD, path); \
         return f; \
     }
 FREOPEN_WRAPPER(freopen)

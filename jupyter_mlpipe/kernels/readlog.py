@@ -63,10 +63,13 @@ def _compile(folder: Path) -> Path:
     try:
         r = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-fvisibility=hidden",
                             "-Wl,-Bsymbolic", "-o", tmp, str(SOURCE), "-ldl"],
-                           capture_output=True, text=True, timeout=120)
+                           capture_output=True, text=True, timeout=120, check=False)
         if r.returncode != 0:
             raise OSError(f"'{cc}' failed: {(r.stderr or r.stdout).strip()[:300]}")
         os.replace(tmp, lib)  # atomic: a concurrent run loads a whole library or none
+        for old in folder.glob("readlog-*.so"):  # of an older source (running kernels keep
+            if old != lib:                        # their mapped copy)
+                old.unlink(missing_ok=True)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -134,8 +134,9 @@ _hook_lock = threading.Lock()
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.realpath(__file__))) + os.sep  # jupyter_mlpipe's own code
 _hook_installed = False
 _said_unrecorded: list[bool] = []  # whether this process said its native reads are not recorded
-_IMPORT_MACHINERY = tuple({os.path.dirname(p) + os.sep for f in (importlib.__file__,)
-                           for p in (f, os.path.realpath(f))})  # importlib, importlib.metadata
+_IMPORT_MACHINERY = ("<frozen importlib", *{os.path.dirname(p) + os.sep for f in (importlib.__file__,)
+                                             for p in (f, os.path.realpath(f))})
+_NOT_DATA = (*INSTALLED_FOLDERS, *readlog.SYSTEM_FOLDERS, _PACKAGE)
 _LISTING_EVENTS = {"os.listdir", "os.scandir"}  # glob, os.walk and pathlib list through these
 
 
@@ -147,10 +148,10 @@ def _audit(event: str, args: tuple) -> None:
         if isinstance(path, int):
             return
         if mode is None:  # os.open: the flags say
-            if (flags or 0) & os.O_ACCMODE == os.O_WRONLY:
+            if (flags or 0) & os.O_ACCMODE == os.O_WRONLY or (flags or 0) & os.O_TRUNC:
                 return
-        elif "r" not in mode and "+" not in mode:
-            return
+        elif "w" in mode or ("r" not in mode and "+" not in mode):
+            return  # "w+" truncates: it reads only what the step writes
         _active[-1].opened(os.fsdecode(path))
     elif event in _LISTING_EVENTS:
         path = args[0] if args else None
@@ -223,10 +224,10 @@ class Recorder:
 
     def counts(self, full: str) -> bool:
         """Whether a file or folder (absolute, as used) can be data of the step."""
-        if full.startswith(INSTALLED_FOLDERS) or full.startswith(readlog.SYSTEM_FOLDERS):
+        if full.startswith(_NOT_DATA):
             return False
         real = os.path.realpath(full)
-        if real.startswith((*INSTALLED_FOLDERS, *readlog.SYSTEM_FOLDERS, _PACKAGE)):
+        if real.startswith(_NOT_DATA):
             return False
         return not any(p in self.ignore or p.startswith(self._ignored_folders)
                        or any(part in p + os.sep for part in _IGNORED_PARTS)
@@ -272,7 +273,7 @@ class Recorder:
         while frame is not None:
             name = frame.f_code.co_filename
             if name.startswith(_IMPORT_MACHINERY) or name.startswith(_PACKAGE):
-                return False
+                return False  # (_IMPORT_MACHINERY: importlib's folder and its frozen modules)
             if not name.startswith("<frozen") and self._is_user_code(name):
                 return True
             frame = frame.f_back
@@ -351,7 +352,10 @@ class Recorder:
             full = os.path.normpath(path)
             if full in self._seen or not self.counts(full):
                 continue  # Python's own opens were attributed by their caller
-            (self.listings if kind == "D" or os.path.isdir(full) else self.files).add(full)
+            if kind == "D":
+                self.listings.add(full)
+            elif not os.path.isdir(full):  # a folder opened to fsync it (SQLite) is not listed
+                self.files.add(full)
         try:
             os.unlink(self._log)
         except OSError:
@@ -367,7 +371,8 @@ class Recorder:
     def key(self, full: str) -> str:
         """How the manifest names a path: relative to the project folder inside it (a copied
         project is the same project), absolute outside it."""
-        return os.path.relpath(full, self.root) if full.startswith(self.root) else full
+        inside = full.startswith(self.root) or full == self.root[:-1]
+        return os.path.relpath(full, self.root) if inside else full
 
     def manifest(self, imported: Iterable[str] = (), cache_dir: str | None = None) -> Manifest:
         """What was used; `imported`: top-level modules the step and its prelude import
