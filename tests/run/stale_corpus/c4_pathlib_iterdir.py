@@ -1,7 +1,7 @@
-"""A step lists a folder with Path.iterdir and `--reads data/` declared; a file is added."""
+"""A step lists a folder with Path.iterdir (no --reads); a file is added."""
 CELLS = [
     "from pathlib import Path",
-    "%%step names --out names --reads data/\nnames = sorted(p.name for p in Path('data').iterdir())\n"
+    "%%step names --out names\nnames = sorted(p.name for p in Path('data').iterdir())\n"
     "open('names.txt', 'w').write(','.join(names))",
 ]
 FILES = {"data/a.csv": "1"}

@@ -1,0 +1,138 @@
+"""What recording native reads (kernels/readlog.c, the read log) costs, printed as a table.
+
+    python benchmarks/bench_native_reads.py [--gb 1.0]
+
+- per step: a Recorder's start/stop/manifest in a kernel-like process, with the read log
+  (a fresh log named in the environment, read and removed at the end) and without it; the
+  difference is what the mechanism adds to every step (target <= 5 ms);
+- per open: opening and closing a project file 10,000 times while a log is named (each open
+  appends one record) and while none is (one getenv per open);
+- a step reading a GB-sized parquet file: `pd.read_parquet` in a process started with the
+  interposer preloaded and a log named, against a plain process, alternated, medians
+  (target <= 5% slower).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from jupyter_mlpipe.kernels import readlog  # noqa: E402
+from jupyter_mlpipe.run import manifest  # noqa: E402
+
+rows: list[list[str]] = []
+
+
+def row(*cells: str) -> None:
+    rows.append(list(cells))
+    print("  ".join(cells), flush=True)
+
+
+def per_step(root: Path, native: bool, n: int = 200) -> float:
+    (root / "data.csv").write_text("x\n1\n")
+    saved = readlog._state.copy()
+    if not native:
+        readlog._state["hooked"] = False
+        manifest._said_unrecorded.append(True)  # say nothing about it here
+    times = []
+    try:
+        for _ in range(n):
+            t = time.perf_counter()
+            rec = manifest.Recorder(root).start()
+            with open(root / "data.csv") as f:
+                f.read()
+            rec.stop()
+            rec.manifest()
+            times.append(time.perf_counter() - t)
+    finally:
+        readlog._state.clear()
+        readlog._state.update(saved)
+    return statistics.median(times)
+
+
+def per_open(root: Path, logging: bool, n: int = 10_000) -> float:
+    path = os.fspath(root / "data.csv")
+    log = os.fspath(root / "bench.log")
+    if logging:
+        os.environ[readlog.LOG_VAR] = log
+    try:
+        t = time.perf_counter()
+        for _ in range(n):
+            os.close(os.open(path, os.O_RDONLY))
+        return (time.perf_counter() - t) / n
+    finally:
+        os.environ.pop(readlog.LOG_VAR, None)
+        Path(log).unlink(missing_ok=True)
+
+
+READ = textwrap.dedent("""
+    import sys, time
+    import pyarrow.parquet as pq
+    t = time.perf_counter()
+    table = pq.read_table(sys.argv[1])
+    print(time.perf_counter() - t)
+""")
+
+
+def parquet_read(path: Path, preload: bool, log: Path) -> float:
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", readlog.LOG_VAR)}
+    if preload:
+        env = {**readlog.with_preload(env), readlog.LOG_VAR: os.fspath(log)}
+    out = subprocess.run([sys.executable, "-c", READ, os.fspath(path)], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return float(out.split()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gb", type=float, default=1.0, help="size of the parquet file (GB)")
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    if readlog.library() is None:
+        sys.exit(readlog.status())
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d)
+        readlog.hook_this_process()
+        os.environ.setdefault(readlog.SKIP_VAR, readlog.skip_prefixes())
+        off, on = per_step(root, False), per_step(root, True)
+        row("per step: recorder without the read log", f"{off * 1e3:.2f} ms")
+        row("per step: recorder with the read log", f"{on * 1e3:.2f} ms")
+        row("per step: the read log adds", f"{(on - off) * 1e3:+.2f} ms", "<= 5 ms")
+        quiet, logged = per_open(root, False), per_open(root, True)
+        row("per open, no log named", f"{quiet * 1e6:.1f} us")
+        row("per open, logged", f"{logged * 1e6:.1f} us", "", "one record appended")
+
+        import numpy as np
+        import pandas as pd
+
+        path = root / "big.parquet"
+        n = int(args.gb * 1e9 / 8)
+        rng = np.random.default_rng(0)
+        pd.DataFrame({"x": rng.random(n)}).to_parquet(path, compression=None)
+        size = path.stat().st_size / 1e9
+        plain, logged_reads = [], []
+        parquet_read(path, False, root / "read.log")  # warm the page cache
+        for _ in range(args.repeat):  # alternate: a busy moment hits both alike
+            plain.append(parquet_read(path, False, root / "read.log"))
+            logged_reads.append(parquet_read(path, True, root / "read.log"))
+        p, q = statistics.median(plain), statistics.median(logged_reads)
+        records = len(readlog.read_log(os.fspath(root / "read.log"))) // args.repeat
+        row(f"read a {size:.2f} GB parquet file, plain process", f"{p:.3f} s")
+        row(f"read a {size:.2f} GB parquet file, read log on", f"{q:.3f} s", "",
+            f"{records} record(s) per read")
+        row("parquet read: read log on / plain", f"{q / p:.3f}", "<= 1.05")
+    print("\n| measure | value | target | note |\n|---|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(r + [""] * (4 - len(r))) + " |")
+
+
+if __name__ == "__main__":
+    main()
