@@ -188,3 +188,23 @@ def test_the_cache_folder_must_be_private(tmp_path, monkeypatch):
     os.chmod(tmp_path / "jupyter_mlpipe", 0o777)
     assert readlog.library() is None
     assert "not private" in readlog.status()
+
+
+@pytest.mark.slow
+def test_concurrent_steps_each_record_their_own_native_reads(tmp_path):
+    # left, right: two independent steps, run at once in two kernels
+    for name, values in (("left", [1, 2]), ("right", [3, 4])):
+        pd.DataFrame({"x": values}).to_parquet(tmp_path / f"{name}.parquet")
+    nb = write_notebook(tmp_path / "pipe.ipynb", ["import pandas as pd"] + [
+        f"%%step {name} --out {name}_total\nimport time; time.sleep(1)\n"
+        f"{name}_total = int(pd.read_parquet('{name}.parquet').x.sum())"
+        for name in ("left", "right")])
+    r = subprocess.run([str(MLPIPE), "run", str(nb), "--jobs", "2"], capture_output=True,
+                       text=True, cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    pd.DataFrame({"x": [1, 2, 5]}).to_parquet(tmp_path / "left.parquet")
+    r = subprocess.run([str(MLPIPE), "status", str(nb)], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=300)
+    status = {line.split()[1]: line for line in r.stdout.splitlines() if line.startswith(("•", "✓"))}
+    assert "read left.parquet (changed)" in status["left"], r.stdout
+    assert "cached" in status["right"], r.stdout
