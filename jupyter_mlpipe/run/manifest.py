@@ -386,14 +386,18 @@ class Recorder:
             path = getattr(mod, "__file__", None) if mod is not None else None
             real = (os.path.realpath(path) if path and name != "__main__"
                     and not path.startswith(INSTALLED_FOLDERS) else None)
-            if real and real.endswith(".py") and self.counts(real) and os.path.isfile(real):
+            if real and is_project_file(real, self.root) and os.path.isfile(real):
                 modules[self.key(real)] = source_digest(real)
                 continue
             if is_stdlib(name):
                 continue
-            for dist in distributions_of(name.partition(".")[0], cache_dir):
+            provided = distributions_of(name.partition(".")[0], cache_dir)
+            for dist in provided:
                 if dist not in dists:
                     dists[dist] = installed_version(dist)
+            if not provided and real and real.endswith(".py") and self.counts(real) \
+                    and os.path.isfile(real):  # a module of no distribution, anywhere
+                modules[self.key(real)] = source_digest(real)
         dists = {d: v for d, v in sorted(dists.items()) if v is not None}
         files: dict[str, str] = {}
         links: dict[str, str] = {}

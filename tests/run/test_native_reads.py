@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from jupyter_mlpipe.run.manifest import Manifest, Recorder, changes, undeclared_reads
-from tests.conftest import MLPIPE, write_notebook
+from tests.helpers import MLPIPE, write_notebook
 
 
 def record(root: Path, code: str) -> Manifest:
@@ -208,3 +208,17 @@ def test_concurrent_steps_each_record_their_own_native_reads(tmp_path):
     status = {line.split()[1]: line for line in r.stdout.splitlines() if line.startswith(("•", "✓"))}
     assert "read left.parquet (changed)" in status["left"], r.stdout
     assert "cached" in status["right"], r.stdout
+
+
+def test_a_module_outside_the_project_counts_by_its_source(project, tmp_path, monkeypatch):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "outside_nr.py").write_text("K = 1\n")
+    monkeypatch.syspath_prepend(str(lib))
+    monkeypatch.delitem(sys.modules, "outside_nr", raising=False)
+    m = record(project, "import outside_nr")
+    assert list(m.modules) == [str(lib / "outside_nr.py")]
+    (lib / "outside_nr.py").write_text("K = 1  # a comment\n")
+    assert changes(m, project) == []
+    (lib / "outside_nr.py").write_text("K = 2\n")
+    assert changes(m, project) == [f"module {lib / 'outside_nr.py'} changed"]

@@ -4,7 +4,7 @@ import io
 
 import pandas as pd
 
-from tests.conftest import replace_cell
+from tests.helpers import replace_cell
 
 CELLS = [
     "import pyarrow.parquet as pq",
