@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from jupyter_mlpipe.kernels import readlog  # noqa: E402
-from jupyter_mlpipe.run import manifest  # noqa: E402
+from jupyter_mlpipe.kernels import readlog
+from jupyter_mlpipe.run import manifest
 
 rows: list[list[str]] = []
 

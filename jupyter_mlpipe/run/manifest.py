@@ -51,10 +51,13 @@ class Manifest:
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> Manifest:
         data = data if isinstance(data, dict) else {}
-        return cls(*(dict(data.get(k) or {}) for k in ("files", "modules", "dists", "env")),
-                   prefix=str(data.get("prefix") or ""),
-                   listings=dict(data.get("listings") or {}), links=dict(data.get("links") or {}),
-                   network=list(data.get("network") or []))
+
+        def table(name: str) -> dict:
+            return dict(data.get(name) or {})
+
+        return cls(table("files"), table("modules"), table("dists"), table("env"),
+                   str(data.get("prefix") or ""), table("listings"), table("links"),
+                   list(data.get("network") or []))
 
 
 def env_digest(value: str | None) -> str | None:
