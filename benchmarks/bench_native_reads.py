@@ -7,6 +7,10 @@
   difference is what the mechanism adds to every step (target <= 5 ms);
 - per open: opening and closing a project file 10,000 times while a log is named (each open
   appends one record) and while none is (one getenv per open);
+- per step in a run: a forced `Pipeline.run` of 8 steps that each read a small parquet file,
+  executed step minus its body (everything jupyter_mlpipe does around it, the whole manifest
+  included), with recording on and with MLPIPE_NO_MANIFEST=1 (no recording, no read log;
+  target: on <= 50 ms);
 - a step reading a GB-sized parquet file: `pd.read_parquet` in a process started with the
   interposer preloaded and a log named, against a plain process, alternated, medians
   (target <= 5% slower).
@@ -90,6 +94,35 @@ def parquet_read(path: Path, preload: bool, log: Path) -> float:
     return float(out.split()[-1])
 
 
+def in_a_run(root: Path, recording: bool) -> float:
+    import pandas as pd
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_core import run_api
+    from pipelines import write_nb
+
+    folder = root / ("on" if recording else "off")
+    folder.mkdir()
+    pd.DataFrame({"x": range(1000)}).to_parquet(folder / "x.parquet")
+    nb = write_nb(folder / "pipe.ipynb", ["import pandas as pd"] + [
+        f"%%step s{i} --out t{i}\nt{i} = int(pd.read_parquet('x.parquet').x.sum())"
+        for i in range(8)])
+    if recording:
+        os.environ.pop("MLPIPE_NO_MANIFEST", None)
+    else:
+        os.environ["MLPIPE_NO_MANIFEST"] = "1"
+    try:
+        run_api(nb, jobs=2)
+        overheads = []
+        for _ in range(3):
+            run, _ = run_api(nb, jobs=2, force=True)
+            overheads += [s.exec_seconds - s.body_seconds for s in run.steps.values()
+                          if s.body_seconds is not None]
+        return statistics.median(overheads)
+    finally:
+        os.environ.pop("MLPIPE_NO_MANIFEST", None)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--gb", type=float, default=1.0, help="size of the parquet file (GB)")
@@ -106,6 +139,10 @@ def main() -> None:
         row("per step: recorder without the read log", f"{off * 1e3:.2f} ms")
         row("per step: recorder with the read log", f"{on * 1e3:.2f} ms")
         row("per step: the read log adds", f"{(on - off) * 1e3:+.2f} ms", "<= 5 ms")
+        off_run, on_run = in_a_run(root, False), in_a_run(root, True)
+        row("per step in a run, MLPIPE_NO_MANIFEST=1", f"{off_run * 1e3:.1f} ms")
+        row("per step in a run, recording on", f"{on_run * 1e3:.1f} ms", "<= 50 ms",
+            "executed step minus its body, median of 24")
         quiet, logged = per_open(root, False), per_open(root, True)
         row("per open, no log named", f"{quiet * 1e6:.1f} us")
         row("per open, logged", f"{logged * 1e6:.1f} us", "", "one record appended")

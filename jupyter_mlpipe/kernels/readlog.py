@@ -130,10 +130,20 @@ def with_preload(env: dict[str, str]) -> dict[str, str]:
 
 def preloaded() -> bool:
     """Whether this process runs with the interposer preloaded (its `open` is ours)."""
-    try:
-        return hasattr(ctypes.CDLL(None), "mlpipe_readlog_version")
-    except OSError:
-        return False
+    if "preloaded" not in _state:
+        try:
+            _state["preloaded"] = hasattr(ctypes.CDLL(None), "mlpipe_readlog_version")
+        except OSError:
+            _state["preloaded"] = False
+    return bool(_state["preloaded"])
+
+
+def new_log() -> str:
+    """A fresh log's name (the first record creates it, 0600): none is created for a step
+    that opens nothing below Python."""
+    n = _state["logs"] = int(_state.get("logs", 0)) + 1  # type: ignore[call-overload]
+    return os.path.join(tempfile.gettempdir(),
+                        f"mlpipe-reads-{os.getpid()}-{n}-{os.urandom(6).hex()}")
 
 
 def hook_this_process() -> bool:

@@ -14,7 +14,6 @@ import json
 import os
 import sys
 import sysconfig
-import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -328,17 +327,15 @@ class Recorder:
                 _said_unrecorded.append(True)
                 print(readlog.status(), file=sys.stderr)
             return
-        fd, self._log = tempfile.mkstemp(prefix="mlpipe-reads-")
-        os.close(fd)
+        self._log = readlog.new_log()
         names = (readlog.LOG_VAR, readlog.SKIP_VAR, "LD_PRELOAD")
         self._saved_env = {k: os.environ.get(k) for k in names}
         os.environ[readlog.LOG_VAR] = self._log
         if readlog.SKIP_VAR not in os.environ:
             os.environ[readlog.SKIP_VAR] = readlog.skip_prefixes()
-        if not readlog.preloaded():  # a live kernel: its subprocesses get the library
-            preload = readlog.with_preload(dict(os.environ)).get("LD_PRELOAD")
-            if preload:
-                os.environ["LD_PRELOAD"] = preload
+        lib = None if readlog.preloaded() else readlog.library()
+        if lib and lib not in os.environ.get("LD_PRELOAD", ""):  # a live kernel's children
+            os.environ["LD_PRELOAD"] = f"{lib} {os.environ.get('LD_PRELOAD', '')}".strip()
 
     def _stop_read_log(self) -> None:
         if self._log is None:
