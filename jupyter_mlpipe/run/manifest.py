@@ -10,23 +10,21 @@ only while every entry still holds; otherwise the reasons say which one changed.
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import os
 import sys
-import sysconfig
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import atomic
 from ..kernels import readlog
 from ..pipeline.analysis import _IGNORED_PARTS, INSTALLED_FOLDERS, is_project_file
 from ..store.serialize import file_digest, hasher, source_digest
+from .distributions import distributions_of, installed_version, is_stdlib
 
-__all__ = ["Manifest", "Recorder", "changes", "is_project_file", "source_digest",
-           "undeclared_reads"]
+__all__ = ["Manifest", "Recorder", "changes", "distributions_of", "installed_version",
+           "is_project_file", "source_digest", "undeclared_reads"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,73 +59,6 @@ class Manifest:
 
 def env_digest(value: str | None) -> str | None:
     return None if value is None else hasher().update(value.encode()).hexdigest()
-
-
-_dists: dict[str, list[str]] | None = None
-DISTS_CACHE = "distributions.json"  # in the store: which distribution provides which module
-
-
-def distributions_of(top_level: str, cache_dir: str | None = None) -> list[str]:
-    """Installed distributions that provide an importable top-level name. Building the map
-    reads every installed distribution's metadata (about 0.5 s), so it is kept in memory and
-    in `cache_dir`, valid while the metadata folders on sys.path are the same (an install
-    or upgrade adds, removes or renames one)."""
-    global _dists
-    if _dists is None:
-        _dists = _cached_dists(cache_dir)
-    return _dists.get(top_level, [])
-
-
-def _cached_dists(cache_dir: str | None) -> dict[str, list[str]]:
-    stamp = {p: _metadata_folders(p) for p in sys.path}
-    path = os.path.join(cache_dir, DISTS_CACHE) if cache_dir else None
-    try:
-        with open(path or "", encoding="utf-8") as f:
-            data = json.load(f)
-        if data.get("stamp") == stamp:
-            return data["map"]
-    except (OSError, ValueError, KeyError):
-        pass
-    dists = importlib.metadata.packages_distributions()
-    if path is not None:
-        try:
-            atomic.write_text(path, json.dumps({"stamp": stamp, "map": dists}))
-        except OSError:
-            pass  # a read-only store: build it again next time
-    return dists
-
-
-def _metadata_folders(folder: str) -> list[str]:
-    try:
-        with os.scandir(folder or ".") as entries:
-            return sorted(e.name for e in entries if e.name.endswith((".dist-info", ".egg-info")))
-    except OSError:
-        return []
-
-
-_STDLIB = os.path.realpath(sysconfig.get_paths()["stdlib"]) + os.sep
-_SITE = tuple({os.path.realpath(sysconfig.get_paths()[k]) + os.sep for k in ("purelib", "platlib")})
-
-
-def is_stdlib(name: str) -> bool:
-    """Whether the loaded module `name` is the standard library's own (built in, or a file of
-    the stdlib folder outside site-packages): no distribution provides it, so the manifest
-    need not load the module -> distribution map for it (a step that imports only `time`
-    then records its dists without reading that map: ~2 ms, ~15 ms right after an idle body)."""
-    if name.partition(".")[0] not in sys.stdlib_module_names:
-        return False
-    path = getattr(sys.modules.get(name), "__file__", None)
-    if not path:
-        return name in sys.modules  # built in (or frozen); not loaded: ask the map
-    real = os.path.realpath(path)
-    return real.startswith(_STDLIB) and not real.startswith(_SITE)
-
-
-def installed_version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 # ---- recording, inside the step's process ---------------------------------------------------

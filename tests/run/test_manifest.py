@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_mlpipe.run import manifest as manifest_module
+from jupyter_mlpipe.run import distributions as manifest_module
 from jupyter_mlpipe.run.manifest import Manifest, Recorder, changes, undeclared_reads
 
 
