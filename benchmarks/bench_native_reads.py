@@ -161,7 +161,7 @@ def main() -> None:
             plain.append(parquet_read(path, False, root / "read.log"))
             logged_reads.append(parquet_read(path, True, root / "read.log"))
         p, q = statistics.median(plain), statistics.median(logged_reads)
-        records = len(readlog.read_log(os.fspath(root / "read.log"))) // args.repeat
+        records = len(readlog.read_log(os.fspath(root / "read.log"))[0]) // args.repeat
         row(f"read a {size:.2f} GB parquet file, plain process", f"{p:.3f} s")
         row(f"read a {size:.2f} GB parquet file, read log on", f"{q:.3f} s", "",
             f"{records} record(s) per read")

@@ -161,12 +161,17 @@ def hook_this_process() -> bool:
     return bool(_state["hooked"])
 
 
-def read_log(path: str) -> list[tuple[str, str]]:
-    """The (kind, absolute path) records of a log: "R" a file opened for reading, "D" a
-    folder listed."""
+def read_log(path: str, offset: int = 0) -> tuple[list[tuple[str, str]], int]:
+    """The (kind, absolute path) records of a log from byte `offset` on ("R" a file opened
+    for reading, "D" a folder listed, "N" a host connected to), and the offset after the last
+    whole record (a record being written meanwhile is read next time)."""
     try:
         with open(path, "rb") as f:
+            f.seek(offset)
             data = f.read()
     except OSError:
-        return []
-    return [(rec[:1].decode(), os.fsdecode(rec[1:])) for rec in data.split(b"\0") if len(rec) > 1]
+        return [], offset
+    whole = data.rfind(b"\0") + 1
+    records = [(rec[:1].decode(), os.fsdecode(rec[1:]))
+               for rec in data[:whole].split(b"\0") if len(rec) > 1]
+    return records, offset + whole

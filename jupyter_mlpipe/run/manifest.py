@@ -152,6 +152,7 @@ class Recorder:
         self._modules_before: set[str] = set()
         self._environ: Any = None
         self._log: str | None = None
+        self._log_offset = 0
         self._saved_env: dict[str, str | None] = {}
         self.native: bool | None = None  # whether reads below Python were recorded
 
@@ -276,7 +277,20 @@ class Recorder:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        for kind, path in readlog.read_log(self._log):
+        self.drain_read_log()
+        try:
+            os.unlink(self._log)
+        except OSError:
+            pass
+        self._log = None
+
+    def drain_read_log(self) -> None:
+        """Take the records appended since the last drain (stop() drains; a recorder that
+        never stops, such as a process-wide one, drains before each manifest)."""
+        if self._log is None:
+            return
+        records, self._log_offset = readlog.read_log(self._log, self._log_offset)
+        for kind, path in records:
             if kind == "N":
                 self.connected(path)
                 continue
@@ -287,11 +301,6 @@ class Recorder:
                 self.listings.add(full)
             elif not os.path.isdir(full):  # a folder opened to fsync it (SQLite) is not listed
                 self.files.add(full)
-        try:
-            os.unlink(self._log)
-        except OSError:
-            pass
-        self._log = None
 
     def __enter__(self) -> Recorder:
         return self.start()
@@ -309,6 +318,7 @@ class Recorder:
         """What was used; `imported`: top-level modules the step and its prelude import
         (in a warm or forked kernel they were imported before the step started);
         `cache_dir`: where the module -> distribution map may be kept (the store)."""
+        self.drain_read_log()
         names = set(imported) | {m for m in set(sys.modules) - self._modules_before}
         modules: dict[str, str] = {}
         dists: dict[str, str] = {}

@@ -222,3 +222,17 @@ def test_a_module_outside_the_project_counts_by_its_source(project, tmp_path, mo
     assert changes(m, project) == []
     (lib / "outside_nr.py").write_text("K = 2\n")
     assert changes(m, project) == [f"module {lib / 'outside_nr.py'} changed"]
+
+
+def test_a_recorder_that_never_stops_takes_native_reads_at_each_manifest(project):
+    # a process-wide recorder (the prelude's) is asked for its manifest while still running
+    (project / "data" / "a.txt").write_text("1\n")
+    (project / "data" / "b.txt").write_text("2\n")
+    rec = Recorder(project).start()
+    try:
+        subprocess.run(["cat", "data/a.txt"], check=True, capture_output=True)
+        assert list(rec.manifest().files) == ["data/a.txt"]
+        subprocess.run(["cat", "data/b.txt"], check=True, capture_output=True)
+        assert list(rec.manifest().files) == ["data/a.txt", "data/b.txt"]
+    finally:
+        rec.stop()
