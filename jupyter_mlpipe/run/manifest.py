@@ -69,7 +69,16 @@ _hook_installed = False
 _said_unrecorded: list[bool] = []  # whether this process said its native reads are not recorded
 _IMPORT_MACHINERY = ("<frozen importlib", *{os.path.dirname(p) + os.sep for f in (importlib.__file__,)
                                              for p in (f, os.path.realpath(f))})
-_NOT_DATA = (*INSTALLED_FOLDERS, *readlog.SYSTEM_FOLDERS, _PACKAGE)
+def _kernel_folders() -> tuple[str, ...]:
+    """IPython's profile (its history database, written while cells run) and Jupyter's
+    runtime folder (connection files): the kernel's own files, never a step's data."""
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    ipython = os.environ.get("IPYTHONDIR") or os.path.join(os.path.expanduser("~"), ".ipython")
+    return tuple(os.path.realpath(p) + os.sep for p in (ipython, jupyter_runtime_dir()))
+
+
+_NOT_DATA = (*INSTALLED_FOLDERS, *readlog.SYSTEM_FOLDERS, _PACKAGE, *_kernel_folders())
 _LISTING_EVENTS = {"os.listdir", "os.scandir"}  # glob, os.walk and pathlib list through these
 
 

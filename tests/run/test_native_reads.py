@@ -236,3 +236,19 @@ def test_a_recorder_that_never_stops_takes_native_reads_at_each_manifest(project
         assert list(rec.manifest().files) == ["data/a.txt", "data/b.txt"]
     finally:
         rec.stop()
+
+
+def test_the_kernels_own_files_are_not_data(project, tmp_path, monkeypatch):
+    # IPython's history database is opened natively (sqlite3) when a forked kernel starts
+    from jupyter_mlpipe.run import manifest as manifest_module
+
+    profile = tmp_path / "ipython"
+    (profile / "profile_default").mkdir(parents=True)
+    monkeypatch.setenv("IPYTHONDIR", str(profile))
+    monkeypatch.setattr(manifest_module, "_NOT_DATA",
+                        (*manifest_module._NOT_DATA, *manifest_module._kernel_folders()))
+    db = profile / "profile_default" / "history.sqlite"
+    sqlite3.connect(db).execute("create table h (x)").connection.commit()
+    with Recorder(project) as rec:
+        sqlite3.connect(db).execute("insert into h values (1)").connection.commit()
+    assert rec.manifest().files == {}
