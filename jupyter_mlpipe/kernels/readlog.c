@@ -9,7 +9,8 @@
  *    and of each object dlopen() loads later, to point here.
  *
  * While MLPIPE_READLOG names a file, each successful open for reading (and each opendir) appends
- * one record, "R" or "D" followed by the absolute path and a NUL, with one write() on an O_APPEND
+ * one record, "R" or "D" followed by the absolute path and a NUL ("A" for a file looked for
+ * and not found, which a later run might find), with one write() on an O_APPEND
  * descriptor, so concurrent processes never interleave records. Paths under a prefix listed in
  * MLPIPE_READLOG_SKIP (colon-separated, each ending in "/": the Python installation, /proc...)
  * are left out to keep the log short. With MLPIPE_READLOG unset each call costs one getenv().
@@ -151,6 +152,8 @@ static mode_t mode_arg(int flags, va_list ap) {
         int created = creates(AT_FDCWD, path, flags); \
         int fd = real_##name(path, flags, mode); \
         if (fd >= 0 && reads(flags) && !created) note(kind_of(flags), AT_FDCWD, path); \
+        else if (fd < 0 && errno == ENOENT && reads(flags) && !(flags & O_CREAT)) \
+            note('A', AT_FDCWD, path); \
         return fd; \
     }
 
@@ -161,6 +164,8 @@ static mode_t mode_arg(int flags, va_list ap) {
         int created = creates(dirfd, path, flags); \
         int fd = real_##name(dirfd, path, flags, mode); \
         if (fd >= 0 && reads(flags) && !created) note(kind_of(flags), dirfd, path); \
+        else if (fd < 0 && errno == ENOENT && reads(flags) && !(flags & O_CREAT)) \
+            note('A', dirfd, path); \
         return fd; \
     }
 
@@ -195,6 +200,7 @@ OPENAT2_WRAPPER(__openat64_2)
         int created = creates_mode(path, mode); \
         FILE *f = real_##name(path, mode); \
         if (f && reads_mode(mode) && !created) note('R', AT_FDCWD, path); \
+        else if (!f && errno == ENOENT && mode && mode[0] == 'r') note('A', AT_FDCWD, path); \
         return f; \
     }
 FOPEN_WRAPPER(fopen)

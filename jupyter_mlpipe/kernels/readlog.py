@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 SOURCE = Path(__file__).with_name("readlog.c")
 LOG_VAR = "MLPIPE_READLOG"
 SKIP_VAR = "MLPIPE_READLOG_SKIP"
-SYSTEM_FOLDERS = ("/proc/", "/sys/", "/dev/", "/run/")  # not files that hold data
+_LOG_PREFIX = "mlpipe-reads-"
 _state: dict[str, object] = {}  # this process's compiled library, or why there is none
 
 
@@ -66,10 +66,9 @@ def _compile(folder: Path) -> Path:
                            capture_output=True, text=True, timeout=120, check=False)
         if r.returncode != 0:
             raise OSError(f"'{cc}' failed: {(r.stderr or r.stdout).strip()[:300]}")
-        os.replace(tmp, lib)  # atomic: a concurrent run loads a whole library or none
-        for old in folder.glob("readlog-*.so"):  # of an older source (running kernels keep
-            if old != lib:                        # their mapped copy)
-                old.unlink(missing_ok=True)
+        # atomic: a concurrent run loads a whole library or none. Builds of other sources stay
+        # (about 20 KB each): another installed version of jupyter_mlpipe may be using one.
+        os.replace(tmp, lib)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -110,9 +109,9 @@ def warn_once() -> None:
 def skip_prefixes() -> str:
     """Folders whose files are not data: the Python installation (its versions are recorded)
     and the kernel's pseudo-files."""
-    from ..pipeline.analysis import INSTALLED_FOLDERS
+    from ..pipeline.analysis import INSTALLED_FOLDERS, NOT_DATA_FOLDERS
 
-    return ":".join([*INSTALLED_FOLDERS, *SYSTEM_FOLDERS])
+    return ":".join([*INSTALLED_FOLDERS, *NOT_DATA_FOLDERS])
 
 
 def with_preload(env: dict[str, str]) -> dict[str, str]:
@@ -138,12 +137,17 @@ def preloaded() -> bool:
     return bool(_state["preloaded"])
 
 
+def is_log(path: str) -> bool:
+    """Whether `path` is a read log (a recorder reading its log opens it)."""
+    return os.path.basename(path).startswith(_LOG_PREFIX)
+
+
 def new_log() -> str:
     """A fresh log's name (the first record creates it, 0600): none is created for a step
     that opens nothing below Python."""
     n = _state["logs"] = int(_state.get("logs", 0)) + 1  # type: ignore[call-overload]
     return os.path.join(tempfile.gettempdir(),
-                        f"mlpipe-reads-{os.getpid()}-{n}-{os.urandom(6).hex()}")
+                        f"{_LOG_PREFIX}{os.getpid()}-{n}-{os.urandom(6).hex()}")
 
 
 def hook_this_process() -> bool:

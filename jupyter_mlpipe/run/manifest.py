@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..kernels import readlog
-from ..pipeline.analysis import _IGNORED_PARTS, INSTALLED_FOLDERS, is_project_file
+from ..pipeline.analysis import (
+    _IGNORED_PARTS, INSTALLED_FOLDERS, NOT_DATA_FOLDERS, is_project_file, kernel_folders)
 from ..store.serialize import file_digest, hasher, source_digest
 from .distributions import distributions_of, installed_version, is_stdlib
 
@@ -39,11 +40,12 @@ class Manifest:
     listings: dict[str, str] = field(default_factory=dict)  # folder listed -> names digest
     links: dict[str, str] = field(default_factory=dict)  # path used -> the file it resolved to
     network: list[str] = field(default_factory=list)  # hosts connected to: named, not checked
+    absent: list[str] = field(default_factory=list)  # looked for, not found: must stay absent
 
     def to_json(self) -> dict[str, Any]:
         return {"files": self.files, "modules": self.modules, "dists": self.dists,
                 "env": self.env, "prefix": self.prefix, "listings": self.listings,
-                "links": self.links, "network": self.network}
+                "links": self.links, "network": self.network, "absent": self.absent}
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> Manifest:
@@ -54,7 +56,7 @@ class Manifest:
 
         return cls(table("files"), table("modules"), table("dists"), table("env"),
                    str(data.get("prefix") or ""), table("listings"), table("links"),
-                   list(data.get("network") or []))
+                   list(data.get("network") or []), list(data.get("absent") or []))
 
 
 def env_digest(value: str | None) -> str | None:
@@ -69,16 +71,7 @@ _hook_installed = False
 _said_unrecorded: list[bool] = []  # whether this process said its native reads are not recorded
 _IMPORT_MACHINERY = ("<frozen importlib", *{os.path.dirname(p) + os.sep for f in (importlib.__file__,)
                                              for p in (f, os.path.realpath(f))})
-def _kernel_folders() -> tuple[str, ...]:
-    """IPython's profile (its history database, written while cells run) and Jupyter's
-    runtime folder (connection files): the kernel's own files, never a step's data."""
-    from jupyter_core.paths import jupyter_runtime_dir
-
-    ipython = os.environ.get("IPYTHONDIR") or os.path.join(os.path.expanduser("~"), ".ipython")
-    return tuple(os.path.realpath(p) + os.sep for p in (ipython, jupyter_runtime_dir()))
-
-
-_NOT_DATA = (*INSTALLED_FOLDERS, *readlog.SYSTEM_FOLDERS, _PACKAGE, *_kernel_folders())
+_NOT_DATA = (*INSTALLED_FOLDERS, *NOT_DATA_FOLDERS, *kernel_folders(), _PACKAGE)
 _LISTING_EVENTS = {"os.listdir", "os.scandir"}  # glob, os.walk and pathlib list through these
 
 
@@ -153,6 +146,8 @@ class Recorder:
         self.root = os.path.realpath(root) + os.sep
         self.ignore = {os.path.realpath(os.path.join(self.root, p)) for p in ignore}
         self._ignored_folders = tuple(p + os.sep for p in self.ignore)
+        # (a project inside a kernel folder, as tests' temporary folders may be, is data)
+        self._not_data = tuple(p for p in _NOT_DATA if not self.root.startswith(p))
         self.files: set[str] = set()
         self.listings: set[str] = set()
         self.network: set[str] = set()
@@ -167,10 +162,10 @@ class Recorder:
 
     def counts(self, full: str) -> bool:
         """Whether a file or folder (absolute, as used) can be data of the step."""
-        if full.startswith(_NOT_DATA):
+        if full.startswith(self._not_data):
             return False
         real = os.path.realpath(full)
-        if real.startswith(_NOT_DATA):
+        if real.startswith(self._not_data) or readlog.is_log(real):
             return False
         return not any(p in self.ignore or p.startswith(self._ignored_folders)
                        or any(part in p + os.sep for part in _IGNORED_PARTS)
@@ -308,6 +303,8 @@ class Recorder:
                 continue  # Python's own opens were attributed by their caller
             if kind == "D":
                 self.listings.add(full)
+            elif kind == "A":
+                self.files.add(full)  # not found: recorded as absent
             elif not os.path.isdir(full):  # a folder opened to fsync it (SQLite) is not listed
                 self.files.add(full)
 
@@ -351,8 +348,11 @@ class Recorder:
         dists = {d: v for d, v in sorted(dists.items()) if v is not None}
         files: dict[str, str] = {}
         links: dict[str, str] = {}
+        absent: list[str] = []
         for full in sorted(self.files):
             rel = self.key(full)
+            if not os.path.lexists(full):
+                absent.append(rel)  # looked for and not found, or deleted by the step
             if rel in modules or self.key(os.path.realpath(full)) in modules \
                     or not os.path.isfile(full):
                 continue
@@ -366,7 +366,7 @@ class Recorder:
                 _note_link(full, rel, self, links)
         env = {k: env_digest(self._environ_value(k)) for k in sorted(self.env)}
         return Manifest(files, modules, dists, env, os.path.realpath(sys.prefix),
-                        listings, links, sorted(self.network))
+                        listings, links, sorted(self.network), absent)
 
     @staticmethod
     def _environ_value(key: str) -> str | None:
@@ -432,6 +432,8 @@ def _listing_and_link_changes(manifest: Manifest, root: Path) -> list[str]:
             reasons.append(f"listed {rel} (deleted)")
         elif listing_digest(os.fspath(full)) != digest:
             reasons.append(f"listed {rel} (files added or removed)")
+    reasons += [f"{rel} now exists (the step looked for it)" for rel in manifest.absent
+                if os.path.lexists(root / rel)]
     for rel, target in manifest.links.items():
         real = os.path.realpath(root / rel)
         now = os.path.relpath(real, os.path.realpath(root)) if not os.path.isabs(target) else real

@@ -231,7 +231,7 @@ def test_a_recorder_that_never_stops_takes_native_reads_at_each_manifest(project
     rec = Recorder(project).start()
     try:
         subprocess.run(["cat", "data/a.txt"], check=True, capture_output=True)
-        assert list(rec.manifest().files) == ["data/a.txt"]
+        assert list(rec.manifest().files) == ["data/a.txt"]  # (not the log it read)
         subprocess.run(["cat", "data/b.txt"], check=True, capture_output=True)
         assert list(rec.manifest().files) == ["data/a.txt", "data/b.txt"]
     finally:
@@ -240,15 +240,31 @@ def test_a_recorder_that_never_stops_takes_native_reads_at_each_manifest(project
 
 def test_the_kernels_own_files_are_not_data(project, tmp_path, monkeypatch):
     # IPython's history database is opened natively (sqlite3) when a forked kernel starts
+    from jupyter_mlpipe.pipeline.analysis import kernel_folders
     from jupyter_mlpipe.run import manifest as manifest_module
 
     profile = tmp_path / "ipython"
     (profile / "profile_default").mkdir(parents=True)
     monkeypatch.setenv("IPYTHONDIR", str(profile))
     monkeypatch.setattr(manifest_module, "_NOT_DATA",
-                        (*manifest_module._NOT_DATA, *manifest_module._kernel_folders()))
+                        (*manifest_module._NOT_DATA, *kernel_folders()))
     db = profile / "profile_default" / "history.sqlite"
     sqlite3.connect(db).execute("create table h (x)").connection.commit()
     with Recorder(project) as rec:
         sqlite3.connect(db).execute("insert into h values (1)").connection.commit()
     assert rec.manifest().files == {}
+
+
+def test_a_file_looked_for_and_not_found_must_stay_absent(project):
+    m = record(project, """
+        import subprocess
+        try:
+            open('data/override.csv').read()
+        except FileNotFoundError:
+            pass
+        subprocess.run(['cat', 'data/extra.csv'], capture_output=True)
+    """)
+    assert m.absent == ["data/extra.csv", "data/override.csv"]
+    assert changes(m, project) == []
+    (project / "data" / "extra.csv").write_text("1")
+    assert changes(m, project) == ["data/extra.csv now exists (the step looked for it)"]
