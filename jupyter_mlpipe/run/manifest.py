@@ -20,7 +20,12 @@ from typing import Any
 
 from ..kernels import readlog
 from ..pipeline.analysis import (
-    _IGNORED_PARTS, INSTALLED_FOLDERS, NOT_DATA_FOLDERS, is_project_file, kernel_folders)
+    _IGNORED_PARTS,
+    INSTALLED_FOLDERS,
+    NOT_DATA_FOLDERS,
+    is_project_file,
+    kernel_folders,
+)
 from ..store.serialize import file_digest, hasher, source_digest
 from .distributions import distributions_of, installed_version, is_stdlib
 
@@ -276,11 +281,8 @@ class Recorder:
     def _stop_read_log(self) -> None:
         if self._log is None:
             return
-        for key, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        for key, value in self._saved_env.items():  # as before the step
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
         self.drain_read_log()
         try:
             os.unlink(self._log)
