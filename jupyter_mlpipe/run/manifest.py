@@ -19,13 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..kernels import readlog
-from ..pipeline.analysis import (
-    _IGNORED_PARTS,
-    INSTALLED_FOLDERS,
-    NOT_DATA_FOLDERS,
-    is_project_file,
-    kernel_folders,
-)
+from ..pipeline import analysis
+from ..pipeline.analysis import INSTALLED_FOLDERS, is_project_file
 from ..store.serialize import file_digest, hasher, source_digest
 from .distributions import distributions_of, installed_version, is_stdlib
 
@@ -74,9 +69,9 @@ _hook_lock = threading.Lock()
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.realpath(__file__))) + os.sep  # jupyter_mlpipe's own code
 _hook_installed = False
 _said_unrecorded: list[bool] = []  # whether this process said its native reads are not recorded
-_IMPORT_MACHINERY = ("<frozen importlib", *{os.path.dirname(p) + os.sep for f in (importlib.__file__,)
-                                             for p in (f, os.path.realpath(f))})
-_NOT_DATA = (*INSTALLED_FOLDERS, *NOT_DATA_FOLDERS, *kernel_folders(), _PACKAGE)
+_IMPORT_MACHINERY = ("<frozen importlib", os.path.dirname(importlib.__file__) + os.sep,
+                     os.path.dirname(os.path.realpath(importlib.__file__)) + os.sep)
+_NOT_DATA = (*INSTALLED_FOLDERS, *analysis.NOT_DATA_FOLDERS, *analysis.kernel_folders(), _PACKAGE)
 _LISTING_EVENTS = {"os.listdir", "os.scandir"}  # glob, os.walk and pathlib list through these
 
 
@@ -173,7 +168,7 @@ class Recorder:
         if real.startswith(self._not_data) or readlog.is_log(real):
             return False
         return not any(p in self.ignore or p.startswith(self._ignored_folders)
-                       or any(part in p + os.sep for part in _IGNORED_PARTS)
+                       or any(part in p + os.sep for part in analysis._IGNORED_PARTS)
                        for p in (full, real))
 
     def opened(self, path: str) -> None:

@@ -205,7 +205,8 @@ def test_concurrent_steps_each_record_their_own_native_reads(tmp_path):
     pd.DataFrame({"x": [1, 2, 5]}).to_parquet(tmp_path / "left.parquet")
     r = subprocess.run([str(MLPIPE), "status", str(nb)], capture_output=True, text=True,
                        cwd=tmp_path, timeout=300)
-    status = {line.split()[1]: line for line in r.stdout.splitlines() if line.startswith(("•", "✓"))}
+    status = {line.split()[1]: line for line in r.stdout.splitlines()
+              if line.startswith(("•", "✓"))}
     assert "read left.parquet (changed)" in status["left"], r.stdout
     assert "cached" in status["right"], r.stdout
 
