@@ -12,8 +12,8 @@
   included), with recording on and with MLPIPE_NO_MANIFEST=1 (no recording, no read log;
   target: on <= 50 ms);
 - a step reading a GB-sized parquet file: `pd.read_parquet` in a process started with the
-  interposer preloaded and a log named, against a plain process, alternated, medians
-  (target <= 5% slower).
+  interposer preloaded and a log named, against a plain process, alternated (which goes first
+  too), the fastest of N compared (target <= 5% slower); a shared machine only adds time.
 """
 from __future__ import annotations
 
@@ -157,15 +157,20 @@ def main() -> None:
         size = path.stat().st_size / 1e9
         plain, logged_reads = [], []
         parquet_read(path, False, root / "read.log")  # warm the page cache
-        for _ in range(args.repeat):  # alternate: a busy moment hits both alike
-            plain.append(parquet_read(path, False, root / "read.log"))
-            logged_reads.append(parquet_read(path, True, root / "read.log"))
-        p, q = statistics.median(plain), statistics.median(logged_reads)
+        for i in range(args.repeat):  # alternate, and which goes first: a busy moment and
+            for logged in ((False, True) if i % 2 else (True, False)):  # the order hit both
+                (logged_reads if logged else plain).append(
+                    parquet_read(path, logged, root / "read.log"))
+        # fastest of N: a shared machine only ever adds time (reads here are bimodal, 0.6 or
+        # 1.2 s, in either process, as another job takes a core); the median for reference
+        p, q = min(plain), min(logged_reads)
         records = len(readlog.read_log(os.fspath(root / "read.log"))[0]) // args.repeat
-        row(f"read a {size:.2f} GB parquet file, plain process", f"{p:.3f} s")
+        row(f"read a {size:.2f} GB parquet file, plain process", f"{p:.3f} s",
+            "", f"fastest of {args.repeat}; median {statistics.median(plain):.3f} s")
         row(f"read a {size:.2f} GB parquet file, read log on", f"{q:.3f} s", "",
+            f"fastest of {args.repeat}; median {statistics.median(logged_reads):.3f} s; "
             f"{records} record(s) per read")
-        row("parquet read: read log on / plain", f"{q / p:.3f}", "<= 1.05")
+        row("parquet read: read log on / plain (fastest)", f"{q / p:.3f}", "<= 1.05")
     print("\n| measure | value | target | note |\n|---|---|---|---|")
     for r in rows:
         print("| " + " | ".join(r + [""] * (4 - len(r))) + " |")
