@@ -23,6 +23,7 @@ from typing import Any
 from .. import atomic
 from ..pipeline.analysis import INSTALLED_FOLDERS, is_project_file
 from ..store.serialize import file_digest, hasher, source_digest
+from .loaded import imports_of, project_modules
 
 __all__ = ["Manifest", "Recorder", "changes", "is_project_file", "source_digest",
            "undeclared_reads"]
@@ -37,16 +38,55 @@ class Manifest:
     dists: dict[str, str] = field(default_factory=dict)  # distribution -> version
     env: dict[str, str | None] = field(default_factory=dict)  # variable -> value digest
     prefix: str = ""  # sys.prefix of the Python that ran the step, whose dists these are
+    wrote: tuple[str, ...] = ()  # project paths it opened for writing (not --writes): handoffs
+    # what a step on a gateway target read there: {"target", "files": {abs path: sha256},
+    # "env": {name: sha256}}, checked on that host before reuse (executors/remote_helper.py)
+    remote: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"files": self.files, "modules": self.modules, "dists": self.dists,
-                "env": self.env, "prefix": self.prefix}
+                "env": self.env, "prefix": self.prefix, "wrote": list(self.wrote),
+                "remote": self.remote}
+
+    @property
+    def remote_entries(self) -> int:
+        return len(self.remote.get("files") or {}) + len(self.remote.get("env") or {})
+
+    def merged(self, later: Manifest) -> Manifest:
+        """This manifest (the prelude's, recorded first) with `later` (the step's) added; a
+        file both read with different digests changed while the step ran, and counts as
+        changed on every check (CHANGED_WHILE_RUNNING) until the step runs again."""
+        files = dict(self.files)
+        for rel, digest in later.files.items():
+            files[rel] = digest if files.get(rel, digest) == digest else CHANGED_WHILE_RUNNING
+        return Manifest(files, {**self.modules, **later.modules}, {**self.dists, **later.dists},
+                        {**self.env, **later.env}, later.prefix or self.prefix,
+                        tuple(sorted({*self.wrote, *later.wrote})))
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> Manifest:
         data = data if isinstance(data, dict) else {}
         return cls(*(dict(data.get(k) or {}) for k in ("files", "modules", "dists", "env")),
-                   prefix=str(data.get("prefix") or ""))
+                   prefix=str(data.get("prefix") or ""),
+                   wrote=tuple(str(p) for p in data.get("wrote") or ()),
+                   remote=dict(data.get("remote") or {}))
+
+
+CHANGED_WHILE_RUNNING = "changed while the step ran"  # a digest no file ever has
+
+
+def _stat(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def read_digest(path: str) -> str:
+    """A file the code read: Python source by its AST (`%run setup.py`, `exec(open(...))`:
+    a comment edit changes nothing it runs), anything else by its bytes."""
+    return source_digest(path) if path.endswith(".py") else file_digest(path)
 
 
 def env_digest(value: str | None) -> str | None:
@@ -134,11 +174,15 @@ def _audit(event: str, args: tuple) -> None:
     if isinstance(path, int):
         return
     if mode is None:  # os.open: the flags say
-        if (flags or 0) & os.O_ACCMODE == os.O_WRONLY:
-            return
-    elif "r" not in mode and "+" not in mode:
-        return
-    _active[-1].opened(os.fsdecode(path))
+        writes = (flags or 0) & os.O_ACCMODE != os.O_RDONLY
+        reads = (flags or 0) & os.O_ACCMODE != os.O_WRONLY
+    else:
+        writes = any(c in mode for c in "wax+")
+        reads = "r" in mode or "+" in mode
+    if writes:
+        _active[-1].wrote_to(os.fsdecode(path))
+    if reads:
+        _active[-1].opened(os.fsdecode(path))
 
 
 def _install_hook() -> None:
@@ -148,24 +192,28 @@ def _install_hook() -> None:
         if not _hook_installed:
             sys.addaudithook(_audit)
             _hook_installed = True
+        _install_environ()
 
 
 class _RecordingEnviron(os._Environ):  # type: ignore[name-defined]
-    """os.environ that notes which variables the user's own code reads."""
-
-    def __init__(self, original: Any, recorder: Recorder):
-        super().__init__(original._data, original.encodekey, original.decodekey,
-                         original.encodevalue, original.decodevalue)
-        self._recorder = recorder
+    """os.environ's class while recording is installed: notes which variables the user's own
+    code reads, for the recorder running now. The one os.environ object changes class (it is
+    not replaced), so a module holding `from os import environ` is seen as well."""
 
     def __getitem__(self, key: str) -> str:
-        self._recorder.env_read(key, sys._getframe(1))
+        if _active:
+            _active[-1].env_read(key, sys._getframe(1))
         return super().__getitem__(key)
 
     def __contains__(self, key: object) -> bool:
-        if isinstance(key, str):
-            self._recorder.env_read(key, sys._getframe(1))
+        if _active and isinstance(key, str):
+            _active[-1].env_read(key, sys._getframe(1))
         return super().__contains__(key)
+
+
+def _install_environ() -> None:
+    if type(os.environ) is os._Environ:  # type: ignore[attr-defined]
+        os.environ.__class__ = _RecordingEnviron
 
 
 # Frames of the mapping machinery between a read and the code that asked for it.
@@ -177,16 +225,20 @@ _WHOLE_ENVIRONMENT = {"copy", "__iter__", "items", "values", "keys", "__repr__",
 class Recorder:
     """Records one step's dependencies between `start()` and `stop()`."""
 
-    def __init__(self, root: str | os.PathLike, ignore: Iterable[str] = ()):
+    def __init__(self, root: str | os.PathLike, ignore: Iterable[str] = (),
+                 stamp_reads: bool = False):
         """`ignore`: files and folders (relative to `root`, or absolute) that are not
-        dependencies: the step's --writes, the store."""
+        dependencies: the step's --writes, the store. `stamp_reads`: keep each file's stat
+        when first read, so a file changed between its read and `manifest()` (a prelude read
+        long before the step ends) is recorded as changed, not by its new digest."""
         self.root = os.path.realpath(root) + os.sep
         self.ignore = {os.path.realpath(os.path.join(self.root, p)) for p in ignore}
         self._ignored_folders = tuple(p + os.sep for p in self.ignore)
         self.files: set[str] = set()
+        self.wrote: set[str] = set()
         self.env: set[str] = set()
         self._modules_before: set[str] = set()
-        self._environ: Any = None
+        self.stamps: dict[str, tuple[int, int] | None] | None = {} if stamp_reads else None
 
     def opened(self, path: str) -> None:
         full = os.path.join(os.getcwd(), path)
@@ -196,7 +248,18 @@ class Recorder:
         if (is_project_file(full, self.root) and full not in self.ignore
                 and not full.startswith(self._ignored_folders)
                 and self._opened_by_user(sys._getframe(2))):
+            if self.stamps is not None and full not in self.files:
+                self.stamps[full] = _stat(full)
             self.files.add(full)
+
+    def wrote_to(self, path: str) -> None:
+        """A file the step's own code opened for writing: a step below that reads it must
+        wait for this one (run/handoffs.py)."""
+        full = os.path.realpath(os.path.join(os.getcwd(), path))
+        if (is_project_file(full, self.root) and full not in self.ignore
+                and not full.startswith(self._ignored_folders)
+                and self._opened_by_user(sys._getframe(2))):
+            self.wrote.add(full)
 
     def _opened_by_user(self, frame: Any) -> bool:
         """Whether the nearest code that asked for this open is the step's (a cell or a project
@@ -234,17 +297,16 @@ class Recorder:
     def start(self) -> Recorder:
         _install_hook()
         self._modules_before = set(sys.modules)
-        self._environ = os.environ
-        os.environ = _RecordingEnviron(os.environ, self)
         _active.append(self)
         return self
 
     def stop(self) -> None:
         if self in _active:
             _active.remove(self)
-        if self._environ is not None:
-            os.environ = self._environ
-            self._environ = None
+
+    @property
+    def recording(self) -> bool:
+        return self in _active
 
     def __enter__(self) -> Recorder:
         return self.start()
@@ -252,21 +314,35 @@ class Recorder:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def manifest(self, imported: Iterable[str] = (), cache_dir: str | None = None) -> Manifest:
+    def manifest(self, imported: Iterable[str] = (), cache_dir: str | None = None,
+                 root: str | None = None, new_modules: bool = True) -> Manifest:
         """What was used; `imported`: top-level modules the step and its prelude import
         (in a warm or forked kernel they were imported before the step started);
-        `cache_dir`: where the module -> distribution map may be kept (the store)."""
-        names = set(imported) | {m for m in set(sys.modules) - self._modules_before}
+        `cache_dir`: where the module -> distribution map may be kept (the store); `root`:
+        the folder the paths are relative to (default: this recorder's); `new_modules`: count
+        the distributions of every module imported since start() (a process-wide recorder
+        does not: a kernel's own start-up imports are not the prelude's).
+        Every project module loaded in this process counts, whoever imported it (the kernel
+        template, the prelude, a module a `src/` folder on sys.path provided, or the step),
+        and so do the distributions its source imports."""
+        root = os.path.realpath(root) + os.sep if root else self.root
+        names = set(imported)
+        if new_modules:
+            names |= set(sys.modules) - self._modules_before
         modules: dict[str, str] = {}
         dists: dict[str, str] = {}
+        project = project_modules(root)
+        for _, path in project:
+            modules[os.path.relpath(path, root)] = source_digest(path)
+            names.update(imports_of(path))
+        names.difference_update(name for name, _ in project)
         for name in sorted(names):
             mod = sys.modules.get(name)
             path = getattr(mod, "__file__", None) if mod is not None else None
             real = (os.path.realpath(path) if path and name != "__main__"
                     and not path.startswith(INSTALLED_FOLDERS) else None)
-            if real and is_project_file(real, self.root) and os.path.isfile(real):
-                modules[os.path.relpath(real, self.root)] = source_digest(real)
-                continue
+            if real and is_project_file(real, root):
+                continue  # a project module that is gone: its importer is recorded
             if is_stdlib(name):
                 continue
             for dist in distributions_of(name.partition(".")[0], cache_dir):
@@ -275,12 +351,17 @@ class Recorder:
         dists = {d: v for d, v in sorted(dists.items()) if v is not None}
         files = {}
         for full in sorted(self.files):
-            rel = os.path.relpath(full, self.root)
+            rel = os.path.relpath(full, root)
             if rel in modules or not os.path.isfile(full):
                 continue
-            files[rel] = file_digest(full)
+            stamps = self.stamps
+            if stamps is not None and full in stamps and _stat(full) != stamps[full]:
+                files[rel] = CHANGED_WHILE_RUNNING  # read, then changed: what was read is gone
+            else:
+                files[rel] = read_digest(full)
         env = {k: env_digest(self._environ_value(k)) for k in sorted(self.env)}
-        return Manifest(files, modules, dists, env, os.path.realpath(sys.prefix))
+        wrote = tuple(sorted(os.path.relpath(p, root) for p in self.wrote))
+        return Manifest(files, modules, dists, env, os.path.realpath(sys.prefix), wrote)
 
     @staticmethod
     def _environ_value(key: str) -> str | None:
@@ -301,6 +382,9 @@ def changes(manifest: Manifest, root: Path, env: dict[str, str] | None = None,
         full = root / rel
         if not full.is_file():
             reasons.append(f"read {rel} (deleted)")
+        elif rel.endswith(".py"):
+            if source_digest_of(full) != digest:
+                reasons.append(f"read {rel} (changed)")
         elif (file_digest_of(rel) if file_digest_of else file_digest(full)) != digest:
             reasons.append(f"read {rel} (changed)")
     for rel, digest in manifest.modules.items():
