@@ -2,8 +2,8 @@
 
     python benchmarks/bench_manifest.py
 
-On the synthetic 20-step pipeline of bench_core.py, with a prelude that imports pandas and a
-step that reads a CSV file: a warm re-run with nothing changed (whole `mlpipe run` process,
+On the 20-step chain of pipelines.py, with a prelude that imports pandas and reads a CSV file
+(recorded for every step since issue 20) and a step that reads a CSV file: a warm re-run with nothing changed (whole `mlpipe run` process,
 every manifest checked) and the per-step overhead on a ready kernel (executed step minus its
 body, recording included), each with recording on and with MLPIPE_NO_MANIFEST=1, which turns
 recording off and so leaves nothing to check. That switch exists for this comparison only.
@@ -18,17 +18,19 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_core import MLPIPE, row, rows, run_api, synthetic, timed  # noqa: E402
+from bench_core import MLPIPE, row, rows, run_api, timed  # noqa: E402
+from pipelines import chain  # noqa: E402
 
 
 def pipeline(folder: Path) -> Path:
     folder.mkdir()
     (folder / "extra.csv").write_text("a,b\n" + "\n".join(f"{i},{i * 2}" for i in range(1000)))
-    nb = synthetic(folder)
+    nb = chain(20).mlpipe_notebook(folder)
     import nbformat
 
     book = nbformat.read(nb, as_version=4)
-    book.cells.insert(2, nbformat.v4.new_code_cell("import pandas as pd"))
+    book.cells.insert(2, nbformat.v4.new_code_cell(
+        "import pandas as pd\nprelude_rows = len(pd.read_csv('extra.csv'))"))
     book.cells.append(nbformat.v4.new_code_cell(
         "%%step extra --out rows\nrows = len(pd.read_csv('extra.csv'))"))
     nbformat.write(book, nb)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from jupyter_mlpipe.kernels import readlog
-from jupyter_mlpipe.run import manifest
+from jupyter_mlpipe.run import recorder as manifest
 
 rows: list[list[str]] = []
 

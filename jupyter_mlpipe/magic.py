@@ -78,7 +78,9 @@ class _Quiet(Exception):
 
 
 def load_ipython_extension(ipython) -> None:
+    from .interactive.in_kernel import begin_prelude
     from .interactive.kernel_state import watch_imports
 
     watch_imports()  # from here on, a module edited after its import is noticed
+    begin_prelude()  # what the plain cells use from here on counts for each step after them
     ipython.register_magics(MlpipeMagics)

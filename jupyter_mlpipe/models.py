@@ -101,6 +101,14 @@ class PipelineSpec:
     def root(self) -> Path:
         return self.path.parent
 
+    def prelude_above(self, step: StepSpec) -> tuple[PreludeStatement, ...]:
+        """The prelude statements a step sees: those in cells above it, as Run All runs them
+        (a plain cell below a step cannot change it)."""
+        return tuple(st for st in self.prelude if st.cell < step.cell)
+
+    def prelude_cells_above(self, step: StepSpec) -> tuple[tuple[int, str], ...]:
+        return tuple((i, src) for i, src in self.prelude_cells if i < step.cell)
+
     def step(self, name: str) -> StepSpec:
         for s in self.steps:
             if s.name == name:

@@ -29,7 +29,7 @@ def publish(notebook: str | Path, step: str, name: str, version: str,
     s = spec.step(step)
     if s.module:
         raise MlpipeError(f"step '{step}' already uses module {s.module}; publish its source")
-    closure = prelude_closure(spec.prelude, set(s.free_names))
+    closure = prelude_closure(spec.prelude_above(s), set(s.free_names))
     used = set(s.free_names) | {n for st in closure for n in st.uses}
     record = {
         "name": name, "version": version, "description": description,

@@ -61,7 +61,7 @@ def swept_reads(spec: PipelineSpec, swept: set[str]) -> dict[str, frozenset[str]
     graph = Graph(spec)
     direct: dict[str, set[str]] = {}
     for step in spec.steps:
-        closure = prelude_closure(spec.prelude, set(step.free_names))
+        closure = prelude_closure(spec.prelude_above(step), set(step.free_names))
         used = set(step.free_names) | {n for st in closure for n in st.uses}
         direct[step.name] = used & swept
     return {n: frozenset(direct[n].union(*(direct[u] for u in graph.ancestors(n))))

@@ -178,7 +178,8 @@ class DaskExecutor(Executor):
             + f"print('jupyter_mlpipe: step {job.step.name} on Dask target "
             f"{self.target.name}, CUDA_VISIBLE_DEVICES=' + "
             "str(_os.environ.get('CUDA_VISIBLE_DEVICES')))", ["mlpipe-internal"]))
-        step = step_notebook(worker_job(job) if self.shared else job, self.kernel_name)
+        step = step_notebook(worker_job(job) if self.shared else job, self.kernel_name,
+                             self.pipeline)
         nb.metadata["mlpipe"] = {**step.metadata["mlpipe"], "target": self.target.name}
         nb.cells.extend(step.cells)
         return nb

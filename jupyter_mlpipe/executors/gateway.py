@@ -65,6 +65,25 @@ def adopt_artifact(store: Store, tmp: Path, sha256: str | None, root: Path) -> s
     return digest
 
 
+def check_remote(target: Target, kernel_name: str, manifest: dict) -> list[str]:
+    """Why what a step read on the remote host (remote_helper's manifest) no longer holds,
+    asked of a fresh kernel there ([]: it holds); TargetError if none starts."""
+    kernel = RemoteKernel(target, kernel_name)
+    try:
+        src = _helper_source()
+        got: dict[str, Any] = {}
+        kernel.execute(
+            "import types as _t\n_mlpipe_remote = _t.ModuleType('_mlpipe_remote')\n"
+            f"exec(compile({src!r}, 'jupyter_mlpipe/remote_helper.py', 'exec'), "
+            "_mlpipe_remote.__dict__)\n"
+            f"_mlpipe_remote.begin({target.env!r})\n"
+            f"_mlpipe_remote.check(__import__('json').loads({json.dumps(manifest)!r}))",
+            lambda c: got.update(c["data"].get("application/x-mlpipe-info", {})), timeout=120)
+        return list(got.get("reasons", ["the remote kernel did not answer the check"]))
+    finally:
+        kernel.shutdown()
+
+
 class GatewayExecutor(Executor):
     """Up to --jobs remote kernels at once, one per step."""
 
@@ -164,7 +183,8 @@ class GatewayExecutor(Executor):
                 self._push_path(kernel, self.pipeline.root, rel)
             for rel in self._local_modules(job):  # the prelude's `import mylib` must work there
                 self._push(kernel, self.pipeline.root / rel, rel)
-            warm_nb = warmup_notebook(self.pipeline)
+            kernel.execute("_mlpipe_remote.record()", timeout=60)  # before the prelude
+            warm_nb = warmup_notebook(self.pipeline, record=False)
             warm_nb.cells[-1] = code_cell("# jupyter_mlpipe: inputs and outputs travel over this "
                                       "kernel's channel (remote_helper.py)", ["mlpipe-internal"])
             warm = self._papermill(kernel, warm_nb, None, self.params)
@@ -269,8 +289,10 @@ class GatewayExecutor(Executor):
                 store.restore_path(w, writes[w], self.pipeline.root)  # as if written here
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        remote = got.get("manifest") or {}
         result = {"outputs": outputs, "writes": writes, "dropped": got.get("dropped", []),
-                  "saved_at": time.time()}
+                  "saved_at": time.time(),
+                  "manifest": {"remote": {"target": self.target.name, **remote}}}
         job.result_path.write_text(json.dumps(result))
         try:
             kernel.execute("_mlpipe_remote.end()", timeout=30)
@@ -280,9 +302,10 @@ class GatewayExecutor(Executor):
     def _step_notebook(self, job: StepJob) -> Any:
         """The local step notebook, loading and saving through remote_helper instead."""
         s = job.step
-        nb = step_notebook(job, self.kernel_name)
+        nb = step_notebook(job, self.kernel_name, self.pipeline)
         nb.metadata["mlpipe"].update(target=self.target.name, gateway=self.target.gateway)
-        nb.cells[0].source = "\n".join(
+        inputs = next(c for c in nb.cells if "mlpipe-inputs" in c.metadata.get("tags", []))
+        inputs.source = "\n".join(
             f"{var} = _mlpipe_remote.load({'.mlpipe-in/' + d!r})"
             for var, d in job.inputs.items()) or "# no inputs"
         nb.cells[-1].source = (f"_mlpipe_remote.stage({s.name!r}, globals(), {list(s.outputs)!r}, "

@@ -352,7 +352,8 @@ class KernelExecutor(Executor):
         oom_before = oom_kills()
         with Watchdog(kernel, job.timeout) as watchdog:
             try:
-                executed = kernel.papermill(step_notebook(job, self.kernel_name), out)
+                executed = kernel.papermill(
+                    step_notebook(job, self.kernel_name, self.pipeline), out)
             except PapermillExecutionError as exc:
                 save_combined(warm, out)
                 if watchdog.fired_at is not None:

@@ -1,8 +1,11 @@
 """The notebooks a step runs as: a warm-up part (parameters, prelude) and the step's own part.
 
-warm-up: the parameters cell (papermill injects run parameters after it) and the prelude, which
-         an executor may run ahead of time, before it knows which step comes;
-step:    load inputs from the store, the body, save outputs to the store (in_kernel.py).
+warm-up: start recording what the process uses (in_kernel.begin_prelude), the parameters cell
+         (papermill injects run parameters after it) and the prelude cells above the first
+         step, which an executor may run ahead of time, before it knows which step comes;
+step:    the prelude cells between the first step and this one (each step sees the cells
+         above it, as Run All does; never one below it), load inputs from the store, the
+         body, save outputs to the store (in_kernel.py).
 
 nbformat is imported in the functions: it costs about 1 s (nbformat -> jsonschema, docs/performance.md),
 and a warm re-run, which runs no step, loads the executor classes only to probe their targets.
@@ -35,25 +38,47 @@ def _new_notebook(kernel_name: str) -> Any:
     return nb
 
 
-def warmup_notebook(pipeline: PipelineSpec) -> Any:
-    """Parameters + prelude + the in-kernel helper import: independent of the step."""
+def _first_step_cell(pipeline: PipelineSpec) -> int:
+    return min((s.cell for s in pipeline.steps), default=1 << 30)
+
+
+def _prelude_cell(cell: int, src: str) -> Any:
+    c = code_cell(src, ["mlpipe-prelude"])
+    c.metadata["mlpipe"] = {"notebook_cell": cell}
+    return c
+
+
+def warmup_notebook(pipeline: PipelineSpec, record: bool = True) -> Any:
+    """Parameters + the prelude above every step + the in-kernel helper import: independent
+    of the step. `record`: start recording first (a kernel with jupyter_mlpipe installed)."""
     nb = _new_notebook(pipeline.kernel_name)
     nb.metadata["language_info"] = {"name": "python"}
-    nb.cells.append(code_cell(pipeline.parameters_source or "# no parameters", ["parameters"]))
+    params = pipeline.parameters_source or "# no parameters"
+    if record:  # first, in the parameters cell (one cell less to run on every step's kernel)
+        params = (f"import jupyter_mlpipe.interactive.in_kernel as {KERNEL_HELPER}; "
+                  f"{KERNEL_HELPER}.begin_prelude()  # jupyter_mlpipe: record from here\n"
+                  + params)
+    nb.cells.append(code_cell(params, ["parameters"]))
+    first = _first_step_cell(pipeline)
     for cell, src in pipeline.prelude_cells:
-        c = code_cell(src, ["mlpipe-prelude"])
-        c.metadata["mlpipe"] = {"notebook_cell": cell}
-        nb.cells.append(c)
+        if cell < first:
+            nb.cells.append(_prelude_cell(cell, src))
     nb.cells.append(code_cell(f"import jupyter_mlpipe.interactive.in_kernel as {KERNEL_HELPER}",
                               ["mlpipe-internal"]))
     return nb
 
 
-def step_notebook(job: StepJob, kernel_name: str) -> Any:
-    """Load inputs, run the body, save outputs."""
+def step_notebook(job: StepJob, kernel_name: str, pipeline: PipelineSpec | None = None) -> Any:
+    """The prelude cells between the first step and this one (of `pipeline`), load inputs,
+    run the body, save outputs."""
     s = job.step
     nb = _new_notebook(kernel_name)
     nb.metadata["mlpipe"] = {"step": s.name, "key": job.key, "run_id": job.run_id}
+    if pipeline is not None:
+        first = _first_step_cell(pipeline)
+        for cell, src in pipeline.prelude_cells:
+            if first < cell < s.cell:
+                nb.cells.append(_prelude_cell(cell, src))
     home = str(job.store_home)
     # the step's printed output as it is printed, for the pipeline view's live log; not on a
     # worker whose run folder is its working directory (the project folder, maybe)

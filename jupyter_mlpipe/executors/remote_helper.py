@@ -8,6 +8,13 @@ channels, in chunks, so a large artifact is never held whole as a message:
                    application/x-mlpipe-chunk, each one chunk, that the runner appends to a file.
 Artifacts use the store's own body format (serialize.py) with a sha256 of each file in info();
 the runner checks it, then signs the body into its store (the remote never sees the key).
+
+What the step really used on the remote host (issue 20: remote steps record their manifest):
+from `record()`, before the prelude, an audit hook notes files the cell code opens for
+reading outside the working folder (files of the remote host, by absolute path) and
+os.environ's class notes the variables it reads; info() ships both back with their sha256,
+and `check(manifest)` on a fresh kernel says which no longer hold, before a result is reused.
+Files pushed into the working folder (--reads, local modules) are in the step's key already.
 """
 import base64
 import hashlib
@@ -17,6 +24,7 @@ import pickle
 import shutil
 import struct
 import sys
+import sysconfig
 import tempfile
 
 ARTIFACT_HEADER = b"MLPIPE-ARTIFACT\n"
@@ -31,6 +39,102 @@ def begin(env):
     state["home"] = os.getcwd()
     state["work"] = tempfile.mkdtemp(prefix="mlpipe-step-")
     os.chdir(state["work"])
+
+
+_INSTALLED = tuple({os.path.realpath(p) + os.sep for p in (
+    sys.prefix, sys.base_prefix, sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"],
+    sysconfig.get_paths()["platlib"])})
+_SYSTEM = ("/proc/", "/sys/", "/dev/", "/etc/", "/usr/")  # the host's, not the step's data
+
+
+def _by_cell(frame):
+    """Whether the nearest code that asked is a notebook cell (not a library or IPython)."""
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if name.startswith("<ipython-input") or os.sep + "ipykernel_" in name:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _audit(event, args):
+    rec = state.get("record")
+    if rec is None or event != "open":
+        return
+    path, mode, flags = args
+    if isinstance(path, int):
+        return
+    if (mode is None and (flags or 0) & os.O_ACCMODE == os.O_WRONLY) or \
+            (mode is not None and "r" not in mode and "+" not in mode):
+        return
+    full = os.path.realpath(os.path.join(os.getcwd(), os.fsdecode(path)))
+    work = state.get("work", "") + os.sep
+    if full.startswith(work) or full.startswith(_INSTALLED) or full.startswith(_SYSTEM):
+        return
+    if _by_cell(sys._getframe(1)):
+        rec["files"].add(full)
+
+
+class _Environ(os._Environ):
+    """os.environ's class while a step records: notes the variables cell code reads."""
+
+    def __getitem__(self, key):
+        rec = state.get("record")
+        if rec is not None and _by_cell(sys._getframe(1)):
+            rec["env"].add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key):
+        rec = state.get("record")
+        if rec is not None and isinstance(key, str) and _by_cell(sys._getframe(1)):
+            rec["env"].add(key)
+        return super().__contains__(key)
+
+
+def record():
+    """Record what the cells use from here on (the warm-up's prelude, then the step)."""
+    state["record"] = {"files": set(), "env": set()}
+    if not state.get("hooked"):
+        sys.addaudithook(_audit)
+        state["hooked"] = True
+    if type(os.environ) is os._Environ:
+        os.environ.__class__ = _Environ
+
+
+def _sha256_file(path):
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def _sha256_text(value):
+    return None if value is None else hashlib.sha256(value.encode()).hexdigest()
+
+
+def _manifest():
+    rec = state.pop("record", None) or {"files": set(), "env": set()}
+    return {"files": {p: _sha256_file(p) for p in sorted(rec["files"]) if os.path.isfile(p)},
+            "env": {k: _sha256_text(os.environ.get(k)) for k in sorted(rec["env"])}}
+
+
+def check(manifest):
+    """Publish the reasons a remote manifest no longer holds on this host ([]: it holds)."""
+    reasons = []
+    for path, digest in (manifest.get("files") or {}).items():
+        now = _sha256_file(path)
+        if now is None:
+            reasons.append(f"read {path} on the remote host (deleted)")
+        elif now != digest:
+            reasons.append(f"read {path} on the remote host (changed)")
+    for key, digest in (manifest.get("env") or {}).items():
+        if _sha256_text(os.environ.get(key)) != digest:
+            reasons.append(f"${key} changed on the remote host")
+    _publish({INFO_MIME: {"reasons": reasons}}, {})
 
 
 def put(path, chunk, offset):
@@ -123,7 +227,8 @@ def stage(step, namespace, outputs, declared, writes):
                 h.update(block)
         sha256[var] = h.hexdigest()
     state["info"] = {"outputs": staged, "sha256": sha256, "files": files, "dropped": dropped,
-                     "modes": {p: os.stat(p).st_mode & 0o7777 for p in files}}
+                     "modes": {p: os.stat(p).st_mode & 0o7777 for p in files},
+                     "manifest": _manifest()}
     if dropped:
         print("jupyter_mlpipe: not stored (cannot be pickled): " + ", ".join(dropped))
 

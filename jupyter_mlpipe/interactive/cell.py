@@ -125,8 +125,8 @@ def _live_spec(nb_path: Path, name: str, line: str, body: str) -> PipelineSpec:
 def _live_prelude(planner: Planner, step: str, user_ns: dict) -> dict[str, str]:
     """Normalized live source of prelude functions, classes and constants (`NAME = literal`)
     that differ from the saved ones."""
-    free_names = planner.spec.step(step).free_names
-    closure = prelude_closure(planner.spec.prelude, set(free_names))
+    spec = planner.spec.step(step)
+    closure = prelude_closure(planner.spec.prelude_above(spec), set(spec.free_names))
     override = kernel_state.live_constants(closure, user_ns)
     for st in closure:
         node = ast.parse(st.source).body[0]
@@ -279,6 +279,7 @@ def _execute(shell: Any, planner: Planner, run: StepRun, components: dict[str, A
     finally:
         _in_body = False
         kernel.end()
+        kernel.resume_prelude()
     seconds = time.perf_counter() - started
     run.finished = time.time()
     if not result.success:

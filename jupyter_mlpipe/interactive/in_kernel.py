@@ -15,7 +15,8 @@ from typing import Any
 
 from .. import atomic
 from ..errors import InputChangedError, UnpicklableOutputError
-from ..run.manifest import Manifest, Recorder
+from ..run.manifest import Manifest
+from ..run.recorder import Recorder
 from ..store.files import Store
 from ..store.previews import save_preview
 from ..store.remote import open_remote
@@ -118,6 +119,37 @@ def _stop_log() -> None:
         log.close()
 
 
+# the process's own recorder, started before the prelude (or in the kernel template before
+# its imports, which a forked kernel inherits): what the prelude used counts for each step
+_prelude: list[Recorder] = []
+
+
+def begin_prelude(root: str | None = None) -> None:
+    """Record from here on what this process's code uses, until the process ends: the
+    kernel template's imports, the warm-up's parameters and prelude, a live kernel's plain
+    cells. A step's own recorder (begin) sits on top of it while the step runs, and its
+    manifest is this one's plus the step's. Started once per process; a forked kernel
+    keeps its template's."""
+    if _prelude or os.environ.get("MLPIPE_NO_MANIFEST"):
+        return
+    _prelude.append(Recorder(root or os.getcwd(), stamp_reads=True).start())
+
+
+def resume_prelude() -> None:
+    """After a step in a live kernel: the plain cells run next count for the steps below.
+    (A batch kernel ends with its step: its prelude recorder stays paused.)"""
+    if _prelude and not _prelude[0].recording:
+        _prelude[0].start()
+
+
+def prelude_files() -> list[str]:
+    """The files the prelude recorder has seen read (absolute paths)."""
+    if not _prelude:
+        return []
+    _prelude[0].drain_read_log()  # what the imports opened below Python
+    return sorted(_prelude[0].files)
+
+
 def begin(home: str, run_id: str, step: str, ignore: list[str] | None = None,
           imported: list[str] | None = None, root: str | None = None,
           log: str | None = None) -> None:
@@ -130,6 +162,8 @@ def begin(home: str, run_id: str, step: str, ignore: list[str] | None = None,
     context.update(home=str(home), run_id=run_id, step=step)
     _loaded.clear()
     stop_recording()
+    if _prelude:  # paused: what the step and the store do is not the prelude's
+        _prelude[0].stop()
     if log:
         _start_log(log)
     if ignore is not None and not os.environ.get("MLPIPE_NO_MANIFEST"):
@@ -144,7 +178,12 @@ def stop_recording() -> Manifest | None:
     if recorder is None:
         return None
     recorder.stop()
-    return recorder.manifest(_recording.pop("imported", ()), _recording.pop("cache_dir", None))
+    cache_dir = _recording.pop("cache_dir", None)
+    manifest = recorder.manifest(_recording.pop("imported", ()), cache_dir)
+    if _prelude:
+        manifest = _prelude[0].manifest(cache_dir=cache_dir, root=recorder.root,
+                                        new_modules=False).merged(manifest)
+    return manifest
 
 
 def end() -> None:

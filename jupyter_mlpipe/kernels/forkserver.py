@@ -74,7 +74,7 @@ if __name__ == "__main__":
 # Importing it starts neither threads nor a zmq context; it is the import a kernel pays for.
 from ipykernel.kernelapp import IPKernelApp  # after _bind_to_parent, on purpose
 
-from .stamps import loaded_stamps
+from .stamps import loaded_stamps, stamp
 from .threads import fork_refusal as threads_refusal
 from .threads import NATIVE_POOL_MODULES, quiet_pools, restore_pools, thread_count
 
@@ -136,6 +136,35 @@ def run_imports(statements: list[str]) -> dict:
         except ImportError:
             pass
     return {"ok": True, "imported": imported, "skipped": skipped, "failed": failed}
+
+
+IN_KERNEL = "jupyter_mlpipe.interactive.in_kernel"
+
+
+def start_recording():
+    """Record what the imports read, import and look up in the environment (a project module
+    reading a config file or $LIMIT at import time): each forked kernel inherits the recorder,
+    and each step's manifest includes it (in_kernel.begin_prelude). The in-kernel helper is
+    one of the template's imports anyway; imported by name, as a generated notebook does."""
+    try:
+        module = importlib.import_module(IN_KERNEL)
+        module.begin_prelude()
+    except Exception:  # noqa: BLE001 - without it the warm-up starts recording, a bit later
+        return None
+    return module
+
+
+def read_stamps(recording) -> dict[str, list]:
+    """Stamps of the files the imports read: a template kept between runs is stale (stamps.py)
+    once one of them changes, as when a module it imported does."""
+    if recording is None:
+        return {}
+    stamps = {}
+    for path in recording.prelude_files():
+        s = stamp(path)
+        if s is not None:
+            stamps[path] = s
+    return stamps
 
 
 def warm_caches() -> None:
@@ -308,10 +337,11 @@ def serve(requests, answers, protocol_fds: tuple[int, ...]) -> None:
             if op == "exit":
                 return
             if op == "imports":
+                recording = start_recording()
                 answer = run_imports(list(request.get("statements") or []))
                 if request.get("warm"):  # kept between runs: stamp what the imports loaded
                     warm_caches()
-                    answer["files"] = loaded_stamps()
+                    answer["files"] = {**loaded_stamps(), **read_stamps(recording)}
             elif op == "fork":
                 answer = fork_kernel(request, protocol_fds)
             elif op == "poll":

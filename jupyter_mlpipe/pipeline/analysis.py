@@ -324,7 +324,8 @@ def is_project_file(path: str, root: str) -> bool:
 
 def _find_spec(dotted: str, root: Path, specs: dict[str, ModuleSpec | None]) -> ModuleSpec | None:
     """Where Python would find `dotted` with the notebook folder first on sys.path, without
-    importing it: a package's submodules are looked up in the package's own folders."""
+    importing it: a package's submodules are looked up in the package's own folders. A
+    project module found only through another sys.path entry is left to the manifest."""
     if dotted in specs:
         return specs[dotted]
     parent, _, _ = dotted.rpartition(".")
@@ -335,6 +336,12 @@ def _find_spec(dotted: str, root: Path, specs: dict[str, ModuleSpec | None]) -> 
             try:  # sys.path and the meta path (editable installs); imports nothing
                 spec = importlib.util.find_spec(dotted)
             except (ImportError, ValueError):
+                spec = None
+            origin = getattr(spec, "origin", None) or ""
+            if os.path.realpath(origin).startswith(os.fspath(root) + os.sep):
+                # found in a project folder that this process put on sys.path (a kernel whose
+                # prelude inserted src/) and another may not have: the key would differ between
+                # doors. The manifest records such modules wherever they were found.
                 spec = None
     else:
         up = _find_spec(parent, root, specs)

@@ -1,4 +1,4 @@
-"""One run of a pipeline: the cache key (keys.py), what a step really used (manifest.py;
+"""One run of a pipeline: the cache key (keys.py), what a step really used (manifest.py, recorded by recorder.py;
 distributions.py: which installed distribution provides a module), the
 reuse plan (plan.py) and the runner that executes the rest (runner.py).
 

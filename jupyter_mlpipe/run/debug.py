@@ -122,7 +122,8 @@ def debug_notebook(spec: PipelineSpec, found: StoredInputs) -> dict:
                   "are inside the step. Edits here do not change the pipeline; copy fixes back "
                   f"into `{spec.path.name}`."),
         _code(source, {"tags": ["parameters"]}),
-        *[_code(src, {"mlpipe": {"notebook_cell": cell}}) for cell, src in spec.prelude_cells],
+        *[_code(src, {"mlpipe": {"notebook_cell": cell}})
+          for cell, src in spec.prelude_cells_above(step)],
         _code("\n".join(load), {"tags": ["mlpipe-inputs"]}),
         _code(step.body, {"mlpipe": {"notebook_cell": step.cell, "step": step.name}}),
     ]

@@ -47,6 +47,12 @@ class KeyContext:
             self._reads[rel] = path_digest(rel, self.spec.root, self.history, step)
         return self._reads[rel]
 
+    def forget_digests(self) -> None:
+        """After a step executed: files and modules may have changed since they were hashed
+        (the stat cache under read_digest still saves re-reading unchanged ones)."""
+        self._reads.clear()
+        self._modules.clear()
+
     def module_digest(self, path: Path) -> str:
         """A project module by its AST: comment and layout edits do not re-run its users."""
         if path not in self._modules:
@@ -62,7 +68,7 @@ class KeyContext:
 
     def static_parts(self, step: StepSpec) -> dict[str, Any]:
         """Every key component except input digests (known only once upstream has run)."""
-        closure = prelude_closure(self.spec.prelude, set(step.free_names))
+        closure = prelude_closure(self.spec.prelude_above(step), set(step.free_names))
         used = set(step.free_names) | {n for st in closure for n in st.uses}
         read = with_reads(used & set(self.params), self.spec.parameter_reads)
         params = {n: self.params[n] for n in sorted(read)}

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ..pipeline.analysis import prelude_closure
 from ..errors import StepDefinitionError
 from ..pipeline.graph import Graph
+from .handoffs import handoffs
 from .keys import KeyContext, make_key, why_stale
 from .manifest import Manifest, changes, installed_version, undeclared_reads
 from ..models import PipelineSpec, StepSpec, StepState, StepStatus
@@ -52,6 +53,9 @@ class Planner:
         self.notebook = spec.path.name
         self._static: dict[str, dict[str, Any]] = {}
         self._versions: dict[str, str | None] = {}  # distribution -> installed version
+        # asks a remote target whether what a step read there still holds (the runner's);
+        # None (status, a live kernel): such a step is stale until a run checks it
+        self.remote_check: Callable[[StepSpec, dict], list[str]] | None = None
 
     def static(self, name: str) -> dict[str, Any]:
         if name not in self._static:
@@ -89,9 +93,14 @@ class Planner:
         if manifest == Manifest():
             return []
         env = {**os.environ, **self.ctx.env.get(step.target, {}).get("env", {})}
-        return changes(manifest, self.spec.root, env,
-                       file_digest_of=lambda rel: self.ctx.read_digest(rel, step.name),
-                       source_digest_of=self.ctx.module_digest, version_of=self._version)
+        reasons = changes(manifest, self.spec.root, env,
+                          file_digest_of=lambda rel: self.ctx.read_digest(rel, step.name),
+                          source_digest_of=self.ctx.module_digest, version_of=self._version)
+        if manifest.remote_entries and not reasons:
+            target = manifest.remote.get("target", step.target)
+            reasons = (self.remote_check(step, manifest.remote) if self.remote_check else
+                       [f"what it read on target '{target}' is checked there when it runs"])
+        return reasons
 
     def _version(self, dist: str) -> str | None:
         if dist not in self._versions:
@@ -102,9 +111,19 @@ class Planner:
         """Modules a step and its prelude closure import, and their top-level packages (for
         its manifest: a warm kernel imported them before the step started)."""
         step = self.spec.step(name)
-        closure = prelude_closure(self.spec.prelude, set(step.free_names))
+        closure = prelude_closure(self.spec.prelude_above(step), set(step.free_names))
         mods = list(step.imported_modules) + [m for st in closure for m in st.imported_modules]
         return tuple(sorted(set(mods) | {m.partition(".")[0] for m in mods}))
+
+    def handoffs(self, names: list[str]) -> dict[str, set[str]]:
+        """For each of `names`, the steps above it that write a file it reads (handoffs.py)."""
+        found: dict[str, Manifest | None] = {}
+        for name in names:
+            latest = self.store.get_latest(self.notebook, name)
+            data = self.store.entry_manifest(latest["key"]) if latest else None
+            found[name] = (Manifest.from_json(data)  # None: it does not say what it wrote
+                           if isinstance(data, dict) and "wrote" in data else None)
+        return handoffs(self.spec, self.graph, names, found)
 
     def _lost_reason(self, name: str, key: str) -> str:
         """Why the result stored under an unchanged key cannot be reused, for `status`."""
@@ -121,12 +140,16 @@ class Planner:
         outputs: dict[str, dict[str, str]] = {}
         stale: set[str] = set()
         result: list[StepStatus] = []
-        for name in self.graph.order:
+        writers = self.handoffs(self.graph.order)
+        for name in self._handoff_order(self.graph.order, writers):
             stale_up = [u for u in self.graph.upstream[name] if u in stale]
+            handed = sorted(a for a in writers[name] if a in stale and a not in stale_up)
             try:
-                if stale_up:
+                if stale_up or handed:
                     own = self._static_reasons(name)
-                    raise _Stale([f"upstream '{u}' is stale" for u in stale_up] + own, bool(own))
+                    raise _Stale([f"upstream '{u}' is stale" for u in stale_up]
+                                 + [f"'{a}' above it rewrites a file it reads and is stale"
+                                    for a in handed] + own, bool(own))
                 d = self.decide(name, outputs)
             except (_Stale, StepDefinitionError) as exc:  # e.g. a --reads file is missing
                 stale.add(name)
@@ -143,6 +166,17 @@ class Planner:
                 result.append(StepStatus(name, StepState.STALE, tuple(d.reasons), d.key))
         order = {n: i for i, n in enumerate(s.name for s in self.spec.steps)}
         return sorted(result, key=lambda s: order[s.name])
+
+    def _handoff_order(self, order: list[str], writers: dict[str, set[str]]) -> list[str]:
+        """The graph order, each step after the steps above it that it waits for."""
+        done: list[str] = []
+        todo = list(order)
+        while todo:
+            name = next((n for n in todo if writers[n] <= set(done)
+                         and set(self.graph.upstream[n]) <= set(done)), todo[0])
+            todo.remove(name)
+            done.append(name)
+        return done
 
     def _static_reasons(self, name: str) -> list[str]:
         """Reasons other than inputs, for a step whose inputs are not known yet."""

@@ -21,7 +21,7 @@ from ..errors import MlpipeError, StepExecutionError
 from ..executors.base import Executor, StepJob, StepOutcome
 from ..executors.registry import check_targets
 from ..executors.routing import RoutingExecutor
-from ..models import FINAL_STATES, PipelineSpec, RunState, StepRun, StepState
+from ..models import FINAL_STATES, PipelineSpec, RunState, StepRun, StepSpec, StepState
 from ..pipeline.names import check_names
 from ..pipeline.parameters import check_overrides
 from .defaults import load_run_defaults, unenforced_timeouts
@@ -143,6 +143,10 @@ class RunLoop:
         selected = graph.closure(only) if only else set(graph.names)
         self.forced = (set(graph.check(only)) if only else selected) if options.force else set()
         self.order = [n for n in graph.order if n in selected]
+        # steps above that write a file this one reads (no --writes): wait for them
+        self.handoffs = self.planner.handoffs(self.order)
+        self.planner.remote_check = self._check_remote
+        self._remote_checked = False
         # unknown targets, unreachable gateways/schedulers: fail here, before any step starts
         self.planner.ctx.env.update(check_targets(
             spec, {spec.step(n).target for n in self.order}, store.home))
@@ -167,6 +171,21 @@ class RunLoop:
         self._waiters: cf.ThreadPoolExecutor | None = None
         self._done = threading.Event()
         self.listener: Listener | None = None
+
+    def _check_remote(self, step: StepSpec, remote: dict) -> list[str]:
+        """Ask the step's gateway whether what it read there last time still holds."""
+        from ..executors.gateway import check_remote  # heavy: only for such a step
+        from ..targets import load_targets
+
+        try:
+            target = load_targets(self.spec.root).get(step.target)
+            if target.kind != "gateway":
+                return [f"it read files on target '{remote.get('target')}', which it no "
+                        f"longer runs on"]
+            self._remote_checked = True
+            return check_remote(target, target.kernel_name(self.spec), remote)
+        except MlpipeError as exc:
+            return [f"what it read on target '{step.target}' cannot be checked ({exc})"]
 
     def execute(self, listener: Listener | None = None) -> RunResult:
         """Run to the end (or cancel), record it in the history; Ctrl-C is re-raised."""
@@ -199,6 +218,9 @@ class RunLoop:
                 self.history.finish_run(run.run_id, run.state)
                 if self.executor is not None:
                     self.executor.close(now=run.state is not RunState.SUCCEEDED)
+                if self._remote_checked:
+                    from ..executors.gateway_client import release_gateway
+                    release_gateway()
                 self.history.close()
         return run
 
@@ -228,7 +250,8 @@ class RunLoop:
             for name in self.order:
                 s = self.run.steps[name]
                 if s.state is StepState.PENDING and name not in self.waiting.values() and all(
-                        u in self.outputs for u in self.graph.upstream[name]):
+                        u in self.outputs for u in self.graph.upstream[name]) and all(
+                        self.run.steps[a].state in FINAL_STATES for a in self.handoffs[name]):
                     progressed = True
                     self._start(s)
 
@@ -341,6 +364,7 @@ class RunLoop:
                 self.results.record(s, self.decisions[s.name].components, computed,
                                     self.run.run_id)
                 self.outputs[s.name] = s.outputs
+                self.planner.ctx.forget_digests()  # it may have rewritten files others read
                 for line in undeclared_read_warnings(self.spec.step(s.name), outcome.manifest):
                     print(line, file=sys.stderr)
             self._land(s.name)

@@ -282,6 +282,17 @@ class Store:
             return None
         return entry
 
+    def entry_manifest(self, key: str) -> dict | None:
+        """The manifest an entry records, read without verifying the entry: a scheduling
+        hint only (run/handoffs.py); whether the entry is reused is decided by get_entry."""
+        try:
+            with open(_shard(self.entries, key, ".json"), "rb") as f:
+                entry = json.loads(f.read())
+        except (OSError, ValueError):
+            return None
+        manifest = entry.get("manifest") if isinstance(entry, dict) else None
+        return manifest if isinstance(manifest, dict) else None
+
     def entry_problem(self, key: str) -> str:
         """Why get_entry(key) finds nothing: REMOVED (the entry or a file it names is gone),
         DAMAGED (bytes changed since written) or UNSIGNED (no trusted key signed it, or an

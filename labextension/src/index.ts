@@ -6,14 +6,15 @@ import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import { jobsClient, restClient } from './api';
-import { addCommands } from './commands';
-import { JobsModel } from './jobs';
-import { PipelineModel } from './model';
-import { NotebookLink } from './notebookLink';
-import { PipelinePanel } from './panel';
-import { Views } from './views';
-import { addViewCommands } from './view';
+import { jobsClient, restClient } from './model/api';
+import { addCommands } from './commands/commands';
+import { JobsModel } from './model/jobs';
+import { PipelineModel } from './model/model';
+import { NotebookLink } from './model/notebookLink';
+import { PipelinePanel } from './views/panel';
+import { Views } from './views/views';
+import { addViewCommands } from './commands/pipelineView';
+import { IMlpipeTracker } from './tokens';
 
 const icon = new LabIcon({
   name: 'jupyter-mlpipe:pipeline',
@@ -24,12 +25,13 @@ const icon = new LabIcon({
     '<path d="M4 5v6h1V5zM7 3h4v3h-1V4H7zM10 10v3H7v-1h2v-2z"/></g></svg>'
 });
 
-const plugin: JupyterFrontEndPlugin<void> = {
+const plugin: JupyterFrontEndPlugin<IMlpipeTracker> = {
   id: 'jupyter-mlpipe-labextension:panel',
-  description: 'The active notebook\'s pipeline graph, live runs and run history.',
+  description: "The active notebook's pipeline graph, live runs and run history.",
   autoStart: true,
   requires: [INotebookTracker, IRenderMimeRegistry, IEditorServices, NotebookPanel.IContentFactory],
   optional: [ILayoutRestorer, ICommandPalette],
+  provides: IMlpipeTracker,
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
@@ -38,10 +40,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
     contentFactory: NotebookPanel.IContentFactory,
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null
-  ) => {
+  ): IMlpipeTracker => {
     const model = new PipelineModel(restClient);
     const link = new NotebookLink(tracker, model);
-    const views = new Views({ app, client: restClient, rendermime, editorServices, contentFactory });
+    const views = new Views({
+      app,
+      client: restClient,
+      rendermime,
+      editorServices,
+      contentFactory
+    });
     const jobs = new JobsModel(jobsClient, { onSweepEnded: () => void model.refresh() });
     model.graphChanged.connect(() => {
       if (model.path !== jobs.path) {
@@ -64,6 +72,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     if (restorer) {
       restorer.add(panel, 'jupyter-mlpipe-panel');
     }
+    return model; // for other extensions: the followed notebook's pipeline
   }
 };
 

@@ -1,4 +1,6 @@
-/** Types the panel's modules share: step statuses, the server's JSON shapes, the REST client contract. */
+/** What the panel's modules share, and what other extensions may use: step statuses, the server's JSON shapes, the REST client contract, the command ids, and the IMlpipeTracker token. */
+import { Token } from '@lumino/coreutils';
+import { ISignal } from '@lumino/signaling';
 
 /** What a step is (graph) or did (run); the values of the Python `models.Status`. */
 export type StepStatus =
@@ -14,7 +16,8 @@ export type StepStatus =
   | 'invalid';
 
 /** Where a run stands; "cancelled" is what the server records for a run stopped from the panel. */
-export type RunState = 'starting' | 'running' | 'succeeded' | 'failed' | 'interrupted' | 'cancelled';
+export type RunState =
+  'starting' | 'running' | 'succeeded' | 'failed' | 'interrupted' | 'cancelled';
 
 /** Statuses a step keeps once its run has reached it. */
 export const FINAL_STATUSES: ReadonlySet<StepStatus> = new Set<StepStatus>([
@@ -222,3 +225,46 @@ export interface IJobsClient {
   getSweep(sweepId: string): Promise<ISweep>;
   listSchedules(path: string): Promise<{ schedules: ISchedule[] }>;
 }
+
+/** Command ids; keyboard shortcuts for them are in schema/panel.json. */
+export namespace CommandIDs {
+  export const runPipeline = 'jupyter-mlpipe:run-pipeline';
+  export const runStep = 'jupyter-mlpipe:run-step';
+  export const runUpTo = 'jupyter-mlpipe:run-up-to';
+  export const openExecuted = 'jupyter-mlpipe:open-executed-notebook';
+  export const cancelRun = 'jupyter-mlpipe:cancel-run';
+  export const refresh = 'jupyter-mlpipe:refresh';
+  export const runWithParameters = 'jupyter-mlpipe:run-with-parameters';
+  export const openRun = 'jupyter-mlpipe:open-run';
+  export const compareRuns = 'jupyter-mlpipe:compare-runs';
+  export const showMetrics = 'jupyter-mlpipe:show-metrics';
+  export const runSweep = 'jupyter-mlpipe:run-sweep';
+  export const showSchedules = 'jupyter-mlpipe:show-schedules';
+  export const debugStep = 'jupyter-mlpipe:debug-step';
+  export const openView = 'jupyter-mlpipe:open-pipeline-view';
+  export const openRunsTable = 'jupyter-mlpipe:open-runs-table';
+}
+
+export const PALETTE_CATEGORY = 'Pipeline';
+
+/** What a run button runs: every step, the selected step again, or it and what it needs. */
+export type RunScope = 'all' | 'step' | 'upto';
+
+/** The pipeline of the notebook the panel follows, for other extensions (require IMlpipeTracker). */
+export interface IMlpipeTracker {
+  /** The followed notebook's path (relative to the server root), or null. */
+  readonly path: string | null;
+  /** Its pipeline graph as the server last described it (steps, edges, statuses). */
+  readonly graph: IGraph | null;
+  /** Each step's status now: cached, stale, running, ... */
+  readonly states: Readonly<Record<string, StepStatus>>;
+  readonly graphChanged: ISignal<any, IGraph | null>;
+  readonly statesChanged: ISignal<any, Readonly<Record<string, StepStatus>>>;
+  /** Run the pipeline, one step, or up to a step (saving the notebook first). */
+  run(scope: RunScope, step?: string | null, params?: Record<string, unknown>): Promise<void>;
+}
+
+export const IMlpipeTracker = new Token<IMlpipeTracker>(
+  'jupyter-mlpipe-labextension:IMlpipeTracker',
+  'The pipeline of the notebook the jupyter_mlpipe panel follows: its graph, step statuses and runs.'
+);

@@ -1,5 +1,5 @@
 /** The notebook widget's front end (anywidget ESM, bundled into jupyter_mlpipe/static/widget.js): the panel's graph renderer over the widget's traits. */
-import { drawGraph, setStates } from './graph';
+import { drawGraph, setStates } from './views/graph';
 import { IGraph, StepStatus } from './tokens';
 
 /** The part of anywidget's model this view uses. */

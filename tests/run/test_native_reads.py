@@ -18,7 +18,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from jupyter_mlpipe.run.manifest import Manifest, Recorder, changes, undeclared_reads
+from jupyter_mlpipe.run.manifest import Manifest, changes, undeclared_reads
+from jupyter_mlpipe.run.recorder import Recorder
 from tests.helpers import MLPIPE, write_notebook
 
 
@@ -242,7 +243,7 @@ def test_a_recorder_that_never_stops_takes_native_reads_at_each_manifest(project
 def test_the_kernels_own_files_are_not_data(project, tmp_path, monkeypatch):
     # IPython's history database is opened natively (sqlite3) when a forked kernel starts
     from jupyter_mlpipe.pipeline.analysis import kernel_folders
-    from jupyter_mlpipe.run import manifest as manifest_module
+    from jupyter_mlpipe.run import recorder as manifest_module
 
     profile = tmp_path / "ipython"
     (profile / "profile_default").mkdir(parents=True)

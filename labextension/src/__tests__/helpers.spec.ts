@@ -1,20 +1,33 @@
 /** Unit spec of the panel's pure helpers: progress, parameters form, compare picks, viewport, layout, charts. */
-import { metricSeries } from '../charts';
-import { layout } from '../graph';
-import { foldIdleRuns, togglePick } from '../history';
-import { changedParameters, literalParameters, parameterFields, parseField } from '../paramsForm';
-import { sweepRequest } from '../sweeps';
-import { formatSeconds, lastRunText, progressText, runProgress } from '../progress';
+import { metricSeries } from '../views/charts';
+import { layout } from '../views/graph';
+import { foldIdleRuns, togglePick } from '../model/history';
+import {
+  changedParameters,
+  literalParameters,
+  parameterFields,
+  parseField
+} from '../model/parameters';
+import { sweepRequest } from '../model/sweeps';
+import { formatSeconds, lastRunText, progressText, runProgress } from '../model/progress';
 import { IMetricPoint, IRun, IStep, IStepProgress } from '../tokens';
-import { revealed, zoomed } from '../viewport';
+import { revealed, zoomed } from '../views/viewport';
 
-function sp(name: string, state: IStepProgress['state'], started: number | null = null): IStepProgress {
+function sp(
+  name: string,
+  state: IStepProgress['state'],
+  started: number | null = null
+): IStepProgress {
   return { name, state, duration: null, error: null, has_notebook: false, started };
 }
 
 describe('progress', () => {
   it('counts finished steps and times running ones', () => {
-    const p = runProgress([sp('a', 'succeeded', 0), sp('b', 'running', 8), sp('c', 'pending')], 0, 10);
+    const p = runProgress(
+      [sp('a', 'succeeded', 0), sp('b', 'running', 8), sp('c', 'pending')],
+      0,
+      10
+    );
     expect(p).toEqual({ done: 1, total: 3, elapsed: 10, running: [{ name: 'b', elapsed: 2 }] });
     expect(progressText(p)).toBe('1/3 steps · 10.0 s · running: b 2.0 s');
     expect(formatSeconds(125)).toBe('2 min 5 s');
@@ -44,16 +57,25 @@ describe('last run summary', () => {
 
 describe('parameters form', () => {
   it('reads the literal values of a parameters cell as Python does', () => {
-    const source = 'C = 0.25  # regularization\nn = 1_000\non = False\nname = "run a"\nlabel = "v" + str(n)\n# x = 3';
+    const source =
+      'C = 0.25  # regularization\nn = 1_000\non = False\nname = "run a"\nlabel = "v" + str(n)\n# x = 3';
     expect(literalParameters(source)).toEqual({ C: 0.25, n: 1000, on: false, name: 'run a' });
   });
 
   it('keeps a float parameter whose value is whole (C = 1.0) a float, in the form and a sweep', () => {
     // JSON writes Python's 1.0 as 1: the server's types decide
-    const fields = parameterFields({ C: 1, n: 3, label: 'v + str(n)' }, { C: 'float', n: 'int', label: 'expression' });
-    expect(fields.map(f => [f.name, f.kind])).toEqual([['C', 'float'], ['n', 'int']]);
+    const fields = parameterFields(
+      { C: 1, n: 3, label: 'v + str(n)' },
+      { C: 'float', n: 'int', label: 'expression' }
+    );
+    expect(fields.map(f => [f.name, f.kind])).toEqual([
+      ['C', 'float'],
+      ['n', 'int']
+    ]);
     expect(parseField(fields[0], '0.5')).toBe(0.5);
-    expect(changedParameters(fields, name => ({ text: name === 'C' ? '0.5' : '3', checked: false }))).toEqual({
+    expect(
+      changedParameters(fields, name => ({ text: name === 'C' ? '0.5' : '3', checked: false }))
+    ).toEqual({
       C: 0.5
     });
     const typed: Record<string, string> = { C: '0.5, 1, 2.5', n: '3' };
@@ -65,7 +87,10 @@ describe('parameters form', () => {
   it('types fields by their literal defaults and reads back only what changed', () => {
     const fields = parameterFields({ n: 3, lr: 0.1, on: true, name: 'x', data: [1, 2] });
     expect(fields.map(f => [f.name, f.kind])).toEqual([
-      ['n', 'int'], ['lr', 'float'], ['on', 'bool'], ['name', 'str']
+      ['n', 'int'],
+      ['lr', 'float'],
+      ['on', 'bool'],
+      ['name', 'str']
     ]);
     expect(() => parseField(fields[0], '2.5')).toThrow('n must be a whole number');
     expect(() => parseField(fields[1], 'abc')).toThrow('lr must be a number');
@@ -87,16 +112,33 @@ describe('compare picks', () => {
 });
 
 describe('recent runs', () => {
-  const run = (run_id: string, counts: Record<string, number>, state: IRun['state'] = 'succeeded'): IRun => ({
-    run_id, state, counts, started: 0, finished: 1, duration: 1, live: false
+  const run = (
+    run_id: string,
+    counts: Record<string, number>,
+    state: IRun['state'] = 'succeeded'
+  ): IRun => ({
+    run_id,
+    state,
+    counts,
+    started: 0,
+    finished: 1,
+    duration: 1,
+    live: false
   });
   it('folds consecutive runs that reused everything under the newest one', () => {
     const rows = foldIdleRuns([
-      run('r6', { reused: 4 }), run('r5', { reused: 4 }), run('r4', { reused: 4 }),
-      run('r3', { succeeded: 1, reused: 3 }), run('r2', { reused: 4 }), run('r1', { reused: 2 }, 'failed')
+      run('r6', { reused: 4 }),
+      run('r5', { reused: 4 }),
+      run('r4', { reused: 4 }),
+      run('r3', { succeeded: 1, reused: 3 }),
+      run('r2', { reused: 4 }),
+      run('r1', { reused: 2 }, 'failed')
     ]);
     expect(rows.map(r => [r.run.run_id, r.folded.map(f => f.run_id)])).toEqual([
-      ['r6', ['r5', 'r4']], ['r3', []], ['r2', []], ['r1', []]
+      ['r6', ['r5', 'r4']],
+      ['r3', []],
+      ['r2', []],
+      ['r1', []]
     ]);
   });
 });
@@ -106,17 +148,38 @@ describe('viewport', () => {
     expect(zoomed({ x: 0, y: 0, w: 100, h: 50 }, 2)).toEqual({ x: 25, y: 12.5, w: 50, h: 25 });
     const box = { x: 0, y: 0, w: 50, h: 25 };
     expect(revealed(box, { x: 10, y: 5, w: 10, h: 5 })).toBe(box);
-    expect(revealed(box, { x: 200, y: 100, w: 10, h: 10 })).toEqual({ x: 180, y: 92.5, w: 50, h: 25 });
+    expect(revealed(box, { x: 200, y: 100, w: 10, h: 10 })).toEqual({
+      x: 180,
+      y: 92.5,
+      w: 50,
+      h: 25
+    });
   });
 });
 
 function node(name: string, cell: number): IStep {
-  return { name, cell, cell_id: null, inputs: [], outputs: [], upstream: [], status: 'stale', reasons: [], duration: null };
+  return {
+    name,
+    cell,
+    cell_id: null,
+    inputs: [],
+    outputs: [],
+    upstream: [],
+    status: 'stale',
+    reasons: [],
+    duration: null
+  };
 }
 
 describe('layout', () => {
   it('puts siblings left to right in cell order', () => {
-    const steps = [node('load', 3), node('left', 4), node('right', 5), node('mid', 6), node('join', 7)];
+    const steps = [
+      node('load', 3),
+      node('left', 4),
+      node('right', 5),
+      node('mid', 6),
+      node('join', 7)
+    ];
     const edges = ['left', 'right', 'mid'].flatMap(s => [
       { source: 'load', target: s, label: '' },
       { source: s, target: 'join', label: '' }
@@ -137,6 +200,15 @@ describe('metric series', () => {
       { run_id: 'r1', started: 1, state: 'succeeded', metrics: { acc: 0.5 } },
       { run_id: 'r2', started: 2, state: 'succeeded', metrics: { acc: 0.7, loss: 1 } }
     ];
-    expect([...metricSeries(runs).entries()]).toEqual([['acc', [[0, 0.5], [1, 0.7]]], ['loss', [[1, 1]]]]);
+    expect([...metricSeries(runs).entries()]).toEqual([
+      [
+        'acc',
+        [
+          [0, 0.5],
+          [1, 0.7]
+        ]
+      ],
+      ['loss', [[1, 1]]]
+    ]);
   });
 });

@@ -1,11 +1,22 @@
 /** Unit spec of the panel's sweeps and schedules: the sweep form's values, sorting points, the jobs model against a fake client. */
-import { JobsModel } from '../jobs';
-import { parameterFields } from '../paramsForm';
-import { scheduleKind, scheduleRow } from '../schedules';
-import { parseValues, pointCount, sortPoints, sweepMetrics, sweepRequest, sweepStatusText } from '../sweeps';
+import { JobsModel } from '../model/jobs';
+import { parameterFields } from '../model/parameters';
+import { scheduleKind, scheduleRow } from '../model/schedules';
+import {
+  parseValues,
+  pointCount,
+  sortPoints,
+  sweepMetrics,
+  sweepRequest,
+  sweepStatusText
+} from '../model/sweeps';
 import { IJobsClient, ISchedule, ISweep, ISweepPoint } from '../tokens';
 
-function point(a: number, state: ISweepPoint['state'], metrics: Record<string, number>): ISweepPoint {
+function point(
+  a: number,
+  state: ISweepPoint['state'],
+  metrics: Record<string, number>
+): ISweepPoint {
   return { params: { a }, run_id: `r${a}`, state, metrics, error: null };
 }
 
@@ -27,13 +38,18 @@ describe('sweep form', () => {
     const request = sweepRequest(fields, name => texts[name]);
     expect(request).toEqual({ sweep: { n: [1, 2], name: ['x', 'y'] }, params: { on: false } });
     expect(pointCount(request.sweep)).toBe(4);
-    expect(() => sweepRequest(fields, name => ({ n: '5', lr: '0.1', on: 'true', name: 'x' })[name]!))
-      .toThrow('give at least one parameter several comma-separated values');
+    expect(() =>
+      sweepRequest(fields, name => ({ n: '5', lr: '0.1', on: 'true', name: 'x' })[name]!)
+    ).toThrow('give at least one parameter several comma-separated values');
   });
 });
 
 describe('sweep points', () => {
-  const points = [point(1, 'succeeded', { loss: 1 }), point(2, 'failed', {}), point(3, 'succeeded', { loss: 0.5, acc: 1 })];
+  const points = [
+    point(1, 'succeeded', { loss: 1 }),
+    point(2, 'failed', {}),
+    point(3, 'succeeded', { loss: 0.5, acc: 1 })
+  ];
 
   it('sorts by a metric either way, points without it last in grid order', () => {
     expect(sortPoints(points, 'loss').map(p => p.params.a)).toEqual([3, 1, 2]);
@@ -43,7 +59,12 @@ describe('sweep points', () => {
   });
 
   it('says how far a sweep is, and how it ended', () => {
-    const running: ISweep = { sweep_id: 's1', path: 'a.ipynb', state: 'running', points: { 0: 'r1' } };
+    const running: ISweep = {
+      sweep_id: 's1',
+      path: 'a.ipynb',
+      state: 'running',
+      points: { 0: 'r1' }
+    };
     expect(sweepStatusText(running, 3)).toBe('Sweep s1: 1/3 points done');
     const ended: ISweep = { ...running, state: 'failed', points, swept: ['a'] };
     expect(sweepStatusText(ended, 3)).toBe('Sweep s1 failed: 3 points, 1 not succeeded');
@@ -57,8 +78,12 @@ function schedule(id: string, extra: Partial<ISchedule>): ISchedule {
 describe('schedules', () => {
   it('names the kind, the next time and the last run', () => {
     const every = schedule('e1', { every: '1h', when: 'every 1h', next: 3600 });
-    const cron = schedule('c1', { cron: '0 6 * * *', when: 'cron 0 6 * * *', next: 7200,
-      last_run: { run_id: 'r9', started: 100, finished: 110, state: 'succeeded' } });
+    const cron = schedule('c1', {
+      cron: '0 6 * * *',
+      when: 'cron 0 6 * * *',
+      next: 7200,
+      last_run: { run_id: 'r9', started: 100, finished: 110, state: 'succeeded' }
+    });
     const change = schedule('o1', { on_change: ['data.csv'], when: 'on change of data.csv' });
     expect([every, cron, change].map(scheduleKind)).toEqual(['every', 'cron', 'on-change']);
     expect(scheduleRow(every).last).toBe('never');
@@ -73,8 +98,10 @@ describe('schedules', () => {
 class FakeJobs implements IJobsClient {
   started: unknown[] = [];
   polls = 2;
-  schedules: ISchedule[] = [schedule('e1', { every: '1h', when: 'every 1h' }),
-                            schedule('o2', { notebook: 'other.ipynb', on_change: [], when: 'x' })];
+  schedules: ISchedule[] = [
+    schedule('e1', { every: '1h', when: 'every 1h' }),
+    schedule('o2', { notebook: 'other.ipynb', on_change: [], when: 'x' })
+  ];
   startSweep = jest.fn(async (body: any) => {
     this.started.push(body);
     return { sweep_id: 'sw1', path: body.path, state: 'running' as const, points: {} };
@@ -82,8 +109,15 @@ class FakeJobs implements IJobsClient {
   getSweep = jest.fn(async (sweepId: string): Promise<ISweep> =>
     --this.polls > 0
       ? { sweep_id: sweepId, path: 'a.ipynb', state: 'running', points: { 0: 'r1' } }
-      // the server files it under the id it answered with, whatever the result says
-      : { sweep_id: 'other', path: 'a.ipynb', state: 'succeeded', swept: ['a'], points: [point(1, 'succeeded', {})] });
+      : // the server files it under the id it answered with, whatever the result says
+        {
+          sweep_id: 'other',
+          path: 'a.ipynb',
+          state: 'succeeded',
+          swept: ['a'],
+          points: [point(1, 'succeeded', {})]
+        }
+  );
   listSchedules = jest.fn(async (_path: string) => ({ schedules: this.schedules }));
 }
 
@@ -113,12 +147,16 @@ describe('JobsModel', () => {
     const jobs = new JobsModel(client, { pollInterval: 1, onSweepEnded: ended });
     const states: string[] = [];
     jobs.sweepChanged.connect((_, s) => states.push(s ? s.state : 'none'));
-    await expect(jobs.startSweep({ sweep: { a: [1] }, params: {} })).rejects.toThrow('Open a notebook first');
+    await expect(jobs.startSweep({ sweep: { a: [1] }, params: {} })).rejects.toThrow(
+      'Open a notebook first'
+    );
     jobs.follow('a.ipynb');
     await jobs.startSweep({ sweep: { a: [1, 2] }, params: { b: 3 } });
     expect(client.started).toEqual([{ path: 'a.ipynb', sweep: { a: [1, 2] }, params: { b: 3 } }]);
     expect(jobs.sweepTotal).toBe(2);
-    await expect(jobs.startSweep({ sweep: { a: [1, 2] }, params: {} })).rejects.toThrow('still running');
+    await expect(jobs.startSweep({ sweep: { a: [1, 2] }, params: {} })).rejects.toThrow(
+      'still running'
+    );
     for (let i = 0; i < 20 && !ended.mock.calls.length; i++) {
       await tick(2);
     }

@@ -1,7 +1,7 @@
 /** Unit spec of PipelineModel: a fake REST client and a fake event stream stand in for the server. */
-import { latestExecutedRun } from '../history';
-import { PipelineModel } from '../model';
-import { stepCellOutcome, stepOfCell } from '../stepCells';
+import { latestExecutedRun } from '../model/history';
+import { PipelineModel } from '../model/model';
+import { stepCellOutcome, stepOfCell } from '../model/stepCells';
 import {
   IEventStream,
   IGraph,
@@ -56,8 +56,15 @@ function progress(name: string, state: StepStatus, error: string | null = null):
 }
 
 function run(runId: string, steps: IStepProgress[], live = true): IRun {
-  return { run_id: runId, state: live ? 'running' : 'succeeded', started: 0, finished: null,
-           duration: null, live, steps };
+  return {
+    run_id: runId,
+    state: live ? 'running' : 'succeeded',
+    started: 0,
+    finished: null,
+    duration: null,
+    live,
+    steps
+  };
 }
 
 /** A client whose answers the test sets; it records what the model asked. */
@@ -71,8 +78,10 @@ class FakeClient implements IPipelineClient {
 
   getGraph = jest.fn(async (_path: string) => this.graph);
   listRuns = jest.fn(async (_path: string, _limit?: number) => ({ runs: this.runs }));
-  getRun = jest.fn(async (_path: string, runId: string) =>
-    this.polled.shift() || this.runs.find(r => r.run_id === runId)!);
+  getRun = jest.fn(
+    async (_path: string, runId: string) =>
+      this.polled.shift() || this.runs.find(r => r.run_id === runId)!
+  );
   startRun = jest.fn(async (body: unknown) => {
     this.started.push(body);
     return run('r1', [progress('load', 'pending'), progress('join', 'pending')]);
@@ -90,8 +99,15 @@ class FakeClient implements IPipelineClient {
   getStepNotebook = jest.fn(async () => ({ cells: [] }));
   getStepFailure = jest.fn(async (_path: string, runId: string, name: string) => {
     this.failures.push(name);
-    return { step: name, run_id: runId, ename: 'ValueError', evalue: 'boom',
-             traceback: 'ValueError: boom', line: 2, line_text: 'raise ValueError' };
+    return {
+      step: name,
+      run_id: runId,
+      ename: 'ValueError',
+      evalue: 'boom',
+      traceback: 'ValueError: boom',
+      line: 2,
+      line_text: 'raise ValueError'
+    };
   });
   getRunRecord = jest.fn();
   compareRuns = jest.fn();
@@ -99,9 +115,14 @@ class FakeClient implements IPipelineClient {
 }
 
 function doc(path = 'demo.ipynb', dirty = false): IPipelineDocument & { saves: number } {
-  return { path, dirty, saves: 0, save: jest.fn(async function (this: { saves: number }) {
-    this.saves++;
-  }) };
+  return {
+    path,
+    dirty,
+    saves: 0,
+    save: jest.fn(async function (this: { saves: number }) {
+      this.saves++;
+    })
+  };
 }
 
 /** Let pending promises (and zero-delay timers) settle. */
@@ -286,8 +307,10 @@ describe('PipelineModel', () => {
   });
 
   it("finds the latest run that kept a step's executed notebook", async () => {
-    client.runs = [run('r2', [progress('join', 'reused')], false),
-                   run('r1', [progress('join', 'succeeded')], false)];
+    client.runs = [
+      run('r2', [progress('join', 'reused')], false),
+      run('r1', [progress('join', 'succeeded')], false)
+    ];
     model.follow(doc());
     await settle();
     expect(await latestExecutedRun(client, 'demo.ipynb', 'join')).toBe('r1');
@@ -381,7 +404,9 @@ describe('%%step cells run in the kernel', () => {
     expect(stepOfCell('%%step train --in raw\nmodel = 1')).toBe('train');
     expect(stepOfCell('\n%%step  load-2 --out raw')).toBe('load-2');
     expect(stepOfCell('x = 1  # %%step train')).toBeNull();
-    expect(stepCellOutcome('train', 'reused train (computed 2026-11-24 10:02, 1.0 s saved)\n', true)).toBe('reused');
+    expect(
+      stepCellOutcome('train', 'reused train (computed 2026-11-24 10:02, 1.0 s saved)\n', true)
+    ).toBe('reused');
     expect(stepCellOutcome('train', 'stored train (1.0 s): ...\n', true)).toBe('succeeded');
     expect(stepCellOutcome('train', 'reused train (computed ...)', false)).toBe('failed');
   });

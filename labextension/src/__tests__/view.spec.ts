@@ -1,13 +1,29 @@
 /** Unit spec of the pipeline view's pure parts: number formats, chart scales, the runs table's sort/filter/diff, the opening zoom, status icons. */
-import { IRunRow, IRunTable } from '../view/client';
-import { formatDuration, formatNumber, formatValue } from '../view/format';
-import { initialZoom, LEGIBLE_ZOOM } from '../view/graphScroller';
-import { niceScale } from '../view/scale';
-import { onlyFailureOf, statusIcon } from '../view/status';
-import { differingColumns, filterRows, sortRows, tableColumns } from '../view/tableModel';
+import { IRunRow, IRunTable } from '../views/pipeline/client';
+import { formatDuration, formatNumber, formatValue } from '../views/pipeline/format';
+import { initialZoom, LEGIBLE_ZOOM } from '../views/pipeline/graphScroller';
+import { niceScale } from '../views/pipeline/scale';
+import { onlyFailureOf, statusIcon } from '../views/pipeline/status';
+import { differingColumns, filterRows, sortRows, tableColumns } from '../views/pipeline/tableModel';
 
-function row(id: string, state: string, params: Record<string, unknown>, metrics: Record<string, unknown>): IRunRow {
-  return { run_id: id, state, trigger: null, started: 0, finished: 1, duration: 1, counts: {}, params, logged_params: params, metrics };
+function row(
+  id: string,
+  state: string,
+  params: Record<string, unknown>,
+  metrics: Record<string, unknown>
+): IRunRow {
+  return {
+    run_id: id,
+    state,
+    trigger: null,
+    started: 0,
+    finished: 1,
+    duration: 1,
+    counts: {},
+    params,
+    logged_params: params,
+    metrics
+  };
 }
 
 const TABLE: IRunTable = {
@@ -52,30 +68,61 @@ describe('runs table', () => {
   const col = (id: string) => columns.find(c => c.id === id)!;
   it('has a column per parameter and metric', () => {
     expect(columns.map(c => c.id)).toEqual([
-      'run', 'state', 'trigger', 'started', 'duration', 'param:lr', 'param:model', 'metric:acc'
+      'run',
+      'state',
+      'trigger',
+      'started',
+      'duration',
+      'param:lr',
+      'param:model',
+      'metric:acc'
     ]);
   });
   it('sorts numbers as numbers, empty cells last either way', () => {
-    expect(sortRows(TABLE.runs, col('metric:acc'), true).map(r => r.run_id)).toEqual(['r2', 'r1', 'r3']);
-    expect(sortRows(TABLE.runs, col('metric:acc'), false).map(r => r.run_id)).toEqual(['r1', 'r2', 'r3']);
-    expect(sortRows(TABLE.runs, col('param:lr'), false).map(r => r.run_id)).toEqual(['r1', 'r2', 'r3']);
+    expect(sortRows(TABLE.runs, col('metric:acc'), true).map(r => r.run_id)).toEqual([
+      'r2',
+      'r1',
+      'r3'
+    ]);
+    expect(sortRows(TABLE.runs, col('metric:acc'), false).map(r => r.run_id)).toEqual([
+      'r1',
+      'r2',
+      'r3'
+    ]);
+    expect(sortRows(TABLE.runs, col('param:lr'), false).map(r => r.run_id)).toEqual([
+      'r1',
+      'r2',
+      'r3'
+    ]);
   });
   it('filters by conditions and by text', () => {
     expect(filterRows(TABLE.runs, columns, 'lr>0.005').map(r => r.run_id)).toEqual(['r3', 'r2']);
-    expect(filterRows(TABLE.runs, columns, 'state=succeeded, model=rf').map(r => r.run_id)).toEqual(['r2']);
+    expect(filterRows(TABLE.runs, columns, 'state=succeeded, model=rf').map(r => r.run_id)).toEqual(
+      ['r2']
+    );
     expect(filterRows(TABLE.runs, columns, 'fail').map(r => r.run_id)).toEqual(['r3']);
     expect(filterRows(TABLE.runs, columns, '').length).toBe(3);
   });
   it('names the parameters and metrics that differ between two runs', () => {
-    expect([...differingColumns(TABLE.runs[1], TABLE.runs[2], columns)]).toEqual(['param:lr', 'param:model', 'metric:acc']);
-    expect([...differingColumns(TABLE.runs[0], TABLE.runs[1], columns)]).toEqual(['param:lr', 'metric:acc']);
+    expect([...differingColumns(TABLE.runs[1], TABLE.runs[2], columns)]).toEqual([
+      'param:lr',
+      'param:model',
+      'metric:acc'
+    ]);
+    expect([...differingColumns(TABLE.runs[0], TABLE.runs[1], columns)]).toEqual([
+      'param:lr',
+      'metric:acc'
+    ]);
   });
 });
 
 describe('graph view', () => {
   it('opens a small graph fitted and a big one at a legible zoom', () => {
     expect(initialZoom({ w: 400, h: 300 }, { w: 800, h: 600 })).toBe(1.25);
-    expect(initialZoom({ w: 900, h: 700 }, { w: 800, h: 600 })).toBeCloseTo(0.857 < LEGIBLE_ZOOM ? LEGIBLE_ZOOM : 0.857, 2);
+    expect(initialZoom({ w: 900, h: 700 }, { w: 800, h: 600 })).toBeCloseTo(
+      0.857 < LEGIBLE_ZOOM ? LEGIBLE_ZOOM : 0.857,
+      2
+    );
     expect(initialZoom({ w: 600, h: 4000 }, { w: 800, h: 600 })).toBe(LEGIBLE_ZOOM);
   });
   it('marks reused apart from executed', () => {

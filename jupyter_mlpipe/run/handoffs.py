@@ -1,0 +1,71 @@
+"""Files handed between steps without --writes: which steps must finish before another is
+decided and started.
+
+A step B that reads a file a step A above it writes (no --writes/--reads pair, so no edge in
+the graph) sees A's new file in a plain top-to-bottom run. The runner therefore decides B
+only once A is done in this run, and never runs them at once. What A writes and B reads is
+known from their last manifests (files opened for writing and for reading); a step with no
+manifest yet (never run, or run before these were recorded) is judged by its source instead:
+a path-like string literal that both bodies contain ('data/mid.csv').
+"""
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+
+from ..models import PipelineSpec, StepSpec
+from ..pipeline.graph import Graph
+from .manifest import Manifest
+
+
+def path_literals(step: StepSpec) -> set[str]:
+    """String constants of the body that look like a relative or absolute file path."""
+    try:
+        tree = ast.parse(step.body)
+    except SyntaxError:
+        return set()
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            v = node.value.strip()
+            if v and "\n" not in v and len(v) < 260 and ("/" in v or "." in v.lstrip(".")):
+                found.add(v.lstrip("./") if v.startswith("./") else v)
+    return found
+
+
+def handoffs(spec: PipelineSpec, graph: Graph, selected: Iterable[str],
+             manifests: dict[str, Manifest | None]) -> dict[str, set[str]]:
+    """For each selected step, the selected steps above it that it must wait for.
+    `manifests`: each step's last manifest (None: it has none)."""
+    names = [n for n in graph.names if n in set(selected)]
+    steps = {n: spec.step(n) for n in names}
+    literals: dict[str, set[str]] = {}
+    waits: dict[str, set[str]] = {n: set() for n in names}
+
+    def before(n: str) -> set[str]:
+        """Everything n waits for, through the graph and the waits so far."""
+        seen: set[str] = set()
+        todo = [n]
+        while todo:
+            m = todo.pop()
+            for u in [*graph.upstream[m], *waits.get(m, ())]:
+                if u not in seen:
+                    seen.add(u)
+                    todo.append(u)
+        return seen
+
+    for b in names:
+        for a in names:
+            if steps[a].cell >= steps[b].cell or b in before(a):
+                continue  # only a step above, and never a cycle (no deadlock)
+            ma, mb = manifests.get(a), manifests.get(b)
+            if ma is not None and mb is not None:
+                read = set(mb.files) | set(steps[b].reads)
+                hit = bool(set(ma.wrote) & read)
+            else:
+                la = literals.setdefault(a, path_literals(steps[a]))
+                lb = literals.setdefault(b, path_literals(steps[b]))
+                hit = bool(la & lb)
+            if hit:
+                waits[b].add(a)
+    return waits
