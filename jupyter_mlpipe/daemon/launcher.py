@@ -15,6 +15,11 @@ def skip_iri_grammars() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    from ..run import noop  # nothing changed: answered by stat alone, before anything else
+
+    code = noop.fast(argv)
+    if code is not None:
+        return code
     skip_iri_grammars()
     if argv[:1] == ["run"] and "--no-daemon" not in argv:
         from . import client as daemon_client

@@ -293,6 +293,16 @@ class Store:
         manifest = entry.get("manifest") if isinstance(entry, dict) else None
         return manifest if isinstance(manifest, dict) else None
 
+    def entry_files(self, entry: dict) -> list[Path]:
+        """The files get_entry(entry's key) reads: the entry, its artifacts, its --writes
+        blobs (run/noop.py stats them to know the entry still holds)."""
+        files = [_shard(self.entries, entry["key"], ".json")]
+        files += [_shard(self.objects, d) for d in entry["outputs"].values()]
+        for m in entry.get("writes", {}).values():
+            ms = [m] if m["type"] == "file" else list(m["files"].values())
+            files += [_shard(self.blobs, x["digest"]) for x in ms]
+        return files
+
     def entry_problem(self, key: str) -> str:
         """Why get_entry(key) finds nothing: REMOVED (the entry or a file it names is gone),
         DAMAGED (bytes changed since written) or UNSIGNED (no trusted key signed it, or an
