@@ -94,12 +94,22 @@ def env_sig(names: list[str]) -> dict[str, str | None]:
                 else blake2b(os.environ[n].encode()).hexdigest()) for n in names}
 
 
+UNWATCHED = ("MLPIPE_NO_FASTPATH", "MLPIPE_NOOP_DEBUG")  # this module's own switches
+
+
 def watched_env() -> list[str]:
-    return sorted({n for n in os.environ if n.startswith(ENV_PREFIXES)} | set(ENV_NAMES))
+    return sorted({n for n in os.environ if n.startswith(ENV_PREFIXES)} - set(UNWATCHED)
+                  | set(ENV_NAMES))
 
 
 def python_sig() -> list[Any]:
     return [sys.executable, os.path.realpath(sys.prefix), sys.version, list(sys.path)]
+
+
+def _debug(message: str) -> None:
+    """MLPIPE_NOOP_DEBUG=1: say why the fast path did not answer (or wrote no state)."""
+    if os.environ.get("MLPIPE_NOOP_DEBUG"):
+        print(f"mlpipe: no-op fast path: {message}", file=sys.stderr)
 
 
 def check(argv: list[str]) -> dict[str, Any] | None:
@@ -119,9 +129,11 @@ def check(argv: list[str]) -> dict[str, Any] | None:
                 or state["params"] != params or state["python"] != python_sig()
                 or state["watched"] != watched_env()
                 or env_sig(sorted(state["env"])) != state["env"]):
+            _debug("the notebook, arguments, Python or environment differ")
             return None
         for path, sig in state["stamps"]:
             if stat_sig(path) != sig:
+                _debug(f"{path} changed")
                 return None
     except (OSError, ValueError, KeyError, TypeError, EOFError, AttributeError):
         return None
@@ -180,7 +192,8 @@ def remember(spec: Any, store: Any, keys: dict[str, str | None], command: str,
                  "params": [list(p) for p in params], "python": python_sig(),
                  "watched": watched, "env": env_sig(sorted(set(watched) | stamps.env)),
                  "steps": [s.name for s in spec.steps], "stamps": stamps.list()}
-    except _Doubt:
+    except _Doubt as doubt:
+        _debug(f"no state written: {doubt}")
         forget(notebook)
         return False
     from .. import atomic
@@ -220,6 +233,8 @@ class _Stamps:
         if os.path.isdir(path):
             for folder, dirs, files in os.walk(path):
                 for name in dirs + files:
+                    if name in dirs and os.path.islink(os.path.join(folder, name)):
+                        raise _Doubt(name)  # a linked folder's files are not walked here
                     self.add(os.path.join(folder, name))
 
     def list(self) -> list[list[Any]]:
@@ -244,8 +259,8 @@ def _stamp_pipeline(stamps: _Stamps, spec: Any, store: Any, keys: dict[str, str 
     _stamp_targets(stamps, spec, store)
     for step in spec.steps:
         key = keys.get(step.name)
-        if key is None or getattr(step, "module", None):
-            raise _Doubt(step.name)  # not decided, or code from the module registry
+        if key is None or getattr(step, "module", None) or not step.reuse:
+            raise _Doubt(step.name)  # not decided, code from the module registry, --no-reuse
         if step.writes and command != "run":
             raise _Doubt("only a run restores --writes files")
         entry = store.get_entry(key)
