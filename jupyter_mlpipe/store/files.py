@@ -26,13 +26,15 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import filelock
-
 from .. import atomic
 from ..errors import (
     CacheError, DamagedArtifactError, UnpicklableOutputError, UntrustedArtifactError)
 from . import health, serialize, signing
 from .space import full_disk_error, is_full
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import filelock
 
 CACHE_FORMAT_VERSION = 1
 REMOVED, DAMAGED, UNSIGNED = "removed", "damaged", "unsigned"  # Store.entry_problem
@@ -344,6 +346,8 @@ class Store:
     def lock(self, exclusive: bool = False, wait: bool = True) -> Iterator[None]:
         """Runs hold a shared lock; `cache gc/clear` an exclusive one, so they never delete
         what a run is about to reference. Released by the OS if the holder dies."""
+        import filelock  # 10-30 ms of imports: only commands that lock pay them
+
         path = self.home / "lock"
         try:
             self.home.mkdir(parents=True, exist_ok=True)
@@ -365,6 +369,8 @@ class Store:
         result waits and reuses it instead of computing it too."""
         path = _shard(self.locks, key, ".lock")
         path.parent.mkdir(parents=True, exist_ok=True)
+        import filelock
+
         return filelock.FileLock(path, thread_local=False)
 
     def iter_entries(self) -> Iterator[tuple[Path, dict]]:
