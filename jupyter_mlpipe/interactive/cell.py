@@ -67,7 +67,7 @@ _warned: set[str] = set()  # the notebook's warnings this kernel has printed
 _watching: set[int] = set()  # ids of the shells whose cells we follow
 # The kernel's history connections, by store: closing one checkpoints the WAL (20-40 ms on a
 # busy disk), which a reused cell should not pay each time. Closed when the kernel exits.
-_histories: dict[Path, History] = {}
+_histories: dict[Path, tuple[History, int | None]] = {}  # home -> (history, its file's inode)
 # The last live spec: a reused cell re-run with the notebook unchanged on disk parses nothing.
 _spec_cache: dict[tuple, PipelineSpec] = {}
 
@@ -108,7 +108,8 @@ def _join_or_start(history: History, spec: PipelineSpec, params: dict) -> _OpenR
 def _live_spec(nb_path: Path, name: str, line: str, body: str) -> PipelineSpec:
     """The saved notebook, with this step's cell replaced by the live one (kept while the
     saved notebook's stat and the live cell are the same, and no step uses --module, whose
-    code the registry may change)."""
+    code the registry may change; a notebook saved in the last 2 s is parsed each time, as
+    timestamps that close may not tell two saves apart)."""
     try:
         st = nb_path.stat()
     except OSError:
@@ -120,7 +121,8 @@ def _live_spec(nb_path: Path, name: str, line: str, body: str) -> PipelineSpec:
         return cached
     spec = _parse_live(nb_path, name, line, body)
     _spec_cache.clear()
-    if st is not None and not any(s.module for s in spec.steps):
+    settled = st is not None and time.time() - max(st.st_mtime, st.st_ctime) > 2.0  # see noop.py
+    if settled and not any(s.module for s in spec.steps):
         _spec_cache[key] = spec
     return spec
 
@@ -185,18 +187,32 @@ def run_step_cell(shell: Any, line: str, body: str, notebook: str | None = None)
 
 
 def _history(home: Path) -> History:
-    """The kernel's open history of a store (see _histories)."""
-    if home not in _histories:
-        if not _histories:
-            import atexit
+    """The kernel's open history of a store (see _histories), opened again when its file was
+    removed or replaced (the store deleted, say) so that runs are not written to a lost file."""
+    held = _histories.get(home)
+    if held is not None and held[1] is not None and held[1] == _inode(held[0].path):
+        return held[0]
+    if held is not None:
+        held[0].close()
+    elif not _histories:
+        import atexit
 
-            atexit.register(_close_histories)
-        _histories[home] = History(home)
-    return _histories[home]
+        atexit.register(_close_histories)
+    history = History(home)
+    history.db  # opens (creates) the file, whose inode is then known
+    _histories[home] = (history, _inode(history.path))
+    return history
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except OSError:
+        return None
 
 
 def _close_histories() -> None:
-    for history in _histories.values():
+    for history, _ in _histories.values():
         history.close()
     _histories.clear()
 
