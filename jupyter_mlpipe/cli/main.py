@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import errno
 import functools
 import os
@@ -64,7 +65,7 @@ def _remember(spec, keys: dict, command: str, a) -> None:
 
 def cmd_run(a) -> int:
     from ..run import noop
-    from ..run.runner import RunOptions, prepare_run
+    from ..run.runner import RunOptions
 
     spec = _load(a.notebook)
     noop.forget(str(spec.path))  # this run may change what the state rests on
@@ -75,6 +76,22 @@ def cmd_run(a) -> int:
         return cli_jobs.sweep(a, spec, options)
     # `kill PID` stops a run the way Ctrl-C does: kernels stopped, the run recorded
     signal.signal(signal.SIGTERM, _interrupt)
+    ahead = None
+    if a.templates is None and not a.target:  # none lent by the daemon: start ours now
+        from ..executors.kernels import launch_ahead
+
+        ahead = launch_ahead(spec)
+        options = dataclasses.replace(options, templates=ahead)
+    try:
+        return _run(a, spec, options)
+    finally:
+        if ahead is not None:
+            ahead.close()
+
+
+def _run(a, spec, options) -> int:
+    from ..run.runner import prepare_run
+
     prepared = prepare_run(spec, options)
     progress = Progress(prepared.past_durations(), prepared.jobs, a.output)
     try:
