@@ -331,7 +331,8 @@ class KernelExecutor(Executor):
         if lent is not None:
             return lent
         try:
-            template = KernelTemplate.launch(spec["imports"], python, self.env, spec["cwd"])
+            template = KernelTemplate.launch(spec["imports"], spec["python"], self.env,
+                                             spec["cwd"])
             self.templates.used(spec)
             return template
         except TemplateError as exc:
