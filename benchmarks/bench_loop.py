@@ -60,8 +60,12 @@ def timed(cmd: list[str], env: dict | None = None, cwd: Path | None = None
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stdout}\n{r.stderr}")
+        raise Failed(f"{' '.join(cmd)} failed:\n{r.stdout}\n{r.stderr}")
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+class Failed(Exception):
+    """A command of a row failed (older code: e.g. a RecursionError on 1,000 steps)."""
 
 
 def repeat(n: int, fn) -> tuple[list[float], list[float]]:
@@ -71,6 +75,14 @@ def repeat(n: int, fn) -> tuple[list[float], list[float]]:
         walls.append(w)
         cpus.append(c)
     return walls, cpus
+
+
+def guarded(what: str, rows) -> None:
+    """Run `rows()`; a failing command prints its row as failed instead of ending the table."""
+    try:
+        rows()
+    except Failed as exc:
+        print(f"| {what:<58} | failed: {str(exc).strip().splitlines()[-1][:80]} |", flush=True)
 
 
 def settled() -> None:
@@ -165,8 +177,9 @@ def interactive_row(tmp: Path, n: int) -> None:
 
 def scale_rows(tmp: Path, n: int) -> None:
     big = chain(1000).mlpipe_notebook(tmp / "chain1000")
-    row("status: 1,000-step chain, never run",
-        *repeat(max(2, n // 2), lambda i: timed([MLPIPE, "status", str(big)])), target=0.3)
+    guarded("status: 1,000-step chain, never run", lambda: row(
+        "status: 1,000-step chain, never run",
+        *repeat(max(2, n // 2), lambda i: timed([MLPIPE, "status", str(big)])), target=0.3))
     c100 = chain(100).mlpipe_notebook(tmp / "chain100")
 
     def cold(i):
@@ -187,8 +200,11 @@ def main() -> None:
     ap.add_argument("--only", choices=["peers", "interactive", "scale"])
     args = ap.parse_args()
     n = 3 if args.quick else args.repeat
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # the issue's rows: .pyc writing allowed
+    import jupyter_mlpipe
+
     print(f"load average before: {load()}  ({os.cpu_count()} cores, Python "
-          f"{sys.version.split()[0]})")
+          f"{sys.version.split()[0]}, jupyter_mlpipe from {Path(jupyter_mlpipe.__file__).parent})")
     print(f"| {'row':<58} | median | {'min-max':>18} | {'cpu':>9} | {'target':<10} | met |")
     print(f"|{'-' * 60}|--------|{'-' * 20}|{'-' * 11}|{'-' * 12}|-----|")
     with tempfile.TemporaryDirectory(prefix="bench_loop") as d:
