@@ -24,7 +24,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .. import atomic
 from ..errors import (
@@ -32,8 +32,7 @@ from ..errors import (
 from . import health, serialize, signing
 from .space import full_disk_error, is_full
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where a lock is taken
     import filelock
 
 CACHE_FORMAT_VERSION = 1
@@ -296,14 +295,12 @@ class Store:
         return manifest if isinstance(manifest, dict) else None
 
     def entry_files(self, entry: dict) -> list[Path]:
-        """The files get_entry(entry's key) reads: the entry, its artifacts, its --writes
-        blobs (run/noop.py stats them to know the entry still holds)."""
-        files = [_shard(self.entries, entry["key"], ".json")]
-        files += [_shard(self.objects, d) for d in entry["outputs"].values()]
-        for m in entry.get("writes", {}).values():
-            ms = [m] if m["type"] == "file" else list(m["files"].values())
-            files += [_shard(self.blobs, x["digest"]) for x in ms]
-        return files
+        """What get_entry(entry's key) reads: entry, artifacts, --writes blobs (run/noop.py)."""
+        blobs = [x for m in entry.get("writes", {}).values()
+                 for x in ([m] if m["type"] == "file" else m["files"].values())]
+        return ([_shard(self.entries, entry["key"], ".json")]
+                + [_shard(self.objects, d) for d in entry["outputs"].values()]
+                + [_shard(self.blobs, x["digest"]) for x in blobs])
 
     def entry_problem(self, key: str) -> str:
         """Why get_entry(key) finds nothing: REMOVED (the entry or a file it names is gone),
