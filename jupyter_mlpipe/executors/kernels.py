@@ -269,6 +269,14 @@ class AheadLoan(TemplateLoan):
         super().__init__({key: template})
         self.template = template
 
+    def take(self, spec: dict) -> Any:
+        """The template, which from now on is the run's own: stopping the run stops it at once,
+        even while it imports (a lent one would be left running for the daemon)."""
+        template = super().take(spec)
+        if template is not None:
+            template.lent = False
+        return template
+
     def close(self) -> None:
         self.template.lent = False
         self.template.close()
