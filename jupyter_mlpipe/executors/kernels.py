@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import sys
 import signal
 import threading
 import time
@@ -287,16 +288,21 @@ def launch_ahead(pipeline: PipelineSpec) -> AheadLoan | None:
     steps run elsewhere, or kernels are not forked)."""
     from ..kernels.template import KernelTemplate, TemplateError
     from ..targets.config import load_targets
+    from ..targets.environment import kernelspec_argv
 
-    if {s.target for s in pipeline.steps} != {LOCAL}:
+    if {s.target for s in pipeline.steps} != {LOCAL} or not sys.platform.startswith("linux"):
         return None
     target = load_targets(pipeline.root).get(LOCAL)
-    if target.kind != LOCAL:
+    if target.kind != LOCAL or (target.kernel_start or "fork") != "fork":
         return None
+    # the kernelspec read directly: jupyter_client's import (~0.3 s) is for runs that need it
+    argv = kernelspec_argv(target.kernel_name(pipeline)) or []
+    if argv[1:3] not in (["-m", "ipykernel_launcher"], ["-m", "ipykernel"]):
+        return None
+    python = sys.executable if argv[0] in ("python", "python3", "{python}") else argv[0]
     env = kernel_env(target)
-    spec = template_spec_for(pipeline, target, env)
-    if spec is None:
-        return None
+    spec = template_pool.template_spec(template_imports(pipeline), python, env,
+                                       str(pipeline.root))
     try:
         template = KernelTemplate.launch(spec["imports"], spec["python"], env, spec["cwd"])
     except TemplateError:
