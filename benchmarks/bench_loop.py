@@ -136,6 +136,13 @@ def peers_rows(tmp: Path, n: int, with_daemon: bool) -> None:
         return timed(run)
 
     row("peers5: one leaf step edited", *repeat(n, leaf), target=1.3)
+
+    def leaf_ahead(i):
+        bench.mlpipe_notebook(folder, leaf_edit=f"\n_ahead = {i}")
+        return timed(run, {"MLPIPE_TEMPLATE_AHEAD": "1"})
+
+    row("peers5: one leaf step edited, template ahead (opt-in)", *repeat(n, leaf_ahead),
+        target=1.3)
     if not with_daemon:
         return
     with daemon():
