@@ -266,7 +266,7 @@ def _stamp_pipeline(stamps: _Stamps, spec: Any, store: Any, keys: dict[str, str 
         entry = store.get_entry(key)
         if entry is None:
             raise _Doubt(key)
-        for f in store.entry_files(entry):
+        for f in _entry_files(store, entry):
             stamps.add(f, ours=True, must_exist=True)
         for rel in list(step.reads) + list(step.writes):
             stamps.tree(root / rel)
@@ -274,6 +274,19 @@ def _stamp_pipeline(stamps: _Stamps, spec: Any, store: Any, keys: dict[str, str 
         for rel in components.get("modules", {}):
             _stamp_module(stamps, root / rel, root)
         _stamp_manifest(stamps, entry.get("manifest") or {}, root)
+
+
+def _entry_files(store: Any, entry: dict) -> list[str]:
+    """What Store.get_entry(key) reads: the entry, its artifacts, its --writes blobs (the
+    layout of store/files.py: entries/ab/KEY.json, objects/ab/DIGEST, blobs/ab/DIGEST)."""
+    def shard(folder: Any, name: str) -> str:
+        return os.path.join(folder, name[:2], name)
+
+    blobs = [x for m in entry.get("writes", {}).values()
+             for x in ([m] if m["type"] == "file" else m["files"].values())]
+    return ([shard(store.entries, entry["key"] + ".json")]
+            + [shard(store.objects, d) for d in entry["outputs"].values()]
+            + [shard(store.blobs, x["digest"]) for x in blobs])
 
 
 def _stamp_code(stamps: _Stamps) -> None:

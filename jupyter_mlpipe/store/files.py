@@ -31,7 +31,6 @@ from ..errors import (
     CacheError, DamagedArtifactError, UnpicklableOutputError, UntrustedArtifactError)
 from . import health, serialize, signing
 from .space import full_disk_error, is_full
-
 if TYPE_CHECKING:  # imported where a lock is taken
     import filelock
 
@@ -294,14 +293,6 @@ class Store:
         manifest = entry.get("manifest") if isinstance(entry, dict) else None
         return manifest if isinstance(manifest, dict) else None
 
-    def entry_files(self, entry: dict) -> list[Path]:
-        """What get_entry(entry's key) reads: entry, artifacts, --writes blobs (run/noop.py)."""
-        blobs = [x for m in entry.get("writes", {}).values()
-                 for x in ([m] if m["type"] == "file" else m["files"].values())]
-        return ([_shard(self.entries, entry["key"], ".json")]
-                + [_shard(self.objects, d) for d in entry["outputs"].values()]
-                + [_shard(self.blobs, x["digest"]) for x in blobs])
-
     def entry_problem(self, key: str) -> str:
         """Why get_entry(key) finds nothing: REMOVED (the entry or a file it names is gone),
         DAMAGED (bytes changed since written) or UNSIGNED (no trusted key signed it, or an
@@ -344,7 +335,6 @@ class Store:
         """Runs hold a shared lock; `cache gc/clear` an exclusive one, so they never delete
         what a run is about to reference. Released by the OS if the holder dies."""
         import filelock  # 10-30 ms of imports: only commands that lock pay them
-
         path = self.home / "lock"
         try:
             self.home.mkdir(parents=True, exist_ok=True)
@@ -367,7 +357,6 @@ class Store:
         path = _shard(self.locks, key, ".lock")
         path.parent.mkdir(parents=True, exist_ok=True)
         import filelock
-
         return filelock.FileLock(path, thread_local=False)
 
     def iter_entries(self) -> Iterator[tuple[Path, dict]]:
