@@ -405,5 +405,20 @@ def _prefix(stamps: _Stamps, entries: Any, root: Any) -> None:
         raise _Doubt("manifest prefix")  # the Python itself is in python_sig()
 
 
+def _wrote(stamps: _Stamps, entries: Any, root: Any) -> None:
+    """Files the step wrote (they order handoffs between steps; a reader's own manifest has
+    what it read): stamped all the same, so that one removed or edited is a doubt."""
+    if not isinstance(entries, list) or not all(isinstance(p, str) for p in entries):
+        raise _Doubt("manifest wrote")
+    for rel in entries:
+        stamps.add(os.path.join(root, rel))
+
+
+def _remote(stamps: _Stamps, entries: Any, root: Any) -> None:
+    """What a step read on a gateway's host is checked there: not by a local stat."""
+    if not isinstance(entries, dict) or entries.get("files") or entries.get("env"):
+        raise _Doubt("manifest remote")
+
+
 _MANIFEST_KINDS = {"files": _files, "modules": _modules, "dists": _dists, "env": _env,
-                   "prefix": _prefix}
+                   "prefix": _prefix, "wrote": _wrote, "remote": _remote}
