@@ -406,12 +406,10 @@ def _prefix(stamps: _Stamps, entries: Any, root: Any) -> None:
 
 
 def _wrote(stamps: _Stamps, entries: Any, root: Any) -> None:
-    """Files the step wrote (they order handoffs between steps; a reader's own manifest has
-    what it read): stamped all the same, so that one removed or edited is a doubt."""
+    """Files the step wrote: they only order handoffs between steps that execute (the reader's
+    own manifest has what it read, stamped there), so a no-op does not depend on them."""
     if not isinstance(entries, list) or not all(isinstance(p, str) for p in entries):
         raise _Doubt("manifest wrote")
-    for rel in entries:
-        stamps.add(os.path.join(root, rel))
 
 
 def _remote(stamps: _Stamps, entries: Any, root: Any) -> None:
