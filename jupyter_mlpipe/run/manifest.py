@@ -9,7 +9,6 @@ only while every entry still holds; otherwise the reasons say which one changed.
 """
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import sys
@@ -118,6 +117,8 @@ def _cached_dists(cache_dir: str | None) -> dict[str, list[str]]:
             return data["map"]
     except (OSError, ValueError, KeyError):
         pass
+    import importlib.metadata
+
     dists = importlib.metadata.packages_distributions()
     if path is not None:
         try:
@@ -154,6 +155,8 @@ def is_stdlib(name: str) -> bool:
 
 
 def installed_version(dist: str) -> str | None:
+    import importlib.metadata  # 10-60 ms of imports (email, zipfile, csv): only when asked
+
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
