@@ -4,19 +4,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .convert.converter import convert_notebook
 from .errors import MlpipeError
 from .pipeline.graph import Graph
 from .models import PipelineSpec, StepSpec, StepStatus
 from .pipeline.load import load_pipeline
 from .pipeline.parameters import check_overrides
 from .run.plan import Planner
-from .run.result import RunResult
-from .run.runner import Listener, RunOptions, prepare_run
 from .store.files import Store
 from .store.history import History
-from .automation.sweep import SweepResult, run_sweep
 from .targets import recorded_envs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # imported where used: `mlpipe status` needs neither runs nor sweeps
+    from .automation.sweep import SweepResult
+    from .run.result import RunResult
+    from .run.runner import Listener
 
 
 class Pipeline:
@@ -29,6 +31,8 @@ class Pipeline:
     @classmethod
     def from_notebook(cls, path: str | Path, convert: bool = False) -> "Pipeline":
         if convert:
+            from .convert.converter import convert_notebook  # plain notebooks only
+
             return cls(convert_notebook(path).spec)
         return cls(load_pipeline(path))
 
@@ -68,6 +72,8 @@ class Pipeline:
             listener: Listener | None = None) -> RunResult:
         if isinstance(only, str):
             only = [only]
+        from .run.runner import RunOptions, prepare_run  # kernels and locks: runs only
+
         options = RunOptions(params=params, jobs=jobs, only=only, force=force,
                              fail_fast=fail_fast)
         return prepare_run(self.spec, options).execute(listener)
@@ -77,6 +83,9 @@ class Pipeline:
               force: bool = False, fail_fast: bool = False) -> SweepResult:
         """Run every point of the grid {name: [values]}; steps no swept parameter reaches run
         once. The result's points hold each run id and its metrics."""
+        from .automation.sweep import run_sweep
+        from .run.runner import RunOptions
+
         if isinstance(only, str):
             only = [only]
         return run_sweep(self.spec, grid, RunOptions(params=params, jobs=jobs, only=only,

@@ -11,12 +11,17 @@ from pathlib import Path
 
 def write_text(path: str | os.PathLike, text: str) -> None:
     """Replace `path` with `text` (UTF-8) atomically, making its folder if needed."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Replace `path` with `data` atomically, making its folder if needed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):  # keep the error; drop the temp file

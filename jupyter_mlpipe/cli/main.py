@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import errno
 import functools
 import os
 import signal
 import sqlite3
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -49,10 +51,24 @@ def _load(notebook: str):
     return spec
 
 
+def _remember(spec, keys: dict, command: str, a) -> None:
+    """After a no-op (every step cached or reused) or a complete run: the state the next
+    `run`/`status` with these arguments checks by stat alone (run/noop.py)."""
+    from ..run import noop
+    from ..store.files import Store
+
+    if spec.warnings:  # printed each time: the full path prints them
+        noop.forget(str(spec.path))
+        return
+    noop.remember(spec, Store.for_notebook(spec.path), keys, command, a.param, a.started)
+
+
 def cmd_run(a) -> int:
-    from ..run.runner import RunOptions, prepare_run
+    from ..run import noop
+    from ..run.runner import RunOptions
 
     spec = _load(a.notebook)
+    noop.forget(str(spec.path))  # this run may change what the state rests on
     options = RunOptions(params={k: _value(v) for k, v in a.param}, jobs=a.jobs,
                          only=a.only or None, force=a.force, fail_fast=a.fail_fast,
                          target=a.target, templates=a.templates)
@@ -60,6 +76,24 @@ def cmd_run(a) -> int:
         return cli_jobs.sweep(a, spec, options)
     # `kill PID` stops a run the way Ctrl-C does: kernels stopped, the run recorded
     signal.signal(signal.SIGTERM, _interrupt)
+    ahead = None
+    # MLPIPE_TEMPLATE_AHEAD=1: launch the kernel template now, before planning (the leaf edit's
+    # time); off by default until a stop while it imports is as quick as without it
+    if a.templates is None and not a.target and os.environ.get("MLPIPE_TEMPLATE_AHEAD") == "1":
+        from ..executors.kernels import launch_ahead
+
+        ahead = launch_ahead(spec)
+        options = dataclasses.replace(options, templates=ahead)
+    try:
+        return _run(a, spec, options)
+    finally:
+        if ahead is not None:
+            ahead.close()
+
+
+def _run(a, spec, options) -> int:
+    from ..run.runner import prepare_run
+
     prepared = prepare_run(spec, options)
     progress = Progress(prepared.past_durations(), prepared.jobs, a.output)
     try:
@@ -72,6 +106,9 @@ def cmd_run(a) -> int:
     finally:
         progress.close()
     out(run.summary())
+    if run.ok and not (a.only or a.force or a.target) and set(run.steps) == {
+            s.name for s in spec.steps}:
+        _remember(spec, {n: s.key for n, s in run.steps.items()}, "run", a)
     run_dir = Path(run.store_home) / "runs" / run.run_id
     if any(s.state in (StepState.SUCCEEDED, StepState.FAILED) for s in run.steps.values()) \
             and run_dir.is_dir():
@@ -106,6 +143,12 @@ def cmd_status(a) -> int:
     detail = (f" ({len(stale) - maybe} will re-run, {maybe} may re-run: reused if their "
               "inputs come out unchanged)" if stale else "")
     out(f"{len(rows) - len(stale)} cached, {len(stale)} stale{detail}")
+    if not stale and rows:
+        _remember(pipe.spec, {r.name: r.key for r in rows}, "status", a)
+    else:
+        from ..run import noop
+
+        noop.forget(str(pipe.spec.path))
     return 0
 
 
@@ -267,8 +310,9 @@ def main(argv: list[str] | None = None, handlers: dict[str, Callable] | None = N
     """Run one command. `handlers` adds the commands of layers above this one (the launcher
     passes `daemon`), so the parser knows every command and imports none of them; `templates`
     are kernel templates the run daemon lends to a `run` (a TemplateLoan)."""
+    started = time.time()
     args = build_parser().parse_args(argv)
-    args.templates = templates
+    args.templates, args.started = templates, started
     func = (handlers or {}).get(args.command) or args.func
     try:
         if func is None:

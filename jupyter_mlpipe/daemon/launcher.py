@@ -15,6 +15,11 @@ def skip_iri_grammars() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    from ..run import noop  # nothing changed: answered by stat alone, before anything else
+
+    code = noop.fast(argv)
+    if code is not None:
+        return code
     skip_iri_grammars()
     if argv[:1] == ["run"] and "--no-daemon" not in argv:
         from . import client as daemon_client
@@ -23,12 +28,18 @@ def main(argv: list[str] | None = None) -> int:
         if code is not None:
             return code
     from ..cli.main import main as cli_main
-    from .command import cmd_daemon
 
-    code = cli_main(argv, handlers={"daemon": cmd_daemon})
+    code = cli_main(argv, handlers={"daemon": _cmd_daemon})
     if argv[:1] == ["run"]:
         _start_daemon_if_auto()
     return code
+
+
+def _cmd_daemon(args) -> int:
+    """`mlpipe daemon`: its client (sockets, subprocesses) imported only for this command."""
+    from .command import cmd_daemon
+
+    return cmd_daemon(args)
 
 
 def _start_daemon_if_auto() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import sys
 import signal
 import threading
 import time
@@ -232,6 +233,85 @@ def hidden_gpus(target: Target) -> dict[str, str]:
     return {"CUDA_VISIBLE_DEVICES": ""}
 
 
+def kernel_env(target: Target) -> dict[str, str]:
+    """The environment of a target's kernels, and of the template they are forked from: with
+    the read log's library preloaded (files C code and subprocesses read, kernels/readlog.py)."""
+    env = {**os.environ, **hidden_gpus(target), **target.env,
+           "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    return env if os.environ.get("MLPIPE_NO_MANIFEST") else readlog.with_preload(env)
+
+
+def template_spec_for(pipeline: PipelineSpec, target: Target, env: dict[str, str]
+                      ) -> dict | None:
+    """What starting the template of this target's kernels takes, or None when they are not
+    forked (spawn mode, no such kernelspec, a kernel that is not an ipykernel)."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    from ..kernels.forked import kernel_start_mode, template_python
+    if kernel_start_mode(target.kernel_start) != "fork":
+        return None
+    kernel_name = target.kernel_name(pipeline)
+    try:
+        python = template_python(KernelSpecManager().get_kernel_spec(kernel_name))
+    except NoSuchKernel:
+        return None  # starting a kernel says so, as it always did
+    if python is None:
+        log.info("kernel '%s' is not an ipykernel: its kernels start the normal way",
+                 kernel_name)
+        return None
+    return template_pool.template_spec(template_imports(pipeline), python, env,
+                                       str(pipeline.root))
+
+
+class AheadLoan(TemplateLoan):
+    """A template `mlpipe run` launched itself at its start, before planning, so the prelude's
+    imports overlap the run's own imports and planning; lent to the run like the daemon's.
+    close() stops it, whether the run took it or not."""
+
+    def __init__(self, key: str, template: Any):
+        super().__init__({key: template})
+        self.template = template
+
+    def take(self, spec: dict) -> Any:
+        """The template, which from now on is the run's own: stopping the run stops it at once,
+        even while it imports (a lent one would be left running for the daemon)."""
+        template = super().take(spec)
+        if template is not None:
+            template.lent = False
+        return template
+
+    def close(self) -> None:
+        self.template.lent = False
+        self.template.close()
+
+
+def launch_ahead(pipeline: PipelineSpec) -> AheadLoan | None:
+    """The template the run's local kernels would be forked from, launched now (None where
+    steps run elsewhere, or kernels are not forked)."""
+    from ..kernels.template import KernelTemplate, TemplateError
+    from ..targets.config import load_targets
+    from ..targets.environment import kernelspec_argv
+
+    if {s.target for s in pipeline.steps} != {LOCAL} or not sys.platform.startswith("linux"):
+        return None
+    target = load_targets(pipeline.root).get(LOCAL)
+    if target.kind != LOCAL or (target.kernel_start or "fork") != "fork":
+        return None
+    # the kernelspec read directly: jupyter_client's import (~0.3 s) is for runs that need it
+    argv = kernelspec_argv(target.kernel_name(pipeline)) or []
+    if argv[1:3] not in (["-m", "ipykernel_launcher"], ["-m", "ipykernel"]):
+        return None
+    python = sys.executable if argv[0] in ("python", "python3", "{python}") else argv[0]
+    env = kernel_env(target)
+    spec = template_pool.template_spec(template_imports(pipeline), python, env,
+                                       str(pipeline.root))
+    try:
+        template = KernelTemplate.launch(spec["imports"], spec["python"], env, spec["cwd"])
+    except TemplateError:
+        return None  # the executor tries again, and says why it cannot
+    return AheadLoan(template_pool.template_key(spec), template)
+
+
 class KernelExecutor(Executor):
     """Steps on kernels of this machine, one fresh kernel per step; subclasses schedule them."""
 
@@ -243,10 +323,7 @@ class KernelExecutor(Executor):
         self.pipeline, self.params, self.jobs = pipeline, params, max(1, jobs)
         self.target = target or Target(LOCAL)
         self.kernel_name = self.target.kernel_name(pipeline)
-        self.env = {**os.environ, **hidden_gpus(self.target), **self.target.env,
-                    "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-        if not os.environ.get("MLPIPE_NO_MANIFEST"):  # files C code and subprocesses read
-            self.env = readlog.with_preload(self.env)
+        self.env = kernel_env(self.target)
         self._pool_lock = threading.Lock()
         self._live: set[LocalKernel] = set()
         self._closed = False
@@ -261,27 +338,17 @@ class KernelExecutor(Executor):
 
     def launch_template(self) -> Any:
         """The kernel template of this run and kernel environment, or None (spawn mode)."""
-        from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-        from ..kernels.forked import kernel_start_mode, template_python
         from ..kernels.template import KernelTemplate, TemplateError
-        if kernel_start_mode(self.target.kernel_start) != "fork":
+
+        spec = template_spec_for(self.pipeline, self.target, self.env)
+        if spec is None:
             return None
-        try:
-            python = template_python(KernelSpecManager().get_kernel_spec(self.kernel_name))
-        except NoSuchKernel:
-            return None  # starting a kernel says so, as it always did
-        if python is None:
-            log.info("kernel '%s' is not an ipykernel: its kernels start the normal way",
-                     self.kernel_name)
-            return None
-        spec = template_pool.template_spec(template_imports(self.pipeline), python, self.env,
-                                           str(self.pipeline.root))
         lent = self.templates.take(spec)
         if lent is not None:
             return lent
         try:
-            template = KernelTemplate.launch(spec["imports"], python, self.env, spec["cwd"])
+            template = KernelTemplate.launch(spec["imports"], spec["python"], self.env,
+                                             spec["cwd"])
             self.templates.used(spec)
             return template
         except TemplateError as exc:

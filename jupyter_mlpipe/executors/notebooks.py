@@ -53,12 +53,11 @@ def warmup_notebook(pipeline: PipelineSpec, record: bool = True) -> Any:
     of the step. `record`: start recording first (a kernel with jupyter_mlpipe installed)."""
     nb = _new_notebook(pipeline.kernel_name)
     nb.metadata["language_info"] = {"name": "python"}
-    params = pipeline.parameters_source or "# no parameters"
-    if record:  # first, in the parameters cell (one cell less to run on every step's kernel)
-        params = (f"import jupyter_mlpipe.interactive.in_kernel as {KERNEL_HELPER}; "
-                  f"{KERNEL_HELPER}.begin_prelude()  # jupyter_mlpipe: record from here\n"
-                  + params)
-    nb.cells.append(code_cell(params, ["parameters"]))
+    if record:  # first: what the parameters and prelude cells read counts for every step
+        nb.cells.append(code_cell(f"import jupyter_mlpipe.interactive.in_kernel as "
+                                  f"{KERNEL_HELPER}; {KERNEL_HELPER}.begin_prelude()",
+                                  ["mlpipe-internal"]))
+    nb.cells.append(code_cell(pipeline.parameters_source or "# no parameters", ["parameters"]))
     first = _first_step_cell(pipeline)
     for cell, src in pipeline.prelude_cells:
         if cell < first:

@@ -65,6 +65,11 @@ _last_end = 0.0  # when the kernel's last cell finished
 _in_body = False  # a %%step cell is running its body (a cell within the cell)
 _warned: set[str] = set()  # the notebook's warnings this kernel has printed
 _watching: set[int] = set()  # ids of the shells whose cells we follow
+# The kernel's history connections, by store: closing one checkpoints the WAL (20-40 ms on a
+# busy disk), which a reused cell should not pay each time. Closed when the kernel exits.
+_histories: dict[Path, tuple[History, int | None]] = {}  # home -> (history, its file's inode)
+# The last live spec: a reused cell re-run with the notebook unchanged on disk parses nothing.
+_spec_cache: dict[tuple, PipelineSpec] = {}
 
 
 def _cell_starts(_info: Any) -> None:
@@ -101,7 +106,28 @@ def _join_or_start(history: History, spec: PipelineSpec, params: dict) -> _OpenR
 
 
 def _live_spec(nb_path: Path, name: str, line: str, body: str) -> PipelineSpec:
-    """The saved notebook, with this step's cell replaced by the live one."""
+    """The saved notebook, with this step's cell replaced by the live one (kept while the
+    saved notebook's stat and the live cell are the same, and no step uses --module, whose
+    code the registry may change; a notebook saved in the last 2 s is parsed each time, as
+    timestamps that close may not tell two saves apart)."""
+    try:
+        st = nb_path.stat()
+    except OSError:
+        st = None
+    key = (nb_path, st and (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns), name, line,
+           body)
+    cached = _spec_cache.get(key)
+    if cached is not None and st is not None:
+        return cached
+    spec = _parse_live(nb_path, name, line, body)
+    _spec_cache.clear()
+    settled = st is not None and time.time() - max(st.st_mtime, st.st_ctime) > 2.0  # see noop.py
+    if settled and not any(s.module for s in spec.steps):
+        _spec_cache[key] = spec
+    return spec
+
+
+def _parse_live(nb_path: Path, name: str, line: str, body: str) -> PipelineSpec:
     nb = read_notebook_json(nb_path)
     live = {"cell_type": "code", "metadata": {}, "source": f"{STEP_MAGIC} {line}\n{body}"}
     for i, cell in enumerate(nb["cells"]):
@@ -156,11 +182,39 @@ def run_step_cell(shell: Any, line: str, body: str, notebook: str | None = None)
             return
     spec = _live_spec(nb_path, args.name, line, body)
     store = Store.for_notebook(nb_path)
-    history = History(store.home)
+    history = _history(store.home)
+    _run_live(shell, spec, spec.step(args.name), store, history)
+
+
+def _history(home: Path) -> History:
+    """The kernel's open history of a store (see _histories), opened again when its file was
+    removed or replaced (the store deleted, say) so that runs are not written to a lost file."""
+    held = _histories.get(home)
+    if held is not None and held[1] is not None and held[1] == _inode(held[0].path):
+        return held[0]
+    if held is not None:
+        held[0].close()
+    elif not _histories:
+        import atexit
+
+        atexit.register(_close_histories)
+    history = History(home)
+    history.db  # opens (creates) the file, whose inode is then known
+    _histories[home] = (history, _inode(history.path))
+    return history
+
+
+def _inode(path: Path) -> int | None:
     try:
-        _run_live(shell, spec, spec.step(args.name), store, history)
-    finally:
+        return path.stat().st_ino
+    except OSError:
+        return None
+
+
+def _close_histories() -> None:
+    for history, _ in _histories.values():
         history.close()
+    _histories.clear()
 
 
 def _run_live(shell: Any, spec: PipelineSpec, step: StepSpec, store: Store,

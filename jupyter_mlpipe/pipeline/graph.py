@@ -1,6 +1,7 @@
 """The DAG of steps: who produces each input, a valid order (stdlib graphlib), selections."""
 from __future__ import annotations
 
+import bisect
 import graphlib
 from collections.abc import Iterable
 
@@ -17,12 +18,16 @@ class Graph:
         self.names = [s.name for s in spec.steps]
         self.producer: dict[str, dict[str, str]] = {}  # step -> {input var -> producing step}
         self.file_producer: dict[str, dict[str, str]] = {}  # step -> {--reads path -> writer}
+        made_at: dict[str, list[int]] = {}  # var -> positions of the steps producing it
+        for i, step in enumerate(spec.steps):
+            for var in step.outputs:
+                made_at.setdefault(var, []).append(i)
         for i, step in enumerate(spec.steps):
             deps: dict[str, str] = {}
             for var in step.inputs:
-                earlier = [s for s in spec.steps[:i] if var in s.outputs]
-                later = [s for s in spec.steps[i + 1:] if var in s.outputs]
-                deps[var] = (earlier[-1] if earlier else later[0]).name
+                at = [j for j in made_at.get(var, []) if j != i]
+                k = bisect.bisect_left(at, i)  # at[:k] come before step i, at[k:] after
+                deps[var] = spec.steps[at[k - 1] if k else at[k]].name
             self.producer[step.name] = deps
             files: dict[str, str] = {}
             for path in step.reads:
@@ -48,13 +53,11 @@ class Graph:
             cycle = list(exc.args[1])
             raise CycleError(cycle[::-1]) from None
         position = {n: i for i, n in enumerate(self.names)}
+        depth: dict[str, int] = {}  # longest path from a root; upstream comes first in `order`
+        for n in order:
+            depth[n] = 1 + max((depth[u] for u in self.upstream[n]), default=-1)
         # stable: among valid orders, prefer notebook order
-        return sorted(order, key=lambda n: (self._depth(n, {}), position[n]))
-
-    def _depth(self, name: str, memo: dict[str, int]) -> int:
-        if name not in memo:
-            memo[name] = 1 + max((self._depth(u, memo) for u in self.upstream[name]), default=-1)
-        return memo[name]
+        return sorted(order, key=lambda n: (depth[n], position[n]))
 
     @property
     def order(self) -> list[str]:

@@ -341,6 +341,16 @@ def parse_pipeline(nb: dict, path: Path, use_module: ModulePass) -> PipelineSpec
                         defaults.expressions, defaults.reads)
 
 
+class _Others:
+    """`v in others`: whether a step other than this one produces v."""
+
+    def __init__(self, made: dict[str, int], own: set[str]):
+        self.made, self.own = made, own
+
+    def __contains__(self, v: object) -> bool:
+        return self.made.get(v, 0) > (1 if v in self.own else 0)  # type: ignore[call-overload]
+
+
 def _resolve(raw: list[StepSpec], prelude: list[PreludeStatement],
              params: set[str]) -> tuple[list[StepSpec], list[str]]:
     """Fill in omitted --in/--out, check names, and warn on undeclared reads."""
@@ -358,11 +368,17 @@ def _resolve(raw: list[StepSpec], prelude: list[PreludeStatement],
         else:  # every top-level name it binds, so interactive and batch agree without context
             outputs[r.name] = tuple(b for b in r.bound_names if not b.startswith("_"))
     prelude_names = {n for s in prelude for n in s.defines}
+    not_inputs = prelude_names | params
+    made: dict[str, int] = {}  # var -> how many steps produce it
+    for outs in outputs.values():
+        for v in outs:
+            made[v] = made.get(v, 0) + 1
     notes: list[str] = []
     steps = []
     for r in raw:
         name = r.name
-        others = {v for s, outs in outputs.items() if s != name for v in outs}
+        own = set(outputs[name])
+        others = _Others(made, own)  # produced by another step (a set per step is O(n^2))
         if r.inputs_declared:
             inputs = list(dict.fromkeys(r.inputs))
             for v in inputs:
@@ -370,7 +386,7 @@ def _resolve(raw: list[StepSpec], prelude: list[PreludeStatement],
                     hint = "its own --out" if v in outputs[name] else ""
                     raise MissingInputError(name, v, cell=r.cell, hint=hint)
             for v in r.free_names:
-                if v in others and v not in inputs and v not in prelude_names | params:
+                if v in others and v not in inputs and v not in not_inputs:
                     producer = next(s for s, outs in outputs.items() if s != name and v in outs)
                     msg = (f"step '{name}' ({cell_label(r.cell)}) reads '{v}', produced by step "
                            f"'{producer}', without declaring it: add '--in {v}'")
@@ -378,6 +394,6 @@ def _resolve(raw: list[StepSpec], prelude: list[PreludeStatement],
                     warnings.warn(msg, stacklevel=2)
                     inputs.append(v)
         else:
-            inputs = [v for v in r.free_names if v in others and v not in prelude_names | params]
+            inputs = [v for v in r.free_names if v in others and v not in not_inputs]
         steps.append(replace(r, inputs=tuple(inputs), outputs=outputs[name]))
     return steps, notes

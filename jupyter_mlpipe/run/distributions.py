@@ -3,7 +3,6 @@ records the distributions (and versions) a step's imports came from, not their f
 """
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import sys
@@ -36,6 +35,8 @@ def _cached_dists(cache_dir: str | None) -> dict[str, list[str]]:
             return data["map"]
     except (OSError, ValueError, KeyError):
         pass
+    import importlib.metadata
+
     dists = importlib.metadata.packages_distributions()
     if path is not None:
         try:
@@ -72,6 +73,8 @@ def is_stdlib(name: str) -> bool:
 
 
 def installed_version(dist: str) -> str | None:
+    import importlib.metadata  # 10-60 ms of imports (email, zipfile, csv): only when asked
+
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:

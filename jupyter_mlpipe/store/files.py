@@ -24,15 +24,15 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator
-
-import filelock
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .. import atomic
 from ..errors import (
     CacheError, DamagedArtifactError, UnpicklableOutputError, UntrustedArtifactError)
 from . import health, serialize, signing
 from .space import full_disk_error, is_full
+if TYPE_CHECKING:  # imported where a lock is taken
+    import filelock
 
 CACHE_FORMAT_VERSION = 1
 REMOVED, DAMAGED, UNSIGNED = "removed", "damaged", "unsigned"  # Store.entry_problem
@@ -334,6 +334,7 @@ class Store:
     def lock(self, exclusive: bool = False, wait: bool = True) -> Iterator[None]:
         """Runs hold a shared lock; `cache gc/clear` an exclusive one, so they never delete
         what a run is about to reference. Released by the OS if the holder dies."""
+        import filelock  # 10-30 ms of imports: only commands that lock pay them
         path = self.home / "lock"
         try:
             self.home.mkdir(parents=True, exist_ok=True)
@@ -355,6 +356,7 @@ class Store:
         result waits and reuses it instead of computing it too."""
         path = _shard(self.locks, key, ".lock")
         path.parent.mkdir(parents=True, exist_ok=True)
+        import filelock
         return filelock.FileLock(path, thread_local=False)
 
     def iter_entries(self) -> Iterator[tuple[Path, dict]]:

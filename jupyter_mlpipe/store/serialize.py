@@ -10,7 +10,6 @@ project class changes the digest of every value that holds an instance.
 from __future__ import annotations
 
 import ast
-import concurrent.futures as cf
 import io
 import json
 import os
@@ -331,6 +330,8 @@ def _read_body(f: io.BufferedIOBase) -> tuple[bytes, list[Any], bytes]:
     if sum(buffer_sizes) <= _CHUNK:  # one piece or none: nothing to overlap, no thread
         buffers = [_read_buffer(f, n_bytes, h.update) for n_bytes in buffer_sizes]
         return main, buffers, h.digest()
+    import concurrent.futures as cf  # only writers of large buffers use a thread
+
     with cf.ThreadPoolExecutor(max_workers=1) as pool:
         pending: list[cf.Future] = []
 

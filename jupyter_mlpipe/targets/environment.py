@@ -40,8 +40,9 @@ def gpu_devices() -> list[tuple[str, str]]:
 _PYTHONS: dict[tuple, str] = {}
 
 
-def _kernelspec_argv(kernel_name: str) -> list[str] | None:
-    """argv of a local kernelspec, read from its kernel.json (jupyter_client's search path)."""
+def kernelspec_argv(kernel_name: str) -> list[str] | None:
+    """argv of a local kernelspec, read from its kernel.json (jupyter_client's search path),
+    without importing jupyter_client."""
     for folder in jupyter_path("kernels"):
         f = Path(folder) / kernel_name / "kernel.json"
         if f.is_file():
@@ -54,7 +55,7 @@ def _kernelspec_argv(kernel_name: str) -> list[str] | None:
 
 def local_kernel_python(kernel_name: str) -> str:
     """major.minor of the Python a local kernelspec runs, without starting a kernel."""
-    argv = _kernelspec_argv(kernel_name)
+    argv = kernelspec_argv(kernel_name)
     if argv is None:
         raise TargetError(f"no kernelspec named '{kernel_name}' here; `jupyter kernelspec list` "
                           "shows those installed")

@@ -158,3 +158,24 @@ def test_an_undeclared_read_is_one_line_once(shell, make_nb, capsys):
     assert (out.out + out.err).count("reads 'raw', produced by step 'load'") == 1
     assert "UserWarning" not in out.out + out.err
     assert "warning: step 'train' (cell 4) reads 'raw'" in out.out  # as JupyterLab numbers it
+
+
+def test_a_deleted_history_is_recreated_for_the_next_cell(shell, session):
+    # the kernel keeps its history connection open between cells: a store removed meanwhile
+    # must not swallow the next runs
+    import shutil
+
+    from jupyter_mlpipe.store.history import History
+
+    path, cell = session
+    cell(LOAD)
+    home = path.parent / ".mlpipe"
+    shutil.rmtree(home)
+    res, out = cell(LOAD)
+    assert res.success and "reused" not in out  # the store went with it: computed again
+    history = History(home)
+    try:
+        runs = history.runs(str(path))
+    finally:
+        history.close()
+    assert len(runs) == 1 and runs[0]["counts"] == {"succeeded": 1}

@@ -1,0 +1,422 @@
+"""The no-op fast path, as ninja's: `mlpipe run` and `mlpipe status` when nothing changed.
+
+When every step of a notebook was found cached (a `status`) or ended reused or succeeded (a
+`run`), the full path writes one compact state file into the store: the stat of everything
+that decision rested on (the notebook, --reads and --writes files and folders, project
+modules and the folders they were found in, each stored manifest's entries, the store
+entries and artifacts, target configuration and kernelspecs, sys.path folders, the package's
+own code) and the environment variables that can change it. The next `run` or `status` with
+the same arguments reads that file and stats those paths, importing only the standard
+library: if everything is as recorded it prints the result and exits, in a few milliseconds.
+
+Correctness first: ANY doubt returns None and the caller takes the full path. The state is
+not written when a path it rests on changed after the command began (less RACY_SECONDS, as
+git's racy index), when a manifest holds an entry kind this module does not know, when a step
+runs on a non-local target or a `--module`, or when the store is shared remotely.
+"""
+from __future__ import annotations
+
+import marshal
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs 3 ms of imports; this module's readers import nothing else
+    from typing import Any
+
+STATE_VERSION = 1
+STATE_DIR = "noop"  # in the store: one state file per notebook
+RACY_SECONDS = 2.0
+# Environment variables that can change a decision beside those the steps read: the store,
+# modules, keys and kernelspec locations, the Python path, the kernel executable's PATH.
+ENV_PREFIXES = ("MLPIPE_", "JUPYTER", "PYTHON", "XDG_", "VIRTUAL_ENV", "CONDA_")
+ENV_NAMES = ("HOME", "PATH", "JPY_SESSION_NAME")
+PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# ---- reading: standard library only ----------------------------------------------------------
+def parse_argv(argv: list[str]) -> tuple[str, str, list[list[str]]] | None:
+    """(command, notebook, [[name, value], ...]) of a `run` or `status` the fast path may
+    answer; None for anything else (--force, --only, --sweep, --target, an unknown option)."""
+    if len(argv) < 2 or argv[0] not in ("run", "status"):
+        return None
+    command, rest = argv[0], argv[1:]
+    notebook: str | None = None
+    params: list[list[str]] = []
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        if arg in ("-p", "--param"):
+            if i + 2 >= len(rest):
+                return None
+            params.append([rest[i + 1], rest[i + 2]])
+            i += 3
+            continue
+        if command == "run" and arg in ("-j", "--jobs", "--output") and i + 1 < len(rest):
+            i += 2  # a no-op starts nothing and prints no step output
+            continue
+        if command == "run" and (arg.startswith(("--jobs=", "--output=")) or arg == "--no-daemon"):
+            i += 1
+            continue
+        if arg.startswith("-") or notebook is not None:
+            return None
+        notebook = arg
+        i += 1
+    return (command, notebook, params) if notebook else None
+
+
+def state_path(notebook: str) -> str:
+    """Where the state of `notebook` lives: its store (MLPIPE_HOME, or .mlpipe beside it)."""
+    real = os.path.realpath(notebook)
+    env = os.environ.get("MLPIPE_HOME")
+    home = (os.path.realpath(os.path.expanduser(env)) if env
+            else os.path.join(os.path.dirname(real), ".mlpipe"))
+    return os.path.join(home, STATE_DIR, os.path.basename(real) + ".marshal")
+
+
+def stat_sig(path: str) -> list[int] | None:
+    """What a path's stat says: inode, size, mtime, ctime (ns); None when it is absent."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def env_sig(names: list[str]) -> dict[str, str | None]:
+    """Each variable's value digest (values themselves, secrets perhaps, are not stored)."""
+    try:
+        from _blake2 import blake2b  # hashlib's import of OpenSSL costs 2 ms more
+    except ImportError:  # another Python: the public name
+        from hashlib import blake2b
+
+    return {n: (None if os.environ.get(n) is None
+                else blake2b(os.environ[n].encode()).hexdigest()) for n in names}
+
+
+UNWATCHED = ("MLPIPE_NO_FASTPATH", "MLPIPE_NOOP_DEBUG")  # this module's own switches
+
+
+def watched_env() -> list[str]:
+    return sorted({n for n in os.environ if n.startswith(ENV_PREFIXES)} - set(UNWATCHED)
+                  | set(ENV_NAMES))
+
+
+def python_sig() -> list[Any]:
+    return [sys.executable, os.path.realpath(sys.prefix), sys.version, list(sys.path)]
+
+
+def _debug(message: str) -> None:
+    """MLPIPE_NOOP_DEBUG=1: say why the fast path did not answer (or wrote no state)."""
+    if os.environ.get("MLPIPE_NOOP_DEBUG"):
+        print(f"mlpipe: no-op fast path: {message}", file=sys.stderr)
+
+
+def check(argv: list[str]) -> dict[str, Any] | None:
+    """The recorded state when `argv` is a `run` or `status` that would change nothing, else
+    None (the full path decides)."""
+    if os.environ.get("MLPIPE_NO_FASTPATH"):
+        return None
+    parsed = parse_argv(argv)
+    if parsed is None:
+        return None
+    command, notebook, params = parsed
+    try:
+        with open(state_path(notebook), "rb") as f:
+            state = marshal.load(f)  # no import (json's costs 6 ms); Python's own version
+        if (state.get("version") != STATE_VERSION
+                or state["notebook"] != os.path.realpath(notebook)
+                or state["params"] != params or state["python"] != python_sig()
+                or state["watched"] != watched_env()
+                or env_sig(sorted(state["env"])) != state["env"]):
+            _debug("the notebook, arguments, Python or environment differ")
+            return None
+        for path, sig in state["stamps"]:
+            if stat_sig(path) != sig:
+                _debug(f"{path} changed")
+                return None
+    except (OSError, ValueError, KeyError, TypeError, EOFError, AttributeError):
+        return None
+    state["command"] = command
+    return state
+
+
+def answer(state: dict[str, Any]) -> int:
+    """Print what the full path would have concluded: every step cached (status) or reused."""
+    steps = state["steps"]
+    width = max([len(s) for s in steps] + [4])
+    out = sys.stdout
+    if state["command"] == "status":
+        for s in steps:
+            out.write(f"✓ {s:<{width}}  cached\n")
+        out.write(f"{len(steps)} cached, 0 stale\n")
+    else:
+        for s in steps:
+            out.write(f"↺ {s:<{width}}  reused\n")
+        out.write(f"nothing changed: {len(steps)} reused, no run recorded "
+                  "(`mlpipe run --force` executes again)\n")
+    out.flush()
+    return 0
+
+
+def fast(argv: list[str]) -> int | None:
+    """The exit code of a no-op `run`/`status` answered from the state, or None."""
+    state = check(argv)
+    return None if state is None else answer(state)
+
+
+# ---- writing: from the full path, which has imported what it needs ---------------------------
+class _Doubt(Exception):
+    """Something the fast path could not re-check by stat: write no state."""
+
+
+def forget(notebook: str) -> None:
+    """Remove the state (a run that changed something, or a failure)."""
+    try:
+        os.unlink(state_path(notebook))
+    except OSError:
+        pass
+
+
+def remember(spec: Any, store: Any, keys: dict[str, str | None], command: str,
+             params: list[list[str]], since: float) -> bool:
+    """Write the state after a `status` found every step cached or a `run` reused or computed
+    every step (`keys`: step -> key), unless anything leaves a doubt. `since`: when the
+    command began; a path changed after (less RACY_SECONDS) may not be what was decided on."""
+    notebook = os.fspath(spec.path)
+    try:
+        stamps = _Stamps(since - RACY_SECONDS)
+        _stamp_pipeline(stamps, spec, store, keys, command)
+        watched = watched_env()
+        state = {"version": STATE_VERSION, "notebook": os.path.realpath(notebook),
+                 "params": [list(p) for p in params], "python": python_sig(),
+                 "watched": watched, "env": env_sig(sorted(set(watched) | stamps.env)),
+                 "steps": [s.name for s in spec.steps], "stamps": stamps.list()}
+    except _Doubt as doubt:
+        _debug(f"no state written: {doubt}")
+        forget(notebook)
+        return False
+    from .. import atomic
+
+    path = state_path(notebook)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        atomic.write_bytes(path, marshal.dumps(state))
+    except OSError:
+        return False
+    return True
+
+
+class _Stamps:
+    def __init__(self, racy_after: float):
+        self.racy_after_ns = int(racy_after * 1e9)
+        self.sigs: dict[str, list[int] | None] = {}
+        self.env: set[str] = set()
+
+    def add(self, path: str | os.PathLike, *, ours: bool = False, must_exist: bool = False) -> None:
+        """Stamp a path. `ours`: written by the store, only ever replaced by a rename, so a
+        recent change cannot hide in a stat; anything else changed recently is a doubt."""
+        p = os.path.abspath(os.fspath(path))
+        if p in self.sigs:
+            return
+        sig = stat_sig(p)
+        if sig is None and must_exist:
+            raise _Doubt(p)
+        if sig is not None and not ours and max(sig[2], sig[3]) >= self.racy_after_ns:
+            raise _Doubt(p)
+        self.sigs[p] = sig
+
+    def tree(self, path: str | os.PathLike) -> None:
+        """A file, or a folder with every folder and file under it (a listing changes its
+        folder's stat; an edit its file's)."""
+        self.add(path, must_exist=True)
+        if os.path.isdir(path):
+            for folder, dirs, files in os.walk(path):
+                for name in dirs + files:
+                    if name in dirs and os.path.islink(os.path.join(folder, name)):
+                        raise _Doubt(name)  # a linked folder's files are not walked here
+                    self.add(os.path.join(folder, name))
+
+    def list(self) -> list[list[Any]]:
+        return [[p, s] for p, s in sorted(self.sigs.items())]
+
+
+def _stamp_pipeline(stamps: _Stamps, spec: Any, store: Any, keys: dict[str, str | None],
+                    command: str) -> None:
+    root = spec.root
+    stamps.add(spec.path, must_exist=True)
+    stamps.add(root)  # a project module that appears beside the notebook shadows an import
+    for name in ("mlpipe.toml", "pyproject.toml"):  # targets, store url, trusted keys
+        stamps.add(root / name)
+    for folder in sys.path:  # an install, upgrade or removal renames metadata folders here
+        stamps.add(folder or os.getcwd(), ours=True)
+    _stamp_code(stamps)
+    _stamp_keys(stamps, store)
+    from ..store.remote import open_remote
+
+    if open_remote(root) is not None:
+        raise _Doubt("a shared store: its entries may change elsewhere")
+    _stamp_targets(stamps, spec, store)
+    for step in spec.steps:
+        key = keys.get(step.name)
+        if key is None or getattr(step, "module", None) or not step.reuse:
+            raise _Doubt(step.name)  # not decided, code from the module registry, --no-reuse
+        if step.writes and command != "run":
+            raise _Doubt("only a run restores --writes files")
+        entry = store.get_entry(key)
+        if entry is None:
+            raise _Doubt(key)
+        for f in _entry_files(store, entry):
+            stamps.add(f, ours=True, must_exist=True)
+        for rel in list(step.reads) + list(step.writes):
+            stamps.tree(root / rel)
+        components = entry.get("components") or {}
+        for rel in components.get("modules", {}):
+            _stamp_module(stamps, root / rel, root)
+        _stamp_manifest(stamps, entry.get("manifest") or {}, root)
+
+
+def _entry_files(store: Any, entry: dict) -> list[str]:
+    """What Store.get_entry(key) reads: the entry, its artifacts, its --writes blobs (the
+    layout of store/files.py: entries/ab/KEY.json, objects/ab/DIGEST, blobs/ab/DIGEST)."""
+    def shard(folder: Any, name: str) -> str:
+        return os.path.join(folder, name[:2], name)
+
+    blobs = [x for m in entry.get("writes", {}).values()
+             for x in ([m] if m["type"] == "file" else m["files"].values())]
+    return ([shard(store.entries, entry["key"] + ".json")]
+            + [shard(store.objects, d) for d in entry["outputs"].values()]
+            + [shard(store.blobs, x["digest"]) for x in blobs])
+
+
+def _stamp_code(stamps: _Stamps) -> None:
+    """jupyter_mlpipe's own code: a new version may decide otherwise."""
+    for folder, dirs, files in os.walk(PACKAGE):
+        dirs[:] = [d for d in dirs if d not in ("__pycache__", "labextension", "static")]
+        stamps.add(folder)
+        for name in files:
+            if name.endswith(".py"):
+                stamps.add(os.path.join(folder, name))
+
+
+def _stamp_keys(stamps: _Stamps, store: Any) -> None:
+    """The signing keys: another key makes every entry untrusted."""
+    from ..store import signing
+
+    stamps.add(signing.secret_path(), ours=True, must_exist=True)
+    for path in signing.project_trusted_keys(store.root):
+        stamps.add(path)
+
+
+def _stamp_targets(stamps: _Stamps, spec: Any, store: Any) -> None:
+    """Local targets only: a kernelspec's kernel.json and the executable it starts."""
+    import shutil
+
+    from jupyter_core.paths import jupyter_path
+
+    from ..targets.config import load_targets
+
+    config = load_targets(spec.root)
+    for name in sorted({s.target for s in spec.steps}):
+        t = config.get(name)
+        if t.kind != "local" or t.gpus:
+            raise _Doubt(f"target {name}: its environment is probed, not stat-able")
+        kernel = t.kernel_name(spec)
+        for folder in jupyter_path("kernels"):
+            stamps.add(os.path.join(folder, kernel, "kernel.json"))
+            stamps.add(folder, ours=True)
+        stamps.add(os.path.join(store.home, "targets", f"{name}.json"), ours=True)
+        stamps.add(os.path.realpath(sys.executable), ours=True)
+        for folder in jupyter_path("kernels"):
+            try:
+                import json
+
+                with open(os.path.join(folder, kernel, "kernel.json"), encoding="utf-8") as f:
+                    exe = shutil.which((json.load(f).get("argv") or ["python"])[0])
+            except (OSError, ValueError, AttributeError, IndexError, TypeError):
+                continue
+            if exe:
+                stamps.add(os.path.realpath(exe), ours=True)
+            break  # the first kernel.json found is the one used
+
+
+def _stamp_module(stamps: _Stamps, path: Any, root: Any) -> None:
+    """A project module and the folders up to the project's (a sibling module appearing)."""
+    stamps.add(path, must_exist=True)
+    folder = os.path.dirname(os.path.abspath(path))
+    top = os.path.abspath(root)
+    while folder.startswith(top + os.sep):
+        stamps.add(folder)
+        folder = os.path.dirname(folder)
+
+
+def _stamp_manifest(stamps: _Stamps, manifest: dict, root: Any) -> None:
+    """Each manifest entry by its kind; a kind not known here, or a value of a shape not
+    known, is a doubt (the full path knows what it means; this module may not yet)."""
+    for kind, entries in manifest.items():
+        handler = _MANIFEST_KINDS.get(kind)
+        if handler is None:
+            if entries:  # an empty section of a new kind decides nothing
+                raise _Doubt(f"manifest kind {kind!r}")
+            continue
+        handler(stamps, entries, root)
+
+
+def _files(stamps: _Stamps, entries: Any, root: Any) -> None:
+    if not isinstance(entries, dict) or not all(isinstance(v, str) for v in entries.values()):
+        raise _Doubt("manifest files")
+    for rel in entries:
+        stamps.add(os.path.join(root, rel), must_exist=True)
+
+
+def _modules(stamps: _Stamps, entries: Any, root: Any) -> None:
+    if not isinstance(entries, dict) or not all(isinstance(v, str) for v in entries.values()):
+        raise _Doubt("manifest modules")
+    for rel in entries:
+        _stamp_module(stamps, os.path.join(root, rel), root)
+
+
+def _dists(stamps: _Stamps, entries: Any, root: Any) -> None:
+    """A distribution's version is its metadata folder's name and content."""
+    import importlib.metadata
+
+    if not isinstance(entries, dict):
+        raise _Doubt("manifest dists")
+    for dist in entries:
+        try:
+            found = importlib.metadata.distribution(dist)
+        except importlib.metadata.PackageNotFoundError:
+            raise _Doubt(dist) from None
+        folder = getattr(found, "_path", None)
+        if folder is None:
+            raise _Doubt(dist)
+        stamps.add(folder, ours=True, must_exist=True)
+        stamps.add(os.path.join(folder, "METADATA"), ours=True)
+
+
+def _env(stamps: _Stamps, entries: Any, root: Any) -> None:
+    if not isinstance(entries, dict):
+        raise _Doubt("manifest env")
+    stamps.env.update(entries)
+
+
+def _prefix(stamps: _Stamps, entries: Any, root: Any) -> None:
+    if not isinstance(entries, str):
+        raise _Doubt("manifest prefix")  # the Python itself is in python_sig()
+
+
+def _wrote(stamps: _Stamps, entries: Any, root: Any) -> None:
+    """Files the step wrote: they only order handoffs between steps that execute (the reader's
+    own manifest has what it read, stamped there), so a no-op does not depend on them."""
+    if not isinstance(entries, list) or not all(isinstance(p, str) for p in entries):
+        raise _Doubt("manifest wrote")
+
+
+def _remote(stamps: _Stamps, entries: Any, root: Any) -> None:
+    """What a step read on a gateway's host is checked there: not by a local stat."""
+    if not isinstance(entries, dict) or entries.get("files") or entries.get("env"):
+        raise _Doubt("manifest remote")
+
+
+_MANIFEST_KINDS = {"files": _files, "modules": _modules, "dists": _dists, "env": _env,
+                   "prefix": _prefix, "wrote": _wrote, "remote": _remote}
