@@ -24,7 +24,7 @@ from typing import Any
 from ..errors import StepExecutionError
 from ..models import PipelineSpec
 from ..targets import LOCAL, Target, gpu_devices, local_env
-from ..kernels import template_pool
+from ..kernels import readlog, template_pool
 from ..kernels.exits import describe_exit, oom_kills
 from ..kernels.template_pool import TemplateLoan
 from .base import Executor, StepJob, StepOutcome, read_result
@@ -234,9 +234,11 @@ def hidden_gpus(target: Target) -> dict[str, str]:
 
 
 def kernel_env(target: Target) -> dict[str, str]:
-    """The environment of a target's kernels, and of the template they are forked from."""
-    return {**os.environ, **hidden_gpus(target), **target.env,
-            "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    """The environment of a target's kernels, and of the template they are forked from: with
+    the read log's library preloaded (files C code and subprocesses read, kernels/readlog.py)."""
+    env = {**os.environ, **hidden_gpus(target), **target.env,
+           "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    return env if os.environ.get("MLPIPE_NO_MANIFEST") else readlog.with_preload(env)
 
 
 def template_spec_for(pipeline: PipelineSpec, target: Target, env: dict[str, str]

@@ -15,7 +15,8 @@ from typing import Any
 
 from .. import atomic
 from ..errors import InputChangedError, UnpicklableOutputError
-from ..run.manifest import Manifest, Recorder
+from ..run.manifest import Manifest
+from ..run.recorder import Recorder
 from ..store.files import Store
 from ..store.previews import save_preview
 from ..store.remote import open_remote
@@ -143,7 +144,10 @@ def resume_prelude() -> None:
 
 def prelude_files() -> list[str]:
     """The files the prelude recorder has seen read (absolute paths)."""
-    return sorted(_prelude[0].files) if _prelude else []
+    if not _prelude:
+        return []
+    _prelude[0].drain_read_log()  # what the imports opened below Python
+    return sorted(_prelude[0].files)
 
 
 def begin(home: str, run_id: str, step: str, ignore: list[str] | None = None,

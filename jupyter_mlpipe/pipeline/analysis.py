@@ -299,6 +299,18 @@ def imported_modules(tree: ast.AST, package: str | None = None) -> list[str]:
 INSTALLED_FOLDERS = tuple(sorted({os.path.realpath(p) + os.sep for p in (
     sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"],
     sysconfig.get_paths()["platlib"], sys.prefix, sys.base_prefix)}))
+NOT_DATA_FOLDERS = ("/proc/", "/sys/", "/dev/", "/run/")  # the kernel's pseudo-files
+
+
+def kernel_folders() -> tuple[str, ...]:
+    """IPython's profile (its history database, written while cells run) and Jupyter's
+    runtime folder (connection files): the kernel's own files, never a step's data."""
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    ipython = os.environ.get("IPYTHONDIR") or os.path.join(os.path.expanduser("~"), ".ipython")
+    return tuple(os.path.realpath(p) + os.sep for p in (ipython, jupyter_runtime_dir()))
+
+
 _IGNORED_PARTS = (os.sep + ".mlpipe" + os.sep, os.sep + ".ipynb_checkpoints" + os.sep,
                   os.sep + "__pycache__" + os.sep, os.sep + ".git" + os.sep)
 

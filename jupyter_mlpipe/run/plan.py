@@ -190,7 +190,16 @@ class Planner:
 
 
 def undeclared_read_warnings(step: StepSpec, manifest: dict | None) -> list[str]:
-    """One line per file the step read without declaring it in --reads."""
-    return [f"jupyter_mlpipe: step '{step.name}' read {rel} without declaring it: add "
-            f"`--reads {rel}` to its %%step line so `mlpipe status` sees it change"
-            for rel in undeclared_reads(Manifest.from_json(manifest), step.reads)]
+    """One line per file the step read without declaring it in --reads, and one naming the
+    hosts it connected to: what it read there cannot be checked before reuse."""
+    recorded = Manifest.from_json(manifest)
+    lines = [f"jupyter_mlpipe: step '{step.name}' read {rel} without declaring it: add "
+             f"`--reads {rel}` to its %%step line so `mlpipe status` sees it change"
+             for rel in undeclared_reads(recorded, step.reads)]
+    if recorded.network and step.reuse:
+        hosts = ", ".join(recorded.network[:3]) + (" ..." if len(recorded.network) > 3 else "")
+        lines.append(f"jupyter_mlpipe: step '{step.name}' connected to {hosts}; what it read "
+                     f"over the network cannot be checked, so its stored result would be reused "
+                     f"after that data changed: pass a parameter that changes with the data "
+                     f"(e.g. a snapshot date) or mark the step --no-reuse")
+    return lines

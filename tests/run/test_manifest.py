@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_mlpipe.run import manifest as manifest_module
-from jupyter_mlpipe.run.manifest import Manifest, Recorder, changes, undeclared_reads
+from jupyter_mlpipe.run import distributions as manifest_module
+from jupyter_mlpipe.run.manifest import Manifest, changes, undeclared_reads
+from jupyter_mlpipe.run.recorder import Recorder
 
 
 @pytest.fixture
