@@ -14,11 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import shutil
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -26,18 +22,15 @@ from pathlib import Path
 import pytest
 
 from jupyter_mlpipe.automation.schedule import add_schedule
-from tests.helpers import NOTEBOOKS, free_port, write_notebook
+from tests.helpers import NOTEBOOKS, write_notebook
+from tests.labextension.lab import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, jupyter_lab
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 REPO = Path(__file__).resolve().parents[2]
 PANEL = "#jp-mlpipe-panel"
 # The shared workspace may restore other notebooks in hidden tabs, each with an active cell:
 # every cell selector names the notebook in view.
 CELL = ".jp-Notebook .jp-Cell"
 ACTIVE_CELL = f"{CELL}.jp-mod-active:visible"
-ARTIFACTS = REPO / "test-artifacts"
 DONE = ("succeeded", "reused", "cached")
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
@@ -49,7 +42,6 @@ pytestmark = [
 ]
 
 
-BUILD = REPO / "jupyter_mlpipe" / "labextension"
 WIDE = 15  # steps of wide.ipynb: load -> s1..s13 -> join
 
 
@@ -59,11 +51,6 @@ WIDE = 15  # steps of wide.ipynb: load -> s1..s13 -> join
 def lab(tmp_path_factory):
     """A `jupyter lab` subprocess serving the test notebooks; yields (url, token, root)."""
     tmp_path = tmp_path_factory.mktemp("lab")
-    if not (BUILD / "package.json").exists():
-        pytest.skip("the labextension is not built: cd labextension && jlpm build (needs Node)")
-    data = tmp_path / "data"
-    (data / "labextensions").mkdir(parents=True)
-    (data / "labextensions" / "jupyter-mlpipe-labextension").symlink_to(BUILD)
     root = tmp_path / "root"
     root.mkdir()
     nb = json.loads((NOTEBOOKS / "panel_demo.ipynb").read_text())
@@ -90,48 +77,8 @@ def lab(tmp_path_factory):
     add_schedule(root, root / "sweep.ipynb", cron="0 6 * * *")
     add_schedule(root, root / "sweep.ipynb", on_change=["data.csv"])
     add_schedule(root, root / "wide.ipynb", every="2h")  # another notebook's: not listed
-    config = tmp_path / "config"
-    (config / "labconfig").mkdir(parents=True)
-    (config / "labconfig" / "page_config.json").write_text(json.dumps(
-        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
-    port, token = free_port(), secrets.token_hex(16)
-    env = {k: v for k, v in os.environ.items() if k not in ("MLPIPE_HOME", "PYTEST_CURRENT_TEST")}
-    env.update(JUPYTER_CONFIG_DIR=str(config), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               JUPYTER_DATA_DIR=str(data), JUPYTER_PREFER_ENV_PATH="0",  # this build first
-               PYTHONPATH=os.pathsep.join(
-                   [str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p]))
-    log = open(tmp_path / "lab.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--allow-root", "--ip", "127.0.0.1",
-         "--port", str(port), f"--ServerApp.token={token}", "--no-browser",
-         f"--ServerApp.root_dir={root}", f"--LabApp.workspaces_dir={tmp_path / 'ws'}",
-         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp, to run the widget cell
-         "--ServerApp.log_level=" + os.environ.get("MLPIPE_TEST_LAB_LOG_LEVEL", "INFO")],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        end = time.time() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > end:
-                    raise RuntimeError("jupyter lab did not start:\n"
-                                       + (tmp_path / "lab.log").read_text()[-3000:])
-                time.sleep(0.3)
-        yield url, token, root
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
-        artifacts = REPO / "test-artifacts"
-        artifacts.mkdir(exist_ok=True)
-        shutil.copy(tmp_path / "lab.log", artifacts / "panel_browser_lab.log")
+    with jupyter_lab(tmp_path, root) as served:
+        yield served
 
 
 def node_states(page) -> dict[str, str]:

@@ -11,26 +11,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from jupyter_mlpipe import Pipeline
 from tests.helpers import write_notebook
+from tests.labextension.lab import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, jupyter_lab
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-REPO = Path(__file__).resolve().parents[2]
-BUILD = REPO / "jupyter_mlpipe" / "labextension"
-ARTIFACTS = REPO / "test-artifacts"
 VIEW = ".jp-MainAreaWidget:not(.lm-mod-hidden) .jp-mlpipe-pview"
 TABLE = ".jp-MainAreaWidget:not(.lm-mod-hidden) .jp-mlpipe-runs-table-view"
 PANEL = "#jp-mlpipe-panel"
@@ -45,11 +34,6 @@ pytestmark = [
                        reason="needs Debian chromium: apt-get install -y chromium"),
 ]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _notebooks(root: Path) -> None:
@@ -93,11 +77,6 @@ def _notebooks(root: Path) -> None:
 def lab(tmp_path_factory):
     """`jupyter lab` over the view notebooks, view.ipynb run with k = 1 and k = 2 first."""
     tmp = tmp_path_factory.mktemp("viewlab")
-    if not (BUILD / "package.json").exists():
-        pytest.skip("the labextension is not built: cd labextension && jlpm build (needs Node)")
-    data = tmp / "data"
-    (data / "labextensions").mkdir(parents=True)
-    (data / "labextensions" / "jupyter-mlpipe-labextension").symlink_to(BUILD)
     root = tmp / "root"
     root.mkdir()
     _notebooks(root)
@@ -112,44 +91,8 @@ def lab(tmp_path_factory):
             os.environ.pop(name, None)
             if value is not None:
                 os.environ[name] = value
-    config = tmp / "config"
-    (config / "labconfig").mkdir(parents=True)
-    (config / "labconfig" / "page_config.json").write_text(json.dumps(
-        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
-    port, token = _free_port(), secrets.token_hex(16)
-    env = {k: v for k, v in os.environ.items() if k not in ("MLPIPE_HOME", "PYTEST_CURRENT_TEST")}
-    env.update(MLPIPE_SECRET_FILE=secret, JUPYTER_CONFIG_DIR=str(config), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
-               JUPYTER_DATA_DIR=str(data), JUPYTER_PREFER_ENV_PATH="0",
-               PYTHONPATH=os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p]))
-    log = open(tmp / "lab.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--allow-root", "--ip", "127.0.0.1", "--port",
-         str(port), f"--ServerApp.token={token}", "--no-browser", f"--ServerApp.root_dir={root}",
-         f"--LabApp.workspaces_dir={tmp / 'ws'}", "--LabApp.expose_app_in_browser=True"],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        end = time.time() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > end:
-                    raise RuntimeError("jupyter lab did not start:\n"
-                                       + (tmp / "lab.log").read_text()[-3000:])
-                time.sleep(0.3)
-        yield url, token, root
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
-        ARTIFACTS.mkdir(exist_ok=True)
-        (ARTIFACTS / "view_lab.log").write_bytes((tmp / "lab.log").read_bytes())
+    with jupyter_lab(tmp, root, {"MLPIPE_SECRET_FILE": secret}, "view_lab.log") as served:
+        yield served
 
 
 @contextlib.contextmanager

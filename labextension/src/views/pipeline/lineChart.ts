@@ -1,6 +1,7 @@
 /** A line chart that reads: a title, labelled axes with rounded ticks (niceScale), points with tooltips that can open their run. */
 import { formatNumber } from './format';
 import { niceScale } from './scale';
+import { svgEl } from '../charts';
 
 export interface IChartPoint {
   x: number;
@@ -28,23 +29,6 @@ export interface IChartOptions {
   onPoint?: (runId: string) => void;
   width?: number;
   height?: number;
-}
-
-const SVG = 'http://www.w3.org/2000/svg';
-
-function svgEl<K extends keyof SVGElementTagNameMap>(
-  tag: K,
-  attrs: Record<string, string | number>,
-  text?: string
-): SVGElementTagNameMap[K] {
-  const node = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    node.setAttribute(k, String(v));
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
 }
 
 const COLOURS = ['#1565c0', '#c2185b', '#2e7d32', '#ef6c00', '#6a1b9a', '#00838f'];
