@@ -26,6 +26,8 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+import blake3
+
 from .. import atomic
 from ..errors import (
     CacheError, DamagedArtifactError, UnpicklableOutputError, UntrustedArtifactError)
@@ -169,12 +171,14 @@ class Store:
         """`check()` of a stored file, remembered: a file found intact is not hashed again (by
         this or a later process) while its size, mtime, ctime and inode stay as they were, as
         git's index trusts a stat, so a warm re-run does not re-read every artifact. Rewriting
-        or replacing the file changes its ctime or inode; loading always checks the bytes."""
+        or replacing the file changes its ctime or inode; loading always checks the bytes. A
+        check vouches only for the keys it was made with (a user of another key sharing the
+        store checks again)."""
         try:
             st = path.stat()
         except OSError:
             return REMOVED
-        stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, self._keys_id()]
         if _verified.get(str(path)) == stamp or _read_stamp(marker) == stamp:
             return None
         problem = check()
@@ -183,6 +187,11 @@ class Store:
             with contextlib.suppress(OSError):  # a read-only store: hash again next time
                 atomic.write_text(marker, json.dumps(stamp))
         return problem
+
+    def _keys_id(self) -> str:
+        """Which keys sign and verify here, as a short digest (never the keys themselves)."""
+        keys = self.keys()
+        return blake3.blake3(b"\0".join((keys.signing, *keys.trusted))).hexdigest()[:16]
 
     def get_value(self, digest: str) -> Any:
         """Load an artifact, after checking its bytes and its signature; never unpickles

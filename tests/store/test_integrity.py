@@ -241,3 +241,16 @@ def test_project_settings_are_parsed_once_and_an_edit_is_seen(tmp_path, monkeypa
     assert project.store_table(tmp_path)[1] == {"trusted_keys": ["c.key"]}
     toml.write_text('[store]\ntrusted_keys = ["d.key"]\n')  # same size, maybe the same tick
     assert project.store_table(tmp_path)[1] == {"trusted_keys": ["d.key"]}
+
+
+def test_another_keys_check_is_not_trusted_and_its_value_is_signed_again(store, tmp_path,
+                                                                         monkeypatch):
+    # A value stored (and found intact) under one key, then stored again by a user of another
+    # key sharing the store: the first check's memory must not vouch for the second key, or the
+    # value is kept as it is and the next step cannot load it (UntrustedArtifactError).
+    digest = store.put_value({"a": 1})
+    assert store.verify_value(digest)  # checked under the first key: remembered
+    monkeypatch.setenv("MLPIPE_SECRET_FILE", str(tmp_path / "their-secret"))
+    assert not store.verify_value(digest)
+    assert store.put_value({"a": 1}) == digest
+    assert store.get_value(digest) == {"a": 1}
