@@ -79,6 +79,14 @@ def ipython_shell():
     from IPython import get_ipython
     from IPython.testing.globalipapp import start_ipython
 
+    from jupyter_mlpipe.interactive import in_kernel
+
     ip = start_ipython() or get_ipython()
     ip.run_line_magic("load_ext", "jupyter_mlpipe")
+    # One process serves every test: what an earlier test's cells read must not count as this
+    # test's prelude (in a user's kernel it does count, for the steps after it).
+    for recorder in in_kernel._prelude:
+        recorder.stop()
+    in_kernel._prelude.clear()
+    in_kernel.begin_prelude()
     return ip

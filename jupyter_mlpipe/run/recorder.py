@@ -115,6 +115,11 @@ _MAPPING_CODE = {"<frozen os>", "<frozen _collections_abc>", os.path.realpath(os
 _WHOLE_ENVIRONMENT = {"copy", "__iter__", "items", "values", "keys", "__repr__", "__eq__"}
 
 
+# Variables jupyter_mlpipe sets around a step for its read log (kernels/readlog.py), so a
+# live kernel's env differs from a batch kernel's in them; never part of a manifest.
+_MACHINERY_ENV = frozenset({readlog.LOG_VAR, readlog.SKIP_VAR, "LD_PRELOAD"})
+
+
 class Recorder:
     """Records one step's dependencies between `start()` and `stop()`.
 
@@ -221,6 +226,8 @@ class Recorder:
         return True
 
     def env_read(self, key: str, frame: Any) -> None:
+        if key in _MACHINERY_ENV:  # what the read log itself sets: not the step's input
+            return
         while frame is not None:  # skip os.getenv, Mapping.get and this module
             name = frame.f_code.co_filename
             if name not in _MAPPING_CODE and os.path.realpath(name) not in _MAPPING_CODE:
