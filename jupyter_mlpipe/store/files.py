@@ -26,11 +26,8 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-import blake3
-
 from .. import atomic
-from ..errors import (
-    CacheError, DamagedArtifactError, UnpicklableOutputError, UntrustedArtifactError)
+from ..errors import CacheError, DamagedArtifactError, UnpicklableOutputError, UntrustedArtifactError
 from . import health, serialize, signing
 from .space import full_disk_error, is_full
 if TYPE_CHECKING:  # imported where a lock is taken
@@ -171,14 +168,13 @@ class Store:
         """`check()` of a stored file, remembered: a file found intact is not hashed again (by
         this or a later process) while its size, mtime, ctime and inode stay as they were, as
         git's index trusts a stat, so a warm re-run does not re-read every artifact. Rewriting
-        or replacing the file changes its ctime or inode; loading always checks the bytes. A
-        check vouches only for the keys it was made with (a user of another key sharing the
-        store checks again)."""
+        or replacing the file changes its ctime or inode; loading always checks the bytes."""
         try:
             st = path.stat()
         except OSError:
             return REMOVED
-        stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, self._keys_id()]
+        keys = signing.fingerprint(self.keys())  # a check vouches for the keys it used only
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, keys]
         if _verified.get(str(path)) == stamp or _read_stamp(marker) == stamp:
             return None
         problem = check()
@@ -187,11 +183,6 @@ class Store:
             with contextlib.suppress(OSError):  # a read-only store: hash again next time
                 atomic.write_text(marker, json.dumps(stamp))
         return problem
-
-    def _keys_id(self) -> str:
-        """Which keys sign and verify here, as a short digest (never the keys themselves)."""
-        keys = self.keys()
-        return blake3.blake3(b"\0".join((keys.signing, *keys.trusted))).hexdigest()[:16]
 
     def get_value(self, digest: str) -> Any:
         """Load an artifact, after checking its bytes and its signature; never unpickles
@@ -427,10 +418,10 @@ class Store:
         return {"objects": size(self.objects), "blobs": size(self.blobs)}
 
 
-_verified: dict[str, list[int]] = {}  # path -> stat when last found intact
+_verified: dict[str, list[object]] = {}  # path -> stat (and keys) when last found intact
 
 
-def _read_stamp(marker: Path) -> list[int] | None:
+def _read_stamp(marker: Path) -> list[object] | None:
     try:
         return json.loads(marker.read_text())
     except (OSError, ValueError):

@@ -47,6 +47,11 @@ class Keys:
             hmac.compare_digest(_mac(k, purpose, data), signature) for k in self.trusted)
 
 
+def fingerprint(keys: Keys) -> str:
+    """Which keys sign and verify, as a short digest (never the keys themselves)."""
+    return blake3.blake3(b"\0".join((keys.signing, *keys.trusted))).hexdigest()[:16]
+
+
 def sign_entry(keys: Keys, entry: dict) -> str:
     """The signature of a cache entry (every field but "signature", in canonical JSON)."""
     return keys.sign(b"entry", _canonical(entry))
