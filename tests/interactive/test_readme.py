@@ -49,17 +49,28 @@ def _texts(cell) -> str:
     return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
 
 
-@pytest.mark.slow
-def test_the_manuals_python_blocks_run_as_written(tmp_path, monkeypatch):
+def run_all(tmp_path, monkeypatch, blocks: list[str] | None = None):
+    """The blocks as train.ipynb beside a copy of notebooks/, run top to bottom in a real kernel
+    as JupyterLab would (JPY_SESSION_NAME set); returns (path, executed notebook)."""
     import nbclient
-
-    from jupyter_mlpipe import Pipeline
-    from jupyter_mlpipe.automation.modules import publish
 
     folder = tmp_path / "notebooks"
     shutil.copytree(ROOT / "notebooks", folder,
                     ignore=shutil.ignore_patterns(".mlpipe", "*.ipynb_checkpoints"))
     monkeypatch.delenv("MLPIPE_HOME", raising=False)
+    path = readme_notebook(folder, blocks)
+    monkeypatch.setenv("JPY_SESSION_NAME", str(path))
+    nb = nbformat.read(path, as_version=4)
+    nbclient.NotebookClient(nb, kernel_name="python3", timeout=600,
+                            resources={"metadata": {"path": str(folder)}}).execute()
+    return path, nb
+
+
+@pytest.mark.slow
+def test_the_manuals_python_blocks_run_as_written(tmp_path, monkeypatch):
+    from jupyter_mlpipe import Pipeline
+    from jupyter_mlpipe.automation.modules import publish
+
     # The README's `mlpipe module publish features.ipynb clean --name cleaner --version 1.0`,
     # which its `%%step clean --module cleaner@1.0` block follows.
     monkeypatch.setenv("MLPIPE_MODULES", str(tmp_path / "modules"))
@@ -67,11 +78,7 @@ def test_the_manuals_python_blocks_run_as_written(tmp_path, monkeypatch):
         "%%step load --out raw\nraw = None",
         "%%step clean --in raw --out clean_raw\nclean_raw = raw.dropna()"])
     publish(features, "clean", "cleaner", "1.0")
-    path = readme_notebook(folder)
-    monkeypatch.setenv("JPY_SESSION_NAME", str(path))
-    nb = nbformat.read(path, as_version=4)
-    nbclient.NotebookClient(nb, kernel_name="python3", timeout=600,
-                            resources={"metadata": {"path": str(folder)}}).execute()
+    path, nb = run_all(tmp_path, monkeypatch)
 
     errors = [(c.source, o) for c in nb.cells for o in c.outputs if o.output_type == "error"]
     assert not errors
@@ -93,19 +100,9 @@ def test_the_manuals_python_blocks_run_as_written(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_the_readmes_python_blocks_run_as_written(tmp_path, monkeypatch):
-    import nbclient
-
     from jupyter_mlpipe import Pipeline
 
-    folder = tmp_path / "notebooks"
-    shutil.copytree(ROOT / "notebooks", folder,
-                    ignore=shutil.ignore_patterns(".mlpipe", "*.ipynb_checkpoints"))
-    monkeypatch.delenv("MLPIPE_HOME", raising=False)
-    path = readme_notebook(folder, blocks_of(ROOT / "README.md"))
-    monkeypatch.setenv("JPY_SESSION_NAME", str(path))
-    nb = nbformat.read(path, as_version=4)
-    nbclient.NotebookClient(nb, kernel_name="python3", timeout=600,
-                            resources={"metadata": {"path": str(folder)}}).execute()
+    path, nb = run_all(tmp_path, monkeypatch, blocks_of(ROOT / "README.md"))
 
     errors = [(c.source, o) for c in nb.cells for o in c.outputs if o.output_type == "error"]
     assert not errors
