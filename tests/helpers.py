@@ -72,9 +72,11 @@ def replace_cell(path: Path, startswith: str, new_source: str) -> None:
 
 def mlpipe(*args: str | Path, cwd: str | Path | None = None, env: dict | None = None,
            timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run the real `mlpipe` console script; `env` adds to this process's environment."""
-    return subprocess.run([str(MLPIPE), *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env={**os.environ, **(env or {})}, timeout=timeout)
+    """Run the real `mlpipe` console script; `env` adds to this process's environment (a None
+    value removes the variable)."""
+    merged = {**os.environ, **(env or {})}
+    return subprocess.run([str(MLPIPE), *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          env={k: v for k, v in merged.items() if v is not None}, timeout=timeout)
 
 
 def free_port() -> int:

@@ -42,6 +42,9 @@ def read_digest(path: str) -> str:
 
 # ---- recording, inside the step's process ---------------------------------------------------
 _active: list[Recorder] = []  # the recorder of the step running now (one at a time)
+_logging: list[Recorder] = []  # recorders whose read log is open, oldest first
+_env_before: dict[str, str | None] = {}  # the read log's variables before the first opened
+_LOG_ENV = (readlog.LOG_VAR, readlog.SKIP_VAR, "LD_PRELOAD")
 _hook_lock = threading.Lock()
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.realpath(__file__))) + os.sep  # jupyter_mlpipe's own code
 _hook_installed = False
@@ -151,7 +154,6 @@ class Recorder:
         self.stamps: dict[str, tuple[int, int] | None] | None = {} if stamp_reads else None
         self._log: str | None = None
         self._log_offset = 0
-        self._saved_env: dict[str, str | None] = {}
         self.native: bool | None = None  # whether reads below Python were recorded
 
     def counts(self, full: str) -> bool:
@@ -273,8 +275,10 @@ class Recorder:
                 print(readlog.status(), file=sys.stderr)
             return
         self._log = readlog.new_log()
-        names = (readlog.LOG_VAR, readlog.SKIP_VAR, "LD_PRELOAD")
-        self._saved_env = {k: os.environ.get(k) for k in names}
+        if not _logging:  # the first log named: what to put back once the last one stops
+            _env_before.clear()
+            _env_before.update({k: os.environ.get(k) for k in _LOG_ENV})
+        _logging.append(self)
         os.environ[readlog.LOG_VAR] = self._log
         if readlog.SKIP_VAR not in os.environ:
             os.environ[readlog.SKIP_VAR] = readlog.skip_prefixes()
@@ -283,13 +287,21 @@ class Recorder:
             os.environ["LD_PRELOAD"] = f"{lib} {os.environ.get('LD_PRELOAD', '')}".strip()
 
     def _stop_read_log(self) -> None:
+        """The environment names the newest log still being written, or none once the last
+        one stops (recorders may stop in any order: a live kernel's prelude recorder outlives
+        the steps it runs)."""
         if self._log is None:
             return
-        for key, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        if self in _logging:
+            _logging.remove(self)
+        if _logging:
+            os.environ[readlog.LOG_VAR] = _logging[-1]._log or ""
+        else:
+            for key, value in _env_before.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
         self.drain_read_log()
         try:
             os.unlink(self._log)

@@ -15,7 +15,6 @@ from jupyter_mlpipe.executors import remote_helper
 from jupyter_mlpipe.executors.gateway import adopt_artifact
 from jupyter_mlpipe.store.files import Store
 from tests.helpers import write_pipeline
-from tests.targets.conftest import gateway  # noqa: F401 - fixture
 
 # Defined in the step, so cloudpickle sends the class by value: unpickling it runs __setstate__.
 MARKER_CLASS = (
@@ -48,7 +47,7 @@ def test_adopting_a_received_output_does_not_unpickle_it(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_gateway_step_output_is_loaded_only_downstream(tmp_path, gateway):  # noqa: F811
+def test_a_gateway_step_output_is_loaded_only_downstream(tmp_path, gateway):
     from jupyter_mlpipe.pipeline.load import load_pipeline
     from jupyter_mlpipe.run.runner import run_pipeline
     from tests.targets.test_gateway import toml

@@ -270,3 +270,19 @@ def test_a_file_looked_for_and_not_found_must_stay_absent(project):
     assert changes(m, project) == []
     (project / "data" / "extra.csv").write_text("1")
     assert changes(m, project) == ["data/extra.csv now exists (the step looked for it)"]
+
+
+def test_recorders_stopped_out_of_order_leave_the_environment_as_it_was(project):
+    """A live kernel's prelude recorder outlives the steps it records: whatever order they stop
+    in, the read log's variables end as they were before the first started."""
+    before = {k: os.environ.get(k) for k in ("MLPIPE_READLOG", "MLPIPE_READLOG_SKIP")}
+    outer, inner = Recorder(project).start(), Recorder(project).start()
+    if not inner.native:
+        pytest.skip("no read log on this machine (no C compiler)")
+    outer.stop()
+    assert os.environ["MLPIPE_READLOG"]  # the inner step's log is still being written
+    (project / "data" / "late.txt").write_text("x")
+    subprocess.run(["cat", "data/late.txt"], check=True, capture_output=True)
+    inner.stop()
+    assert "data/late.txt" in inner.manifest().files
+    assert {k: os.environ.get(k) for k in before} == before

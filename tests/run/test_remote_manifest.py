@@ -10,7 +10,6 @@ import pytest
 from jupyter_mlpipe.pipeline.load import load_pipeline
 from jupyter_mlpipe.run.runner import run_pipeline
 from tests.helpers import write_pipeline
-from tests.targets.conftest import gateway  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +18,7 @@ def _toml(gw) -> str:
     return f'[targets.remote]\ngateway = "{gw["url"]}"\ntoken_env = "{gw["token_env"]}"\n'
 
 
-def test_a_file_the_gateway_step_read_on_its_host_is_checked_there(tmp_path, gateway):  # noqa: F811
+def test_a_file_the_gateway_step_read_on_its_host_is_checked_there(tmp_path, gateway):
     host = tmp_path / "host-data"  # a folder of the remote host (here the same machine)
     host.mkdir()
     (host / "table.txt").write_text("1 2 3")
