@@ -10,7 +10,8 @@
  *
  * While MLPIPE_READLOG names a file, each successful open for reading (and each opendir) appends
  * one record, "R" or "D" followed by the absolute path and a NUL ("A" for a file looked for
- * and not found, which a later run might find), with one write() on an O_APPEND
+ * and not found, which a later run might find; "S" for a path that a stat or access call found
+ * absent: `os.path.exists`, `Path.is_file`, a shell's `test -e`), with one write() on an O_APPEND
  * descriptor, so concurrent processes never interleave records. Paths under a prefix listed in
  * MLPIPE_READLOG_SKIP (colon-separated, each ending in "/": the Python installation, /proc...)
  * are left out to keep the log short. With MLPIPE_READLOG unset each call costs one getenv().
@@ -34,6 +35,7 @@
 #include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -48,6 +50,15 @@ typedef FILE *(*freopen_fn)(const char *, const char *, FILE *);
 typedef DIR *(*opendir_fn)(const char *);
 typedef void *(*dlopen_fn)(const char *, int);
 typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
+typedef int (*access_fn)(const char *, int);
+typedef int (*stat_fn)(const char *, struct stat *);
+typedef int (*stat64_fn)(const char *, struct stat64 *);
+typedef int (*fstatat_fn)(int, const char *, struct stat *, int);
+typedef int (*fstatat64_fn)(int, const char *, struct stat64 *, int);
+typedef int (*xstat_fn)(int, const char *, struct stat *);
+typedef int (*xstat64_fn)(int, const char *, struct stat64 *);
+typedef int (*statx_fn)(int, const char *, int, unsigned int, struct statx *);
+typedef int (*faccessat_fn)(int, const char *, int, int);
 
 static void *real(const char *name, void *self) {
     void *f = dlsym(RTLD_NEXT, name);
@@ -128,12 +139,14 @@ static int creates(int dirfd, const char *path, int flags) {
     if (!(flags & O_CREAT) || !reads(flags) || !logging()) return 0;
     if (flags & O_EXCL) return 1;
     int saved = errno;
-    int absent = faccessat(dirfd, path, F_OK, 0) != 0;
+    REAL(faccessat_fn, faccessat, NULL);
+    int absent = real_faccessat(dirfd, path, F_OK, 0) != 0;
     errno = saved;
     return absent;
 }
 static int creates_mode(const char *path, const char *mode) {
-    return mode && strchr(mode, 'a') && logging() && access(path, F_OK) != 0;
+    REAL(access_fn, access, NULL);
+    return mode && strchr(mode, 'a') && logging() && real_access(path, F_OK) != 0;
 }
 
 static mode_t mode_arg(int flags, va_list ap) {
@@ -217,6 +230,75 @@ FOPEN_WRAPPER(fopen64)
 FREOPEN_WRAPPER(freopen)
 FREOPEN_WRAPPER(freopen64)
 
+/* A stat or access call that finds nothing: the step may behave differently once the path
+ * exists (`if os.path.exists(...)`), so the path is recorded as looked for. A path found is not
+ * recorded: reading it is what makes it data, and that open is recorded. Old binaries (wheels
+ * built for glibc < 2.33) call the versioned __xstat family instead. */
+static int missing(int r) { return r != 0 && (errno == ENOENT || errno == ENOTDIR); }
+static void *real_v(const char *name, void *self) {
+    void *f = real(name, self);
+    return f ? f : dlvsym(RTLD_NEXT, name, "GLIBC_2.2.5");
+}
+#define REAL_V(type, name, self) \
+    static type real_##name; \
+    if (!real_##name) real_##name = (type)real_v(#name, (void *)(self));
+
+#define STAT_WRAPPER(name, buftype, fn) \
+    EXPORT int name(const char *path, buftype *buf) { \
+        REAL(fn, name, name); \
+        int r = real_##name(path, buf); \
+        if (missing(r)) note('S', AT_FDCWD, path); \
+        return r; \
+    }
+STAT_WRAPPER(stat, struct stat, stat_fn)
+STAT_WRAPPER(stat64, struct stat64, stat64_fn)
+STAT_WRAPPER(lstat, struct stat, stat_fn)
+STAT_WRAPPER(lstat64, struct stat64, stat64_fn)
+
+#define FSTATAT_WRAPPER(name, buftype, fn) \
+    EXPORT int name(int dirfd, const char *path, buftype *buf, int flags) { \
+        REAL(fn, name, name); \
+        int r = real_##name(dirfd, path, buf, flags); \
+        if (missing(r)) note('S', dirfd, path); \
+        return r; \
+    }
+FSTATAT_WRAPPER(fstatat, struct stat, fstatat_fn)
+FSTATAT_WRAPPER(fstatat64, struct stat64, fstatat64_fn)
+
+#define XSTAT_WRAPPER(name, buftype, fn) \
+    EXPORT int name(int ver, const char *path, buftype *buf) { \
+        REAL_V(fn, name, name); \
+        if (!real_##name) { errno = ENOSYS; return -1; } \
+        int r = real_##name(ver, path, buf); \
+        if (missing(r)) note('S', AT_FDCWD, path); \
+        return r; \
+    }
+XSTAT_WRAPPER(__xstat, struct stat, xstat_fn)
+XSTAT_WRAPPER(__xstat64, struct stat64, xstat64_fn)
+XSTAT_WRAPPER(__lxstat, struct stat, xstat_fn)
+XSTAT_WRAPPER(__lxstat64, struct stat64, xstat64_fn)
+
+EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf) {
+    REAL(statx_fn, statx, statx);
+    int r = real_statx(dirfd, path, flags, mask, buf);
+    if (missing(r)) note('S', dirfd, path);
+    return r;
+}
+
+EXPORT int access(const char *path, int mode) {
+    REAL(access_fn, access, access);
+    int r = real_access(path, mode);
+    if (missing(r)) note('S', AT_FDCWD, path);
+    return r;
+}
+
+EXPORT int faccessat(int dirfd, const char *path, int mode, int flags) {
+    REAL(faccessat_fn, faccessat, faccessat);
+    int r = real_faccessat(dirfd, path, mode, flags);
+    if (missing(r)) note('S', dirfd, path);
+    return r;
+}
+
 EXPORT DIR *opendir(const char *path) {
     REAL(opendir_fn, opendir, opendir);
     DIR *d = real_opendir(path);
@@ -263,6 +345,11 @@ static const struct { const char *name; void *to; } targets[] = {
     {"__openat64_2", (void *)__openat64_2}, {"fopen", (void *)fopen},
     {"fopen64", (void *)fopen64}, {"freopen", (void *)freopen}, {"freopen64", (void *)freopen64},
     {"opendir", (void *)opendir}, {"connect", (void *)connect},
+    {"stat", (void *)stat}, {"stat64", (void *)stat64}, {"lstat", (void *)lstat},
+    {"lstat64", (void *)lstat64}, {"fstatat", (void *)fstatat}, {"fstatat64", (void *)fstatat64},
+    {"__xstat", (void *)__xstat}, {"__xstat64", (void *)__xstat64},
+    {"__lxstat", (void *)__lxstat}, {"__lxstat64", (void *)__lxstat64},
+    {"statx", (void *)statx}, {"access", (void *)access}, {"faccessat", (void *)faccessat},
     {"dlopen", (void *)hooked_dlopen},
 };
 

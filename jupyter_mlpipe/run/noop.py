@@ -418,5 +418,13 @@ def _remote(stamps: _Stamps, entries: Any, root: Any) -> None:
         raise _Doubt("manifest remote")
 
 
+def _absent(stamps: _Stamps, entries: Any, root: Any) -> None:
+    """Paths the step looked for and did not find: they must still be absent."""
+    if not isinstance(entries, list) or not all(isinstance(p, str) for p in entries):
+        raise _Doubt("manifest absent")
+    for rel in entries:
+        stamps.add(os.path.join(root, rel))
+
+
 _MANIFEST_KINDS = {"files": _files, "modules": _modules, "dists": _dists, "env": _env,
-                   "prefix": _prefix, "wrote": _wrote, "remote": _remote}
+                   "prefix": _prefix, "wrote": _wrote, "remote": _remote, "absent": _absent}

@@ -146,6 +146,7 @@ class Recorder:
         self._not_data = tuple(p for p in _NOT_DATA if not self.root.startswith(p))
         self.files: set[str] = set()
         self.listings: set[str] = set()
+        self.probed: set[str] = set()  # project paths a stat or access call found absent
         self.network: set[str] = set()
         self.wrote: set[str] = set()
         self.env: set[str] = set()
@@ -324,6 +325,9 @@ class Recorder:
                 continue  # Python's own opens were attributed by their caller
             if kind == "D":
                 self.listings.add(full)
+            elif kind == "S":  # `if os.path.exists(...)`: outside the project, mostly a
+                if full.startswith(self.root):  # shell's PATH search: not data
+                    self.probed.add(full)
             elif kind == "A":
                 self.files.add(full)  # not found: recorded as absent
             elif not os.path.isdir(full):  # a folder opened to fsync it (SQLite) is not listed
@@ -395,6 +399,8 @@ class Recorder:
             else:
                 files[rel] = read_digest(full)
             _note_link(full, rel, root, links)
+        absent += [_key(full, root) for full in sorted(self.probed - self.files)
+                   if not os.path.lexists(full)]  # found by then: the step made it
         listings: dict[str, str] = {}
         for full in sorted(self.listings):
             if os.path.isdir(full):
@@ -404,7 +410,7 @@ class Recorder:
         env = {k: env_digest(self._environ_value(k)) for k in sorted(self.env)}
         wrote = tuple(sorted(os.path.relpath(p, root) for p in self.wrote))
         return Manifest(files, modules, dists, env, os.path.realpath(sys.prefix), listings,
-                        links, sorted(self.network), absent, wrote)
+                        links, sorted(self.network), sorted(absent), wrote)
 
     @staticmethod
     def _environ_value(key: str) -> str | None:
