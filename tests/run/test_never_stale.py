@@ -12,7 +12,9 @@ A case module defines:
   FILES    {relative path: str | bytes} written before the first run (optional)
   change(folder, nb)   the one change, made between the two runs
   OBSERVE  files the steps write, whose content the user sees
-  MODES    doors to check, from "batch", "spawn", "interactive" (default: all three)
+  MODES    doors to check, from "batch", "spawn", "interactive" (default: all three; cases
+           of the prelude, native reads, paths and precision also go through "daemon": the
+           resident run daemon, whose warm kernel templates outlive a run)
   PRECISE  True: the change must re-run nothing (default False)
   ENV      environment for both runs, {name: value} (optional)
   SETUP(folder, nb)    optional: anything else before the first run (a symlink, a folder)
@@ -21,9 +23,11 @@ Steps append their name to `executed.log` when they want "what executed" checked
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -35,6 +39,7 @@ from tests.helpers import MLPIPE, write_notebook
 CORPUS = Path(__file__).with_name("stale_corpus")
 CASES = sorted(p.stem for p in CORPUS.glob("*.py") if not p.stem.startswith("_"))
 ALL_MODES = ("batch", "spawn", "interactive")
+DAEMON_CASES = ("c1_", "c2_", "c3_", "p_", "prelude_")
 
 
 def load_case(name: str):
@@ -63,7 +68,7 @@ def _env(case) -> dict[str, str]:
     return {**os.environ, **getattr(case, "ENV", {})}
 
 
-def run_door(mode: str, nb: Path, case) -> None:
+def run_door(mode: str, nb: Path, case, env: dict[str, str] | None = None) -> None:
     if mode == "interactive":
         execute(nbformat.read(nb, as_version=4), nb.parent, {**getattr(case, "ENV", {}),
                                                              "JPY_SESSION_NAME": str(nb)})
@@ -71,7 +76,7 @@ def run_door(mode: str, nb: Path, case) -> None:
     if mode == "spawn":
         (nb.parent / "mlpipe.toml").write_text('[targets.local]\nkernel_start = "spawn"\n')
     r = subprocess.run([str(MLPIPE), "run", str(nb)], capture_output=True, text=True,
-                       cwd=nb.parent, env=_env(case), timeout=600)
+                       cwd=nb.parent, env={**_env(case), **(env or {})}, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -120,24 +125,53 @@ def executed(folder: Path) -> list[str]:
 def _params():
     for name in CASES:
         case = load_case(name)
-        for mode in getattr(case, "MODES", ALL_MODES):
+        modes = getattr(case, "MODES", ALL_MODES)
+        if name.startswith(DAEMON_CASES) and "batch" in modes:
+            modes = (*modes, "daemon")
+        for mode in modes:
             yield pytest.param(name, mode, id=f"{name}-{mode}")
+
+
+@pytest.fixture(scope="module")
+def run_daemon():
+    """One resident run daemon (a private runtime folder, never the user's) for the module's
+    "daemon" door; the environment its client needs, and how many runs it has served."""
+    runtime = tempfile.mkdtemp(prefix="mlpd")  # short: a socket path has ~100 bytes at most
+    env = {"XDG_RUNTIME_DIR": runtime, "MLPIPE_DAEMON": "on"}
+    full = {**os.environ, **env}
+    started = subprocess.run([str(MLPIPE), "daemon", "start", "--idle", "600"], env=full,
+                             capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+
+    def served() -> int:
+        r = subprocess.run([str(MLPIPE), "daemon", "status", "--json"], env=full,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return json.loads(r.stdout)["served"]
+
+    yield env, served
+    subprocess.run([str(MLPIPE), "daemon", "stop"], env=full, capture_output=True, timeout=60)
+    shutil.rmtree(runtime, ignore_errors=True)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, mode", list(_params()))
-def test_a_rerun_shows_what_plain_execution_shows(name, mode, tmp_path, monkeypatch):
+def test_a_rerun_shows_what_plain_execution_shows(name, mode, tmp_path, monkeypatch, request):
     case = load_case(name)
     monkeypatch.delenv("MLPIPE_HOME", raising=False)
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    env, served = request.getfixturevalue("run_daemon") if mode == "daemon" else ({}, None)
+    before = served() if served else 0
     work = tmp_path / "project"
     nb = build(work, case)
-    run_door(mode, nb, case)
+    run_door("batch" if mode == "daemon" else mode, nb, case, env)
     first = observed(work, case)
     (work / "executed.log").unlink(missing_ok=True)
     case.change(work, nb)
-    run_door(mode, nb, case)
+    run_door("batch" if mode == "daemon" else mode, nb, case, env)
     again = observed(work, case)
+    if served:
+        assert served() >= before + 2, "the daemon did not take both runs"
     if getattr(case, "PRECISE", False):
         assert executed(work) == [], f"{name}: re-ran {executed(work)} for a change that " \
                                      "cannot change any result"
