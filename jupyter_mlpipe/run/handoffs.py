@@ -11,6 +11,7 @@ a path-like string literal that both bodies contain ('data/mid.csv').
 from __future__ import annotations
 
 import ast
+from collections import defaultdict
 from collections.abc import Iterable
 
 from ..models import PipelineSpec, StepSpec
@@ -20,6 +21,8 @@ from .manifest import Manifest
 
 def path_literals(step: StepSpec) -> set[str]:
     """String constants of the body that look like a relative or absolute file path."""
+    if "'" not in step.body and '"' not in step.body:
+        return set()  # no string at all: nothing to parse
     try:
         tree = ast.parse(step.body)
     except SyntaxError:
@@ -36,10 +39,24 @@ def path_literals(step: StepSpec) -> set[str]:
 def handoffs(spec: PipelineSpec, graph: Graph, selected: Iterable[str],
              manifests: dict[str, Manifest | None]) -> dict[str, set[str]]:
     """For each selected step, the selected steps above it that it must wait for.
-    `manifests`: each step's last manifest (None: it has none)."""
-    names = [n for n in graph.names if n in set(selected)]
+    `manifests`: each step's last manifest (None: it has none).
+
+    Two steps that both have a manifest are paired by what one wrote and the other read;
+    otherwise by a path literal both bodies hold. Candidates come from an index of each, so a
+    long pipeline costs what its shared paths cost, not every pair of steps."""
+    chosen = set(selected)
+    names = [n for n in graph.names if n in chosen]
+    position = {n: i for i, n in enumerate(names)}
     steps = {n: spec.step(n) for n in names}
-    literals: dict[str, set[str]] = {}
+    literals = {n: path_literals(steps[n]) for n in names}
+    by_literal: dict[str, list[str]] = defaultdict(list)
+    writers: dict[str, list[str]] = defaultdict(list)  # a path -> steps whose manifest wrote it
+    for n in names:
+        for literal in literals[n]:
+            by_literal[literal].append(n)
+        m = manifests.get(n)
+        for path in (m.wrote if m is not None else ()):
+            writers[path].append(n)
     waits: dict[str, set[str]] = {n: set() for n in names}
 
     def before(n: str) -> set[str]:
@@ -55,17 +72,16 @@ def handoffs(spec: PipelineSpec, graph: Graph, selected: Iterable[str],
         return seen
 
     for b in names:
-        for a in names:
-            if steps[a].cell >= steps[b].cell or b in before(a):
+        mb = manifests.get(b)
+        candidates: set[str] = set()
+        if mb is not None:
+            for path in {*mb.files, *steps[b].reads}:
+                candidates.update(writers.get(path, ()))
+        for literal in literals[b]:
+            candidates.update(a for a in by_literal[literal]
+                              if mb is None or manifests.get(a) is None)
+        for a in sorted(candidates, key=position.__getitem__):
+            if a == b or steps[a].cell >= steps[b].cell or b in before(a):
                 continue  # only a step above, and never a cycle (no deadlock)
-            ma, mb = manifests.get(a), manifests.get(b)
-            if ma is not None and mb is not None:
-                read = set(mb.files) | set(steps[b].reads)
-                hit = bool(set(ma.wrote) & read)
-            else:
-                la = literals.setdefault(a, path_literals(steps[a]))
-                lb = literals.setdefault(b, path_literals(steps[b]))
-                hit = bool(la & lb)
-            if hit:
-                waits[b].add(a)
+            waits[b].add(a)
     return waits
