@@ -11,7 +11,8 @@
  * While MLPIPE_READLOG names a file, each successful open for reading (and each opendir) appends
  * one record, "R" or "D" followed by the absolute path and a NUL ("A" for a file looked for
  * and not found, which a later run might find; "S" for a path that a stat or access call found
- * absent: `os.path.exists`, `Path.is_file`, a shell's `test -e`), with one write() on an O_APPEND
+ * absent: `os.path.exists`, `Path.is_file`, a shell's `test -e`; "T" for one such a call found,
+ * under the folder MLPIPE_READLOG_ROOT names only), with one write() on an O_APPEND
  * descriptor, so concurrent processes never interleave records. Paths under a prefix listed in
  * MLPIPE_READLOG_SKIP (colon-separated, each ending in "/": the Python installation, /proc...)
  * are left out to keep the log short. With MLPIPE_READLOG unset each call costs one getenv().
@@ -96,8 +97,35 @@ static void append(const char *log, const char *record, size_t len) {
     }
 }
 
-/* Append one record for a path opened relative to `dirfd`. errno is kept as the caller left it. */
-static void note(char kind, int dirfd, const char *path) {
+/* Whether this process already wrote this stat record to this log (a shell looks at "." dozens
+ * of times): a set of 64-bit FNV-1a hashes, emptied when the log changes. Opens are always
+ * written; a full set writes everything. */
+#define SEEN_SLOTS 1024
+static unsigned long long seen_hash[SEEN_SLOTS];
+static unsigned long long seen_log;
+static int repeated(const char *log, const char *record, size_t len) {
+    if (record[0] != 'S' && record[0] != 'T') return 0;
+    unsigned long long h = 1469598103934665603ULL, l = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)record[i]) * 1099511628211ULL;
+    for (const char *c = log; *c; c++) l = (l ^ (unsigned char)*c) * 1099511628211ULL;
+    if (l != seen_log) {
+        memset(seen_hash, 0, sizeof seen_hash);
+        seen_log = l;
+    }
+    if (!h) h = 1;
+    for (size_t i = 0, at = h % SEEN_SLOTS; i < 16; i++, at = (at + 1) % SEEN_SLOTS) {
+        if (seen_hash[at] == h) return 1;
+        if (!seen_hash[at]) {
+            seen_hash[at] = h;
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/* Append one record for a path opened relative to `dirfd`. errno is kept as the caller left it.
+ * `under`: record it only below this folder (NULL: anywhere outside the skipped prefixes). */
+static void note_under(char kind, int dirfd, const char *path, const char *under) {
     const char *log = getenv("MLPIPE_READLOG");
     if (!log || !*log || !path || !*path) return;
     int saved = errno;
@@ -122,10 +150,14 @@ static void note(char kind, int dirfd, const char *path) {
     memcpy(buf + len, path, plen);
     len += plen;
     buf[len++] = '\0';
-    if (!skipped(buf + 1)) append(log, buf, len);
+    if ((under ? strncmp(buf + 1, under, strlen(under)) == 0 : !skipped(buf + 1))
+        && !repeated(log, buf, len))
+        append(log, buf, len);
 out:
     errno = saved;
 }
+
+static void note(char kind, int dirfd, const char *path) { note_under(kind, dirfd, path, NULL); }
 
 /* Whether an open can read what was there before it: not write-only, not truncating. */
 static int reads(int flags) { return (flags & O_ACCMODE) != O_WRONLY && !(flags & O_TRUNC); }
@@ -235,6 +267,15 @@ FREOPEN_WRAPPER(freopen64)
  * recorded: reading it is what makes it data, and that open is recorded. Old binaries (wheels
  * built for glibc < 2.33) call the versioned __xstat family instead. */
 static int missing(int r) { return r != 0 && (errno == ENOENT || errno == ENOTDIR); }
+/* What a stat or access call found: absent anywhere, or present inside the project. */
+static void probed(int r, int dirfd, const char *path) {
+    if (missing(r)) {
+        note('S', dirfd, path);
+    } else if (r == 0) {
+        const char *root = getenv("MLPIPE_READLOG_ROOT");
+        if (root && *root) note_under('T', dirfd, path, root);
+    }
+}
 static void *real_v(const char *name, void *self) {
     void *f = real(name, self);
     return f ? f : dlvsym(RTLD_NEXT, name, "GLIBC_2.2.5");
@@ -247,7 +288,7 @@ static void *real_v(const char *name, void *self) {
     EXPORT int name(const char *path, buftype *buf) { \
         REAL(fn, name, name); \
         int r = real_##name(path, buf); \
-        if (missing(r)) note('S', AT_FDCWD, path); \
+        probed(r, AT_FDCWD, path); \
         return r; \
     }
 STAT_WRAPPER(stat, struct stat, stat_fn)
@@ -259,7 +300,7 @@ STAT_WRAPPER(lstat64, struct stat64, stat64_fn)
     EXPORT int name(int dirfd, const char *path, buftype *buf, int flags) { \
         REAL(fn, name, name); \
         int r = real_##name(dirfd, path, buf, flags); \
-        if (missing(r)) note('S', dirfd, path); \
+        probed(r, dirfd, path); \
         return r; \
     }
 FSTATAT_WRAPPER(fstatat, struct stat, fstatat_fn)
@@ -270,7 +311,7 @@ FSTATAT_WRAPPER(fstatat64, struct stat64, fstatat64_fn)
         REAL_V(fn, name, name); \
         if (!real_##name) { errno = ENOSYS; return -1; } \
         int r = real_##name(ver, path, buf); \
-        if (missing(r)) note('S', AT_FDCWD, path); \
+        probed(r, AT_FDCWD, path); \
         return r; \
     }
 XSTAT_WRAPPER(__xstat, struct stat, xstat_fn)
@@ -281,21 +322,21 @@ XSTAT_WRAPPER(__lxstat64, struct stat64, xstat64_fn)
 EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf) {
     REAL(statx_fn, statx, statx);
     int r = real_statx(dirfd, path, flags, mask, buf);
-    if (missing(r)) note('S', dirfd, path);
+    probed(r, dirfd, path);
     return r;
 }
 
 EXPORT int access(const char *path, int mode) {
     REAL(access_fn, access, access);
     int r = real_access(path, mode);
-    if (missing(r)) note('S', AT_FDCWD, path);
+    probed(r, AT_FDCWD, path);
     return r;
 }
 
 EXPORT int faccessat(int dirfd, const char *path, int mode, int flags) {
     REAL(faccessat_fn, faccessat, faccessat);
     int r = real_faccessat(dirfd, path, mode, flags);
-    if (missing(r)) note('S', dirfd, path);
+    probed(r, dirfd, path);
     return r;
 }
 

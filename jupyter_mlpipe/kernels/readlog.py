@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 SOURCE = Path(__file__).with_name("readlog.c")
 LOG_VAR = "MLPIPE_READLOG"
 SKIP_VAR = "MLPIPE_READLOG_SKIP"
+ROOT_VAR = "MLPIPE_READLOG_ROOT"  # the project folder: where a path found by a stat is logged
 _LOG_PREFIX = "mlpipe-reads-"
 _state: dict[str, object] = {}  # this process's compiled library, or why there is none
 
@@ -168,7 +169,7 @@ def hook_this_process() -> bool:
 def read_log(path: str, offset: int = 0) -> tuple[list[tuple[str, str]], int]:
     """The (kind, absolute path) records of a log from byte `offset` on ("R" a file opened
     for reading, "D" a folder listed, "A" a file an open did not find, "S" a path a stat or
-    access call did not find, "N" a host connected to), and the offset after the last
+    access call did not find, "T" a project path one found, "N" a host connected to), and the offset after the last
     whole record (a record being written meanwhile is read next time)."""
     try:
         with open(path, "rb") as f:

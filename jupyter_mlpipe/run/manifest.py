@@ -43,13 +43,14 @@ class Manifest:
     # what a step on a gateway target read there: {"target", "files": {abs path: sha256},
     # "env": {name: sha256}}, checked on that host before reuse (executors/remote_helper.py)
     remote: dict[str, Any] = field(default_factory=dict)
+    present: list[str] = field(default_factory=list)  # looked at (a stat), found: must stay
 
     def to_json(self) -> dict[str, Any]:
         return {"files": self.files, "modules": self.modules, "dists": self.dists,
                 "env": self.env, "prefix": self.prefix, "listings": self.listings,
                 "links": self.links, "network": self.network, "absent": self.absent,
                 "wrote": list(self.wrote),
-                "remote": self.remote}
+                "remote": self.remote, "present": self.present}
 
     @property
     def remote_entries(self) -> int:
@@ -69,7 +70,8 @@ class Manifest:
                         {**self.dists, **later.dists}, {**self.env, **later.env},
                         later.prefix or self.prefix, union(self.listings, later.listings),
                         {**self.links, **later.links}, sorted({*self.network, *later.network}),
-                        sorted({*self.absent, *later.absent}), tuple(sorted({*self.wrote, *later.wrote})))
+                        sorted({*self.absent, *later.absent}), tuple(sorted({*self.wrote, *later.wrote})),
+                        present=sorted({*self.present, *later.present}))
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> Manifest:
@@ -81,7 +83,8 @@ class Manifest:
         return cls(table("files"), table("modules"), table("dists"), table("env"),
                    str(data.get("prefix") or ""), table("listings"), table("links"),
                    list(data.get("network") or []), list(data.get("absent") or []),
-                   tuple(str(p) for p in data.get("wrote") or ()), table("remote"))
+                   tuple(str(p) for p in data.get("wrote") or ()), table("remote"),
+                   list(data.get("present") or []))
 
 
 CHANGED_WHILE_RUNNING = "changed while the step ran"  # a digest no file ever has
@@ -147,6 +150,8 @@ def _listing_and_link_changes(manifest: Manifest, root: Path) -> list[str]:
             reasons.append(f"listed {rel} (files added or removed)")
     reasons += [f"{rel} now exists (the step looked for it)" for rel in manifest.absent
                 if os.path.lexists(root / rel)]
+    reasons += [f"{rel} is gone (the step looked at it)" for rel in manifest.present
+                if not os.path.lexists(root / rel)]
     for rel, target in manifest.links.items():
         real = os.path.realpath(root / rel)
         now = os.path.relpath(real, os.path.realpath(root)) if not os.path.isabs(target) else real

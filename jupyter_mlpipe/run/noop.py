@@ -426,5 +426,14 @@ def _absent(stamps: _Stamps, entries: Any, root: Any) -> None:
         stamps.add(os.path.join(root, rel))
 
 
+def _present(stamps: _Stamps, entries: Any, root: Any) -> None:
+    """Paths the step looked at (a stat) and found: they must still be there."""
+    if not isinstance(entries, list) or not all(isinstance(p, str) for p in entries):
+        raise _Doubt("manifest present")
+    for rel in entries:
+        stamps.add(os.path.join(root, rel), must_exist=True)
+
+
 _MANIFEST_KINDS = {"files": _files, "modules": _modules, "dists": _dists, "env": _env,
-                   "prefix": _prefix, "wrote": _wrote, "remote": _remote, "absent": _absent}
+                   "prefix": _prefix, "wrote": _wrote, "remote": _remote, "absent": _absent,
+                   "present": _present}

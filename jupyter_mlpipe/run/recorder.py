@@ -44,7 +44,7 @@ def read_digest(path: str) -> str:
 _active: list[Recorder] = []  # the recorder of the step running now (one at a time)
 _logging: list[Recorder] = []  # recorders whose read log is open, oldest first
 _env_before: dict[str, str | None] = {}  # the read log's variables before the first opened
-_LOG_ENV = (readlog.LOG_VAR, readlog.SKIP_VAR, "LD_PRELOAD")
+_LOG_ENV = (readlog.LOG_VAR, readlog.SKIP_VAR, readlog.ROOT_VAR, "LD_PRELOAD")
 _hook_lock = threading.Lock()
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.realpath(__file__))) + os.sep  # jupyter_mlpipe's own code
 _hook_installed = False
@@ -120,7 +120,7 @@ _WHOLE_ENVIRONMENT = {"copy", "__iter__", "items", "values", "keys", "__repr__",
 
 # Variables jupyter_mlpipe sets around a step for its read log (kernels/readlog.py), so a
 # live kernel's env differs from a batch kernel's in them; never part of a manifest.
-_MACHINERY_ENV = frozenset({readlog.LOG_VAR, readlog.SKIP_VAR, "LD_PRELOAD"})
+_MACHINERY_ENV = frozenset({readlog.LOG_VAR, readlog.SKIP_VAR, readlog.ROOT_VAR, "LD_PRELOAD"})
 
 
 class Recorder:
@@ -147,6 +147,7 @@ class Recorder:
         self.files: set[str] = set()
         self.listings: set[str] = set()
         self.probed: set[str] = set()  # project paths a stat or access call found absent
+        self.found: set[str] = set()  # project paths one found, the step's code or not
         self.network: set[str] = set()
         self.wrote: set[str] = set()
         self.env: set[str] = set()
@@ -281,6 +282,7 @@ class Recorder:
             _env_before.update({k: os.environ.get(k) for k in _LOG_ENV})
         _logging.append(self)
         os.environ[readlog.LOG_VAR] = self._log
+        os.environ[readlog.ROOT_VAR] = self.root
         if readlog.SKIP_VAR not in os.environ:
             os.environ[readlog.SKIP_VAR] = readlog.skip_prefixes()
         lib = None if readlog.preloaded() else readlog.library()
@@ -297,6 +299,7 @@ class Recorder:
             _logging.remove(self)
         if _logging:
             os.environ[readlog.LOG_VAR] = _logging[-1]._log or ""
+            os.environ[readlog.ROOT_VAR] = _logging[-1].root
         else:
             for key, value in _env_before.items():
                 if value is None:
@@ -325,9 +328,9 @@ class Recorder:
                 continue  # Python's own opens were attributed by their caller
             if kind == "D":
                 self.listings.add(full)
-            elif kind == "S":  # `if os.path.exists(...)`: outside the project, mostly a
-                if full.startswith(self.root):  # shell's PATH search: not data
-                    self.probed.add(full)
+            elif kind in "ST":
+                if full.startswith(self.root) and not _tool_probe(full):  # outside: mostly a
+                    (self.probed if kind == "S" else self.found).add(full)  # shell's PATH search
             elif kind == "A":
                 self.files.add(full)  # not found: recorded as absent
             elif not os.path.isdir(full):  # a folder opened to fsync it (SQLite) is not listed
@@ -401,6 +404,9 @@ class Recorder:
             _note_link(full, rel, root, links)
         absent += [_key(full, root) for full in sorted(self.probed - self.files)
                    if not os.path.lexists(full)]  # found by then: the step made it
+        present = [rel for full in sorted(self.found - self.files - self.listings - self.wrote)
+                   if (rel := _key(full, root)) not in modules and not os.path.isabs(rel)
+                   and rel != "." and os.path.lexists(full)]  # gone by then: the step removed it
         listings: dict[str, str] = {}
         for full in sorted(self.listings):
             if os.path.isdir(full):
@@ -410,11 +416,22 @@ class Recorder:
         env = {k: env_digest(self._environ_value(k)) for k in sorted(self.env)}
         wrote = tuple(sorted(os.path.relpath(p, root) for p in self.wrote))
         return Manifest(files, modules, dists, env, os.path.realpath(sys.prefix), listings,
-                        links, sorted(self.network), sorted(absent), wrote)
+                        links, sorted(self.network), sorted(absent), wrote, present=present)
 
     @staticmethod
     def _environ_value(key: str) -> str | None:
         return os.environ.get(key)
+
+
+_SETTINGS_FILES = ("mlpipe.toml", "pyproject.toml")  # looked up by jupyter_mlpipe itself
+
+
+def _tool_probe(full: str) -> bool:
+    """A stat that the machinery around the step makes, not its code: the project's settings
+    (jupyter_mlpipe's own look-up, in the kernel while inputs load), and code "files" such as
+    <frozen posixpath> that tracebacks and frame checks look for."""
+    name = os.path.basename(full)
+    return name.startswith("<") or name in _SETTINGS_FILES
 
 
 def _key(full: str, root: str) -> str:
