@@ -277,8 +277,11 @@ static void probed(int r, int dirfd, const char *path) {
     }
 }
 static void *real_v(const char *name, void *self) {
+    static const char *versions[] = {"GLIBC_2.2.5", "GLIBC_2.17", "GLIBC_2.0", "GLIBC_2.2",
+                                     "GLIBC_2.27", NULL};  /* x86-64, arm64, i386, ... */
     void *f = real(name, self);
-    return f ? f : dlvsym(RTLD_NEXT, name, "GLIBC_2.2.5");
+    for (int i = 0; !f && versions[i]; i++) f = dlvsym(RTLD_NEXT, name, versions[i]);
+    return f;
 }
 #define REAL_V(type, name, self) \
     static type real_##name; \
