@@ -137,11 +137,11 @@ def peers_rows(tmp: Path, n: int, with_daemon: bool) -> None:
 
     row("peers5: one leaf step edited", *repeat(n, leaf), target=1.3)
 
-    def leaf_ahead(i):
-        bench.mlpipe_notebook(folder, leaf_edit=f"\n_ahead = {i}")
-        return timed(run, {"MLPIPE_TEMPLATE_AHEAD": "1"})
+    def leaf_late(i):
+        bench.mlpipe_notebook(folder, leaf_edit=f"\n_late = {i}")
+        return timed(run, {"MLPIPE_TEMPLATE_AHEAD": "0"})
 
-    row("peers5: one leaf step edited, template ahead (opt-in)", *repeat(n, leaf_ahead),
+    row("peers5: one leaf step edited, template launched late (=0)", *repeat(n, leaf_late),
         target=1.3)
     if not with_daemon:
         return

@@ -77,9 +77,9 @@ def cmd_run(a) -> int:
     # `kill PID` stops a run the way Ctrl-C does: kernels stopped, the run recorded
     signal.signal(signal.SIGTERM, _interrupt)
     ahead = None
-    # MLPIPE_TEMPLATE_AHEAD=1: launch the kernel template now, before planning (the leaf edit's
-    # time); off by default until a stop while it imports is as quick as without it
-    if a.templates is None and not a.target and os.environ.get("MLPIPE_TEMPLATE_AHEAD") == "1":
+    # launch the kernel template now, so its imports overlap ours and the planning (the leaf
+    # edit's time); MLPIPE_TEMPLATE_AHEAD=0 turns it off (the executor launches it then)
+    if a.templates is None and not a.target and os.environ.get("MLPIPE_TEMPLATE_AHEAD") != "0":
         from ..executors.kernels import launch_ahead
 
         ahead = launch_ahead(spec)

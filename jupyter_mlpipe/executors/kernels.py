@@ -72,8 +72,8 @@ class LocalKernel:
         self._stopping = threading.Lock()  # close(now=True) and the slot thread may race here
         self.forked = template is not None and self._fork(template, cwd, env)
         if not self.forked and template is not None and template.closed:
-            from ..kernels.template import TemplateError
-            raise TemplateError("the run is stopping: no kernel is started")
+            from ..kernels.template import TemplateClosed
+            raise TemplateClosed("the run is stopping: no kernel is started")
         if not self.forked:
             self._spawn(cwd, env)
 
@@ -83,7 +83,7 @@ class LocalKernel:
         )
 
         from ..kernels.forked import forked_manager
-        from ..kernels.template import TemplateError
+        from ..kernels.template import TemplateClosed, TemplateError
         try:
             template.wait_ready()
             if not template.alive:
@@ -98,6 +98,8 @@ class LocalKernel:
         except Exception as exc:  # noqa: BLE001 - any failure means: start it the normal way
             if getattr(self, "km", None) is not None:
                 self.shutdown()
+            if template.closed:  # the run is stopping: nothing to fall back to, nor to say
+                raise TemplateClosed("the run is stopping: no kernel is started") from None
             template.say_fallback_once(f"{type(exc).__name__}: {exc}")
             return False
 

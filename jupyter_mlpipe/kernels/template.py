@@ -32,6 +32,11 @@ class TemplateError(RuntimeError):
     """The template process is gone, refused, or did not answer."""
 
 
+class TemplateClosed(TemplateError):
+    """close() was called (the run is stopping): a thread that waited on the template stops
+    quietly, with no kernel started in its stead and no fallback to report."""
+
+
 @dataclass(frozen=True, slots=True)
 class TemplateImports:
     imported: tuple[str, ...]
@@ -95,6 +100,8 @@ class KernelTemplate:
     def wait_ready(self, timeout: float = 120.0) -> None:
         """Wait until the template has run its imports (at once if it has); TemplateError."""
         with self._lock:
+            if self.closed:
+                raise TemplateClosed("the kernel template was closed: the run is stopping")
             if not self._imports_pending:
                 return
             try:
@@ -148,6 +155,8 @@ class KernelTemplate:
             return self._receive(timeout)
 
     def _send(self, message: dict) -> None:
+        if self.closed:
+            raise TemplateClosed("the kernel template was closed: the run is stopping")
         if not self.alive:
             raise TemplateError(f"kernel template exited with code {self.proc.returncode}")
         try:
@@ -168,6 +177,8 @@ class KernelTemplate:
             line = self.proc.stdout.readline() if ready else ""
         except (OSError, ValueError) as exc:
             raise TemplateError(f"kernel template pipe broke: {exc}") from None
+        if not line and self.closed:  # close() stopped it under this read
+            raise TemplateClosed("the kernel template was closed: the run is stopping")
         if not line:
             if self.alive:  # a late answer would be read as the next one's: give up on it
                 self.proc.kill()
@@ -248,11 +259,20 @@ class KernelTemplate:
                 self.proc.wait()
         self._kill_forked()  # the template may have died by SIGKILL: do its cleanup
         self._forget_spares()
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            try:
-                pipe.close()
-            except OSError:
-                pass
+        # Never close the pipes under a thread that reads them (it would fail with "I/O
+        # operation on closed file" instead of seeing `closed`): the template is gone, so a
+        # reader sees end of file at once and lets go of the lock; else the pipes are left
+        # to the garbage collector.
+        if not self._lock.acquire(timeout=2):
+            return
+        try:
+            for pipe in (self.proc.stdin, self.proc.stdout):
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+        finally:
+            self._lock.release()
 
 
 def pid_exists(pid: int) -> bool:
