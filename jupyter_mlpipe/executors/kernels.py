@@ -12,6 +12,7 @@ papermill is imported by a background thread while the first kernel comes up (`p
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -19,9 +20,12 @@ import sys
 import signal
 import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from ..errors import StepExecutionError
+from .. import timings
+from ..errors import MlpipeError, StepExecutionError
 from ..models import PipelineSpec
 from ..targets import LOCAL, Target, gpu_devices, local_env
 from ..kernels import readlog, template_pool
@@ -86,6 +90,7 @@ class LocalKernel:
         from ..kernels.template import TemplateClosed, TemplateError
         try:
             template.wait_ready()
+            timings.mark("kernel template ready (its imports done)")
             if not template.alive:
                 raise TemplateError(f"template exited with code {template.proc.poll()}")
             self.km = forked_manager(self.kernel_name, template, AsyncKernelManager)
@@ -94,6 +99,7 @@ class LocalKernel:
                 self.km.load_connection_file(spare["connection_file"])
                 self.km.provisioner.adopt(spare["pid"])
             self._connect(cwd, env, timeout=20, started=spare is not None)
+            timings.mark("kernel forked and connected")
             return True
         except Exception as exc:  # noqa: BLE001 - any failure means: start it the normal way
             if getattr(self, "km", None) is not None:
@@ -224,6 +230,7 @@ def preload() -> None:
         import papermill.exceptions  # noqa: F401
 
         from . import engine  # noqa: F401
+        timings.mark("papermill imported (preload)")
     except Exception:  # noqa: BLE001 - the step imports it again and reports what fails
         log.debug("preloading papermill failed", exc_info=True)
 
@@ -287,28 +294,83 @@ class AheadLoan(TemplateLoan):
         self.template.close()
 
 
-def launch_ahead(pipeline: PipelineSpec) -> AheadLoan | None:
-    """The template the run's local kernels would be forked from, launched now (None where
-    steps run elsewhere, or kernels are not forked)."""
-    from ..kernels.template import KernelTemplate, TemplateError
+def _fork_start(root: Path, notebook_kernel: str) -> tuple[str, dict[str, str]] | None:
+    """The Python and environment of the template the local target's kernels are forked
+    from (None where they are not: not Linux, spawn mode, a kernel that is not an ipykernel)."""
     from ..targets.config import load_targets
     from ..targets.environment import kernelspec_argv
 
-    if {s.target for s in pipeline.steps} != {LOCAL} or not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux"):
         return None
-    target = load_targets(pipeline.root).get(LOCAL)
+    target = load_targets(root).get(LOCAL)
     if target.kind != LOCAL or (target.kernel_start or "fork") != "fork":
         return None
     # the kernelspec read directly: jupyter_client's import (~0.3 s) is for runs that need it
-    argv = kernelspec_argv(target.kernel_name(pipeline)) or []
+    argv = kernelspec_argv(target.kernel or notebook_kernel) or []
     if argv[1:3] not in (["-m", "ipykernel_launcher"], ["-m", "ipykernel"]):
         return None
     python = sys.executable if argv[0] in ("python", "python3", "{python}") else argv[0]
-    env = kernel_env(target)
-    spec = template_pool.template_spec(template_imports(pipeline), python, env,
+    return python, kernel_env(target)
+
+
+@dataclass(frozen=True)
+class Spawned:
+    """A template process `mlpipe run` started first thing, before it imported its own code
+    or parsed the notebook (it imports ipykernel meanwhile); `launch_ahead` sends it the
+    prelude's imports if the run's kernels are forked with this Python, environment, folder."""
+
+    template: Any
+    python: str
+    env: dict[str, str]
+    cwd: str
+
+
+def launch_early(notebook: str) -> Spawned | None:
+    """Spawn the template of `notebook`'s local kernels, from its kernelspec name alone
+    (None where there would be none, or on any doubt: the run launches one later)."""
+    from ..kernels.template import KernelTemplate, TemplateError
+
+    try:
+        path = Path(notebook).resolve()
+        with open(path, "rb") as f:
+            meta = json.load(f).get("metadata") or {}
+        start = _fork_start(path.parent, (meta.get("kernelspec") or {}).get("name") or "python3")
+    except (OSError, ValueError, AttributeError, MlpipeError):
+        return None  # the run reads the notebook again and says what is wrong
+    if start is None:
+        return None
+    try:
+        return Spawned(KernelTemplate.spawn(start[0], start[1], str(path.parent)),
+                       start[0], start[1], str(path.parent))
+    except TemplateError:
+        return None
+
+
+def launch_ahead(pipeline: PipelineSpec, spawned: Spawned | None = None) -> AheadLoan | None:
+    """The template the run's local kernels would be forked from, launched now, or the one
+    `launch_early` spawned if it fits (None where steps run elsewhere, or kernels are not
+    forked); a spawned one that does not fit is closed."""
+    from ..kernels.template import KernelTemplate, TemplateError
+
+    start = None
+    if {s.target for s in pipeline.steps} == {LOCAL}:
+        start = _fork_start(pipeline.root, pipeline.kernel_name)
+    early = spawned.template if spawned is not None else None
+    if early is not None and (start is None or not early.alive or (
+            spawned.python, spawned.env, spawned.cwd) != (*start, str(pipeline.root))):
+        early.close()
+        early = None
+    if start is None:
+        return None
+    spec = template_pool.template_spec(template_imports(pipeline), start[0], start[1],
                                        str(pipeline.root))
     try:
-        template = KernelTemplate.launch(spec["imports"], spec["python"], env, spec["cwd"])
+        if early is not None:
+            early.send_imports(spec["imports"])
+            template = early
+        else:
+            template = KernelTemplate.launch(spec["imports"], spec["python"], spec["env"],
+                                             spec["cwd"])
     except TemplateError:
         return None  # the executor tries again, and says why it cannot
     return AheadLoan(template_pool.template_key(spec), template)
@@ -332,6 +394,7 @@ class KernelExecutor(Executor):
         # launched from this thread, which closes it (the template dies with the thread that
         # started it); papermill is imported meanwhile, in a thread of its own
         self.template = self.launch_template()
+        # the name: `mlpipe` trims papermill's imports in this thread (launcher.PapermillRemoteIO)
         threading.Thread(target=preload, name="mlpipe-preload", daemon=True).start()
 
     @staticmethod
@@ -395,8 +458,10 @@ class KernelExecutor(Executor):
     # ---- one step -----------------------------------------------------------------------
     def warm_up(self, kernel: LocalKernel, nb: Any = None) -> Any:
         """Run the parameters and prelude (or nb) on the kernel; return the executed cells."""
-        return kernel.papermill(nb if nb is not None else warmup_notebook(self.pipeline), None,
+        warm = kernel.papermill(nb if nb is not None else warmup_notebook(self.pipeline), None,
                                 parameters=self.params)
+        timings.mark("warm-up cells run (parameters, prelude)")
+        return warm
 
     def finish(self, kernel: LocalKernel | None, warm: Any, error: Exception | None,
                job: StepJob) -> StepOutcome:
@@ -405,7 +470,9 @@ class KernelExecutor(Executor):
         job.run_dir.mkdir(parents=True, exist_ok=True)
         if error is not None or kernel is None:
             raise warmup_error(job, error or RuntimeError("no kernel"))
+        timings.mark(f"step '{job.step.name}' given a warm kernel")
         nb = self.run_on(kernel, warm, job)
+        timings.mark(f"step '{job.step.name}' executed, its notebook written")
         outcome = read_result(job, nb)
         outcome.exec_seconds = time.perf_counter() - t0
         return outcome

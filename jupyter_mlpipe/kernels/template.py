@@ -79,6 +79,15 @@ class KernelTemplate:
 
         Linux signals the template when the *thread* that started it exits (PR_SET_PDEATHSIG):
         launch it from a thread that outlives it, such as the one that will close it."""
+        template = cls.spawn(python, env, cwd)
+        template.send_imports(imports, warm)
+        return template
+
+    @classmethod
+    def spawn(cls, python: str = sys.executable, env: dict[str, str] | None = None,
+              cwd: str | None = None) -> KernelTemplate:
+        """Start a template process, which imports ipykernel and waits for `send_imports`
+        (a run starts it before it knows the prelude's imports). Launch it as `launch` says."""
         # the template exits at once if this process is gone before it could bind to it
         env = {**(os.environ if env is None else env), PARENT_ENV: str(os.getpid())}
         try:
@@ -88,14 +97,16 @@ class KernelTemplate:
                 start_new_session=True)  # a Ctrl-C in the terminal is the executor's to handle
         except OSError as exc:
             raise TemplateError(f"cannot start a kernel template with {python}: {exc}") from None
-        template = cls(proc, TemplateImports((), (), ()))
+        return cls(proc, TemplateImports((), (), ()))
+
+    def send_imports(self, imports: list[str], warm: bool = False) -> None:
+        """Send the imports of a spawned template (see `launch`); TemplateError, closed then."""
         try:
-            template._send({"op": "imports", "statements": list(imports), "warm": warm})
+            self._send({"op": "imports", "statements": list(imports), "warm": warm})
         except TemplateError:
-            template.close()
+            self.close()
             raise
-        template._imports_pending = True
-        return template
+        self._imports_pending = True
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         """Wait until the template has run its imports (at once if it has); TemplateError."""
