@@ -340,10 +340,12 @@ def launch_early(notebook: str) -> Spawned | None:
     if start is None:
         return None
     try:
-        return Spawned(KernelTemplate.spawn(start[0], start[1], str(path.parent)),
-                       start[0], start[1], str(path.parent))
+        spawned = Spawned(KernelTemplate.spawn(start[0], start[1], str(path.parent)),
+                          start[0], start[1], str(path.parent))
     except TemplateError:
         return None
+    timings.mark("kernel template spawned early")
+    return spawned
 
 
 def launch_ahead(pipeline: PipelineSpec, spawned: Spawned | None = None) -> AheadLoan | None:
@@ -368,6 +370,7 @@ def launch_ahead(pipeline: PipelineSpec, spawned: Spawned | None = None) -> Ahea
         if early is not None:
             early.send_imports(spec["imports"])
             template = early
+            timings.mark("prelude's imports sent to the template spawned early")
         else:
             template = KernelTemplate.launch(spec["imports"], spec["python"], spec["env"],
                                              spec["cwd"])
