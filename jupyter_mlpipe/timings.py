@@ -44,4 +44,10 @@ def report(stream=None) -> None:
     for at, thread, what in sorted(_marks):
         print(f"  {at - _BORN:7.3f}  +{at - last:6.3f}  {thread:<16} {what}", file=stream)
         last = at
+    import resource
+
+    me, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    print(f"  CPU: this process {me.ru_utime + me.ru_stime:.2f} s, its ended children (the "
+          f"kernel template, with its kernels) {kids.ru_utime + kids.ru_stime:.2f} s",
+          file=stream)
     stream.flush()
