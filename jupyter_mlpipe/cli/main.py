@@ -115,6 +115,7 @@ def _run(a, spec, options) -> int:
     if run.ok and not (a.only or a.force or a.target) and set(run.steps) == {
             s.name for s in spec.steps}:
         _remember(spec, {n: s.key for n, s in run.steps.items()}, "run", a)
+        timings.mark("no-op state written")
     run_dir = Path(run.store_home) / "runs" / run.run_id
     if any(s.state in (StepState.SUCCEEDED, StepState.FAILED) for s in run.steps.values()) \
             and run_dir.is_dir():

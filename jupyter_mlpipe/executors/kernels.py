@@ -222,6 +222,14 @@ def template_imports(pipeline: PipelineSpec) -> list[str]:
         "import jupyter_mlpipe.interactive.in_kernel"]
 
 
+PRELOAD_THREAD = "mlpipe-preload"  # `mlpipe` trims papermill's imports in it (launcher.py)
+
+
+def start_preload() -> None:
+    """Import papermill in a thread of its own (once: a second thread finds it imported)."""
+    threading.Thread(target=preload, name=PRELOAD_THREAD, daemon=True).start()
+
+
 def preload() -> None:
     """Import what running a step needs (papermill: ~1.3 s) while the first kernel starts."""
     try:
@@ -345,6 +353,7 @@ def launch_early(notebook: str) -> Spawned | None:
     except TemplateError:
         return None
     timings.mark("kernel template spawned early")
+    start_preload()  # its kernels will need papermill here: from now on, not once planned
     return spawned
 
 
@@ -397,8 +406,7 @@ class KernelExecutor(Executor):
         # launched from this thread, which closes it (the template dies with the thread that
         # started it); papermill is imported meanwhile, in a thread of its own
         self.template = self.launch_template()
-        # the name: `mlpipe` trims papermill's imports in this thread (launcher.PapermillRemoteIO)
-        threading.Thread(target=preload, name="mlpipe-preload", daemon=True).start()
+        start_preload()
 
     @staticmethod
     def probe(pipeline: PipelineSpec, target: Target, home) -> dict[str, Any]:

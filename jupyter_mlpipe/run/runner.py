@@ -219,6 +219,7 @@ class RunLoop:
                 self.history.finish_run(run.run_id, run.state)
                 if self.executor is not None:
                     self.executor.close(now=run.state is not RunState.SUCCEEDED)
+                    timings.mark("kernels and template stopped")
                 if self._remote_checked:
                     from ..executors.gateway_client import release_gateway
                     release_gateway()
