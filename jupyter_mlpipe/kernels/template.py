@@ -250,19 +250,10 @@ class KernelTemplate:
             self._kill_forked()
             return
         if self.proc.poll() is None:
-            # Busy (still importing, or a request waits on it): it would read "exit" only when
-            # done, seconds later under load. SIGTERM: it kills its kernels and leaves at once.
-            polite = not self._imports_pending and self._lock.acquire(timeout=0.2)
-            if polite:
-                try:
-                    self.proc.stdin.write(json.dumps({"op": "exit"}) + "\n")
-                    self.proc.stdin.flush()
-                except OSError:
-                    pass
-                finally:
-                    self._lock.release()
-            else:
-                self.proc.terminate()
+            # SIGTERM, not {"op": "exit"}: it kills its kernels and leaves at once, busy or not
+            # (importing, or a request waiting on it, it would read "exit" only when done,
+            # seconds later under load), without the interpreter's teardown (~0.03 s).
+            self.proc.terminate()
             try:
                 self.proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
