@@ -82,7 +82,7 @@ def cmd_run(a) -> int:
     # launch the kernel template now, so its imports overlap ours and the planning (the leaf
     # edit's time); MLPIPE_TEMPLATE_AHEAD=0 turns it off (the executor launches it then)
     if a.templates is None and not a.target and os.environ.get("MLPIPE_TEMPLATE_AHEAD") != "0":
-        from ..executors.kernels import launch_ahead
+        from ..executors.ahead import launch_ahead
 
         ahead = launch_ahead(spec, a.spawned)
         options = dataclasses.replace(options, templates=ahead)
@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None, handlers: dict[str, Callable] | None = N
     """Run one command. `handlers` adds the commands of layers above this one (the launcher
     passes `daemon`), so the parser knows every command and imports none of them; `templates`
     are kernel templates the run daemon lends to a `run` (a TemplateLoan); `spawned`, the
-    template process the launcher started for a `run` (executors.kernels.launch_early)."""
+    template process the launcher started for a `run` (executors.ahead.launch_early)."""
     started = time.time()
     timings.mark("command line code imported")
     args = build_parser().parse_args(argv)

@@ -112,7 +112,7 @@ def _spawn_template(argv: list[str]):
     parsed = noop.parse_argv(argv) if argv[:1] == ["run"] else None
     if parsed is None or os.environ.get("MLPIPE_TEMPLATE_AHEAD") == "0":
         return None
-    from ..executors.kernels import launch_early
+    from ..executors.ahead import launch_early
 
     return launch_early(parsed[1])
 
