@@ -52,3 +52,15 @@ def test_a_template_spawned_early_that_does_not_fit_is_closed(tmp_path, mlpipe_c
     assert wait_until(lambda: not templates(tmp_path), 2.0)
     shown = mlpipe_cli("status", nb, cwd=tmp_path)
     assert "cached" in shown.stdout, shown.stdout
+
+
+def test_a_large_notebook_gets_its_template_once_parsed(tmp_path, mlpipe_cli):
+    # its JSON would be parsed twice: the template comes after the parse, still before planning
+    big = "# " + "x" * 10_500_000  # a comment cell of 10.5 MB (a notebook with large outputs)
+    nb = write_notebook(tmp_path / "t.ipynb", [big, "%%step a --out x\nx = 1"])
+    r = mlpipe_cli("run", nb, env={"MLPIPE_TIMINGS": "1"})
+    assert r.returncode == 0, r.stderr
+    seen = phases(r.stderr)
+    assert "kernel template spawned early" not in seen
+    assert seen.index("notebook read and parsed") < seen.index("kernel template launched") \
+        < seen.index("run planned")
