@@ -137,12 +137,13 @@ def peers_rows(tmp: Path, n: int, with_daemon: bool) -> None:
 
     row("peers5: one leaf step edited", *repeat(n, leaf), target=1.3)
 
-    def leaf_ahead(i):
-        bench.mlpipe_notebook(folder, leaf_edit=f"\n_ahead = {i}")
-        return timed(run, {"MLPIPE_TEMPLATE_AHEAD": "1"})
+    def leaf_late(i):
+        bench.mlpipe_notebook(folder, leaf_edit=f"\n_late = {i}")
+        return timed(run, {"MLPIPE_TEMPLATE_AHEAD": "0"})
 
-    row("peers5: one leaf step edited, template ahead (opt-in)", *repeat(n, leaf_ahead),
+    row("peers5: one leaf step edited, template launched late (=0)", *repeat(n, leaf_late),
         target=1.3)
+    leaf_phases(bench, folder, run, n)
     if not with_daemon:
         return
     with daemon():
@@ -154,6 +155,25 @@ def peers_rows(tmp: Path, n: int, with_daemon: bool) -> None:
         row("peers5: one leaf step edited, daemon up",
             *repeat(n, lambda i: (bench.mlpipe_notebook(folder, leaf_edit=f"\n_e = {i}"),
                                   timed(run, ON))[1]), target=1.3)
+
+
+def leaf_phases(bench, folder: Path, run: list[str], n: int) -> None:
+    """Where the leaf edit's time goes: MLPIPE_TIMINGS=1's marks, median over n runs (the
+    first time each phase is marked; s since the process began)."""
+    import re
+
+    marks: dict[str, list[float]] = {}
+    for i in range(n):
+        bench.mlpipe_notebook(folder, leaf_edit=f"\n_phases = {i}")
+        r = subprocess.run(run, capture_output=True, text=True,
+                           env={**os.environ, **OFF, "MLPIPE_TIMINGS": "1"})
+        seen: dict[str, float] = {}
+        for m in re.finditer(r"^\s+([\d.]+)\s+\+\s*[\d.]+\s+\S+\s+(.*)$", r.stderr, re.M):
+            seen.setdefault(m.group(2).strip(), float(m.group(1)))
+        for what, at in seen.items():
+            marks.setdefault(what, []).append(at)
+    for what, ats in sorted(marks.items(), key=lambda kv: statistics.median(kv[1])):
+        row(f"  leaf edit phase: {what[:42]}", ats, unit="ms")
 
 
 def interactive_row(tmp: Path, n: int) -> None:

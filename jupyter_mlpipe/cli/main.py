@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .. import __version__, timings
 from . import history as cli_history, jobs as cli_jobs, recover as cli_recover
 from .parser import SuggestingParser
 from .printing import SYMBOL, out, paint, published, use_colour
@@ -67,7 +67,9 @@ def cmd_run(a) -> int:
     from ..run import noop
     from ..run.runner import RunOptions
 
+    timings.mark("run's modules imported")
     spec = _load(a.notebook)
+    timings.mark("notebook read and parsed")
     noop.forget(str(spec.path))  # this run may change what the state rests on
     options = RunOptions(params={k: _value(v) for k, v in a.param}, jobs=a.jobs,
                          only=a.only or None, force=a.force, fail_fast=a.fail_fast,
@@ -77,13 +79,14 @@ def cmd_run(a) -> int:
     # `kill PID` stops a run the way Ctrl-C does: kernels stopped, the run recorded
     signal.signal(signal.SIGTERM, _interrupt)
     ahead = None
-    # MLPIPE_TEMPLATE_AHEAD=1: launch the kernel template now, before planning (the leaf edit's
-    # time); off by default until a stop while it imports is as quick as without it
-    if a.templates is None and not a.target and os.environ.get("MLPIPE_TEMPLATE_AHEAD") == "1":
-        from ..executors.kernels import launch_ahead
+    # launch the kernel template now, so its imports overlap ours and the planning (the leaf
+    # edit's time); MLPIPE_TEMPLATE_AHEAD=0 turns it off (the executor launches it then)
+    if a.templates is None and not a.target and os.environ.get("MLPIPE_TEMPLATE_AHEAD") != "0":
+        from ..executors.ahead import launch_ahead
 
-        ahead = launch_ahead(spec)
+        ahead = launch_ahead(spec, a.spawned)
         options = dataclasses.replace(options, templates=ahead)
+        timings.mark("kernel template launched")
     try:
         return _run(a, spec, options)
     finally:
@@ -95,20 +98,24 @@ def _run(a, spec, options) -> int:
     from ..run.runner import prepare_run
 
     prepared = prepare_run(spec, options)
+    timings.mark("run planned")
     progress = Progress(prepared.past_durations(), prepared.jobs, a.output)
     try:
         run = prepared.execute(progress)
     except KeyboardInterrupt:
         progress.close()
+        timings.mark("interrupted")
         print("\ninterrupted: running steps were stopped; finished steps are stored. "
               f"Run `mlpipe run {a.notebook}` to resume.", file=sys.stderr)
         return 130
     finally:
         progress.close()
+    timings.mark("run done and recorded")
     out(run.summary())
     if run.ok and not (a.only or a.force or a.target) and set(run.steps) == {
             s.name for s in spec.steps}:
         _remember(spec, {n: s.key for n, s in run.steps.items()}, "run", a)
+        timings.mark("no-op state written")
     run_dir = Path(run.store_home) / "runs" / run.run_id
     if any(s.state in (StepState.SUCCEEDED, StepState.FAILED) for s in run.steps.values()) \
             and run_dir.is_dir():
@@ -306,13 +313,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, handlers: dict[str, Callable] | None = None,
-         templates: Any = None) -> int:
+         templates: Any = None, spawned: Any = None) -> int:
     """Run one command. `handlers` adds the commands of layers above this one (the launcher
     passes `daemon`), so the parser knows every command and imports none of them; `templates`
-    are kernel templates the run daemon lends to a `run` (a TemplateLoan)."""
+    are kernel templates the run daemon lends to a `run` (a TemplateLoan); `spawned`, the
+    template process the launcher started for a `run` (executors.ahead.launch_early)."""
     started = time.time()
+    timings.mark("command line code imported")
     args = build_parser().parse_args(argv)
-    args.templates, args.started = templates, started
+    args.templates, args.started, args.spawned = templates, started, spawned
     func = (handlers or {}).get(args.command) or args.func
     try:
         if func is None:

@@ -15,12 +15,12 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import sys
 import signal
 import threading
 import time
 from typing import Any
 
+from .. import timings
 from ..errors import StepExecutionError
 from ..models import PipelineSpec
 from ..targets import LOCAL, Target, gpu_devices, local_env
@@ -72,8 +72,8 @@ class LocalKernel:
         self._stopping = threading.Lock()  # close(now=True) and the slot thread may race here
         self.forked = template is not None and self._fork(template, cwd, env)
         if not self.forked and template is not None and template.closed:
-            from ..kernels.template import TemplateError
-            raise TemplateError("the run is stopping: no kernel is started")
+            from ..kernels.template import TemplateClosed
+            raise TemplateClosed("the run is stopping: no kernel is started")
         if not self.forked:
             self._spawn(cwd, env)
 
@@ -83,9 +83,10 @@ class LocalKernel:
         )
 
         from ..kernels.forked import forked_manager
-        from ..kernels.template import TemplateError
+        from ..kernels.template import TemplateClosed, TemplateError
         try:
             template.wait_ready()
+            timings.mark("kernel template ready (its imports done)")
             if not template.alive:
                 raise TemplateError(f"template exited with code {template.proc.poll()}")
             self.km = forked_manager(self.kernel_name, template, AsyncKernelManager)
@@ -94,10 +95,13 @@ class LocalKernel:
                 self.km.load_connection_file(spare["connection_file"])
                 self.km.provisioner.adopt(spare["pid"])
             self._connect(cwd, env, timeout=20, started=spare is not None)
+            timings.mark("kernel forked and connected")
             return True
         except Exception as exc:  # noqa: BLE001 - any failure means: start it the normal way
             if getattr(self, "km", None) is not None:
                 self.shutdown()
+            if template.closed:  # the run is stopping: nothing to fall back to, nor to say
+                raise TemplateClosed("the run is stopping: no kernel is started") from None
             template.say_fallback_once(f"{type(exc).__name__}: {exc}")
             return False
 
@@ -214,6 +218,14 @@ def template_imports(pipeline: PipelineSpec) -> list[str]:
         "import jupyter_mlpipe.interactive.in_kernel"]
 
 
+PRELOAD_THREAD = "mlpipe-preload"  # `mlpipe` trims papermill's imports in it (launcher.py)
+
+
+def start_preload() -> None:
+    """Import papermill in a thread of its own (once: a second thread finds it imported)."""
+    threading.Thread(target=preload, name=PRELOAD_THREAD, daemon=True).start()
+
+
 def preload() -> None:
     """Import what running a step needs (papermill: ~1.3 s) while the first kernel starts."""
     try:
@@ -222,6 +234,7 @@ def preload() -> None:
         import papermill.exceptions  # noqa: F401
 
         from . import engine  # noqa: F401
+        timings.mark("papermill imported (preload)")
     except Exception:  # noqa: BLE001 - the step imports it again and reports what fails
         log.debug("preloading papermill failed", exc_info=True)
 
@@ -263,55 +276,6 @@ def template_spec_for(pipeline: PipelineSpec, target: Target, env: dict[str, str
                                        str(pipeline.root))
 
 
-class AheadLoan(TemplateLoan):
-    """A template `mlpipe run` launched itself at its start, before planning, so the prelude's
-    imports overlap the run's own imports and planning; lent to the run like the daemon's.
-    close() stops it, whether the run took it or not."""
-
-    def __init__(self, key: str, template: Any):
-        super().__init__({key: template})
-        self.template = template
-
-    def take(self, spec: dict) -> Any:
-        """The template, which from now on is the run's own: stopping the run stops it at once,
-        even while it imports (a lent one would be left running for the daemon)."""
-        template = super().take(spec)
-        if template is not None:
-            template.lent = False
-        return template
-
-    def close(self) -> None:
-        self.template.lent = False
-        self.template.close()
-
-
-def launch_ahead(pipeline: PipelineSpec) -> AheadLoan | None:
-    """The template the run's local kernels would be forked from, launched now (None where
-    steps run elsewhere, or kernels are not forked)."""
-    from ..kernels.template import KernelTemplate, TemplateError
-    from ..targets.config import load_targets
-    from ..targets.environment import kernelspec_argv
-
-    if {s.target for s in pipeline.steps} != {LOCAL} or not sys.platform.startswith("linux"):
-        return None
-    target = load_targets(pipeline.root).get(LOCAL)
-    if target.kind != LOCAL or (target.kernel_start or "fork") != "fork":
-        return None
-    # the kernelspec read directly: jupyter_client's import (~0.3 s) is for runs that need it
-    argv = kernelspec_argv(target.kernel_name(pipeline)) or []
-    if argv[1:3] not in (["-m", "ipykernel_launcher"], ["-m", "ipykernel"]):
-        return None
-    python = sys.executable if argv[0] in ("python", "python3", "{python}") else argv[0]
-    env = kernel_env(target)
-    spec = template_pool.template_spec(template_imports(pipeline), python, env,
-                                       str(pipeline.root))
-    try:
-        template = KernelTemplate.launch(spec["imports"], spec["python"], env, spec["cwd"])
-    except TemplateError:
-        return None  # the executor tries again, and says why it cannot
-    return AheadLoan(template_pool.template_key(spec), template)
-
-
 class KernelExecutor(Executor):
     """Steps on kernels of this machine, one fresh kernel per step; subclasses schedule them."""
 
@@ -330,7 +294,7 @@ class KernelExecutor(Executor):
         # launched from this thread, which closes it (the template dies with the thread that
         # started it); papermill is imported meanwhile, in a thread of its own
         self.template = self.launch_template()
-        threading.Thread(target=preload, name="mlpipe-preload", daemon=True).start()
+        start_preload()
 
     @staticmethod
     def probe(pipeline: PipelineSpec, target: Target, home) -> dict[str, Any]:
@@ -393,8 +357,10 @@ class KernelExecutor(Executor):
     # ---- one step -----------------------------------------------------------------------
     def warm_up(self, kernel: LocalKernel, nb: Any = None) -> Any:
         """Run the parameters and prelude (or nb) on the kernel; return the executed cells."""
-        return kernel.papermill(nb if nb is not None else warmup_notebook(self.pipeline), None,
+        warm = kernel.papermill(nb if nb is not None else warmup_notebook(self.pipeline), None,
                                 parameters=self.params)
+        timings.mark("warm-up cells run (parameters, prelude)")
+        return warm
 
     def finish(self, kernel: LocalKernel | None, warm: Any, error: Exception | None,
                job: StepJob) -> StepOutcome:
@@ -403,7 +369,9 @@ class KernelExecutor(Executor):
         job.run_dir.mkdir(parents=True, exist_ok=True)
         if error is not None or kernel is None:
             raise warmup_error(job, error or RuntimeError("no kernel"))
+        timings.mark(f"step '{job.step.name}' given a warm kernel")
         nb = self.run_on(kernel, warm, job)
+        timings.mark(f"step '{job.step.name}' executed, its notebook written")
         outcome = read_result(job, nb)
         outcome.exec_seconds = time.perf_counter() - t0
         return outcome

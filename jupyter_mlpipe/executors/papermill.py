@@ -8,6 +8,7 @@ executor classes only to probe their targets.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +86,10 @@ def timeout_error(step: str, timeout: float | None, notebook: str, how: str) -> 
 
 def warmup_error(job: StepJob, error: Exception) -> StepExecutionError:
     """A failure of the parameters or prelude cells, reported on the step that needed them."""
-    from papermill.exceptions import PapermillExecutionError  # heavy: see the module docstring
-
-    if isinstance(error, PapermillExecutionError):
+    # papermill raised it only if papermill is imported: a run stopping while it still
+    # imports (~1 s under load) must not wait for that import to report a stopped kernel
+    raised_by = sys.modules.get("papermill.exceptions")
+    if raised_by is not None and isinstance(error, raised_by.PapermillExecutionError):
         err = error_from_papermill(job.step.name, error, "")
         return StepExecutionError(
             job.step.name, err.ename,

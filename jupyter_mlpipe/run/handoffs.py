@@ -47,7 +47,8 @@ def handoffs(spec: PipelineSpec, graph: Graph, selected: Iterable[str],
     chosen = set(selected)
     names = [n for n in graph.names if n in chosen]
     position = {n: i for i, n in enumerate(names)}
-    steps = {n: spec.step(n) for n in names}
+    by_name = {s.name: s for s in spec.steps}  # spec.step(n) looks through every step
+    steps = {n: by_name[n] for n in names}
     literals = {n: path_literals(steps[n]) for n in names}
     by_literal: dict[str, list[str]] = defaultdict(list)
     writers: dict[str, list[str]] = defaultdict(list)  # a path -> steps whose manifest wrote it

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import filelock
 
+from .. import timings
 from ..errors import MlpipeError, StepExecutionError
 from ..executors.base import Executor, StepJob, StepOutcome
 from ..executors.registry import check_targets
@@ -218,6 +219,7 @@ class RunLoop:
                 self.history.finish_run(run.run_id, run.state)
                 if self.executor is not None:
                     self.executor.close(now=run.state is not RunState.SUCCEEDED)
+                    timings.mark("kernels and template stopped")
                 if self._remote_checked:
                     from ..executors.gateway_client import release_gateway
                     release_gateway()
@@ -277,12 +279,14 @@ class RunLoop:
             return
         if self.executor is None:
             self.executor = self._make_executor()
+            timings.mark("executor made")
         self.executor.expect(self._undecided() - 1)  # s is still pending: it is submitted below
         step = self.spec.step(s.name)
         job = StepJob(self.run.run_id, step, d.key,
                       self.planner.input_digests(s.name, self.outputs), self.store.home,
                       self.store.runs / self.run.run_id, self.planner.imported(s.name),
                       self.defaults.timeout_of(step))
+        timings.mark(f"step '{s.name}' decided and submitted")
         s.state, s.notebook = StepState.RUNNING, str(job.notebook_path)
         s.max_attempts = 1 + self.defaults.retries_of(step)
         self.running[self.executor.submit(job)] = s.name
@@ -369,6 +373,7 @@ class RunLoop:
                     print(line, file=sys.stderr)
             self._land(s.name)
             self._record(s)
+            timings.mark(f"step '{s.name}' {s.state}: stored and recorded")
             if s.state is StepState.FAILED:
                 self._fail_below(s.name)
                 self.stop = self.stop or self.options.fail_fast

@@ -106,3 +106,15 @@ def test_a_template_that_cannot_fork_falls_back_and_says_so_once(make_nb, tmp_pa
     assert all(TEMPLATE not in run.outputs(f"s{i}")[f"p{i}"] for i in range(3))
     said = [r for r in caplog.records if "forked kernel start failed" in r.getMessage()]
     assert len(said) == 1, [r.getMessage() for r in caplog.records]
+
+
+def test_a_forked_kernel_reads_the_users_ipython_kernel_config(tmp_path):
+    """A forked kernel skips reading its (empty) command line, not the user's config files:
+    exec_lines of ipython_kernel_config.py still run before the step."""
+    profile = tmp_path / "ipython" / "profile_default"
+    profile.mkdir(parents=True)
+    (profile / "ipython_kernel_config.py").write_text(
+        "c.InteractiveShellApp.exec_lines = ['FROM_CONFIG = 42']\n")
+    nb = write_notebook(tmp_path / "t.ipynb", ["%%step s --out v\nv = globals().get('FROM_CONFIG')\nassert v == 42, v"])
+    r = mlpipe("run", nb, "--no-daemon", env={"IPYTHONDIR": str(tmp_path / "ipython")})
+    assert r.returncode == 0, r.stderr + r.stdout

@@ -68,8 +68,9 @@ def slow_project(folder):
 ])
 def test_the_template_dies_with_its_run(tmp_path, load, how, when):
     nb = slow_project(tmp_path)
+    err = tmp_path / "stderr.txt"
     run = subprocess.Popen([str(MLPIPE), "run", str(nb)], cwd=tmp_path,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           stdout=subprocess.DEVNULL, stderr=err.open("w"))
     try:
         assert wait_until(lambda: templates(tmp_path), 60), "no template started"
         if when == "importing":  # its import of slow_a has begun
@@ -82,6 +83,8 @@ def test_the_template_dies_with_its_run(tmp_path, load, how, when):
         assert time.monotonic() - signalled < 3.0, "the run took long to stop its template"
         assert wait_until(lambda: not templates(tmp_path), 2.0), \
             f"template still alive 2 s after the run ended by {how!r} while {when}"
+        # the stop is the user's: no kernel start "failed", none started the normal way
+        assert "forked kernel start failed" not in err.read_text()
     finally:
         if run.poll() is None:
             run.kill()
@@ -97,3 +100,38 @@ def test_a_run_that_ends_while_the_template_imports_takes_it_down(tmp_path, load
     r = mlpipe_cli("run", nb, cwd=tmp_path)
     assert r.returncode != 0
     assert wait_until(lambda: not templates(tmp_path), 2.0), r.stdout + r.stderr
+
+
+def test_a_kernel_start_waiting_on_a_template_that_is_closed_stops_quietly(tmp_path, caplog):
+    """close() while a kernel start waits for the template's imports (a run stopped early):
+    the start gives up at once, saying the run is stopping; no "pipe broke", no fallback to
+    a kernel started the normal way, and the same for a start that comes after close()."""
+    import threading
+
+    from jupyter_mlpipe.executors.kernels import LocalKernel
+    from jupyter_mlpipe.kernels.template import KernelTemplate
+
+    (tmp_path / "slow_a.py").write_text("import time\ntime.sleep(8)\n")
+    template = KernelTemplate.launch(["import slow_a"], sys.executable, dict(os.environ),
+                                     str(tmp_path))
+    errors: list[Exception] = []
+
+    def start():
+        try:
+            LocalKernel("python3", str(tmp_path), dict(os.environ), template).shutdown()
+        except Exception as exc:  # noqa: BLE001 - what the slot thread would get
+            errors.append(exc)
+
+    first = threading.Thread(target=start)
+    first.start()
+    time.sleep(1.5)  # it waits in wait_ready: the template still imports slow_a
+    closed_at = time.monotonic()
+    template.close()
+    first.join(10)
+    later = threading.Thread(target=start)
+    later.start()
+    later.join(10)
+    assert not first.is_alive() and not later.is_alive()
+    assert time.monotonic() - closed_at < 3.0
+    assert len(errors) == 2 and all("stopping" in str(e) for e in errors), errors
+    assert "forked kernel start failed" not in caplog.text

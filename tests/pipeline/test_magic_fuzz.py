@@ -94,3 +94,28 @@ def test_rejections_through_the_cli(line, tmp_path, mlpipe_cli):
     assert r.returncode == 2, r.stderr
     assert "cell 2" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+FAST_TOKENS = st.sampled_from([
+    "load", "a-b", "_x", "raw", "x1", "data/a.csv", "pkg.mod@1.0", "5m", "2", "-5s", "-1",
+    "-i", "--in", "-o", "--out", "--reads", "--writes", "--target", "--module", "--timeout",
+    "--retries", "--no-reuse", "--nondeterministic", "--bogus", "--ou", "-x", "--in=a", "--",
+    "'a b'", "\\", "#", "\xa0", "\x0b", "é",
+])
+FAST_LINES = st.lists(st.tuples(FAST_TOKENS, SEPARATORS), max_size=10).map(
+    lambda parts: "".join(sep + tok for tok, sep in parts))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(FAST_LINES)
+def test_the_plain_line_shortcut_reads_a_line_as_argparse_does(line):
+    """`status` on 1,000 steps reads common lines without shlex and argparse; where the
+    shortcut answers, argparse gives the very same arguments (else argparse reads it)."""
+    import shlex
+
+    from jupyter_mlpipe.pipeline.notebook import _PARSER, _join_values, _plain_magic_line
+
+    fast = _plain_magic_line(line)
+    if fast is None:
+        return
+    assert vars(fast) == vars(_PARSER.parse_args(_join_values(shlex.split(line))))
