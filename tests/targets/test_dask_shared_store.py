@@ -76,3 +76,13 @@ def test_workers_without_the_project_folder_run_steps_through_the_store(tmp_path
     assert again.outputs("train")["score"] == 45
     assert (clone / "model.txt").read_text() == "m"
     assert len(counter.read_text().splitlines()) == 2
+
+
+def test_a_step_on_a_worker_without_the_project_folder_has_a_live_log(tmp_path, scheduler):
+    """The worker's kernel cannot write the project's .mlpipe/runs/RUN/STEP.log: its printed
+    output comes back as Dask events while it runs (the pipeline view polls that file)."""
+    from tests.executors.test_remote_live_log import _log_while_running
+
+    address, _ = scheduler
+    _log_while_running(tmp_path / "project", f'[targets.cluster]\ndask = "{address}"\n',
+                       "cluster")
