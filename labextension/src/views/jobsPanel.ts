@@ -40,7 +40,16 @@ export function drawSweep(
   box.dataset.state = sweep.state;
   const line = document.createElement('div');
   line.className = 'jp-mlpipe-sweep-status';
-  line.textContent = sweepStatusText(sweep, total);
+  // the id as the CLI prints it and each point run's trigger carries it: selectable, to copy
+  const [before, ...after] = sweepStatusText(sweep, total).split(sweep.sweep_id);
+  const id = document.createElement('code');
+  id.className = 'jp-mlpipe-sweep-id';
+  id.textContent = sweep.sweep_id;
+  id.title =
+    `Sweep id: each point run's trigger is "sweep ${sweep.sweep_id} point i/n" ` +
+    '(runs table, `mlpipe runs`); GET /mlpipe/api/sweeps/' +
+    sweep.sweep_id;
+  line.append(before, ...(after.length ? [id, after.join(sweep.sweep_id)] : []));
   box.appendChild(line);
   const points = endedPoints(sweep);
   if (!points?.length) {

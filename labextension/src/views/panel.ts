@@ -249,13 +249,16 @@ export class PipelinePanel extends Widget {
           fields,
           {
             onRun: params =>
-              void this._commands.execute(CommandIDs.runWithParameters, { params: params as any }),
-            onSweep: ({ sweep, params }) =>
-              void this._commands.execute(CommandIDs.runSweep, {
-                sweep: sweep as any,
-                params: params as any
+              this._commands.execute(CommandIDs.runWithParameters, {
+                params: params as any,
+                rejectErrors: true
               }),
-            onInvalid: message => this._showError(message),
+            onSweep: ({ sweep, params }) =>
+              this._commands.execute(CommandIDs.runSweep, {
+                sweep: sweep as any,
+                params: params as any,
+                rejectErrors: true
+              }),
             onSweepMode: on => (this._sweepMode = on)
           },
           this._sweepMode
