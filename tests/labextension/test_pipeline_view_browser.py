@@ -503,3 +503,34 @@ def test_one_sweep_id_in_the_panel_the_runs_table_and_rest(lab):
         got = page.evaluate(f"""async () => (await fetch('{url}/mlpipe/api/sweeps/{sweep_id}'
             + '?path=form.ipynb', {{headers: {{Authorization: 'token {token}'}}}})).json()""")
         assert got["sweep_id"] == sweep_id and got["state"] == "succeeded", got
+
+
+def test_open_links_look_like_links_and_boxes_read_in_both_themes(lab):
+    def link_style(sel: str) -> dict:
+        return page.eval_on_selector(sel, """a => { const s = getComputedStyle(a);
+            const td = getComputedStyle(a.closest('td, p, div'));
+            return {underline: s.textDecorationLine.includes('underline'),
+                    differs: s.color !== td.color}; }""")
+
+    with page_on(lab, "view.ipynb", "links") as page:
+        page.click(f'{VIEW} button[data-action="runs-table"]')
+        link = f"{TABLE} tbody a.jp-mlpipe-link"
+        page.wait_for_selector(link, timeout=30_000)
+        assert link_style(link) == {"underline": True, "differs": True}  # not plain text
+        command(page, "apputils:change-theme", {"theme": "JupyterLab Dark"})
+        page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=20_000)
+        page.wait_for_timeout(500)
+        assert link_style(link) == {"underline": True, "differs": True}
+        assert contrast(page, link) >= 4.5
+        page.evaluate("window.jupyterapp.shell.activateById('jp-mlpipe-panel')")
+        dirty = f"{PANEL} .jp-mlpipe-dirty"  # "Unsaved edits": JupyterLab marks it edited
+        if page.is_visible(dirty):
+            assert contrast(page, dirty) >= 4.5  # was white on light orange (1.3:1)
+        form = panel_form(page)
+        page.fill(f"{form} input[name=k]", "1.5")
+        page.click(f"{form} button[type=submit]")
+        err = f'{form} .jp-mlpipe-field-error[data-field="k"]'
+        page.wait_for_selector(err, state="visible", timeout=5_000)
+        assert contrast(page, err) >= 4.5
+        page.screenshot(path=str(ARTIFACTS / "view_dark_form.png"))
+        command(page, "apputils:change-theme", {"theme": "JupyterLab Light"})
