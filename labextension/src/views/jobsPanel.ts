@@ -20,6 +20,8 @@ function cell(
   return td;
 }
 
+const STATE_MARK: Record<string, string> = { succeeded: '✓', failed: '✗', cancelled: '■' };
+
 function show(v: unknown): string {
   return v == null ? '–' : typeof v === 'number' ? String(Number(v.toPrecision(4))) : String(v);
 }
@@ -60,9 +62,12 @@ export function drawSweep(
   const table = document.createElement('table');
   table.className = 'jp-mlpipe-table jp-mlpipe-sweep-points';
   const head = table.createTHead().insertRow();
-  for (const name of [...swept, 'state']) {
+  for (const name of swept) {
     head.appendChild(document.createElement('th')).textContent = name;
   }
+  const state = head.appendChild(document.createElement('th'));
+  state.title = 'state (✓ succeeded, ✗ failed, ■ cancelled)';
+  state.setAttribute('aria-label', 'state');
   for (const m of metrics) {
     const th = head.appendChild(document.createElement('th'));
     th.dataset.metric = m;
@@ -81,7 +86,12 @@ export function drawSweep(
     row.dataset.runId = p.run_id ?? '';
     row.title = p.error ? `${p.run_id ?? ''} ${p.error}` : (p.run_id ?? '');
     swept.forEach(name => cell(row, show(p.params[name])));
-    cell(row, p.state, { class: 'jp-mlpipe-sweep-state' });
+    // a mark, not the word: the metric columns stay in view at the narrowest sidebar
+    cell(row, STATE_MARK[p.state] ?? p.state, {
+      class: 'jp-mlpipe-sweep-state',
+      title: p.state,
+      'aria-label': p.state
+    });
     metrics.forEach(m => cell(row, show(p.metrics?.[m]), { 'data-metric': m }));
   }
   box.appendChild(table);
