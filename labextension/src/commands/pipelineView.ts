@@ -62,6 +62,7 @@ export function addViewCommands(
           params: params as any,
           rejectErrors: true
         });
+        return model.liveRun;
       },
       parameters: () => (model.path === path ? model.graph?.parameters : undefined),
       parameterTypes: () => model.graph?.parameter_types

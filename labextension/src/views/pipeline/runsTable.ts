@@ -13,8 +13,8 @@ export interface IRunsTableOptions {
   path: string;
   openRun(runId: string): void;
   compare(a: string, b: string): void;
-  /** Start a run of the notebook with these parameter values; rejects with why it did not. */
-  rerun(params: Record<string, unknown>): Promise<unknown>;
+  /** Start a run of the notebook with these parameter values: its id, or rejects with why not. */
+  rerun(params: Record<string, unknown>): Promise<string | null>;
   /** The notebook's parameters now (a re-run sends only these names). */
   parameters(): Record<string, unknown> | undefined;
   /** Their Python types (int, float, bool, str, or another: an expression), to check values. */
@@ -242,18 +242,19 @@ export class RunsTableView extends Widget {
     }
     button.disabled = true;
     try {
-      await this._o.rerun(params);
+      const started = await this._o.rerun(params);
       const shown = Object.entries(params)
         .map(([k, v]) => `${k} = ${formatValue(v)}`)
         .join(', ');
       const gone = Object.keys(row.params).filter(k => !(k in now));
       this._say(row.run_id, {
         text:
-          `Started a new run with ${shown || "the parameters cell's values"}` +
+          `Started ${started ? `run ${started}` : 'a new run'} with ${shown || "the parameters cell's values"}` +
           (gone.length ? ` (${gone.join(', ')}: no longer a parameter, left out)` : '') +
-          '; it appears here when you reload.',
+          '; it is listed in this table now (Reload to update its state).',
         error: false
       });
+      void this.reload(); // the new run's row, running
     } catch (err) {
       this._say(row.run_id, {
         text: `Not re-run: ${String((err as Error)?.message ?? err)}`,
