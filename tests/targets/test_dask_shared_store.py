@@ -27,6 +27,11 @@ from tests.s3_server import S3Server  # noqa: E402
 @pytest.fixture
 def scheduler(tmp_path, monkeypatch):
     """A moto S3 server, a `dask scheduler` and one `dask worker`, cwd in their own folder."""
+    from jupyter_mlpipe.store import remote
+
+    # open_remote keeps one store per url and options, and the endpoint comes from the
+    # environment: a second test in this process would reach the first test's (stopped) server
+    remote._OPEN.clear()
     s3 = S3Server(free_port()).start()
     s3.make_bucket("team")
     for k, v in {**s3.env, "MLPIPE_STORE": "s3://team/dask"}.items():
