@@ -27,9 +27,9 @@ from ..store import signing
 from ..store.remote import StoreConfig, store_config
 from ..targets import Target, base_env, gpu_devices, local_kernel_python
 from .base import Executor, StepJob, read_result, require_modules
+from .live_log import EventWriter, LogFile
 from .notebooks import code_cell, step_notebook, warmup_notebook
 from .papermill import error_from_papermill, forget_input, save_combined, timeout_error
-from .live_log import EventWriter, LogFile
 from .remote_step import run_with_shared_store, worker_env, worker_job, write_returned
 
 

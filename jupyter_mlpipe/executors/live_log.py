@@ -17,7 +17,7 @@ class LogFile:
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = open(path, "ab")
+        self._f = open(path, "ab")  # noqa: SIM115 - open while the step runs, closed by close()
         self._size = self._f.tell()
         self._lock = threading.Lock()
 

@@ -29,12 +29,12 @@ def _wait_for(cond, timeout: float, what: str):
 
 def _log_while_running(tmp_path: Path, toml: str, target: str) -> None:
     go = tmp_path / "go"
-    nb = write_pipeline(tmp_path, [
-        f"%%step talk --out done --target {target}\nimport os, sys, time\n"
-        "print('epoch 1 loss 0.5', flush=True)\n"
-        "print('a warning', file=sys.stderr, flush=True)\n"
-        f"while not os.path.exists({str(go)!r}):\n    time.sleep(0.1)\n"
-        "print('epoch 2 loss 0.25')\ndone = True"], toml=toml)
+    step = (f"%%step talk --out done --target {target}\nimport os, sys, time\n"
+            "print('epoch 1 loss 0.5', flush=True)\n"
+            "print('a warning', file=sys.stderr, flush=True)\n"
+            f"while not os.path.exists({str(go)!r}):\n    time.sleep(0.1)\n"
+            "print('epoch 2 loss 0.25')\ndone = True")
+    nb = write_pipeline(tmp_path, [step], toml=toml)
     result: dict = {}
     runner = threading.Thread(target=lambda: result.update(
         run=run_pipeline(load_pipeline(nb), jobs=1)))
