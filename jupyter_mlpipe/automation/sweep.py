@@ -12,9 +12,12 @@ import ast
 import concurrent.futures as cf
 import dataclasses
 import itertools
+import json
+import re
 import secrets
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from ..pipeline.analysis import prelude_closure
@@ -150,10 +153,57 @@ def _run_point(spec: PipelineSpec, options: RunOptions) -> SweepPoint:
     return SweepPoint(params, run.run_id, str(run.state), _metrics(spec, run.run_id), error)
 
 
+def new_sweep_id() -> str:
+    """A sweep's id: in each point's trigger ("sweep ID point 2/6"), so `mlpipe runs`, the
+    REST API and the panel all find a sweep by the one id its starter printed or returned."""
+    return secrets.token_hex(4)
+
+
+def point_trigger(sweep_id: str, i: int, n: int) -> str:
+    return f"sweep {sweep_id} point {i + 1}/{n}"
+
+
+def sweep_from_history(home: Path, sweep_id: str) -> dict[str, Any] | None:
+    """A sweep as GET /sweeps/ID answers it, rebuilt from the run history (one started by
+    the CLI or another server); None if no run has its id."""
+    history = History(home)
+    try:
+        runs = history.triggered(f"sweep {sweep_id} point ")
+        if not runs:
+            return None
+        points: dict[int, dict[str, Any]] = {}
+        total = 0
+        for r in runs:
+            at = re.fullmatch(rf"sweep {re.escape(sweep_id)} point (\d+)/(\d+)", r["trigger"])
+            if not at:
+                continue
+            i, total = int(at.group(1)) - 1, int(at.group(2))
+            record = run_record(history, r["run_id"]) or {}
+            points[i] = {"params": r["params"], "run_id": r["run_id"], "state": r["state"],
+                         "metrics": {k: m["value"]
+                                     for k, m in (record.get("last_metrics") or {}).items()},
+                         "error": r.get("error")}
+    finally:
+        history.close()
+    done = len(points) == total and all(p["state"] not in ("running", "pending")
+                                        for p in points.values())
+    swept = sorted({k for p in points.values() for k, v in p["params"].items()
+                    if len({json.dumps(q["params"].get(k), sort_keys=True, default=str)
+                            for q in points.values()}) > 1})
+    if not done:
+        return {"sweep_id": sweep_id, "state": "running", "total": total,
+                "points": {str(i): p["run_id"] for i, p in sorted(points.items())}}
+    ok = all(p["state"] == str(RunState.SUCCEEDED) for p in points.values())
+    return {"sweep_id": sweep_id, "state": "succeeded" if ok else "failed", "ok": ok,
+            "swept": swept, "total": total, "points": [points[i] for i in sorted(points)]}
+
+
 def run_sweep(spec: PipelineSpec, grid: dict[str, list[Any]], options: RunOptions | None = None,
-              on_point: PointListener | None = None) -> SweepResult:
+              on_point: PointListener | None = None,
+              sweep_id: str | None = None) -> SweepResult:
     """Run every point of `grid`, with the options' fixed `params` beside it and its `jobs`
-    shared among the points running at once; a failed point does not stop the others."""
+    shared among the points running at once; a failed point does not stop the others.
+    `sweep_id`: the id its starter already showed (new_sweep_id() if None)."""
     options = options or RunOptions()
     params, jobs = options.params, options.jobs
     unknown = sorted(set(grid) - set(spec.parameters))
@@ -163,7 +213,7 @@ def run_sweep(spec: PipelineSpec, grid: dict[str, list[Any]], options: RunOption
     if not grid:
         raise MlpipeError("a sweep needs at least one parameter with values")
     points = [{**(params or {}), **p} for p in grid_points(grid)]
-    sweep_id = secrets.token_hex(4)
+    sweep_id = sweep_id or new_sweep_id()
     jobs = jobs or default_jobs()
     results: dict[int, SweepPoint] = {}
     cancel = options.cancel or threading.Event()
@@ -175,7 +225,7 @@ def run_sweep(spec: PipelineSpec, grid: dict[str, list[Any]], options: RunOption
         with cf.ThreadPoolExecutor(at_once, thread_name_prefix="mlpipe-sweep") as pool:
             futures = {pool.submit(_run_point, spec, dataclasses.replace(
                 options, params=points[i], jobs=per_point, kind="sweep", cancel=cancel,
-                trigger=f"sweep {sweep_id} point {i + 1}/{len(points)}")): i for i in wave}
+                trigger=point_trigger(sweep_id, i, len(points)))): i for i in wave}
             try:
                 for fut in cf.as_completed(futures):
                     i = futures[fut]

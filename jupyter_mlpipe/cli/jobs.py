@@ -25,13 +25,19 @@ def _interrupt(signum, frame):
 
 def sweep(a, spec, options) -> int:
     """`mlpipe run NB --sweep NAME=V1,V2 ...`: the grid, then one table row per point."""
-    from ..automation.sweep import format_table, parse_sweep, run_sweep
+    from ..automation.sweep import format_table, new_sweep_id, parse_sweep, run_sweep
 
     signal.signal(signal.SIGTERM, _interrupt)
     grid = parse_sweep(a.sweep)
+    sweep_id = new_sweep_id()  # said first: `mlpipe runs` and the panel show it too
+    n = 1
+    for values in grid.values():
+        n *= len(values)
+    out(f"sweep {sweep_id}: {n} point{'s' if n != 1 else ''}")
     try:
         result = run_sweep(spec, grid, options,
-                           on_point=lambda i, p: out(f"point {p.params}: {p.state}"))
+                           on_point=lambda i, p: out(f"point {p.params}: {p.state}"),
+                           sweep_id=sweep_id)
     except KeyboardInterrupt:
         print("\ninterrupted: the sweep's running steps were stopped", file=sys.stderr)
         return 130

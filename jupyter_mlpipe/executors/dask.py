@@ -27,26 +27,32 @@ from ..store import signing
 from ..store.remote import StoreConfig, store_config
 from ..targets import Target, base_env, gpu_devices, local_kernel_python
 from .base import Executor, StepJob, read_result, require_modules
+from .live_log import EventWriter, LogFile
 from .notebooks import code_cell, step_notebook, warmup_notebook
 from .papermill import error_from_papermill, forget_input, save_combined, timeout_error
 from .remote_step import run_with_shared_store, worker_env, worker_job, write_returned
 
 
 def run_on_worker(nb_json: str, out: str, cwd: str, kernel_name: str, params: dict,
-                  step: str, timeout: float | None = None) -> None:
+                  step: str, timeout: float | None = None,
+                  log_topic: str | None = None) -> None:
     """Executed on a Dask worker: papermill on a fresh kernel. Errors come back picklable.
-    `timeout` (--timeout): seconds a cell may run; past it the kernel is shut down."""
+    `timeout` (--timeout): seconds a cell may run; past it the kernel is shut down.
+    `log_topic`: the step's printed output goes out as Dask events on it as it is printed
+    (the executor writes them to the step's live log)."""
     import nbformat  # heavy: see the module docstring
     import papermill
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     try:
+        log = EventWriter(log_topic) if log_topic else None
         papermill.execute_notebook(nbformat.reads(nb_json, as_version=4), out,
                                    parameters=params or None, kernel_name=kernel_name, cwd=cwd,
                                    progress_bar=False, log_output=False,
                                    request_save_on_cell_execute=False,
-                                   shutdown_kernel="immediate", execution_timeout=timeout)
+                                   shutdown_kernel="immediate", execution_timeout=timeout,
+                                   stdout_file=log, stderr_file=log)
     except CellTimeoutError:
         raise timeout_error(step, timeout, out, "stopped: its kernel on the worker was shut "
                             "down") from None
@@ -179,7 +185,7 @@ class DaskExecutor(Executor):
             f"{self.target.name}, CUDA_VISIBLE_DEVICES=' + "
             "str(_os.environ.get('CUDA_VISIBLE_DEVICES')))", ["mlpipe-internal"]))
         step = step_notebook(worker_job(job) if self.shared else job, self.kernel_name,
-                             self.pipeline)
+                             self.pipeline, kernel_log=False)  # the log comes as events
         nb.metadata["mlpipe"] = {**step.metadata["mlpipe"], "target": self.target.name}
         nb.cells.extend(step.cells)
         return nb
@@ -194,23 +200,32 @@ class DaskExecutor(Executor):
         fut.set_running_or_notify_cancel()
         key = f"mlpipe-{job.step.name}-{uuid.uuid4().hex[:8]}"
         resources = dict(self.target.resources) or None
+        # the live log: subscribed before the task is sent, so no line is missed
+        log = LogFile(job.run_dir / f"{job.step.name}.log")
+        client.subscribe_topic(key, lambda event: log.write(str(event[1])))
         if self.shared:
             task = client.submit(run_with_shared_store, run_on_worker, nb, self.kernel_name, self.params,
                                  job.step.name, self.shared.url, self.shared.options,
-                                 job.timeout, key=key, pure=False, resources=resources)
+                                 job.timeout, key, key=key, pure=False, resources=resources)
         else:
             task = client.submit(run_on_worker, nb, str(job.notebook_path),
                                  str(self.pipeline.root), self.kernel_name, self.params,
-                                 job.step.name, job.timeout, key=key, pure=False,
+                                 job.step.name, job.timeout, key, key=key, pure=False,
                                  resources=resources)
         self._pending.add(task)
-        task.add_done_callback(lambda t: self._done(t, job, fut))
+        task.add_done_callback(lambda t: self._done(t, job, fut, log))
         return fut
 
-    def _done(self, task, job: StepJob, fut: cf.Future) -> None:
+    def _done(self, task, job: StepJob, fut: cf.Future, log: LogFile | None = None) -> None:
         import nbformat  # heavy: see the module docstring
 
         self._pending.discard(task)
+        if log is not None:
+            try:
+                task.client.unsubscribe_topic(task.key)
+            except (ValueError, AttributeError, RuntimeError):
+                pass  # the client closed already
+            log.close()
         try:
             if task.status == "finished":
                 if self.shared:

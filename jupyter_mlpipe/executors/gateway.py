@@ -31,6 +31,7 @@ from ..store.received import received_name
 from ..targets import Target, base_env, read_recorded
 from .base import Executor, StepJob, StepOutcome, read_result, require_modules
 from .gateway_client import RemoteKernel, probe_gateway, release_gateway
+from .live_log import LogFile
 from .notebooks import code_cell, step_notebook, warmup_notebook
 from .papermill import error_from_papermill, run_papermill, save_combined, timeout_error
 
@@ -188,8 +189,12 @@ class GatewayExecutor(Executor):
             warm_nb.cells[-1] = code_cell("# jupyter_mlpipe: inputs and outputs travel over this "
                                       "kernel's channel (remote_helper.py)", ["mlpipe-internal"])
             warm = self._papermill(kernel, warm_nb, None, self.params)
-            executed = self._papermill(kernel, self._step_notebook(job), out, None,
-                                       job.timeout)
+            log = LogFile(job.run_dir / f"{step.name}.log")  # the view's live log
+            try:
+                executed = self._papermill(kernel, self._step_notebook(job), out, None,
+                                           job.timeout, log)
+            finally:
+                log.close()
             self._pull_results(kernel, job, store)
         except PapermillExecutionError as exc:
             save_combined(warm, out)
@@ -313,7 +318,7 @@ class GatewayExecutor(Executor):
         return nb
 
     def _papermill(self, kernel: RemoteKernel, nb: Any, out: Path | None, parameters,
-                   timeout: float | None = None) -> Any:
+                   timeout: float | None = None, log: LogFile | None = None) -> Any:
         asyncio.set_event_loop(kernel.loop)
         return run_papermill(nb, out, self.kernel_name, kernel.km, kernel.kc, parameters,
-                             timeout)
+                             timeout, log)

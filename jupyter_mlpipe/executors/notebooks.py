@@ -67,9 +67,11 @@ def warmup_notebook(pipeline: PipelineSpec, record: bool = True) -> Any:
     return nb
 
 
-def step_notebook(job: StepJob, kernel_name: str, pipeline: PipelineSpec | None = None) -> Any:
+def step_notebook(job: StepJob, kernel_name: str, pipeline: PipelineSpec | None = None,
+                  kernel_log: bool = True) -> Any:
     """The prelude cells between the first step and this one (of `pipeline`), load inputs,
-    run the body, save outputs."""
+    run the body, save outputs. `kernel_log` False: the kernel writes no live log (the
+    executor writes it from the kernel's messages: live_log.py)."""
     s = job.step
     nb = _new_notebook(kernel_name)
     nb.metadata["mlpipe"] = {"step": s.name, "key": job.key, "run_id": job.run_id}
@@ -81,7 +83,8 @@ def step_notebook(job: StepJob, kernel_name: str, pipeline: PipelineSpec | None 
     home = str(job.store_home)
     # the step's printed output as it is printed, for the pipeline view's live log; not on a
     # worker whose run folder is its working directory (the project folder, maybe)
-    log = str(job.run_dir / f"{s.name}.log") if job.run_dir.is_absolute() else None
+    log = (str(job.run_dir / f"{s.name}.log")
+           if kernel_log and job.run_dir.is_absolute() else None)
     begin = (f"{KERNEL_HELPER}.begin({home!r}, {job.run_id!r}, {s.name!r}, "
              f"{list(s.writes)!r}, {list(job.imported)!r}, log={log!r})")
     load = "\n".join([begin] + [

@@ -22,15 +22,17 @@ ENGINE = "mlpipe"  # the entry point's name (pyproject.toml: papermill.engine)
 
 def run_papermill(nb: Any, out: Path | None, kernel_name: str, km, kc,
                   parameters: dict[str, Any] | None = None,
-                  timeout: float | None = None) -> Any:
+                  timeout: float | None = None, log: Any = None) -> Any:
     """papermill on a started, connected kernel (MlpipeEngine); out=None keeps it in memory.
-    `timeout`: seconds each cell may run (nbclient raises CellTimeoutError past it)."""
+    `timeout`: seconds each cell may run (nbclient raises CellTimeoutError past it).
+    `log`: a file-like object given the printed output as it arrives (live_log.py)."""
     import papermill  # heavy: see the module docstring
 
     executed = papermill.execute_notebook(
         nb, str(out) if out else None, parameters=parameters or None, engine_name=ENGINE,
         kernel_name=kernel_name, km=km, kc=kc, progress_bar=False,
-        request_save_on_cell_execute=False, log_output=False, execution_timeout=timeout)
+        request_save_on_cell_execute=False, log_output=False, execution_timeout=timeout,
+        stdout_file=log, stderr_file=log)
     return forget_input(executed)
 
 

@@ -57,7 +57,8 @@ def require_key(step: str) -> None:
 
 def run_with_shared_store(run_on_worker: Callable[..., None], nb_json: str, kernel_name: str,
                           params: dict, step: str, url: str, options: dict,
-                          timeout: float | None = None) -> tuple[str, str]:
+                          timeout: float | None = None,
+                          log_topic: str | None = None) -> tuple[str, str]:
     """Executed on a Dask worker: run the step in a temporary folder (with `run_on_worker`,
     dask.py's plain task), upload its outputs; returns the notebook's and result's text."""
     require_key(step)
@@ -66,7 +67,8 @@ def run_with_shared_store(run_on_worker: Callable[..., None], nb_json: str, kern
     os.environ.update(MLPIPE_STORE=url, MLPIPE_STORE_OPTIONS=json.dumps(options))
     try:
         out = work / f"{step}.ipynb"
-        run_on_worker(nb_json, str(out), str(work), kernel_name, params, step, timeout)
+        run_on_worker(nb_json, str(out), str(work), kernel_name, params, step, timeout,
+                      log_topic)
         result_text = (work / f"{step}.result.json").read_text()
         result = json.loads(result_text)
         RemoteStore(url, options).push_data(result["outputs"], result["writes"],

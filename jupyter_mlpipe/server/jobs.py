@@ -3,7 +3,6 @@ and the optional in-server scheduler (`c.MlpipeSchedules.run_schedules = True`).
 from __future__ import annotations
 
 import atexit
-import secrets
 import threading
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,9 @@ from ..pipeline.parameters import as_json_sent, check_overrides
 from ..automation.publish import frozen_spec, list_pipelines, resolve_pipeline
 from ..automation.schedule import describe
 from ..automation.scheduler import Scheduler
-from ..automation.sweep import SweepResult, run_sweep
+from ..automation.sweep import SweepResult, new_sweep_id, run_sweep, sweep_from_history
 from ..run.runner import RunOptions
+from ..store.files import Store
 from .handlers import MlpipeHandler, _mapped
 from .paths import relative
 
@@ -94,7 +94,7 @@ class SweepsHandler(MlpipeHandler):
         nb = self.notebook(body.get("path") or "")
         grid, params = body["sweep"], body.get("params") or {}
         sweeps: dict[str, Any] = self.settings.setdefault("mlpipe_sweeps", {})
-        sweep_id = secrets.token_hex(4)  # the id this server polls by, whatever the result says
+        sweep_id = new_sweep_id()  # one id: in the answer, each point's trigger, the CLI's
         live: dict[str, Any] = {"path": body["path"], "state": "running", "points": {},
                                 "sweep_id": sweep_id}
         spec = await self.blocking(load_pipeline, nb)
@@ -107,7 +107,8 @@ class SweepsHandler(MlpipeHandler):
             try:
                 result: SweepResult = run_sweep(
                     spec, grid, RunOptions(params=params, jobs=body.get("jobs")),
-                    on_point=lambda i, p: live["points"].__setitem__(i, p.run_id))
+                    on_point=lambda i, p: live["points"].__setitem__(i, p.run_id),
+                    sweep_id=sweep_id)
                 live.update({**result.to_json(), "sweep_id": sweep_id,
                              "state": "succeeded" if result.ok else "failed"})
             except Exception as exc:  # noqa: BLE001 - reported to the poller
@@ -124,10 +125,18 @@ class SweepHandler(MlpipeHandler):
     @authorized
     @_mapped
     async def get(self, sweep_id: str):
-        """GET /mlpipe/api/sweeps/ID: state, and once done one entry per point with metrics."""
+        """GET /mlpipe/api/sweeps/ID[?path=NB]: state, and once done one entry per point with
+        metrics. A sweep this server did not start (`mlpipe run --sweep`) is found in the run
+        history of the notebook `path`."""
         live = self.settings.get("mlpipe_sweeps", {}).get(sweep_id)
+        if live is None and self.get_query_argument("path", None) is not None:
+            home = Store.for_notebook(self.notebook()).home
+            live = await self.blocking(sweep_from_history, home, sweep_id)
         if live is None:
-            raise tornado.web.HTTPError(404, f"no sweep {sweep_id} on this server")
+            raise tornado.web.HTTPError(
+                404, f"no sweep {sweep_id} on this server"
+                + ("" if self.get_query_argument("path", None) is not None else
+                   "; for one started elsewhere (mlpipe run --sweep), add ?path=NOTEBOOK"))
         self.finish(json_safe(live))
 
 

@@ -184,6 +184,14 @@ class History:
             " ORDER BY started DESC LIMIT 1", (trigger_prefix.replace("%", "") + "%",)).fetchone()
         return dict(row) if row else None
 
+    def triggered(self, trigger_prefix: str, limit: int = 10000) -> list[dict]:
+        """Runs whose trigger starts with `trigger_prefix` (a sweep's points), oldest first."""
+        rows = self.db.execute(
+            "SELECT run_id, notebook, started, finished, state, error, trigger, params FROM runs"
+            " WHERE trigger LIKE ? ORDER BY started LIMIT ?",
+            (trigger_prefix.replace("%", "") + "%", limit)).fetchall()
+        return [{**dict(r), "params": json.loads(r["params"] or "{}")} for r in rows]
+
     def record_step(self, run_id: str, step: StepRun) -> None:
         """Insert or update one StepRun."""
         self.db.execute(

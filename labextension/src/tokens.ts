@@ -89,6 +89,8 @@ export interface IRun {
   steps?: IStepProgress[];
   /** How many steps ended in each state, e.g. {reused: 4}. */
   counts?: Record<string, number>;
+  /** What started it when not a person: "sweep ID point 2/6", "schedule ID", ... */
+  trigger?: string | null;
 }
 
 /** What to run: everything, one step again (`only` + `force`), or a step and what it needs. */

@@ -67,6 +67,9 @@ def _notebooks(root: Path) -> None:
     write_notebook(root / "reuse.ipynb", [
         "%%step prepare --out rows\nrows = list(range(100))",
         "%%step fit --in rows --out w\nw = sum(rows) * k"], params="k = 1")
+    write_notebook(root / "form.ipynb", [  # a run waits while `hold` exists
+        "%%step prep --out v\nimport os, time\nwhile os.path.exists('hold'):\n"
+        "    time.sleep(0.1)\nv = k * 2"], params="k = 1")
     write_notebook(root / "live.ipynb", [
         "%%step train --out done\nimport os, time\nprint('epoch 1 loss 0.5', flush=True)\n"
         "while not os.path.exists('go'):\n    time.sleep(0.1)\nprint('epoch 2 loss 0.25')\n"
@@ -86,6 +89,8 @@ def lab(tmp_path_factory):
     try:
         for k in (1, 2):
             assert Pipeline.from_notebook(root / "view.ipynb").run(jobs=1, params={"k": k}).ok
+        for k in (1, "x"):  # 'x' * 2 runs; the notebook's k is an int, so 'x' is a bad value now
+            assert Pipeline.from_notebook(root / "form.ipynb").run(jobs=1, params={"k": k}).ok
     finally:
         for name, value in saved.items():
             os.environ.pop(name, None)
@@ -378,4 +383,154 @@ def test_dark_theme_is_readable(lab):
             page.wait_for_timeout(300)  # the pane may be drawn again as outputs arrive
             assert contrast(page, sel) >= 4.5, sel
         page.screenshot(path=str(ARTIFACTS / "view_dark.png"))
+        command(page, "apputils:change-theme", {"theme": "JupyterLab Light"})
+
+
+def panel_form(page):
+    """The sidebar shown, its Parameters section open; returns the form's selector."""
+    page.evaluate("window.jupyterapp.shell.activateById('jp-mlpipe-panel')")
+    page.wait_for_selector(f"{PANEL} .jp-mlpipe-params summary", state="visible", timeout=30_000)
+    if not page.eval_on_selector(f"{PANEL} details.jp-mlpipe-params", "d => d.open"):
+        page.click(f"{PANEL} .jp-mlpipe-params summary")
+    return f"{PANEL} form.jp-mlpipe-params-form"
+
+
+def below(page, field: str, line: str) -> float:
+    """How far under `field`'s bottom edge `line` starts (CSS px); it must be visible."""
+    a, b = page.locator(field).bounding_box(), page.locator(line).bounding_box()
+    assert a and b, (field, line)
+    return b["y"] - (a["y"] + a["height"])
+
+
+def run_count(lab, notebook: str) -> int:
+    return len(Pipeline.from_notebook(lab[2] / notebook).runs(limit=1000))
+
+
+def test_form_errors_are_said_next_to_the_form(lab):
+    root = lab[2]
+    with page_on(lab, "form.ipynb", "form") as page:
+        form = panel_form(page)
+        runs = run_count(lab, "form.ipynb")
+        # the parameters form: a bad value is said under its field; no run starts
+        page.fill(f"{form} input[name=k]", "2.5")
+        page.click(f"{form} button[type=submit]")
+        err = f'{form} .jp-mlpipe-field-error[data-field="k"]'
+        page.wait_for_selector(err, state="visible", timeout=5_000)
+        assert "k must be a whole number, not '2.5'" in page.inner_text(err)
+        assert 0 <= below(page, f"{form} input[name=k]", err) <= 12
+        assert page.get_attribute(f"{form} input[name=k]", "aria-invalid") is not None
+        assert page.is_hidden(f"{PANEL} .jp-mlpipe-error")  # not (only) a banner elsewhere
+        page.screenshot(path=str(ARTIFACTS / "view_form_error.png"))
+        page.fill(f"{form} input[name=k]", "3")  # typing a fix clears the line
+        assert page.is_hidden(err)
+        # the sweep form: a bad value in the list, then a sweep with one value each
+        page.check(f'{form} input[data-action="sweep-mode"]')
+        page.fill(f"{form} input[name=k]", "1,,2")
+        page.click(f"{form} button[type=submit]")
+        page.wait_for_selector(err, state="visible", timeout=5_000)
+        assert "k: an empty value in '1,,2'" in page.inner_text(err)
+        page.fill(f"{form} input[name=k]", "4")
+        page.click(f"{form} button[type=submit]")
+        whole = f"{form} .jp-mlpipe-form-error"
+        page.wait_for_selector(whole, state="visible", timeout=5_000)
+        assert "give at least one parameter several comma-separated values" in \
+            page.inner_text(whole)
+        assert 0 <= below(page, f"{form} button[type=submit]", whole) <= 12
+        page.uncheck(f'{form} input[data-action="sweep-mode"]')
+        time.sleep(1)
+        assert run_count(lab, "form.ipynb") == runs  # nothing was started
+        # the server refuses (a run of this notebook is going on): said under the form
+        (root / "hold").write_text("")
+        try:
+            page.click(f'{PANEL} button[data-action="run-all"]')
+            page.wait_for_function(f"""document.querySelector('{PANEL} g[data-step="prep"]')
+                ?.dataset.status === 'running'""", timeout=60_000)
+            page.fill(f"{form} input[name=k]", "5")
+            page.click(f"{form} button[type=submit]")
+            page.wait_for_selector(whole, state="visible", timeout=10_000)
+            assert "already running" in page.inner_text(whole), page.inner_text(whole)
+            page.screenshot(path=str(ARTIFACTS / "view_form_server_error.png"))
+        finally:
+            (root / "hold").unlink()
+        page.wait_for_function(f"""document.querySelector('{PANEL} g[data-step="prep"]')
+            ?.dataset.status === 'succeeded'""", timeout=60_000)
+
+
+def test_rerun_with_a_bad_past_value_says_why_under_its_row(lab):
+    with page_on(lab, "form.ipynb", "rerun") as page:
+        page.click(f'{VIEW} button[data-action="runs-table"]')
+        page.wait_for_selector(f"{TABLE} .jp-mlpipe-runs-table tbody tr", timeout=30_000)
+        runs = run_count(lab, "form.ipynb")
+        row = page.locator(f'{TABLE} tbody tr:has(td[data-column="param:k"]:text-is("x"))')
+        run_id = row.get_attribute("data-run-id")
+        row.locator('button[data-action="rerun"]').click()
+        said = f'{TABLE} tr.jp-mlpipe-row-message[data-for-run="{run_id}"]'
+        page.wait_for_selector(said, timeout=5_000)
+        text = page.inner_text(said)
+        assert "Not re-run: k must be a whole number" in text and '"x"' in text, text
+        # right under the row that was clicked
+        assert page.evaluate(f"""() => document.querySelector('{TABLE} tr[data-run-id="{run_id}"]')
+            .nextElementSibling.dataset.forRun""") == run_id
+        assert contrast(page, f"{said} .jp-mlpipe-inline-error") >= 4.5
+        page.screenshot(path=str(ARTIFACTS / "view_rerun_error.png"))
+        time.sleep(1)
+        assert run_count(lab, "form.ipynb") == runs
+
+
+def test_one_sweep_id_in_the_panel_the_runs_table_and_rest(lab):
+    url, token, _ = lab
+    with page_on(lab, "form.ipynb", "sweepid") as page:
+        form = panel_form(page)
+        page.check(f'{form} input[data-action="sweep-mode"]')
+        page.fill(f"{form} input[name=k]", "6, 7")
+        page.click(f"{form} button[type=submit]")
+        status = f"{PANEL} .jp-mlpipe-sweep-status"
+        page.wait_for_function(f"document.querySelector('{status}')?.textContent"
+                               ".includes('succeeded')", timeout=120_000)
+        shown = page.inner_text(status)  # "Sweep ID succeeded: 2 points"
+        sweep_id = shown.split()[1]
+        page.click(f'{VIEW} button[data-action="runs-table"]')
+        page.wait_for_selector(f"{TABLE} .jp-mlpipe-runs-table tbody tr", timeout=30_000)
+        page.click(f'{TABLE} button[data-action="reload"]')
+        page.fill(f"{TABLE} .jp-mlpipe-filter", sweep_id)  # pasted from the jobs box
+        page.wait_for_timeout(300)
+        triggers = page.eval_on_selector_all(f'{TABLE} tbody td[data-column="trigger"]',
+                                             "tds => tds.map(t => t.textContent)")
+        assert sorted(triggers) == [f"sweep {sweep_id} point 1/2",
+                                    f"sweep {sweep_id} point 2/2"], triggers
+        assert page.inner_text(f"{status} .jp-mlpipe-sweep-id") == sweep_id, shown  # to copy
+        page.screenshot(path=str(ARTIFACTS / "view_sweep_id.png"))
+        got = page.evaluate(f"""async () => (await fetch('{url}/mlpipe/api/sweeps/{sweep_id}'
+            + '?path=form.ipynb', {{headers: {{Authorization: 'token {token}'}}}})).json()""")
+        assert got["sweep_id"] == sweep_id and got["state"] == "succeeded", got
+
+
+def test_open_links_look_like_links_and_boxes_read_in_both_themes(lab):
+    def link_style(sel: str) -> dict:
+        return page.eval_on_selector(sel, """a => { const s = getComputedStyle(a);
+            const td = getComputedStyle(a.closest('td, p, div'));
+            return {underline: s.textDecorationLine.includes('underline'),
+                    differs: s.color !== td.color}; }""")
+
+    with page_on(lab, "view.ipynb", "links") as page:
+        page.click(f'{VIEW} button[data-action="runs-table"]')
+        link = f"{TABLE} tbody a.jp-mlpipe-link"
+        page.wait_for_selector(link, timeout=30_000)
+        assert link_style(link) == {"underline": True, "differs": True}  # not plain text
+        command(page, "apputils:change-theme", {"theme": "JupyterLab Dark"})
+        page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=20_000)
+        page.wait_for_timeout(500)
+        assert link_style(link) == {"underline": True, "differs": True}
+        assert contrast(page, link) >= 4.5
+        page.evaluate("window.jupyterapp.shell.activateById('jp-mlpipe-panel')")
+        dirty = f"{PANEL} .jp-mlpipe-dirty"  # "Unsaved edits": JupyterLab marks it edited
+        if page.is_visible(dirty):
+            assert contrast(page, dirty) >= 4.5  # was white on light orange (1.3:1)
+        form = panel_form(page)
+        page.fill(f"{form} input[name=k]", "1.5")
+        page.click(f"{form} button[type=submit]")
+        err = f'{form} .jp-mlpipe-field-error[data-field="k"]'
+        page.wait_for_selector(err, state="visible", timeout=5_000)
+        assert contrast(page, err) >= 4.5
+        page.screenshot(path=str(ARTIFACTS / "view_dark_form.png"))
         command(page, "apputils:change-theme", {"theme": "JupyterLab Light"})

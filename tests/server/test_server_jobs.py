@@ -12,6 +12,7 @@ import pytest
 
 from jupyter_mlpipe.automation.publish import REGISTRY, publish_pipeline
 from jupyter_mlpipe.automation.schedule import add_schedule
+from tests.helpers import mlpipe
 from tests.server.rest import fails, get_json, wait_done
 
 
@@ -92,3 +93,35 @@ async def test_sweep_over_rest_and_schedules_listed(jp_fetch, demo, jp_root_dir)
     assert len((await get_json(jp_fetch, "schedules"))["schedules"]) == 2
     mine = await jp_fetch("mlpipe", "api", "schedules", params={"path": demo})
     assert [r["id"] for r in json.loads(mine.body)["schedules"]] == [s.id]  # this notebook's
+
+
+async def test_one_sweep_id_in_the_answer_the_runs_and_the_cli(jp_fetch, demo, jp_root_dir):
+    """The id POST /sweeps answers is the one in each point run's trigger (what `mlpipe runs`
+    and the runs table show); a sweep the CLI started is found by the id it printed."""
+    r = await jp_fetch("mlpipe", "api", "sweeps", method="POST",
+                       body=json.dumps({"path": demo, "sweep": {"scale": [1, 2]}, "jobs": 2}))
+    sweep_id = json.loads(r.body)["sweep_id"]
+    end = time.time() + 120
+    while (sweep := await get_json(jp_fetch, "sweeps", sweep_id))["state"] == "running" \
+            and time.time() < end:
+        await asyncio.sleep(0.3)
+    table = json.loads((await jp_fetch("mlpipe", "api", "run-table", params={"path": demo})).body)
+    triggers = {row["run_id"]: row["trigger"] for row in table["runs"]}
+    assert {triggers[p["run_id"]] for p in sweep["points"]} \
+        == {f"sweep {sweep_id} point 1/2", f"sweep {sweep_id} point 2/2"}, triggers
+
+    done = await asyncio.to_thread(mlpipe, "run", demo, "--sweep", "scale=3,4", "-j", "2",
+                                   cwd=jp_root_dir)
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    assert first.startswith("sweep ") and first.endswith(": 2 points"), done.stdout
+    cli_id = first.split()[1].rstrip(":")
+    assert done.stdout.splitlines()[-1].startswith(f"sweep {cli_id}: 2/2")
+    listed = await asyncio.to_thread(mlpipe, "runs", demo, cwd=jp_root_dir)
+    assert f"trigger: sweep {cli_id} point 1/2" in listed.stdout
+    found = await get_json(jp_fetch, "sweeps", cli_id, path=demo)
+    assert found["state"] == "succeeded" and found["sweep_id"] == cli_id, found
+    assert [p["params"]["scale"] for p in found["points"]] == [3, 4]
+    assert all(p["run_id"] in listed.stdout for p in found["points"])
+    code, msg = await fails(jp_fetch("mlpipe", "api", "sweeps", cli_id))
+    assert code == 404 and "?path=" in msg  # says how to find one started elsewhere

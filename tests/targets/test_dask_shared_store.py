@@ -27,6 +27,11 @@ from tests.s3_server import S3Server  # noqa: E402
 @pytest.fixture
 def scheduler(tmp_path, monkeypatch):
     """A moto S3 server, a `dask scheduler` and one `dask worker`, cwd in their own folder."""
+    from jupyter_mlpipe.store import remote
+
+    # open_remote keeps one store per url and options, and the endpoint comes from the
+    # environment: a second test in this process would reach the first test's (stopped) server
+    remote._OPEN.clear()
     s3 = S3Server(free_port()).start()
     s3.make_bucket("team")
     for k, v in {**s3.env, "MLPIPE_STORE": "s3://team/dask"}.items():
@@ -76,3 +81,13 @@ def test_workers_without_the_project_folder_run_steps_through_the_store(tmp_path
     assert again.outputs("train")["score"] == 45
     assert (clone / "model.txt").read_text() == "m"
     assert len(counter.read_text().splitlines()) == 2
+
+
+def test_a_step_on_a_worker_without_the_project_folder_has_a_live_log(tmp_path, scheduler):
+    """The worker's kernel cannot write the project's .mlpipe/runs/RUN/STEP.log: its printed
+    output comes back as Dask events while it runs (the pipeline view polls that file)."""
+    from tests.executors.test_remote_live_log import _log_while_running
+
+    address, _ = scheduler
+    _log_while_running(tmp_path / "project", f'[targets.cluster]\ndask = "{address}"\n',
+                       "cluster")

@@ -4,9 +4,11 @@ import { layout } from '../views/graph';
 import { foldIdleRuns, togglePick } from '../model/history';
 import {
   changedParameters,
+  FieldError,
   literalParameters,
   parameterFields,
-  parseField
+  parseField,
+  valueMismatch
 } from '../model/parameters';
 import { sweepRequest } from '../model/sweeps';
 import { formatSeconds, lastRunText, progressText, runProgress } from '../model/progress';
@@ -210,5 +212,32 @@ describe('metric series', () => {
       ],
       ['loss', [[1, 1]]]
     ]);
+  });
+});
+
+describe('form errors name their field', () => {
+  const fields = parameterFields({ n: 1, lr: 0.1, on: true, name: 'a' }, { lr: 'float' });
+
+  it('says which field a bad value is in', () => {
+    let caught: unknown;
+    try {
+      parseField(fields[0], '2.5');
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(FieldError);
+    expect((caught as FieldError).field).toBe('n');
+    expect(() => parseField(fields[0], '')).toThrow('the field is empty');
+  });
+
+  it("checks a past run's value against the parameter as typed now", () => {
+    expect(valueMismatch(fields[0], 2)).toBeNull();
+    expect(valueMismatch(fields[0], 'x')).toBe(
+      'n must be a whole number (the parameters cell now says n = 1), not "x"'
+    );
+    expect(valueMismatch(fields[0], 2.5)).toMatch(/^n must be a whole number/);
+    expect(valueMismatch(fields[1], 3)).toBeNull(); // JSON's 3 for a float is fine
+    expect(valueMismatch(fields[2], 1)).toMatch(/^on must be True or False/);
+    expect(valueMismatch(fields[3], 5)).toMatch(/^name must be a string/);
   });
 });

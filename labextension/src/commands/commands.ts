@@ -116,7 +116,10 @@ export function addCommands(
       {
         label: 'Run Pipeline With Parameters',
         caption: "Run every step with these values instead of the parameters cell's",
-        execute: args => model.run('all', null, (args.params as Record<string, unknown>) || {})
+        execute: args =>
+          model.run('all', null, (args.params as Record<string, unknown>) || {}, {
+            rejectErrors: !!args.rejectErrors
+          })
       }
     ],
     [
@@ -166,7 +169,12 @@ export function addCommands(
               params: (args.params as Record<string, unknown>) || {}
             })
             .then(() => model.report(null))
-            .catch(err => model.report(err))
+            .catch(err => {
+              if (args.rejectErrors) {
+                throw err; // the form that asked says it next to itself
+              }
+              model.report(err);
+            })
       }
     ],
     [

@@ -52,9 +52,20 @@ export function addViewCommands(
       path,
       openRun,
       compare: (a, b) => void app.commands.execute(CommandIDs.compareRuns, { a, b }),
-      rerun: params =>
-        void app.commands.execute(CommandIDs.runWithParameters, { params: params as any }),
-      parameters: () => model.graph?.parameters
+      rerun: async params => {
+        if (model.path !== path) {
+          throw new Error(
+            `the panel follows ${model.path ?? 'no notebook'} now; open ${path} (its tab) and re-run from here again.`
+          );
+        }
+        await app.commands.execute(CommandIDs.runWithParameters, {
+          params: params as any,
+          rejectErrors: true
+        });
+        return model.liveRun;
+      },
+      parameters: () => (model.path === path ? model.graph?.parameters : undefined),
+      parameterTypes: () => model.graph?.parameter_types
     });
     const widget = new MainAreaWidget({ content });
     widget.id = id;

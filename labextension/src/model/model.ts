@@ -251,11 +251,15 @@ export class PipelineModel implements IDisposable, IMlpipeTracker {
     await this._loadRuns();
   }
 
-  /** Start a run (saving the notebook first) and follow it live; `step` defaults to the selected one. */
+  /**
+   * Start a run (saving the notebook first) and follow it live; `step` defaults to the selected
+   * one. A refusal goes to the panel's error line, or with `rejectErrors` to the caller.
+   */
   async run(
     scope: RunScope,
     step: string | null = this._selected,
-    params?: Record<string, unknown>
+    params?: Record<string, unknown>,
+    options: { rejectErrors?: boolean } = {}
   ): Promise<void> {
     const path = this.path;
     if (!path) {
@@ -284,6 +288,9 @@ export class PipelineModel implements IDisposable, IMlpipeTracker {
       this._applyRun(run);
       this._watch(run.run_id);
     } catch (err) {
+      if (options.rejectErrors) {
+        throw err; // the caller (a form) says it next to what caused it
+      }
       this._setError(err);
     }
   }

@@ -59,7 +59,23 @@ export function literalParameters(source: string): Record<string, number | boole
   return out;
 }
 
-/** The typed value of a field's text (checkbox state for bool); throws with a message if invalid. */
+/** A value a field cannot take: `field` names the input, so the form can say it next to it. */
+export class FieldError extends Error {
+  constructor(
+    readonly field: string,
+    message: string
+  ) {
+    super(message);
+    this.name = 'FieldError';
+  }
+}
+
+/** "not '2.5'", or for an empty text (a number input holding no number) what that means. */
+function not(text: string): string {
+  return text.trim() === '' ? 'and the field is empty (or not a number)' : `not '${text}'`;
+}
+
+/** The typed value of a field's text (checkbox state for bool); throws a FieldError if invalid. */
 export function parseField(field: IParameterField, text: string, checked = false): unknown {
   switch (field.kind) {
     case 'bool':
@@ -68,14 +84,14 @@ export function parseField(field: IParameterField, text: string, checked = false
       return text;
     case 'int': {
       if (!/^[-+]?\d+$/.test(text.trim())) {
-        throw new Error(`${field.name} must be a whole number, not '${text}'`);
+        throw new FieldError(field.name, `${field.name} must be a whole number, ${not(text)}`);
       }
       return parseInt(text, 10);
     }
     case 'float': {
       const v = Number(text);
       if (text.trim() === '' || Number.isNaN(v)) {
-        throw new Error(`${field.name} must be a number, not '${text}'`);
+        throw new FieldError(field.name, `${field.name} must be a number, ${not(text)}`);
       }
       return v;
     }
@@ -96,4 +112,27 @@ export function changedParameters(
     }
   }
   return out;
+}
+
+/**
+ * Why a past run's `value` does not fit `field` as the notebook types it now (null: it fits).
+ * A re-run sends values as they were; a parameter whose literal changed type refuses them here.
+ */
+export function valueMismatch(field: IParameterField, value: unknown): string | null {
+  const fits =
+    field.kind === 'bool'
+      ? typeof value === 'boolean'
+      : field.kind === 'str'
+        ? typeof value === 'string'
+        : field.kind === 'int'
+          ? typeof value === 'number' && Number.isInteger(value)
+          : typeof value === 'number';
+  if (fits) {
+    return null;
+  }
+  const want = { int: 'a whole number', float: 'a number', bool: 'True or False', str: 'a string' };
+  return (
+    `${field.name} must be ${want[field.kind]} (the parameters cell now says ` +
+    `${field.name} = ${JSON.stringify(field.value)}), not ${JSON.stringify(value)}`
+  );
 }

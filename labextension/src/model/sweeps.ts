@@ -1,5 +1,5 @@
 /** Sweeps from the panel: a field's comma-separated values, the grid to start, a sweep's progress and its points sorted by a metric. */
-import { IParameterField, parseField } from './parameters';
+import { FieldError, IParameterField, parseField } from './parameters';
 import { ISweep, ISweepPoint } from '../tokens';
 
 /** What POST sweeps gets: the swept values per parameter, and single values that differ from the defaults. */
@@ -12,7 +12,8 @@ export interface ISweepRequest {
 export function parseValues(field: IParameterField, text: string): unknown[] {
   const parts = text.split(',').map(p => p.trim());
   if (field.kind !== 'str' && parts.some(p => p === '')) {
-    throw new Error(
+    throw new FieldError(
+      field.name,
       `${field.name}: an empty value in '${text}' (separate values with commas: 1, 2, 3)`
     );
   }
@@ -21,7 +22,7 @@ export function parseValues(field: IParameterField, text: string): unknown[] {
       return parseField(field, p);
     }
     if (!/^(true|false)$/i.test(p)) {
-      throw new Error(`${field.name} must be true or false, not '${p}'`);
+      throw new FieldError(field.name, `${field.name} must be true or false, not '${p}'`);
     }
     return p.toLowerCase() === 'true';
   });

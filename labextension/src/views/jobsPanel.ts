@@ -20,6 +20,8 @@ function cell(
   return td;
 }
 
+const STATE_MARK: Record<string, string> = { succeeded: '✓', failed: '✗', cancelled: '■' };
+
 function show(v: unknown): string {
   return v == null ? '–' : typeof v === 'number' ? String(Number(v.toPrecision(4))) : String(v);
 }
@@ -40,7 +42,16 @@ export function drawSweep(
   box.dataset.state = sweep.state;
   const line = document.createElement('div');
   line.className = 'jp-mlpipe-sweep-status';
-  line.textContent = sweepStatusText(sweep, total);
+  // the id as the CLI prints it and each point run's trigger carries it: selectable, to copy
+  const [before, ...after] = sweepStatusText(sweep, total).split(sweep.sweep_id);
+  const id = document.createElement('code');
+  id.className = 'jp-mlpipe-sweep-id';
+  id.textContent = sweep.sweep_id;
+  id.title =
+    `Sweep id: each point run's trigger is "sweep ${sweep.sweep_id} point i/n" ` +
+    '(runs table, `mlpipe runs`); GET /mlpipe/api/sweeps/' +
+    sweep.sweep_id;
+  line.append(before, ...(after.length ? [id, after.join(sweep.sweep_id)] : []));
   box.appendChild(line);
   const points = endedPoints(sweep);
   if (!points?.length) {
@@ -51,9 +62,12 @@ export function drawSweep(
   const table = document.createElement('table');
   table.className = 'jp-mlpipe-table jp-mlpipe-sweep-points';
   const head = table.createTHead().insertRow();
-  for (const name of [...swept, 'state']) {
+  for (const name of swept) {
     head.appendChild(document.createElement('th')).textContent = name;
   }
+  const state = head.appendChild(document.createElement('th'));
+  state.title = 'state (✓ succeeded, ✗ failed, ■ cancelled)';
+  state.setAttribute('aria-label', 'state');
   for (const m of metrics) {
     const th = head.appendChild(document.createElement('th'));
     th.dataset.metric = m;
@@ -72,7 +86,12 @@ export function drawSweep(
     row.dataset.runId = p.run_id ?? '';
     row.title = p.error ? `${p.run_id ?? ''} ${p.error}` : (p.run_id ?? '');
     swept.forEach(name => cell(row, show(p.params[name])));
-    cell(row, p.state, { class: 'jp-mlpipe-sweep-state' });
+    // a mark, not the word: the metric columns stay in view at the narrowest sidebar
+    cell(row, STATE_MARK[p.state] ?? p.state, {
+      class: 'jp-mlpipe-sweep-state',
+      title: p.state,
+      'aria-label': p.state
+    });
     metrics.forEach(m => cell(row, show(p.metrics?.[m]), { 'data-metric': m }));
   }
   box.appendChild(table);

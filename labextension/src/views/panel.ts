@@ -249,13 +249,16 @@ export class PipelinePanel extends Widget {
           fields,
           {
             onRun: params =>
-              void this._commands.execute(CommandIDs.runWithParameters, { params: params as any }),
-            onSweep: ({ sweep, params }) =>
-              void this._commands.execute(CommandIDs.runSweep, {
-                sweep: sweep as any,
-                params: params as any
+              this._commands.execute(CommandIDs.runWithParameters, {
+                params: params as any,
+                rejectErrors: true
               }),
-            onInvalid: message => this._showError(message),
+            onSweep: ({ sweep, params }) =>
+              this._commands.execute(CommandIDs.runSweep, {
+                sweep: sweep as any,
+                params: params as any,
+                rejectErrors: true
+              }),
             onSweepMode: on => (this._sweepMode = on)
           },
           this._sweepMode
@@ -365,6 +368,13 @@ export class PipelinePanel extends Widget {
     });
     const label = document.createElement('span');
     label.textContent = `${r.state} · ${formatSeconds(r.duration)} · ${r.run_id}`;
+    if (r.trigger) {
+      // "sweep ID point 2/6": the sweep's id as the jobs box, the CLI and REST give it
+      const trigger = document.createElement('span');
+      trigger.className = 'jp-mlpipe-run-trigger';
+      trigger.textContent = r.trigger;
+      label.append(trigger);
+    }
     li.append(pick, label);
     li.title = `${new Date(r.started * 1000).toLocaleString()}: click to open this run`;
     li.addEventListener(

@@ -3,6 +3,7 @@ import { Widget } from '@lumino/widgets';
 
 import { IRunRow, IRunTable, IViewClient } from './client';
 import { h } from './dom';
+import { parameterFields, valueMismatch } from '../../model/parameters';
 import { formatDuration, formatTime, formatValue } from './format';
 import { lineChart } from './lineChart';
 import { differingColumns, filterRows, IColumn, sortRows, tableColumns } from './tableModel';
@@ -12,10 +13,18 @@ export interface IRunsTableOptions {
   path: string;
   openRun(runId: string): void;
   compare(a: string, b: string): void;
-  /** Start a run of the notebook with these parameter values. */
-  rerun(params: Record<string, unknown>): void;
+  /** Start a run of the notebook with these parameter values: its id, or rejects with why not. */
+  rerun(params: Record<string, unknown>): Promise<string | null>;
   /** The notebook's parameters now (a re-run sends only these names). */
   parameters(): Record<string, unknown> | undefined;
+  /** Their Python types (int, float, bool, str, or another: an expression), to check values. */
+  parameterTypes?(): Record<string, string> | undefined;
+}
+
+/** What a row's re-run said: an error (not started), or the run it started. */
+interface IRowMessage {
+  text: string;
+  error: boolean;
 }
 
 export class RunsTableView extends Widget {
@@ -138,6 +147,10 @@ export class RunsTableView extends Widget {
     const body = t.createTBody();
     for (const row of rows) {
       body.appendChild(this._row(row, columns, diff));
+      const message = this._messages.get(row.run_id);
+      if (message) {
+        body.appendChild(this._messageRow(row.run_id, message, columns.length + 2));
+      }
     }
     scroll.replaceChildren(t);
     this._button('compare').disabled = this._picked.length !== 2;
@@ -203,13 +216,89 @@ export class RunsTableView extends Widget {
       },
       'Re-run'
     ) as HTMLButtonElement;
-    rerun.addEventListener('click', () => {
-      const now = this._o.parameters() ?? {};
-      const params = Object.fromEntries(Object.entries(row.params).filter(([k]) => k in now));
-      this._o.rerun(params);
-    });
+    rerun.addEventListener('click', () => void this._rerun(row, rerun));
     tr.appendChild(h('td', {}, rerun));
     return tr;
+  }
+
+  /**
+   * Re-run with `row`'s parameter values (those the notebook still has). A value that no longer
+   * fits its parameter, or a refusal from the server, is said under the row; nothing starts.
+   */
+  private async _rerun(row: IRunRow, button: HTMLButtonElement): Promise<void> {
+    const now = this._o.parameters() ?? {};
+    const params = Object.fromEntries(Object.entries(row.params).filter(([k]) => k in now));
+    const fields = parameterFields(now, this._o.parameterTypes?.() ?? {});
+    const bad = fields
+      .filter(f => f.name in params)
+      .map(f => valueMismatch(f, params[f.name]))
+      .filter((m): m is string => !!m);
+    if (bad.length) {
+      this._say(row.run_id, {
+        text: `Not re-run: ${bad.join('; ')}. Edit the parameters cell, or run with other values from the panel's form.`,
+        error: true
+      });
+      return;
+    }
+    button.disabled = true;
+    try {
+      const started = await this._o.rerun(params);
+      const shown = Object.entries(params)
+        .map(([k, v]) => `${k} = ${formatValue(v)}`)
+        .join(', ');
+      const gone = Object.keys(row.params).filter(k => !(k in now));
+      this._say(row.run_id, {
+        text:
+          `Started ${started ? `run ${started}` : 'a new run'} with ${shown || "the parameters cell's values"}` +
+          (gone.length ? ` (${gone.join(', ')}: no longer a parameter, left out)` : '') +
+          '; it is listed in this table now (Reload to update its state).',
+        error: false
+      });
+      void this.reload(); // the new run's row, running
+    } catch (err) {
+      this._say(row.run_id, {
+        text: `Not re-run: ${String((err as Error)?.message ?? err)}`,
+        error: true
+      });
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  private _say(runId: string, message: IRowMessage): void {
+    this._messages.clear(); // one message at a time: the last re-run's
+    this._messages.set(runId, message);
+    this._draw();
+  }
+
+  /** A full-width row right under the run's row: what its re-run said. */
+  private _messageRow(runId: string, message: IRowMessage, span: number): HTMLTableRowElement {
+    const close = h(
+      'button',
+      { class: 'jp-mlpipe-message-close', title: 'Dismiss', 'aria-label': 'Dismiss' },
+      '×'
+    );
+    close.addEventListener('click', () => {
+      this._messages.delete(runId);
+      this._draw();
+    });
+    return h(
+      'tr',
+      { class: 'jp-mlpipe-row-message', 'data-for-run': runId },
+      h(
+        'td',
+        { colspan: String(span) },
+        h(
+          'div',
+          {
+            class: message.error ? 'jp-mlpipe-inline-error' : 'jp-mlpipe-ok',
+            role: message.error ? 'alert' : 'status'
+          },
+          message.text
+        ),
+        close
+      )
+    ) as HTMLTableRowElement;
   }
 
   /** Each metric per run (oldest first), and against each numeric parameter that varies (a sweep). */
@@ -279,6 +368,7 @@ export class RunsTableView extends Widget {
   private _table: IRunTable | null = null;
   private _columns: IColumn[] = [];
   private _picked: string[] = [];
+  private readonly _messages = new Map<string, IRowMessage>();
   private _sort: { column: string | null; descending: boolean } = {
     column: null,
     descending: false

@@ -280,6 +280,8 @@ export class StepDetails {
       this._stopLog();
       return;
     }
+    // an empty box says why (the stylesheet words it), never looks broken
+    this._logPre.dataset.state = status === 'running' ? 'running' : 'ended';
     box.append(h('h4', {}, status === 'running' ? 'Live log' : 'Log'), this._logPre);
   }
 
