@@ -22,6 +22,7 @@ from ..store.serialize import file_digest, source_digest
 from .distributions import distributions_of, installed_version, is_stdlib
 from .loaded import imports_of, project_modules
 from .manifest import CHANGED_WHILE_RUNNING, Manifest, env_digest, listing_digest
+from .shell_env import COMMAND_EVENTS, named_variables
 
 __all__ = ["Recorder"]
 
@@ -79,6 +80,8 @@ def _audit(event: str, args: tuple) -> None:
     elif event == "socket.connect" and len(args) > 1 and isinstance(args[1], tuple) \
             and len(args[1]) >= 2 and isinstance(args[1][0], str):
         _active[-1].connected(f"{args[1][0]}:{args[1][1]}")
+    elif event in COMMAND_EVENTS:  # a shell reads the variables its command line names
+        _active[-1].env.update(named_variables(event, args) - _MACHINERY_ENV)
 
 
 def _install_hook() -> None:
@@ -290,9 +293,8 @@ class Recorder:
             os.environ["LD_PRELOAD"] = f"{lib} {os.environ.get('LD_PRELOAD', '')}".strip()
 
     def _stop_read_log(self) -> None:
-        """The environment names the newest log still being written, or none once the last
-        one stops (recorders may stop in any order: a live kernel's prelude recorder outlives
-        the steps it runs)."""
+        """The environment names the newest log still open, or none once the last one stops
+        (in any order: a live kernel's prelude recorder outlives the steps it runs)."""
         if self._log is None:
             return
         if self in _logging:
@@ -427,9 +429,8 @@ _SETTINGS_FILES = ("mlpipe.toml", "pyproject.toml")  # looked up by jupyter_mlpi
 
 
 def _tool_probe(full: str) -> bool:
-    """A stat that the machinery around the step makes, not its code: the project's settings
-    (jupyter_mlpipe's own look-up, in the kernel while inputs load), and code "files" such as
-    <frozen posixpath> that tracebacks and frame checks look for."""
+    """A stat the machinery around the step makes: the project's settings (looked up while
+    inputs load), code "files" such as <frozen posixpath> (tracebacks, frame checks)."""
     name = os.path.basename(full)
     return name.startswith("<") or name in _SETTINGS_FILES
 
