@@ -45,6 +45,7 @@ def test_c_library_and_subprocess_reads_are_recorded_in_this_process(project):
         db.execute("create table t (x)")
     db.close()
     (project / "data" / "lines.txt").write_text("a\nb\n")
+    before = os.environ.get("MLPIPE_READLOG")  # another test's live prelude recorder may name one
     m = record(project, """
         import pyarrow.parquet as pq, sqlite3, subprocess
         pq.read_table('data/x.parquet')
@@ -53,7 +54,7 @@ def test_c_library_and_subprocess_reads_are_recorded_in_this_process(project):
                        capture_output=True)
     """)
     assert set(m.files) == {"data/x.parquet", "data/db.sqlite", "data/lines.txt"}
-    assert "MLPIPE_READLOG" not in os.environ  # restored after the step
+    assert os.environ.get("MLPIPE_READLOG") == before  # restored after the step
     with sqlite3.connect(project / "data" / "db.sqlite") as db:
         db.execute("insert into t values (1)")
     db.close()
