@@ -26,13 +26,10 @@ import time
 from pathlib import Path
 
 from ..private import private_dir
+from .launcher import daemon_enabled as enabled  # MLPIPE_DAEMON=off: none used or started
 
 PACKAGE = Path(__file__).resolve().parent.parent  # jupyter_mlpipe
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-def enabled() -> bool:
-    return os.environ.get("MLPIPE_DAEMON", "").lower() not in ("off", "0", "no", "false")
 
 
 def daemon_dir() -> Path:

@@ -25,9 +25,8 @@ class PapermillRemoteIO:
     THREAD = "mlpipe-preload"
 
     def find_spec(self, name: str, path=None, target=None):
-        import threading
-
-        if threading.current_thread().name == self.THREAD and any(
+        threading = sys.modules.get("threading")  # not imported: no preload thread yet
+        if threading is not None and threading.current_thread().name == self.THREAD and any(
                 name == h or name.startswith(h + ".") for h in self.HIDDEN):
             raise ModuleNotFoundError(f"{name} is not needed by `mlpipe`", name=name)
         return None
@@ -82,7 +81,7 @@ def leave(code: int) -> None:
 
 def _main(argv: list[str]) -> int:
     skip_unused_imports()
-    if argv[:1] == ["run"] and "--no-daemon" not in argv:
+    if argv[:1] == ["run"] and "--no-daemon" not in argv and _daemon_may_be_up():
         from . import client as daemon_client
 
         code = daemon_client.run(argv)
@@ -99,6 +98,33 @@ def _main(argv: list[str]) -> int:
     if argv[:1] == ["run"]:
         _start_daemon_if_auto()
     return code
+
+
+def daemon_enabled() -> bool:
+    """MLPIPE_DAEMON=off (or 0, no, false) neither uses nor starts a run daemon."""
+    import os
+
+    return os.environ.get("MLPIPE_DAEMON", "").lower() not in ("off", "0", "no", "false")
+
+
+def _daemon_may_be_up() -> bool:
+    """False when no daemon can take the run: turned off, or no daemon's socket in this user's
+    daemon folder (client.daemon_dir). Asked before the client is imported and its fingerprint
+    computed (~0.025 s before the kernel template can be spawned); any doubt says True."""
+    import os
+
+    if not daemon_enabled():
+        return False
+    import tempfile
+
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    try:
+        names = os.listdir(os.path.join(base, f"mlpipe-daemon-{os.getuid()}"))
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return any(name.endswith(".sock") for name in names)
 
 
 def _spawn_template(argv: list[str]):

@@ -12,7 +12,6 @@ kernel is needed.
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,20 +50,14 @@ class AheadLoan(TemplateLoan):
 def _fork_start(root: Path, notebook_kernel: str) -> tuple[str, dict[str, str]] | None:
     """The Python and environment of the template the local target's kernels are forked
     from (None where they are not: not Linux, spawn mode, a kernel that is not an ipykernel)."""
-    from ..targets.config import load_targets
-    from ..targets.environment import kernelspec_argv
+    from ..targets.config import kernel_start_mode, load_targets
+    from ..targets.environment import ipykernel_python
 
-    if not sys.platform.startswith("linux"):
-        return None
     target = load_targets(root).get(LOCAL)
-    if target.kind != LOCAL or (target.kernel_start or "fork") != "fork":
+    if target.kind != LOCAL or kernel_start_mode(target.kernel_start) != "fork":
         return None
-    # the kernelspec read directly: jupyter_client's import (~0.3 s) is for runs that need it
-    argv = kernelspec_argv(target.kernel or notebook_kernel) or []
-    if argv[1:3] not in (["-m", "ipykernel_launcher"], ["-m", "ipykernel"]):
-        return None
-    python = sys.executable if argv[0] in ("python", "python3", "{python}") else argv[0]
-    return python, kernel_env(target)
+    python = ipykernel_python(target.kernel or notebook_kernel)
+    return None if python is None else (python, kernel_env(target))
 
 
 @dataclass(frozen=True)

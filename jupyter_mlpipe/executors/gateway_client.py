@@ -23,6 +23,7 @@ from jupyter_core.utils import ensure_async, ensure_event_loop
 from ..errors import TargetError
 from ..store import serialize
 from ..targets import Target
+from . import heavy
 
 _configured: dict[str, str] = {}
 _saved: dict[str, Any] = {}  # the GatewayClient as it was before a run pointed it elsewhere
@@ -34,6 +35,7 @@ def configure_gateway(target: Target) -> None:
 
     In a Jupyter server the singleton is also the server's own gateway setting: one that
     already uses a gateway is not redirected, and release_gateway() puts things back after."""
+    heavy.import_kernel_client()  # not while another thread imports it
     from jupyter_server.gateway.gateway_client import GatewayClient  # optional: see top
 
     url = target.gateway.rstrip("/")
@@ -64,6 +66,7 @@ def configure_gateway(target: Target) -> None:
 
 def release_gateway() -> None:
     """Undo configure_gateway once a run's gateway steps are done."""
+    heavy.import_kernel_client()  # not while another thread imports it
     from jupyter_server.gateway.gateway_client import GatewayClient  # optional: see top
 
     with _config_lock:
@@ -166,6 +169,7 @@ def _client_class() -> type:
       so nbclient would wait forever for the reply of the cell that killed it);
     - waiting for a message sleeps instead of spinning a CPU core (upstream polls with
       asyncio.sleep(0))."""
+    heavy.import_kernel_client()  # not while another thread imports it
     from jupyter_server.gateway.managers import (  # optional: see the module docstring
         ChannelQueue, GatewayKernelClient)
 
@@ -185,6 +189,7 @@ class RemoteKernel:
     """One gateway kernel, its authenticated client, and this thread's event loop."""
 
     def __init__(self, target: Target, kernel_name: str):
+        heavy.import_kernel_client()  # not while another thread imports it
         from jupyter_server.gateway.managers import GatewayKernelManager  # optional: see top
 
         configure_gateway(target)

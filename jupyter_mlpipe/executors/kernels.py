@@ -24,9 +24,12 @@ from .. import timings
 from ..errors import StepExecutionError
 from ..models import PipelineSpec
 from ..targets import LOCAL, Target, gpu_devices, local_env
+from ..targets.config import kernel_start_mode
+from ..targets.environment import ipykernel_python
 from ..kernels import readlog, template_pool
 from ..kernels.exits import describe_exit, oom_kills
 from ..kernels.template_pool import TemplateLoan
+from . import heavy
 from .base import Executor, StepJob, StepOutcome, read_result
 from .notebooks import step_notebook, warmup_notebook
 from .papermill import (
@@ -63,9 +66,8 @@ class LocalKernel:
     and starts it the normal way), retried when it dies at start (jupyter_client's port race)."""
 
     def __init__(self, kernel_name: str, cwd: str, env: dict[str, str], template: Any = None):
-        from jupyter_core.utils import (
-            ensure_event_loop,  # heavy: see the module docstring
-        )
+        heavy.import_kernel_client()  # heavy: see the module docstring
+        from jupyter_core.utils import ensure_event_loop
 
         self.kernel_name = kernel_name
         self.loop = ensure_event_loop()  # this thread's loop: nbclient's run_sync uses it too
@@ -85,11 +87,14 @@ class LocalKernel:
         from ..kernels.forked import forked_manager
         from ..kernels.template import TemplateClosed, TemplateError
         try:
+            # made while the template still imports: reading the kernelspec through
+            # jupyter_client costs ~0.05-0.1 s here, which the wait hides
+            km = forked_manager(self.kernel_name, template, AsyncKernelManager)
             template.wait_ready()
             timings.mark("kernel template ready (its imports done)")
             if not template.alive:
                 raise TemplateError(f"template exited with code {template.proc.poll()}")
-            self.km = forked_manager(self.kernel_name, template, AsyncKernelManager)
+            self.km = km
             spare = template.take_spare(env, cwd)
             if spare is not None:  # forked by the daemon before this run: connect to it
                 self.km.load_connection_file(spare["connection_file"])
@@ -229,11 +234,7 @@ def start_preload() -> None:
 def preload() -> None:
     """Import what running a step needs (papermill: ~1.3 s) while the first kernel starts."""
     try:
-        import nbclient.exceptions  # noqa: F401 - heavy: imported here, off the critical path
-        import papermill  # noqa: F401
-        import papermill.exceptions  # noqa: F401
-
-        from . import engine  # noqa: F401
+        heavy.import_notebooks()  # jupyter_client first: a kernel thread waits for that part only
         timings.mark("papermill imported (preload)")
     except Exception:  # noqa: BLE001 - the step imports it again and reports what fails
         log.debug("preloading papermill failed", exc_info=True)
@@ -258,18 +259,12 @@ def template_spec_for(pipeline: PipelineSpec, target: Target, env: dict[str, str
                       ) -> dict | None:
     """What starting the template of this target's kernels takes, or None when they are not
     forked (spawn mode, no such kernelspec, a kernel that is not an ipykernel)."""
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    from ..kernels.forked import kernel_start_mode, template_python
     if kernel_start_mode(target.kernel_start) != "fork":
         return None
     kernel_name = target.kernel_name(pipeline)
-    try:
-        python = template_python(KernelSpecManager().get_kernel_spec(kernel_name))
-    except NoSuchKernel:
-        return None  # starting a kernel says so, as it always did
-    if python is None:
-        log.info("kernel '%s' is not an ipykernel: its kernels start the normal way",
+    python = ipykernel_python(kernel_name)
+    if python is None:  # no such kernelspec: starting a kernel says so, as it always did
+        log.info("kernel '%s' is not an ipykernel here: its kernels start the normal way",
                  kernel_name)
         return None
     return template_pool.template_spec(template_imports(pipeline), python, env,
@@ -357,6 +352,7 @@ class KernelExecutor(Executor):
     # ---- one step -----------------------------------------------------------------------
     def warm_up(self, kernel: LocalKernel, nb: Any = None) -> Any:
         """Run the parameters and prelude (or nb) on the kernel; return the executed cells."""
+        heavy.import_notebooks()  # or wait for the preload thread's import of them
         warm = kernel.papermill(nb if nb is not None else warmup_notebook(self.pipeline), None,
                                 parameters=self.params)
         timings.mark("warm-up cells run (parameters, prelude)")

@@ -15,13 +15,15 @@ from __future__ import annotations
 from typing import Any
 
 from ..models import PipelineSpec
+from . import heavy
 from .base import STEP_TAG, StepJob
 
 KERNEL_HELPER = "_mlpipe_kernel"
 
 
 def code_cell(source: str, tags: list[str] | None = None) -> Any:
-    import nbformat  # heavy: see the module docstring
+    heavy.import_nbformat()  # heavy: see the module docstring
+    import nbformat
 
     cell = nbformat.v4.new_code_cell(source)
     if tags:
@@ -30,7 +32,8 @@ def code_cell(source: str, tags: list[str] | None = None) -> Any:
 
 
 def _new_notebook(kernel_name: str) -> Any:
-    import nbformat  # heavy: see the module docstring
+    heavy.import_nbformat()  # heavy: see the module docstring
+    import nbformat
 
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": kernel_name, "display_name": kernel_name,

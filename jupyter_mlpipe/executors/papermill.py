@@ -15,6 +15,7 @@ from typing import Any
 from ..pipeline.analysis import strip_ansi
 from ..pipeline.durations import fmt_duration
 from ..errors import StepExecutionError
+from . import heavy
 from .base import StepJob
 
 ENGINE = "mlpipe"  # the entry point's name (pyproject.toml: papermill.engine)
@@ -26,7 +27,8 @@ def run_papermill(nb: Any, out: Path | None, kernel_name: str, km, kc,
     """papermill on a started, connected kernel (MlpipeEngine); out=None keeps it in memory.
     `timeout`: seconds each cell may run (nbclient raises CellTimeoutError past it).
     `log`: a file-like object given the printed output as it arrives (live_log.py)."""
-    import papermill  # heavy: see the module docstring
+    heavy.import_notebooks()  # heavy: see the module docstring
+    import papermill
 
     executed = papermill.execute_notebook(
         nb, str(out) if out else None, parameters=parameters or None, engine_name=ENGINE,
@@ -46,7 +48,8 @@ def forget_input(nb: Any) -> Any:
 
 def save_combined(warm: Any, out: Path, executed: Any = None) -> None:
     """Keep one executed notebook per step: warm-up cells, then the step's own cells."""
-    import nbformat  # heavy: see the module docstring
+    heavy.import_nbformat()  # heavy: see the module docstring
+    import nbformat
 
     if executed is None:
         try:

@@ -13,39 +13,19 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
-from ..targets.config import KERNEL_START_MODES
+from ..targets.environment import kernel_dirs
 from .template import KernelTemplate, TemplateError, ipc_prefix, pid_exists
 
 log = logging.getLogger(__name__)
-
-
-def kernel_start_mode(configured: str | None = None, platform: str = sys.platform) -> str:
-    """"fork" on Linux unless configured "spawn"; always "spawn" where fork is unsafe or absent."""
-    if configured is not None and configured not in KERNEL_START_MODES:
-        raise ValueError(f"kernel_start must be one of {KERNEL_START_MODES}, not {configured!r}")
-    if not platform.startswith("linux"):
-        return "spawn"  # macOS: fork after system frameworks load is unsafe; Windows: no fork
-    return configured or "fork"
-
-
-def template_python(spec: KernelSpec) -> str | None:
-    """The Python of an ipykernel kernelspec (`python -m ipykernel_launcher ...`), else None."""
-    argv = list(spec.argv or [])
-    if spec.language.lower() != "python" or len(argv) < 3 or argv[1] != "-m":
-        return None
-    if argv[2] not in ("ipykernel_launcher", "ipykernel"):
-        return None
-    return sys.executable if argv[0] in ("python", "python3", "{python}") else argv[0]
 
 
 class ForkedProcess:
@@ -145,7 +125,8 @@ class ForkedProvisioner(LocalProvisioner):
 def forked_manager(kernel_name: str, template: KernelTemplate,
                    manager_class: type = KernelManager) -> Any:
     """A kernel manager (sync or async class) whose next start forks from `template`."""
-    km = manager_class(kernel_name=kernel_name, transport="ipc", ip=ipc_prefix())
+    km = manager_class(kernel_name=kernel_name, transport="ipc", ip=ipc_prefix(),
+                       kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs()))
     km.kernel_id = str(uuid.uuid4())
     km.provisioner = ForkedProvisioner(template, kernel_id=km.kernel_id,
                                        kernel_spec=km.kernel_spec, parent=km)

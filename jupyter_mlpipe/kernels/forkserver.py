@@ -71,6 +71,28 @@ _TEMPLATE_PID = os.getpid()
 if __name__ == "__main__":
     _bind_to_parent()
 
+
+
+def _import_debugger_module_without_debugpy() -> None:
+    """A forked kernel runs one step's cells for the run (papermill's client sends no debug
+    requests; nothing attaches a front end), so it needs no debug adapter: ipykernel's
+    import of debugpy is about 0.04-0.05 CPU-s of the template's start, on a leaf edit's
+    path, and prints a warning about frozen modules. ipykernel's debugger module is imported
+    while `debugpy` looks missing, which it reads as "no debugger" (the kernel_info reply
+    then says so); the name is released afterwards, so a step may still `import debugpy`."""
+    missing = "debugpy" not in sys.modules
+    if missing:
+        sys.modules["debugpy"] = None  # type: ignore[assignment]
+    try:
+        importlib.import_module("ipykernel.debugger")
+    finally:
+        if missing and sys.modules.get("debugpy", 0) is None:
+            del sys.modules["debugpy"]
+
+
+if __name__ == "__main__":
+    _import_debugger_module_without_debugpy()
+
 # Importing it starts neither threads nor a zmq context; it is the import a kernel pays for.
 from ipykernel.kernelapp import IPKernelApp  # after _bind_to_parent, on purpose
 
@@ -81,7 +103,7 @@ from .threads import NATIVE_POOL_MODULES, quiet_pools, restore_pools, thread_cou
 # Modules that initialise a GPU driver (or may): a forked child would inherit a dead context.
 CUDA_MODULES = ("torch", "tensorflow", "jax", "jaxlib", "cupy", "numba.cuda", "pycuda",
                 "keras", "mxnet", "paddle")
-# What every kernel imports while it starts (debugpy alone is ~0.1 CPU-s), and what a step's
+# What every kernel imports while it starts, and what a step's
 # first save and load import lazily (cloudpickle, the pool that hashes large artifacts while
 # they are read): import it once here.
 KERNEL_START_MODULES = ("ipykernel.ipkernel", "ipykernel.debugger", "IPython.extensions",

@@ -33,6 +33,15 @@ _KEYS = {"kernel", "gateway", "token_env", "dask", "resources", "gpus", "env", "
 KERNEL_START_MODES = ("fork", "spawn")
 
 
+def kernel_start_mode(configured: str | None = None, platform: str = sys.platform) -> str:
+    """"fork" on Linux unless configured "spawn"; always "spawn" where fork is unsafe or absent."""
+    if configured is not None and configured not in KERNEL_START_MODES:
+        raise ValueError(f"kernel_start must be one of {KERNEL_START_MODES}, not {configured!r}")
+    if not platform.startswith("linux"):
+        return "spawn"  # macOS: fork after system frameworks load is unsafe; Windows: no fork
+    return configured or "fork"
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """One `[targets.NAME]` table."""

@@ -6,15 +6,17 @@ import logging
 import os
 import signal
 import sys
+import json
 import time
 
 import psutil
+
 import pytest
-from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 
-from jupyter_mlpipe.kernels.forked import (
-    forked_manager, kernel_start_mode, start_kernel, template_python)
+from jupyter_mlpipe.kernels.forked import forked_manager, start_kernel
+from jupyter_mlpipe.targets.config import kernel_start_mode
+from jupyter_mlpipe.targets.environment import ipykernel_python
 from jupyter_mlpipe.kernels.template import KernelTemplate, TemplateError
 from jupyter_mlpipe.kernels.forkserver import imported_names, touches_cuda
 
@@ -242,19 +244,49 @@ def test_async_kernel_manager_drives_a_forked_kernel(template, tmp_path):
     assert asyncio.run(roundtrip()) == ("ok", True)
 
 
-def test_kernel_start_mode_and_template_python():
+def test_kernel_start_mode():
     assert kernel_start_mode(platform="linux") == "fork"
     assert kernel_start_mode("spawn", platform="linux") == "spawn"
     assert kernel_start_mode("fork", platform="darwin") == "spawn"
     assert kernel_start_mode(None, platform="win32") == "spawn"
     with pytest.raises(ValueError):
         kernel_start_mode("vfork")
-    spec = KernelSpec(argv=["/env/bin/python", "-m", "ipykernel_launcher", "-f",
-                            "{connection_file}"], language="python", display_name="py")
-    assert template_python(spec) == "/env/bin/python"
-    r_spec = KernelSpec(argv=["R", "--slave", "-e", "IRkernel::main()"], language="R",
-                        display_name="R")
-    assert template_python(r_spec) is None
+
+
+def _kernelspec(root, name: str, argv: list[str], language: str = "python") -> None:
+    folder = root / "kernels" / name
+    folder.mkdir(parents=True)
+    (folder / "kernel.json").write_text(json.dumps(
+        {"argv": argv, "language": language, "display_name": name}))
+
+
+def test_ipykernel_python_reads_kernel_json_as_jupyter_client_finds_it(tmp_path, monkeypatch):
+    """The Python kernels are forked with, read without jupyter_client: the same kernelspec
+    jupyter_client would start, found on JUPYTER_PATH first."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    _kernelspec(tmp_path, "envpy", ["/env/bin/python", "-m", "ipykernel_launcher", "-f",
+                                    "{connection_file}"])
+    _kernelspec(tmp_path, "ir", ["R", "--slave", "-e", "IRkernel::main()"], language="R")
+    _kernelspec(tmp_path, "xpy", ["python", "-m", "xeus_python"])
+    assert ipykernel_python("envpy") == "/env/bin/python"
+    assert KernelSpecManager().get_kernel_spec("envpy").argv[0] == "/env/bin/python"
+    assert ipykernel_python("ir") is None  # not Python
+    assert ipykernel_python("xpy") is None  # Python, not an ipykernel
+    assert ipykernel_python("no-such-kernel") is None
+    assert ipykernel_python("python3") == sys.executable  # installed, or ipykernel's own
+
+
+def test_the_template_skips_the_debugger_a_step_can_still_import_debugpy(forked):
+    """A forked kernel offers no debug adapter (the template does not pay debugpy's import,
+    ~0.05 CPU-s on a leaf edit's path); a step that imports debugpy itself still gets it."""
+    k = forked()
+    assert run(k, "import sys; print('debugpy' in sys.modules)").strip() == "False"
+    info = k.kc.kernel_info(reply=True, timeout=10)
+    assert not info["content"].get("debugger")  # ipykernel < 7 says so here
+    assert "debugger" not in info["content"].get("supported_features", [])  # ipykernel 7
+    assert run(k, "import debugpy; print(callable(debugpy.listen))").strip() == "True"
 
 
 def test_a_forked_kernel_prints_and_keeps_its_input_history(template, tmp_path):

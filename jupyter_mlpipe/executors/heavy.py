@@ -1,0 +1,49 @@
+"""The heavy packages a run imports in threads, imported by one thread at a time.
+
+A run imports papermill (with nbformat, nbclient and jupyter_client) in a preload thread while
+the threads that start kernels import jupyter_client: two threads inside one package's circular
+imports can each be handed the other's module half initialised ("cannot import name
+'AsyncKernelManager' from partially initialized module"). Their first imports go through the
+functions below; once done, a call costs a set lookup. jupyter_client has a lock of its own, so
+a thread starting a kernel never waits for papermill's import, only for jupyter_client's.
+"""
+from __future__ import annotations
+
+import importlib
+import threading
+
+KERNEL_CLIENT = ("jupyter_core.utils", "jupyter_client", "jupyter_client.manager")
+# what running a notebook on a kernel takes, beyond jupyter_client (engine: papermill.engine)
+NOTEBOOKS = ("nbformat", "nbclient", "nbclient.exceptions", "papermill", "papermill.exceptions",
+             "jupyter_mlpipe.executors.engine")
+
+_client_lock = threading.Lock()
+_notebooks_lock = threading.Lock()
+_done: set[str] = set()
+
+
+def import_kernel_client() -> None:
+    """jupyter_client, waiting while another thread imports it."""
+    _import(KERNEL_CLIENT, _client_lock)
+
+
+def import_nbformat() -> None:
+    """nbformat alone (building a notebook), waiting while another thread imports it."""
+    _import(("nbformat",), _notebooks_lock)
+
+
+def import_notebooks() -> None:
+    """jupyter_client, then papermill, nbclient and nbformat, waiting while another thread
+    imports them."""
+    import_kernel_client()
+    _import(NOTEBOOKS, _notebooks_lock)
+
+
+def _import(modules: tuple[str, ...], lock: threading.Lock) -> None:
+    if _done.issuperset(modules):
+        return
+    with lock:
+        for name in modules:
+            if name not in _done:
+                importlib.import_module(name)
+                _done.add(name)
