@@ -25,8 +25,9 @@ class PapermillRemoteIO:
     THREAD = "mlpipe-preload"
 
     def find_spec(self, name: str, path=None, target=None):
-        threading = sys.modules.get("threading")  # not imported: no preload thread yet
-        if threading is not None and threading.current_thread().name == self.THREAD and any(
+        # threading not imported yet (or still importing): there is no preload thread yet
+        current = getattr(sys.modules.get("threading"), "current_thread", None)
+        if current is not None and current().name == self.THREAD and any(
                 name == h or name.startswith(h + ".") for h in self.HIDDEN):
             raise ModuleNotFoundError(f"{name} is not needed by `mlpipe`", name=name)
         return None
