@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from ..private import private_dir
-from .launcher import daemon_enabled as enabled  # MLPIPE_DAEMON=off: none used or started
+from .switch import daemon_enabled as enabled  # MLPIPE_DAEMON=off: none used or started
 
 PACKAGE = Path(__file__).resolve().parent.parent  # jupyter_mlpipe
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -101,18 +101,13 @@ def _main(argv: list[str]) -> int:
     return code
 
 
-def daemon_enabled() -> bool:
-    """MLPIPE_DAEMON=off (or 0, no, false) neither uses nor starts a run daemon."""
-    import os
-
-    return os.environ.get("MLPIPE_DAEMON", "").lower() not in ("off", "0", "no", "false")
-
-
 def _daemon_may_be_up() -> bool:
     """False when no daemon can take the run: turned off, or no daemon's socket in this user's
     daemon folder (client.daemon_dir). Asked before the client is imported and its fingerprint
     computed (~0.025 s before the kernel template can be spawned); any doubt says True."""
     import os
+
+    from .switch import daemon_enabled
 
     if not daemon_enabled():
         return False
