@@ -21,12 +21,12 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from ..private import private_dir
 from .switch import daemon_enabled as enabled  # MLPIPE_DAEMON=off: none used or started
+from .switch import daemon_folder
 
 PACKAGE = Path(__file__).resolve().parent.parent  # jupyter_mlpipe
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -34,8 +34,7 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 def daemon_dir() -> Path:
     """A folder of this user's only (sockets, locks, logs)."""
-    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
-    return private_dir(Path(base) / f"mlpipe-daemon-{os.getuid()}")
+    return private_dir(daemon_folder())
 
 
 # Read once at interpreter start (warnings filters, hash seed, locale): not per run.

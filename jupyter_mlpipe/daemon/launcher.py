@@ -18,16 +18,20 @@ class PapermillRemoteIO:
     that it finds installed (S3 through boto3, HDFS through pyarrow, Azure, GCS, GitHub):
     ~0.25 CPU-s of a run's 0.45 s papermill import here, for a command that hands it
     notebooks in memory or on local paths only. In `mlpipe`, and only in the thread that
-    preloads papermill (executors.kernels.PRELOAD_THREAD), they look missing (papermill imports
+    preloads papermill (executors.heavy.PRELOAD_THREAD), they look missing (papermill imports
     each in a try/except ImportError): any other thread imports them as usual."""
 
     HIDDEN = ("papermill.s3", "papermill.adl", "papermill.abs", "gcsfs", "github", "pyarrow")
-    THREAD = "mlpipe-preload"
+
+    def __init__(self) -> None:
+        from ..executors.heavy import PRELOAD_THREAD
+
+        self.thread = PRELOAD_THREAD
 
     def find_spec(self, name: str, path=None, target=None):
         # threading not imported yet (or still importing): there is no preload thread yet
         current = getattr(sys.modules.get("threading"), "current_thread", None)
-        if current is not None and current().name == self.THREAD and any(
+        if current is not None and current().name == self.thread and any(
                 name == h or name.startswith(h + ".") for h in self.HIDDEN):
             raise ModuleNotFoundError(f"{name} is not needed by `mlpipe`", name=name)
         return None
@@ -103,19 +107,16 @@ def _main(argv: list[str]) -> int:
 
 def _daemon_may_be_up() -> bool:
     """False when no daemon can take the run: turned off, or no daemon's socket in this user's
-    daemon folder (client.daemon_dir). Asked before the client is imported and its fingerprint
+    daemon folder. Asked before the client is imported and its fingerprint
     computed (~0.025 s before the kernel template can be spawned); any doubt says True."""
     import os
 
-    from .switch import daemon_enabled
+    from .switch import daemon_enabled, daemon_folder
 
     if not daemon_enabled():
         return False
-    import tempfile
-
-    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     try:
-        names = os.listdir(os.path.join(base, f"mlpipe-daemon-{os.getuid()}"))
+        names = os.listdir(daemon_folder())
     except FileNotFoundError:
         return False
     except OSError:

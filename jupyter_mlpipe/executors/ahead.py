@@ -21,7 +21,9 @@ from ..errors import MlpipeError
 from ..kernels import template_pool
 from ..kernels.template_pool import TemplateLoan
 from ..models import PipelineSpec
-from ..targets import LOCAL
+from ..targets import LOCAL, load_targets
+from ..targets.config import kernel_start_mode
+from ..targets.environment import ipykernel_python
 from .kernels import kernel_env, template_imports
 
 
@@ -50,9 +52,6 @@ class AheadLoan(TemplateLoan):
 def _fork_start(root: Path, notebook_kernel: str) -> tuple[str, dict[str, str]] | None:
     """The Python and environment of the template the local target's kernels are forked
     from (None where they are not: not Linux, spawn mode, a kernel that is not an ipykernel)."""
-    from ..targets.config import kernel_start_mode, load_targets
-    from ..targets.environment import ipykernel_python
-
     target = load_targets(root).get(LOCAL)
     if target.kind != LOCAL or kernel_start_mode(target.kernel_start) != "fork":
         return None

@@ -10,7 +10,13 @@ a thread starting a kernel never waits for papermill's import, only for jupyter_
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
+
+from .. import timings
+
+log = logging.getLogger(__name__)
+PRELOAD_THREAD = "mlpipe-preload"  # `mlpipe` trims papermill's imports in it (launcher.py)
 
 KERNEL_CLIENT = ("jupyter_core.utils", "jupyter_client", "jupyter_client.manager")
 # what running a notebook on a kernel takes, beyond jupyter_client (engine: papermill.engine)
@@ -20,6 +26,20 @@ NOTEBOOKS = ("nbformat", "nbclient", "nbclient.exceptions", "papermill", "paperm
 _client_lock = threading.Lock()
 _notebooks_lock = threading.Lock()
 _done: set[str] = set()
+
+
+def start_preload() -> None:
+    """Import papermill in a thread of its own while the first kernel starts (once: a second
+    thread finds it imported)."""
+    threading.Thread(target=_preload, name=PRELOAD_THREAD, daemon=True).start()
+
+
+def _preload() -> None:
+    try:
+        import_notebooks()  # jupyter_client first: a kernel thread waits for that part only
+        timings.mark("papermill imported (preload)")
+    except Exception:  # noqa: BLE001 - the step imports it again and reports what fails
+        log.debug("preloading papermill failed", exc_info=True)
 
 
 def import_kernel_client() -> None:

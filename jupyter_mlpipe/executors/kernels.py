@@ -8,7 +8,7 @@ kernels with the target's environment, keeps the pool of those alive (close(now=
 them), warms a kernel with the parameters and prelude, and runs a step on a warm kernel.
 jupyter_client, papermill and nbclient are imported in the functions: a warm re-run, which runs
 no step, loads these classes only to probe their targets (docs/performance.md: those imports cost ~1.3 s).
-papermill is imported by a background thread while the first kernel comes up (`preload`).
+papermill is imported by a background thread while the first kernel comes up (heavy.py).
 """
 from __future__ import annotations
 
@@ -223,23 +223,6 @@ def template_imports(pipeline: PipelineSpec) -> list[str]:
         "import jupyter_mlpipe.interactive.in_kernel"]
 
 
-PRELOAD_THREAD = "mlpipe-preload"  # `mlpipe` trims papermill's imports in it (launcher.py)
-
-
-def start_preload() -> None:
-    """Import papermill in a thread of its own (once: a second thread finds it imported)."""
-    threading.Thread(target=preload, name=PRELOAD_THREAD, daemon=True).start()
-
-
-def preload() -> None:
-    """Import what running a step needs (papermill: ~1.3 s) while the first kernel starts."""
-    try:
-        heavy.import_notebooks()  # jupyter_client first: a kernel thread waits for that part only
-        timings.mark("papermill imported (preload)")
-    except Exception:  # noqa: BLE001 - the step imports it again and reports what fails
-        log.debug("preloading papermill failed", exc_info=True)
-
-
 def hidden_gpus(target: Target) -> dict[str, str]:
     """A step that asks for no GPU sees none (kubeflow/kale#181), unless its env says which."""
     if target.gpus or "CUDA_VISIBLE_DEVICES" in target.env or not gpu_devices():
@@ -289,7 +272,7 @@ class KernelExecutor(Executor):
         # launched from this thread, which closes it (the template dies with the thread that
         # started it); papermill is imported meanwhile, in a thread of its own
         self.template = self.launch_template()
-        start_preload()
+        heavy.start_preload()
 
     @staticmethod
     def probe(pipeline: PipelineSpec, target: Target, home) -> dict[str, Any]:
@@ -352,7 +335,6 @@ class KernelExecutor(Executor):
     # ---- one step -----------------------------------------------------------------------
     def warm_up(self, kernel: LocalKernel, nb: Any = None) -> Any:
         """Run the parameters and prelude (or nb) on the kernel; return the executed cells."""
-        heavy.import_notebooks()  # or wait for the preload thread's import of them
         warm = kernel.papermill(nb if nb is not None else warmup_notebook(self.pipeline), None,
                                 parameters=self.params)
         timings.mark("warm-up cells run (parameters, prelude)")

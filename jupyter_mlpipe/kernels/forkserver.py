@@ -67,12 +67,6 @@ def _bind_to_parent() -> None:
         os._exit(0)
 
 
-_TEMPLATE_PID = os.getpid()
-if __name__ == "__main__":
-    _bind_to_parent()
-
-
-
 def _import_debugger_module_without_debugpy() -> None:
     """A forked kernel runs one step's cells for the run (papermill's client sends no debug
     requests; nothing attaches a front end), so it needs no debug adapter: ipykernel's
@@ -90,7 +84,9 @@ def _import_debugger_module_without_debugpy() -> None:
             del sys.modules["debugpy"]
 
 
+_TEMPLATE_PID = os.getpid()
 if __name__ == "__main__":
+    _bind_to_parent()
     _import_debugger_module_without_debugpy()
 
 # Importing it starts neither threads nor a zmq context; it is the import a kernel pays for.
@@ -103,9 +99,9 @@ from .threads import NATIVE_POOL_MODULES, quiet_pools, restore_pools, thread_cou
 # Modules that initialise a GPU driver (or may): a forked child would inherit a dead context.
 CUDA_MODULES = ("torch", "tensorflow", "jax", "jaxlib", "cupy", "numba.cuda", "pycuda",
                 "keras", "mxnet", "paddle")
-# What every kernel imports while it starts, and what a step's
-# first save and load import lazily (cloudpickle, the pool that hashes large artifacts while
-# they are read): import it once here.
+# What every kernel imports while it starts, and what a step's first save and load import
+# lazily (cloudpickle, the pool that hashes large artifacts while they are read): imported
+# once here.
 KERNEL_START_MODULES = ("ipykernel.ipkernel", "ipykernel.debugger", "IPython.extensions",
                         "IPython.core.history", "sqlite3", "tornado.gen", "tornado.queues",
                         "pdb", "http.server", "xmlrpc.client", "faulthandler", "cloudpickle",

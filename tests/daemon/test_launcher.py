@@ -22,10 +22,11 @@ def test_papermill_imported_in_the_preload_thread_lacks_only_the_remote_handlers
     """In the preload thread papermill imports without its S3/Azure/GCS handlers; any other
     thread of the process still finds the modules it hides."""
     code = ("import threading\n"
-            "from jupyter_mlpipe.daemon.launcher import PapermillRemoteIO, skip_unused_imports\n"
+            "from jupyter_mlpipe.daemon.launcher import skip_unused_imports\n"
+            "from jupyter_mlpipe.executors.heavy import PRELOAD_THREAD\n"
             "skip_unused_imports()\n"
             "t = threading.Thread(target=lambda: __import__('papermill'), "
-            "name=PapermillRemoteIO.THREAD)\n"
+            "name=PRELOAD_THREAD)\n"
             "t.start(); t.join()\n"
             "import sys\n"
             "print('papermill' in sys.modules, 'papermill.s3' in sys.modules)\n"
