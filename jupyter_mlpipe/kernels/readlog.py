@@ -169,8 +169,8 @@ def hook_this_process() -> bool:
 def read_log(path: str, offset: int = 0) -> tuple[list[tuple[str, str]], int]:
     """The (kind, absolute path) records of a log from byte `offset` on ("R" a file opened
     for reading, "D" a folder listed, "A" a file an open did not find, "S" a path a stat or
-    access call did not find, "T" a project path one found, "N" a host connected to), and the offset after the last
-    whole record (a record being written meanwhile is read next time)."""
+    access call did not find, "T" a project path one found, "N" a host connected to), and the
+    offset after the last whole record (a record being written meanwhile is read next time)."""
     try:
         with open(path, "rb") as f:
             f.seek(offset)

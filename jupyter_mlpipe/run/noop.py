@@ -405,11 +405,17 @@ def _prefix(stamps: _Stamps, entries: Any, root: Any) -> None:
         raise _Doubt("manifest prefix")  # the Python itself is in python_sig()
 
 
+def _paths(entries: Any, kind: str) -> list[str]:
+    """A manifest entry that is a list of paths, or a doubt."""
+    if not isinstance(entries, list) or not all(isinstance(p, str) for p in entries):
+        raise _Doubt(f"manifest {kind}")
+    return entries
+
+
 def _wrote(stamps: _Stamps, entries: Any, root: Any) -> None:
     """Files the step wrote: they only order handoffs between steps that execute (the reader's
     own manifest has what it read, stamped there), so a no-op does not depend on them."""
-    if not isinstance(entries, list) or not all(isinstance(p, str) for p in entries):
-        raise _Doubt("manifest wrote")
+    _paths(entries, "wrote")
 
 
 def _remote(stamps: _Stamps, entries: Any, root: Any) -> None:
@@ -420,17 +426,13 @@ def _remote(stamps: _Stamps, entries: Any, root: Any) -> None:
 
 def _absent(stamps: _Stamps, entries: Any, root: Any) -> None:
     """Paths the step looked for and did not find: they must still be absent."""
-    if not isinstance(entries, list) or not all(isinstance(p, str) for p in entries):
-        raise _Doubt("manifest absent")
-    for rel in entries:
+    for rel in _paths(entries, "absent"):
         stamps.add(os.path.join(root, rel))
 
 
 def _present(stamps: _Stamps, entries: Any, root: Any) -> None:
     """Paths the step looked at (a stat) and found: they must still be there."""
-    if not isinstance(entries, list) or not all(isinstance(p, str) for p in entries):
-        raise _Doubt("manifest present")
-    for rel in entries:
+    for rel in _paths(entries, "present"):
         stamps.add(os.path.join(root, rel), must_exist=True)
 
 

@@ -123,7 +123,7 @@ _WHOLE_ENVIRONMENT = {"copy", "__iter__", "items", "values", "keys", "__repr__",
 
 # Variables jupyter_mlpipe sets around a step for its read log (kernels/readlog.py), so a
 # live kernel's env differs from a batch kernel's in them; never part of a manifest.
-_MACHINERY_ENV = frozenset({readlog.LOG_VAR, readlog.SKIP_VAR, readlog.ROOT_VAR, "LD_PRELOAD"})
+_MACHINERY_ENV = frozenset(_LOG_ENV)
 
 
 class Recorder:

@@ -2,7 +2,8 @@
 step reads from the environment it inherits. A subprocess gets the whole environment, so the
 variables it reads cannot be seen from Python; the ones its command line spells are recorded as
 the step's own reads (`os.system("echo $GREETING")`, `subprocess.run("make MODE=$MODE",
-shell=True)`). A `$name` that is not exported (a shell loop's variable) is recorded as unset, which it stays."""
+shell=True)`). A `$name` that is not exported (a shell loop's variable) is recorded as unset,
+which it stays."""
 from __future__ import annotations
 
 import os
