@@ -49,6 +49,15 @@ def triggered_runs(nb: Path) -> list[dict]:
         h.close()
 
 
+def finished_runs(nb: Path, n: int) -> list[dict] | None:
+    """The triggered runs once the first `n` have ended (a run seen while it still runs would
+    say "running"), else None."""
+    runs = triggered_runs(nb)
+    if len(runs) < n or any(r["state"] in ("running", "pending") for r in runs[:n]):
+        return None
+    return runs
+
+
 def is_kernel(p: psutil.Process) -> bool:
     """A kernel started plainly, or forked from a kernel template (it keeps the template's argv,
     and the template is its parent)."""
@@ -86,7 +95,7 @@ def test_every_runs_on_time_then_reuses_everything(project, scheduler):
     sched, thread, _ = scheduler
     t0 = time.time()
     thread.start()
-    runs = wait_for(lambda: len(triggered_runs(project)) >= 2 and triggered_runs(project))
+    runs = wait_for(lambda: finished_runs(project, 2))
     assert runs[0]["started"] - t0 < 2.0  # due 1 s after it was added
     assert all(r["trigger"].startswith(f"schedule {s.id}: every 1s") for r in runs)
     assert runs[1]["kind"] == "schedule" and runs[1]["state"] == "succeeded"
