@@ -168,7 +168,9 @@ def leaf_phases(bench, folder: Path, run: list[str], n: int) -> None:
         r = subprocess.run(run, capture_output=True, text=True,
                            env={**os.environ, **OFF, "MLPIPE_TIMINGS": "1"})
         seen: dict[str, float] = {}
-        for m in re.finditer(r"^\s+([\d.]+)\s+\+\s*[\d.]+\s+\S+\s+(.*)$", r.stderr, re.M):
+        # since start, +since the last mark, CPU so far, thread, phase
+        for m in re.finditer(r"^\s+([\d.]+)\s+\+\s*[\d.]+\s+[\d.]+\s+\S+\s+(.*)$",
+                             r.stderr, re.M):
             seen.setdefault(m.group(2).strip(), float(m.group(1)))
         for what, at in seen.items():
             marks.setdefault(what, []).append(at)

@@ -1,7 +1,8 @@
 """Where a run's time goes, phase by phase (MLPIPE_TIMINGS=1, issue 24): each phase marks the
 moment it ended, from whichever thread; `mlpipe` prints the marks to stderr as it exits, each
-with the time since the process began (so Python's own start-up shows) and since the mark
-before. Off, `mark` is one test of a constant."""
+with the time since the process began (so Python's own start-up shows), since the mark before,
+and the process's CPU time so far (where it waited shows). Off, `mark` is one test of a
+constant."""
 from __future__ import annotations
 
 import os
@@ -10,12 +11,13 @@ import threading
 import time
 
 ENABLED = os.environ.get("MLPIPE_TIMINGS") == "1"
-_marks: list[tuple[float, str, str]] = []  # (perf_counter, thread, what), appended under the GIL
+_marks: list[tuple[float, str, str, float]] = []  # (perf_counter, thread, what, process CPU)
 
 
 def mark(what: str) -> None:
     if ENABLED:
-        _marks.append((time.perf_counter(), threading.current_thread().name, what))
+        _marks.append((time.perf_counter(), threading.current_thread().name, what,
+                       time.process_time()))
 
 
 def process_age() -> float:
@@ -40,9 +42,11 @@ def report(stream=None) -> None:
     stream = stream or sys.stderr
     mark("exit")
     last = _BORN
-    print("mlpipe timings (s since the process began, +s since the mark before):", file=stream)
-    for at, thread, what in sorted(_marks):
-        print(f"  {at - _BORN:7.3f}  +{at - last:6.3f}  {thread:<16} {what}", file=stream)
+    print("mlpipe timings (s since the process began, +s since the mark before, CPU s of this "
+          "process so far):", file=stream)
+    for at, thread, what, cpu in sorted(_marks):
+        print(f"  {at - _BORN:7.3f}  +{at - last:6.3f}  {cpu:6.2f}  {thread:<16} {what}",
+              file=stream)
         last = at
     import resource
 

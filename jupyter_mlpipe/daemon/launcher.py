@@ -5,44 +5,6 @@ from __future__ import annotations
 import sys
 
 
-def skip_iri_grammars() -> None:
-    """jsonschema (through nbformat, through papermill) imports rfc3987_syntax, when it is
-    installed, to check the "iri" string format: 1.1 s of building grammars, of papermill's
-    1.9 s import here. No notebook schema uses that format and `mlpipe` checks no formats, so
-    this process marks it missing (jsonschema's import of it allows for that)."""
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
-
-
-class PapermillRemoteIO:
-    """papermill's I/O module imports a handler for each remote place a notebook may live
-    that it finds installed (S3 through boto3, HDFS through pyarrow, Azure, GCS, GitHub):
-    ~0.25 CPU-s of a run's 0.45 s papermill import here, for a command that hands it
-    notebooks in memory or on local paths only. In `mlpipe`, and only in the thread that
-    preloads papermill (executors.heavy.PRELOAD_THREAD), they look missing (papermill imports
-    each in a try/except ImportError): any other thread imports them as usual."""
-
-    HIDDEN = ("papermill.s3", "papermill.adl", "papermill.abs", "gcsfs", "github", "pyarrow")
-
-    def __init__(self) -> None:
-        from ..executors.heavy import PRELOAD_THREAD
-
-        self.thread = PRELOAD_THREAD
-
-    def find_spec(self, name: str, path=None, target=None):
-        # threading not imported yet (or still importing): there is no preload thread yet
-        current = getattr(sys.modules.get("threading"), "current_thread", None)
-        if current is not None and current().name == self.thread and any(
-                name == h or name.startswith(h + ".") for h in self.HIDDEN):
-            raise ModuleNotFoundError(f"{name} is not needed by `mlpipe`", name=name)
-        return None
-
-
-def skip_unused_imports() -> None:
-    skip_iri_grammars()
-    if not any(isinstance(f, PapermillRemoteIO) for f in sys.meta_path):
-        sys.meta_path.insert(0, PapermillRemoteIO())
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     from ..run import noop  # nothing changed: answered by stat alone, before anything else
@@ -85,14 +47,16 @@ def leave(code: int) -> None:
 
 
 def _main(argv: list[str]) -> int:
-    skip_unused_imports()
     if argv[:1] == ["run"] and "--no-daemon" not in argv and _daemon_may_be_up():
         from . import client as daemon_client
 
         code = daemon_client.run(argv)
         if code is not None:
             return code
-    spawned = _spawn_template(argv)
+    spawned = _spawn_template(argv)  # first: ipykernel's import then overlaps all of ours
+    from . import import_trims
+
+    import_trims.install()
     try:
         from ..cli.main import main as cli_main
 

@@ -427,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0  # another daemon of this fingerprint is up
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sys.modules.setdefault("rfc3987_syntax", None)  # as in `mlpipe`: launcher.skip_iri_grammars
+    sys.modules.setdefault("rfc3987_syntax", None)  # as in `mlpipe`: import_trims.skip_iri_grammars
     quiet_pools()  # preloading starts no native thread pool: the daemon forks each run
     preload()
     gc.freeze()  # a forked run's collector then leaves these objects (and their pages) alone

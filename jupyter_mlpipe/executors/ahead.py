@@ -14,17 +14,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import timings
 from ..errors import MlpipeError
 from ..kernels import template_pool
 from ..kernels.template_pool import TemplateLoan
-from ..models import PipelineSpec
 from ..targets import LOCAL, load_targets
 from ..targets.config import kernel_start_mode
 from ..targets.environment import ipykernel_python
-from .kernels import kernel_env, template_imports
+from .kernel_environment import kernel_env
+
+if TYPE_CHECKING:  # the run's modules are imported after the template is spawned
+    from ..models import PipelineSpec
 
 
 class AheadLoan(TemplateLoan):
@@ -110,6 +112,7 @@ def launch_ahead(pipeline: PipelineSpec, spawned: Spawned | None = None) -> Ahea
     `launch_early` spawned if it fits (None where steps run elsewhere, or kernels are not
     forked); a spawned one that does not fit is closed."""
     from ..kernels.template import KernelTemplate, TemplateError
+    from .kernels import template_imports
 
     start = None
     if {s.target for s in pipeline.steps} == {LOCAL}:

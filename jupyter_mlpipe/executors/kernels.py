@@ -13,7 +13,6 @@ papermill is imported by a background thread while the first kernel comes up (he
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import signal
 import threading
@@ -23,13 +22,14 @@ from typing import Any
 from .. import timings
 from ..errors import StepExecutionError
 from ..models import PipelineSpec
-from ..targets import LOCAL, Target, gpu_devices, local_env
+from ..targets import LOCAL, Target, local_env
 from ..targets.config import kernel_start_mode
 from ..targets.environment import ipykernel_python
-from ..kernels import readlog, template_pool
+from ..kernels import template_pool
 from ..kernels.exits import describe_exit, oom_kills
 from ..kernels.template_pool import TemplateLoan
 from . import heavy
+from .kernel_environment import kernel_env
 from .base import Executor, StepJob, StepOutcome, read_result
 from .notebooks import step_notebook, warmup_notebook
 from .papermill import (
@@ -221,21 +221,6 @@ def template_imports(pipeline: PipelineSpec) -> list[str]:
     """What a kernel template imports: the prelude's import statements and the in-kernel helper."""
     return [p.source for p in pipeline.prelude if p.imported_modules] + [
         "import jupyter_mlpipe.interactive.in_kernel"]
-
-
-def hidden_gpus(target: Target) -> dict[str, str]:
-    """A step that asks for no GPU sees none (kubeflow/kale#181), unless its env says which."""
-    if target.gpus or "CUDA_VISIBLE_DEVICES" in target.env or not gpu_devices():
-        return {}
-    return {"CUDA_VISIBLE_DEVICES": ""}
-
-
-def kernel_env(target: Target) -> dict[str, str]:
-    """The environment of a target's kernels, and of the template they are forked from: with
-    the read log's library preloaded (files C code and subprocesses read, kernels/readlog.py)."""
-    env = {**os.environ, **hidden_gpus(target), **target.env,
-           "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-    return env if os.environ.get("MLPIPE_NO_MANIFEST") else readlog.with_preload(env)
 
 
 def template_spec_for(pipeline: PipelineSpec, target: Target, env: dict[str, str]

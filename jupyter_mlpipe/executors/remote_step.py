@@ -36,7 +36,7 @@ def worker_job(job: StepJob) -> StepJob:
 
 def worker_env(target: Target) -> dict[str, str]:
     """Variables set first in a step's kernel on a worker: a step that asks for no GPU sees
-    none (as executors/kernels.py hidden_gpus does for local kernels), unless its env says."""
+    none (as kernel_environment.hidden_gpus does for local kernels), unless its env says."""
     if target.gpus or "GPU" in target.resources or "CUDA_VISIBLE_DEVICES" in target.env:
         return {}
     return {"CUDA_VISIBLE_DEVICES": ""}

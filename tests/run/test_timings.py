@@ -17,8 +17,9 @@ pytestmark = pytest.mark.slow
 
 
 def phases(stderr: str) -> list[str]:
-    return [m.group(1).strip() for m in re.finditer(r"^\s+[\d.]+\s+\+\s*[\d.]+\s+\S+\s+(.*)$",
-                                                     stderr, re.M)]
+    """The phases named: after the time since start, since the last mark, CPU, thread."""
+    return [m.group(1).strip() for m in re.finditer(
+        r"^\s+[\d.]+\s+\+\s*[\d.]+\s+[\d.]+\s+\S+\s+(.*)$", stderr, re.M)]
 
 
 def test_a_run_prints_its_phases_in_order(tmp_path, mlpipe_cli):

@@ -1,17 +1,17 @@
 """On a machine with GPUs, a step that asks for none sees none (kubeflow/kale#181)."""
 from __future__ import annotations
 
-from jupyter_mlpipe.executors import kernels
+from jupyter_mlpipe.executors import kernel_environment
 from jupyter_mlpipe.targets import Target
 
 
 def test_steps_without_gpus_see_none_on_a_gpu_machine(monkeypatch):
-    monkeypatch.setattr(kernels, "gpu_devices", lambda: [("0", "H100"), ("1", "H100")])
-    assert kernels.hidden_gpus(Target("local")) == {"CUDA_VISIBLE_DEVICES": ""}
-    assert kernels.hidden_gpus(Target("train", gpus=1)) == {}  # its own device, as before
-    assert kernels.hidden_gpus(Target("pinned", env={"CUDA_VISIBLE_DEVICES": "1"})) == {}
-    monkeypatch.setattr(kernels, "gpu_devices", lambda: [])
-    assert kernels.hidden_gpus(Target("local")) == {}  # no GPUs: the environment is unchanged
+    monkeypatch.setattr(kernel_environment, "gpu_devices", lambda: [("0", "H100"), ("1", "H100")])
+    assert kernel_environment.hidden_gpus(Target("local")) == {"CUDA_VISIBLE_DEVICES": ""}
+    assert kernel_environment.hidden_gpus(Target("train", gpus=1)) == {}  # its own device, as before
+    assert kernel_environment.hidden_gpus(Target("pinned", env={"CUDA_VISIBLE_DEVICES": "1"})) == {}
+    monkeypatch.setattr(kernel_environment, "gpu_devices", lambda: [])
+    assert kernel_environment.hidden_gpus(Target("local")) == {}  # no GPUs: the environment is unchanged
 
 
 def test_dask_steps_without_gpus_see_none_on_the_worker():
