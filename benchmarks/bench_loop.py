@@ -7,6 +7,8 @@ Rows (daemon off unless a row says so; .pyc writing allowed):
   Interactive reuse of a %%step cell in a live kernel (round trip of the execute request).
   Scale: `mlpipe status` on a 1,000-step chain (never run, and a 100-step chain all cached);
   a cold 100-step chain, per step.
+  Floors: the least a leaf edit of a 1 s step costs here, whatever runs it (Python with
+  ipykernel's import and the body; a fresh kernel through jupyter_client; the papermill CLI).
 Each row: median, min-max, CPU seconds of the process tree (median), the target and whether
 the median meets it; the load average is printed first and last.
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import resource
 import shutil
@@ -222,11 +225,41 @@ def scale_rows(tmp: Path, n: int) -> None:
         *repeat(n, lambda i: timed([MLPIPE, "status", str(c100)], full)))
 
 
+FRESH_KERNEL_CELL = """\
+import time
+from jupyter_client.manager import start_new_kernel
+km, kc = start_new_kernel(kernel_name="python3")
+kc.execute_interactive("import time; time.sleep(1)", timeout=30)
+kc.stop_channels()
+km.shutdown_kernel(now=True)
+"""
+
+
+def floor_rows(tmp: Path, n: int) -> None:
+    """What a leaf edit of a 1 s step costs at the least here, whatever runs it: the leaf
+    edit's 1.3 s goal against what a fresh kernel's own start takes on this machine."""
+    row("floor: python, import ipykernel's kernel app, sleep 1 s",
+        *repeat(n, lambda i: timed([sys.executable, "-c",
+                                    "import ipykernel.kernelapp, time; time.sleep(1)"])))
+    row("floor: jupyter_client, a fresh kernel runs `time.sleep(1)`",
+        *repeat(n, lambda i: timed([sys.executable, "-c", FRESH_KERNEL_CELL])))
+    nb = tmp / "one_cell.ipynb"
+    nb.write_text(json.dumps({
+        "cells": [{"cell_type": "code", "execution_count": None, "id": "c0", "metadata": {},
+                   "outputs": [], "source": "import time; time.sleep(1)"}],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                    "language": "python"}},
+        "nbformat": 4, "nbformat_minor": 5}))
+    papermill = str(Path(sys.executable).with_name("papermill"))
+    row("floor: papermill CLI, that one cell in a notebook",
+        *repeat(n, lambda i: timed([papermill, str(nb), str(tmp / "out.ipynb")])))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="3 repeats, no daemon, no scale rows")
-    ap.add_argument("--only", choices=["peers", "interactive", "scale"])
+    ap.add_argument("--only", choices=["peers", "interactive", "scale", "floor"])
     args = ap.parse_args()
     n = 3 if args.quick else args.repeat
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # the issue's rows: .pyc writing allowed
@@ -244,6 +277,8 @@ def main() -> None:
             interactive_row(tmp, n)
         if args.only in (None, "scale") and not args.quick:
             scale_rows(tmp, n)
+        if args.only in (None, "floor"):
+            floor_rows(tmp, n)
     print(f"load average after: {load()}")
 
 
