@@ -12,7 +12,10 @@ library: if everything is as recorded it prints the result and exits, in a few m
 Correctness first: ANY doubt returns None and the caller takes the full path. The state is
 not written when a path it rests on changed after the command began (less RACY_SECONDS, as
 git's racy index), when a manifest holds an entry kind this module does not know, when a step
-runs on a non-local target or a `--module`, or when the store is shared remotely.
+runs on a non-local target or a `--module`, or when the store is shared remotely. The one
+exception is the notebook itself, saved just before the run (the edit-then-run loop): as git
+does for a racily clean file, its content is recorded instead, once a second parse shows that
+content is what the run decided on, and the fast path compares the content, not the stat.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs 3 ms of imports; this module's readers import nothing else
     from typing import Any
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: a stamp may carry a content digest (a notebook saved just before)
 STATE_DIR = "noop"  # in the store: one state file per notebook
 RACY_SECONDS = 2.0
 # Environment variables that can change a decision beside those the steps read: the store,
@@ -83,15 +86,36 @@ def stat_sig(path: str) -> list[int] | None:
     return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
-def env_sig(names: list[str]) -> dict[str, str | None]:
-    """Each variable's value digest (values themselves, secrets perhaps, are not stored)."""
+def _digest(data: bytes) -> str:
     try:
         from _blake2 import blake2b  # hashlib's import of OpenSSL costs 2 ms more
     except ImportError:  # another Python: the public name
         from hashlib import blake2b
+    return blake2b(data).hexdigest()
 
-    return {n: (None if os.environ.get(n) is None
-                else blake2b(os.environ[n].encode()).hexdigest()) for n in names}
+
+def env_sig(names: list[str]) -> dict[str, str | None]:
+    """Each variable's value digest (values themselves, secrets perhaps, are not stored)."""
+    return {n: (None if os.environ.get(n) is None else _digest(os.environ[n].encode()))
+            for n in names}
+
+
+def content_sig(path: str) -> str | None:
+    """The digest of a file's bytes; None when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return _digest(f.read())
+    except OSError:
+        return None
+
+
+def unchanged(stamp: list[Any]) -> bool:
+    """[path, stat] holds while the stat is the same; [path, stat, digest] (a file saved just
+    before the state was written, whose stat cannot tell a change within the clock's tick)
+    while its content is."""
+    if len(stamp) == 3:
+        return content_sig(stamp[0]) == stamp[2]
+    return stat_sig(stamp[0]) == stamp[1]
 
 
 UNWATCHED = ("MLPIPE_NO_FASTPATH", "MLPIPE_NOOP_DEBUG")  # this module's own switches
@@ -131,9 +155,9 @@ def check(argv: list[str]) -> dict[str, Any] | None:
                 or env_sig(sorted(state["env"])) != state["env"]):
             _debug("the notebook, arguments, Python or environment differ")
             return None
-        for path, sig in state["stamps"]:
-            if stat_sig(path) != sig:
-                _debug(f"{path} changed")
+        for stamp in state["stamps"]:
+            if not unchanged(stamp):
+                _debug(f"{stamp[0]} changed")
                 return None
     except (OSError, ValueError, KeyError, TypeError, EOFError, AttributeError):
         return None
@@ -211,6 +235,7 @@ class _Stamps:
     def __init__(self, racy_after: float):
         self.racy_after_ns = int(racy_after * 1e9)
         self.sigs: dict[str, list[int] | None] = {}
+        self.digests: dict[str, str] = {}  # paths checked by content (see _stamp_notebook)
         self.env: set[str] = set()
 
     def add(self, path: str | os.PathLike, *, ours: bool = False, must_exist: bool = False) -> None:
@@ -237,14 +262,21 @@ class _Stamps:
                         raise _Doubt(name)  # a linked folder's files are not walked here
                     self.add(os.path.join(folder, name))
 
+    def add_content(self, path: str | os.PathLike, digest: str) -> None:
+        """Stamp a file by its content: `digest` of the bytes the command decided on."""
+        p = os.path.abspath(os.fspath(path))
+        self.sigs[p] = stat_sig(p)
+        self.digests[p] = digest
+
     def list(self) -> list[list[Any]]:
-        return [[p, s] for p, s in sorted(self.sigs.items())]
+        return [[p, s, self.digests[p]] if p in self.digests else [p, s]
+                for p, s in sorted(self.sigs.items())]
 
 
 def _stamp_pipeline(stamps: _Stamps, spec: Any, store: Any, keys: dict[str, str | None],
                     command: str) -> None:
     root = spec.root
-    stamps.add(spec.path, must_exist=True)
+    _stamp_notebook(stamps, spec)
     stamps.add(root)  # a project module that appears beside the notebook shadows an import
     for name in ("mlpipe.toml", "pyproject.toml"):  # targets, store url, trusted keys
         stamps.add(root / name)
@@ -274,6 +306,27 @@ def _stamp_pipeline(stamps: _Stamps, spec: Any, store: Any, keys: dict[str, str 
         for rel in components.get("modules", {}):
             _stamp_module(stamps, root / rel, root)
         _stamp_manifest(stamps, entry.get("manifest") or {}, root)
+
+
+def _stamp_notebook(stamps: _Stamps, spec: Any) -> None:
+    """The notebook by its stat; saved just before the command began (the edit-then-run loop),
+    by its content, if that content parses to the pipeline the command decided on: read,
+    parsed and read again unchanged (the full path has imported the parser already)."""
+    try:
+        stamps.add(spec.path, must_exist=True)
+        return
+    except _Doubt:
+        pass
+    from ..pipeline.load import load_pipeline
+
+    before = content_sig(os.fspath(spec.path))
+    try:
+        again = load_pipeline(spec.path)
+    except Exception:  # noqa: BLE001 - unreadable now: what the run decided on is unknown
+        raise _Doubt(f"{spec.path}: changed while the command ran") from None
+    if before is None or again != spec or content_sig(os.fspath(spec.path)) != before:
+        raise _Doubt(f"{spec.path}: changed while the command ran")
+    stamps.add_content(spec.path, before)
 
 
 def _entry_files(store: Any, entry: dict) -> list[str]:
