@@ -116,8 +116,11 @@ def test_environment_variable_read_by_the_step(make_nb, tmp_path, monkeypatch):
 
 
 def _tiny_dist(site: Path, version: str) -> None:
+    """Install (or upgrade to) `version`, as pip does: its old bytecode goes too (the module's
+    source keeps its size, and within the same second its .pyc would still pass for it)."""
     for old in site.glob("tinydist_mlpipe-*.dist-info"):
         shutil.rmtree(old)
+    shutil.rmtree(site / "__pycache__", ignore_errors=True)
     info = site / f"tinydist_mlpipe-{version}.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text(
