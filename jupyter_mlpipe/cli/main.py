@@ -54,13 +54,14 @@ def _load(notebook: str):
 def _remember(spec, keys: dict, command: str, a) -> None:
     """After a no-op (every step cached or reused) or a complete run: the state the next
     `run`/`status` with these arguments checks by stat alone (run/noop.py)."""
-    from ..run import noop
+    from ..run import noop, noop_state
     from ..store.files import Store
 
     if spec.warnings:  # printed each time: the full path prints them
         noop.forget(str(spec.path))
         return
-    noop.remember(spec, Store.for_notebook(spec.path), keys, command, a.param, a.started)
+    noop_state.remember(spec, Store.for_notebook(spec.path), keys, command, a.param,
+                        a.started)
 
 
 def cmd_run(a) -> int:

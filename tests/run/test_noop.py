@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from jupyter_mlpipe.pipeline.load import load_pipeline
-from jupyter_mlpipe.run import noop
+from jupyter_mlpipe.run import noop, noop_state
 from jupyter_mlpipe.store.files import Store
 from tests.helpers import MLPIPE, mlpipe, replace_cell, write_pipeline
 
@@ -195,10 +195,10 @@ def test_an_unknown_manifest_kind_writes_no_state(project):
         latest = store.get_latest(project.name, name)
         keys[name] = latest["key"]
     since = time.time()
-    assert noop.remember(spec, store, keys, "run", [], since)  # the real entries: written
+    assert noop_state.remember(spec, store, keys, "run", [], since)  # the real entries: written
     assert noop.check(["run", str(project)]) is not None
     future = _FutureStore(store.home, store.root)
-    assert not noop.remember(spec, future, keys, "run", [], since)
+    assert not noop_state.remember(spec, future, keys, "run", [], since)
     assert noop.check(["run", str(project)]) is None
 
 
