@@ -30,6 +30,9 @@ class Decision:
     components: dict[str, Any]
     entry: dict | None  # the stored result to reuse, or None
     reasons: list[str]
+    # project modules (relative to the notebook folder) its last result imported, beside its
+    # key's: their bytecode is checked before it executes (bytecode.py)
+    imported_before: tuple[str, ...] = ()
 
     @property
     def hit(self) -> bool:
@@ -78,13 +81,14 @@ class Planner:
         entry = self.results.get(key)
         if entry is not None:
             reasons = self.manifest_changes(step, entry)
-            return Decision(key, components, None if reasons else entry, reasons)
+            return Decision(key, components, None if reasons else entry, reasons,
+                            _modules_of(entry))
         latest = self.store.get_latest(self.notebook, name)
         old = latest.get("components") if latest else None
         reasons = why_stale(old, components, self.graph.producer[name])
         if latest and latest.get("key") == key:
             reasons = [self._lost_reason(name, key)]
-        return Decision(key, components, None, reasons)
+        return Decision(key, components, None, reasons, _modules_of(latest))
 
     def manifest_changes(self, step: StepSpec, entry: dict) -> list[str]:
         """What the stored result really used and is no longer as it was ([] if all holds).
@@ -205,3 +209,9 @@ def undeclared_read_warnings(step: StepSpec, manifest: dict | None) -> list[str]
                      f"after that data changed: pass a parameter that changes with the data "
                      f"(e.g. a snapshot date) or mark the step --no-reuse")
     return lines
+
+
+def _modules_of(entry: dict | None) -> tuple[str, ...]:
+    """The project modules a stored result's manifest says its step imported."""
+    manifest = (entry or {}).get("manifest") or {}
+    return tuple(manifest.get("modules") or ())

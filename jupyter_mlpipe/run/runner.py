@@ -25,6 +25,7 @@ from ..executors.routing import RoutingExecutor
 from ..models import FINAL_STATES, PipelineSpec, RunState, StepRun, StepSpec, StepState
 from ..pipeline.names import check_names
 from ..pipeline.parameters import check_overrides
+from . import bytecode
 from .defaults import load_run_defaults, unenforced_timeouts
 from .plan import Decision, Planner, undeclared_read_warnings
 from ..store.files import Store
@@ -282,6 +283,9 @@ class RunLoop:
             timings.mark("executor made")
         self.executor.expect(self._undecided() - 1)  # s is still pending: it is submitted below
         step = self.spec.step(s.name)
+        root = self.spec.root.resolve()
+        bytecode.drop_stale(root / rel for rel in {*d.components.get("modules", {}),
+                                                   *d.imported_before})
         job = StepJob(self.run.run_id, step, d.key,
                       self.planner.input_digests(s.name, self.outputs), self.store.home,
                       self.store.runs / self.run.run_id, self.planner.imported(s.name),

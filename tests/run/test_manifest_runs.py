@@ -5,10 +5,12 @@ the same notebook top to bottom with papermill, without the tool."""
 from __future__ import annotations
 
 import os
+import py_compile
 import re
 import shutil
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import nbformat
@@ -145,6 +147,25 @@ def test_library_version_upgrade_reruns(make_nb, tmp_path, pythonpath):
     assert Pipeline.from_notebook(path).run(jobs=1).ok
     assert executions(tmp_path, "lib") == 2
     assert reused_values(path, "lib") == {"v": "1.1"}
+
+
+def test_a_same_size_edit_within_the_second_of_its_bytecode_runs_the_edited_module(
+        make_nb, tmp_path):
+    """Python takes a module's .pyc while the source's size and whole-second mtime match it: a
+    same-size edit within that second ran the old code, stored under the new code's key. The
+    step runs the edited module, as a fresh top-to-bottom run does (times set, not waited for)."""
+    src = tmp_path / "rates_mlpipe.py"
+    second = (int(time.time()) - 100) * 10**9
+    src.write_text("RATE = 2\n")
+    os.utime(src, ns=(second + 100_000_000,) * 2)
+    pyc = Path(py_compile.compile(str(src)))  # as an earlier import left it
+    os.utime(pyc, ns=(second + 200_000_000,) * 2)
+    src.write_text("RATE = 3\n")  # the same size, 0.1 s later
+    os.utime(src, ns=(second + 300_000_000,) * 2)
+    path = make_nb([step("use", "--out y", "import rates_mlpipe\ny = rates_mlpipe.RATE * 10")])
+    assert Pipeline.from_notebook(path).run(jobs=1).ok
+    got = reused_values(path, "use")
+    assert got == plain_values(path, ["y"], ["rates_mlpipe.py"]) == {"y": 30}
 
 
 def test_module_in_a_src_folder_on_sys_path(make_nb, tmp_path, pythonpath):
