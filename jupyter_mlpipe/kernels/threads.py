@@ -15,7 +15,16 @@ import threading
 # Read by the libraries when they load: while set, importing them starts no thread pool.
 POOL_ENV = {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
             "BLIS_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1",
-            "JE_ARROW_MALLOC_CONF": "background_thread:false"}
+            "JE_ARROW_MALLOC_CONF": "background_thread:false",
+            # How long OpenBLAS's workers spin for the next call before they sleep: 2**N
+            # cycles, read once as OpenBLAS loads (in the template, so in every kernel forked
+            # from it). Its default, 28 (~0.1 s per worker, per OpenBLAS copy: numpy's and
+            # scipy's), made each kernel forked from a numpy/scikit-learn template spend ~0.2
+            # CPU-s spinning once restore_pools started its workers, and a step's workers
+            # spinning between its BLAS calls took a core from the step beside it. 2**16
+            # cycles (~30 us) was as fast or faster on every workload measured, alone and two
+            # kernels side by side (docs/performance.md).
+            "OPENBLAS_THREAD_TIMEOUT": "16"}
 NATIVE_POOL_MODULES = ("numpy", "scipy", "sklearn", "torch", "pyarrow")
 
 

@@ -65,3 +65,18 @@ def test_numpy_in_the_prelude_is_forked_with_its_blas_pool_back(tmp_path, mlpipe
     printed = "".join("".join(o.get("text", "")) for c in executed["cells"]
                       for o in c.get("outputs", []))
     assert f"BLAS [{len(os.sched_getaffinity(0))}" in printed, printed
+
+
+def test_the_template_shortens_blas_spinning_unless_the_environment_says_otherwise(monkeypatch):
+    """OpenBLAS reads OPENBLAS_THREAD_TIMEOUT as it loads, in the template: a short spin there
+    keeps each forked kernel's restored workers from burning ~0.1 s of CPU each; a value the
+    user set stays."""
+    from jupyter_mlpipe.kernels import threads
+
+    monkeypatch.setattr(threads.os, "environ", {"PATH": "/bin"})
+    added = threads.quiet_pools()
+    assert threads.os.environ["OPENBLAS_THREAD_TIMEOUT"] == added["OPENBLAS_THREAD_TIMEOUT"]
+    assert 4 <= int(added["OPENBLAS_THREAD_TIMEOUT"]) < 28  # OpenBLAS's range; 28: its default
+    monkeypatch.setattr(threads.os, "environ", {"OPENBLAS_THREAD_TIMEOUT": "28"})
+    assert "OPENBLAS_THREAD_TIMEOUT" not in threads.quiet_pools()
+    assert threads.os.environ["OPENBLAS_THREAD_TIMEOUT"] == "28"
