@@ -13,7 +13,9 @@ runs them with its own engine and checks no JSON Schema formats. In the preload 
 - papermill's scans of every installed distribution for engine and I/O plugins (~0.045 s: 158
   entry_points.txt files parsed here) find only jupyter_mlpipe's engine, the one a run uses
   (pyproject.toml registers it), and no I/O handler: a run has no remote notebook.
-Any other thread imports and finds all of these as usual.
+Any other thread imports and finds all of these as usual; jsonschema registers its format
+checkers once, as it is imported, so in this process it checks none of those formats, which
+`mlpipe` never asks of it (the server's request bodies are checked in the Jupyter server).
 """
 from __future__ import annotations
 
@@ -96,12 +98,11 @@ def _skip_plugin_scans() -> None:
 
     from ..executors.papermill import ENGINE
 
-    ours = {"papermill.engine": [entrypoints.EntryPoint(  # as in pyproject.toml
-        ENGINE, "jupyter_mlpipe.executors.engine", "MlpipeEngine")], "papermill.io": []}
-
     scan = entrypoints.get_group_all
     if getattr(scan, "mlpipe_trimmed", False):
         return
+    ours = {"papermill.engine": [entrypoints.EntryPoint(  # as in pyproject.toml
+        ENGINE, "jupyter_mlpipe.executors.engine", "MlpipeEngine")], "papermill.io": []}
 
     def get_group_all(group, path=None):
         if group in ours and _in_preload_thread():
