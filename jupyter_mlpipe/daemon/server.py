@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import client as daemon_client
+from .import_trims import skip_iri_grammars
 from ..kernels import template_pool
 from ..kernels.forkserver import die_with_parent
 from ..kernels.template import KernelTemplate, TemplateError
@@ -427,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0  # another daemon of this fingerprint is up
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sys.modules.setdefault("rfc3987_syntax", None)  # as in `mlpipe`: import_trims.skip_iri_grammars
+    skip_iri_grammars()  # as `mlpipe` does
     quiet_pools()  # preloading starts no native thread pool: the daemon forks each run
     preload()
     gc.freeze()  # a forked run's collector then leaves these objects (and their pages) alone

@@ -16,7 +16,7 @@ import threading
 from .. import timings
 
 log = logging.getLogger(__name__)
-PRELOAD_THREAD = "mlpipe-preload"  # `mlpipe` trims papermill's imports in it (launcher.py)
+PRELOAD_THREAD = "mlpipe-preload"  # `mlpipe` trims papermill's imports in it (import_trims.py)
 
 KERNEL_CLIENT = ("jupyter_core.utils", "jupyter_client", "jupyter_client.manager")
 # what running a notebook on a kernel takes, beyond jupyter_client (engine: papermill.engine)

@@ -4,9 +4,9 @@ Python trusts a module's `.pyc` while the source's size and its mtime in whole s
 what the `.pyc` recorded. A same-size edit within the second the `.pyc` was written (a script
 or a checkout writing a module and running at once; an edit of one digit) runs the old code,
 and the step's result would be stored under the key of the new code, where a later run reuses
-it. Before a step executes, each project module it imports (its key's modules) whose `.pyc`
-was written before the source last changed, yet still passes for it, loses that `.pyc`: Python
-compiles the source again, as it does after any other edit.
+it. Before a step executes, each project module it imports (its key's modules and its last
+result's manifest's) whose `.pyc` was written before the source last changed, yet still passes
+for it, loses that `.pyc`: Python compiles the source again, as it does after any other edit.
 """
 from __future__ import annotations
 

@@ -131,7 +131,7 @@ def python_sig() -> list[Any]:
     return [sys.executable, os.path.realpath(sys.prefix), sys.version, list(sys.path)]
 
 
-def _debug(message: str) -> None:
+def debug(message: str) -> None:
     """MLPIPE_NOOP_DEBUG=1: say why the fast path did not answer (or wrote no state)."""
     if os.environ.get("MLPIPE_NOOP_DEBUG"):
         print(f"mlpipe: no-op fast path: {message}", file=sys.stderr)
@@ -154,11 +154,11 @@ def check(argv: list[str]) -> dict[str, Any] | None:
                 or state["params"] != params or state["python"] != python_sig()
                 or state["watched"] != watched_env()
                 or env_sig(sorted(state["env"])) != state["env"]):
-            _debug("the notebook, arguments, Python or environment differ")
+            debug("the notebook, arguments, Python or environment differ")
             return None
         for stamp in state["stamps"]:
             if not unchanged(stamp):
-                _debug(f"{stamp[0]} changed")
+                debug(f"{stamp[0]} changed")
                 return None
     except (OSError, ValueError, KeyError, TypeError, EOFError, AttributeError):
         return None

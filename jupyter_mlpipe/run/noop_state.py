@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Any
 
-from .noop import (RACY_SECONDS, STATE_VERSION, _debug, content_sig, env_sig, forget,
+from .noop import (RACY_SECONDS, STATE_VERSION, content_sig, debug, env_sig, forget,
                    python_sig, stat_sig, state_path, watched_env)
 
 PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # jupyter_mlpipe's code
@@ -34,7 +34,7 @@ def remember(spec: Any, store: Any, keys: dict[str, str | None], command: str,
                  "watched": watched, "env": env_sig(sorted(set(watched) | stamps.env)),
                  "steps": [s.name for s in spec.steps], "stamps": stamps.list()}
     except _Doubt as doubt:
-        _debug(f"no state written: {doubt}")
+        debug(f"no state written: {doubt}")
         forget(notebook)
         return False
     from .. import atomic
