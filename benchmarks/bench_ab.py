@@ -12,35 +12,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_loop import MLPIPE, load, timed  # noqa: E402
 from pipelines import peers  # noqa: E402
-
-MLPIPE = str(Path(sys.executable).with_name("mlpipe"))
 
 
 def timed_run(nb: Path, pythonpath: str | None) -> tuple[float, float]:
-    env = {**os.environ, "MLPIPE_DAEMON": "off"}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    if pythonpath:
-        env["PYTHONPATH"] = pythonpath
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t = time.perf_counter()
-    r = subprocess.run([MLPIPE, "run", str(nb), "--jobs", "2"], env=env, capture_output=True,
-                       text=True)
-    wall = time.perf_counter() - t
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if r.returncode != 0:
-        raise SystemExit(f"{nb} failed ({pythonpath or 'this tree'}):\n{r.stderr[-3000:]}")
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    """One `mlpipe run` of nb (daemon off), with `pythonpath` first on PYTHONPATH if given."""
+    return timed([MLPIPE, "run", str(nb), "--jobs", "2"],
+                 {"PYTHONPATH": pythonpath} if pythonpath else None)
 
 
 def compare(what: str, pairs: int, sides: dict[str, tuple[Path, str | None]], prepare) -> None:
@@ -69,8 +56,8 @@ def main() -> None:
     if not (Path(other) / "jupyter_mlpipe").is_dir():
         raise SystemExit(f"{other} has no jupyter_mlpipe folder: give a checkout's root")
     bench = peers()
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
-          f"A = this tree, B = {other}")
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # as bench_loop: .pyc writing allowed
+    print(f"load average before: {load()}; A = this tree, B = {other}")
     with tempfile.TemporaryDirectory(prefix="bench_ab") as d:
         sides = {"A": (Path(d) / "a", None), "B": (Path(d) / "b", other)}
         for folder, pythonpath in sides.values():  # a first run stores the upstream steps
@@ -85,7 +72,7 @@ def main() -> None:
 
         compare("peers5: leaf step edited", args.pairs, sides, leaf)
         compare("peers5: cold, empty store", args.cold, sides, cold)
-    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average after: {load()}")
 
 
 if __name__ == "__main__":
